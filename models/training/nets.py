@@ -1,0 +1,87 @@
+"""The two embedded networks: a small conditional U-Net denoiser and a counting classifier."""
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) training-step times t in [0, 1000)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None, :]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, emb: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(8, cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb, 2 * cout)
+        self.norm2 = nn.GroupNorm(8, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, e):
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb(e)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift  # FiLM conditioning on time and count
+        h = self.conv2(F.silu(h))
+        return h + self.skip(x)
+
+
+class CountingUNet(nn.Module):
+    """ε-predictor: (x_t [B,1,H,W], t [B], condition [B] int64 with 0 = null) -> ε [B,1,H,W]."""
+
+    def __init__(self, base: int = 32, classes: int = 10):
+        super().__init__()
+        emb = base * 4
+        self.base = base
+        self.time_mlp = nn.Sequential(nn.Linear(base, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.cond = nn.Embedding(classes, emb)
+        c1, c2, c3 = base, base * 2, base * 2
+        self.inp = nn.Conv2d(1, c1, 3, padding=1)
+        self.d1 = ResBlock(c1, c1, emb)
+        self.down1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.d2 = ResBlock(c2, c2, emb)
+        self.down2 = nn.Conv2d(c2, c3, 3, stride=2, padding=1)
+        self.mid1 = ResBlock(c3, c3, emb)
+        self.mid2 = ResBlock(c3, c3, emb)
+        self.up2 = nn.ConvTranspose2d(c3, c2, 2, stride=2)
+        self.u2 = ResBlock(c2 * 2, c2, emb)
+        self.up1 = nn.ConvTranspose2d(c2, c1, 2, stride=2)
+        self.u1 = ResBlock(c1 * 2, c1, emb)
+        self.out_norm = nn.GroupNorm(8, c1)
+        self.out = nn.Conv2d(c1, 1, 3, padding=1)
+
+    def forward(self, x, t, condition):
+        e = self.time_mlp(timestep_embedding(t, self.base)) + self.cond(condition)
+        e = F.silu(e)
+        h1 = self.d1(self.inp(x), e)
+        h2 = self.d2(self.down1(h1), e)
+        h = self.mid2(self.mid1(self.down2(h2), e), e)
+        h = self.u2(torch.cat([self.up2(h), h2], 1), e)
+        h = self.u1(torch.cat([self.up1(h), h1], 1), e)
+        return self.out(F.silu(self.out_norm(h)))
+
+
+class CountClassifier(nn.Module):
+    """Object counter: image [B,1,H,W] in [-1,1] -> logits [B,9] for counts 1..9.
+
+    Global *sum* pooling of per-location features lets the head count object detections instead of
+    averaging them away."""
+
+    def __init__(self, width: int = 32, counts: int = 9):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width * 2, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width * 2, width * 2, 3, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Linear(width * 2, 128), nn.ReLU(), nn.Linear(128, counts))
+
+    def forward(self, x):
+        h = self.features(x).sum(dim=(2, 3)) / 16.0
+        return self.head(h)

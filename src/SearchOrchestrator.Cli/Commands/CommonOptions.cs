@@ -1,0 +1,117 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
+
+namespace SearchOrchestrator.Cli.Commands;
+
+/// <summary>The options every command that loads models shares, and how they become a repository.</summary>
+internal sealed class CommonOptions
+{
+    public Option<string?> Models { get; } = new("--models")
+    {
+        Description = "The model repository folder (default: $SEARCHORCH_MODELS, else the nearest ./models upward from here).",
+    };
+
+    public Option<string> ExecutionProvider { get; } = new("--execution-provider")
+    {
+        Description = "auto (CUDA when it loads, else CPU), cpu or cuda.",
+        DefaultValueFactory = _ => ExecutionProviderNames.Auto,
+    };
+
+    public Option<int> Threads { get; } = new("--threads")
+    {
+        Description = "ONNX Runtime intra-op threads (0 = one per core).",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public Option<bool> Verbose { get; } = new("--verbose", "-v")
+    {
+        Description = "Log model loading and execution-provider choice.",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Models);
+        command.Options.Add(ExecutionProvider);
+        command.Options.Add(Threads);
+        command.Options.Add(Verbose);
+    }
+
+    /// <summary>Loads the repository the options name; throws <see cref="InvalidRequestException"/> for bad options.</summary>
+    public ModelRepository LoadRepository(ParseResult parse, bool warmUp = true)
+    {
+        var provider = parse.GetValue(ExecutionProvider)!;
+        if (!ExecutionProviderNames.All.Contains(provider))
+        {
+            throw new InvalidRequestException("execution-provider", $"--execution-provider must be one of {string.Join(", ", ExecutionProviderNames.All)}, got '{provider}'.");
+        }
+
+        var threads = parse.GetValue(Threads);
+        if (threads < 0)
+        {
+            throw new InvalidRequestException("threads", $"--threads must be >= 0, got {threads}.");
+        }
+
+        var options = new ModelRepositoryOptions
+        {
+            Path = ResolveModelsPath(parse.GetValue(Models)),
+            ExecutionProvider = provider,
+            IntraOpThreads = threads,
+            WarmUp = warmUp,
+        };
+        using var loggers = LoggerFactory.Create(b => b
+            .AddSimpleConsole(o => o.SingleLine = true)
+            .SetMinimumLevel(parse.GetValue(Verbose) ? LogLevel.Information : LogLevel.Warning));
+        return ModelRepository.Load(options, loggers.CreateLogger<ModelRepository>());
+    }
+
+    private static string ResolveModelsPath(string? given)
+    {
+        if (!string.IsNullOrEmpty(given))
+        {
+            return Directory.Exists(given) ? given : throw new InvalidRequestException("models", $"--models: the folder '{given}' does not exist.");
+        }
+
+        var fromEnvironment = Environment.GetEnvironmentVariable("SEARCHORCH_MODELS");
+        if (!string.IsNullOrEmpty(fromEnvironment))
+        {
+            return fromEnvironment;
+        }
+
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "models");
+            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, ModelRepository.ManifestFileName, SearchOption.AllDirectories).Any())
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidRequestException("models", "no model repository found: pass --models <folder> or set SEARCHORCH_MODELS.");
+    }
+}
+
+/// <summary>Runs a command body and turns the caller's mistakes into one-line errors and exit code 2.</summary>
+internal static class CommandErrors
+{
+    public const int Usage = 2;
+
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidRequestException or ModelNotFoundException or DirectoryNotFoundException)
+        {
+            await Console.Error.WriteLineAsync($"searchorch: error: {ex.Message}").ConfigureAwait(false);
+            return Usage;
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync("searchorch: cancelled").ConfigureAwait(false);
+            return 130;
+        }
+    }
+}

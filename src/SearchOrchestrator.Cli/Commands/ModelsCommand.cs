@@ -1,0 +1,121 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Sampling;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Cli.Commands;
+
+/// <summary><c>searchorch models</c>: list the repository; <c>models evaluate</c>: measure single-shot accuracy.</summary>
+internal static class ModelsCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var command = new Command("models", "List the models in the repository with their status, or evaluate one.");
+        common.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(() =>
+        {
+            using var repository = common.LoadRepository(parse, warmUp: false);
+            Console.WriteLine($"{repository.RootPath} ({repository.ExecutionProvider})");
+            foreach (var entry in repository.Models)
+            {
+                Console.WriteLine(entry.IsReady ? $"  {entry.Name,-16} {entry.Kind,-9} ready   {Describe(entry.Manifest!)}" : $"  {entry.Name,-16} {entry.Kind,-9} FAILED  {entry.Error}");
+            }
+
+            return Task.FromResult(repository.Models.All(e => e.IsReady) ? 0 : 1);
+        }));
+        command.Subcommands.Add(CreateEvaluate());
+        return command;
+    }
+
+    private static string Describe(ModelManifest m)
+    {
+        var sample = m.Inputs?.GetValueOrDefault("sample")?.Shape is { } s ? string.Join('x', s.Skip(1)) : "?";
+        return m.Kind == ManifestNames.Denoiser
+            ? $"{m.Process}/{m.Prediction}, sample {sample}, conditions {string.Join(",", m.Condition?.Vocabulary?.Keys.AsEnumerable() ?? [])}, sha256 {m.Sha256?[..12]}"
+            : $"{m.Scoring?.Rule}, sample {sample}, labels {string.Join(",", m.Scoring?.Labels ?? [])}, sha256 {m.Sha256?[..12]}";
+    }
+
+    private static Command CreateEvaluate()
+    {
+        var common = new CommonOptions();
+        var model = new Option<string>("--model") { Description = "The denoiser to evaluate.", DefaultValueFactory = _ => "counting" };
+        var verifier = new Option<string>("--verifier") { Description = "The learned verifier to compare with the programmatic counter.", DefaultValueFactory = _ => "count-verifier" };
+        var perCondition = new Option<int>("--samples-per-condition") { Description = "Samples for each condition label.", DefaultValueFactory = _ => 200 };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
+        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 2.0 };
+        var eta = new Option<double>("--eta") { Description = "DDIM η.", DefaultValueFactory = _ => 0.0 };
+        var seed = new Option<ulong>("--seed") { Description = "Request seed.", DefaultValueFactory = _ => 1 };
+        var command = new Command("evaluate", "Single-shot exact-count accuracy of a counting denoiser, judged by the programmatic counter, per condition.")
+        {
+            model, verifier, perCondition, steps, guidance, eta, seed,
+        };
+        common.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
+        {
+            var each = parse.GetValue(perCondition);
+            if (each < 1)
+            {
+                throw new InvalidRequestException("samples-per-condition", $"--samples-per-condition must be at least 1, got {each}.");
+            }
+
+            using var repository = common.LoadRepository(parse);
+            var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
+            var learned = repository.GetVerifier(parse.GetValue(verifier)!);
+            var vocabulary = denoiser.Description.Conditions.Labels;
+            var labels = GenerateCommand.ExpandConditions("all", vocabulary, each * vocabulary.Count);
+            var request = new SamplingRequest
+            {
+                Conditions = labels,
+                Steps = parse.GetValue(steps),
+                Guidance = parse.GetValue(guidance),
+                Eta = parse.GetValue(eta),
+                Seed = parse.GetValue(seed),
+                MaxBatchSize = 128,
+            };
+
+            var clock = Stopwatch.StartNew();
+            var progress = new Progress<long>(done => Console.Error.Write($"\rsampled {done}/{labels.Length * (long)request.Steps} sample-steps"));
+            var result = await DenoisingLoop.RunAsync(denoiser, request, progress, cancellationToken).ConfigureAwait(false);
+            Console.Error.WriteLine();
+            var scores = await learned.ScoreAsync(new VerifierBatch(result.Shape, result.Samples, labels), cancellationToken).ConfigureAwait(false);
+            var counter = new ObjectCounter();
+
+            Console.WriteLine($"{denoiser.Description.Name}: {each} samples per condition, {request.Steps} DDIM steps, eta {request.Eta}, guidance {request.Guidance}, seed {request.Seed}; {clock.Elapsed.TotalSeconds:0} s on {repository.ExecutionProvider}");
+            Console.WriteLine();
+            Console.WriteLine($"| n | samples | exact count | accuracy | mean abs. error | {learned.Name} agrees with counter |");
+            Console.WriteLine("|---|---|---|---|---|---|");
+            int totalExact = 0, totalAgree = 0;
+            foreach (var label in vocabulary)
+            {
+                int exact = 0, agree = 0, samples = 0;
+                double error = 0;
+                for (var i = 0; i < labels.Length; i++)
+                {
+                    if (labels[i] != label)
+                    {
+                        continue;
+                    }
+
+                    samples++;
+                    var counted = counter.Count(result.Sample(i).Span, result.Shape);
+                    var wanted = int.Parse(label, CultureInfo.InvariantCulture);
+                    var correct = counted == wanted;
+                    exact += correct ? 1 : 0;
+                    error += Math.Abs(counted - wanted);
+                    agree += (scores[i] > 0.5f) == correct ? 1 : 0;
+                }
+
+                totalExact += exact;
+                totalAgree += agree;
+                Console.WriteLine(FormattableString.Invariant($"| {label} | {samples} | {exact} | {100.0 * exact / samples:0.0}% | {error / samples:0.00} | {100.0 * agree / samples:0.0}% |"));
+            }
+
+            Console.WriteLine(FormattableString.Invariant($"| all | {labels.Length} | {totalExact} | {100.0 * totalExact / labels.Length:0.0}% | | {100.0 * totalAgree / labels.Length:0.0}% |"));
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using SearchOrchestrator.Cli.Commands;
+
+var root = new RootCommand("searchorch: verifier-guided search over diffusion trajectories, served through ONNX Runtime.");
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(ModelsCommand.Create());
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

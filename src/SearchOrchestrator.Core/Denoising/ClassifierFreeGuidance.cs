@@ -1,0 +1,34 @@
+namespace SearchOrchestrator.Denoising;
+
+/// <summary>
+/// Classifier-free guidance (Ho &amp; Salimans, 2022): p̃ = p_uncond + w·(p_cond − p_uncond). w = 1 is the
+/// plain conditional model, w = 0 the unconditional one, w &gt; 1 sharpens toward the condition.
+/// </summary>
+public static class ClassifierFreeGuidance
+{
+    /// <summary>True when scale w needs the unconditional pass at all.</summary>
+    public static bool NeedsUnconditional(double scale) => scale != 1.0;
+
+    /// <summary>Checks a guidance scale is finite and non-negative.</summary>
+    public static void Validate(double scale, ConditionVocabulary conditions, string modelName)
+    {
+        if (!double.IsFinite(scale) || scale < 0)
+        {
+            throw new InvalidRequestException("guidance", $"guidance must be a finite number >= 0 (1 = no guidance), got {scale}.");
+        }
+
+        if (NeedsUnconditional(scale) && !conditions.SupportsGuidance)
+        {
+            throw new InvalidRequestException("guidance", $"model '{modelName}' has no null condition, so guidance must be 1, got {scale}.");
+        }
+    }
+
+    /// <summary>Writes p_uncond + w·(p_cond − p_uncond) into <paramref name="destination"/>.</summary>
+    public static void Combine(ReadOnlySpan<float> conditional, ReadOnlySpan<float> unconditional, double scale, Span<float> destination)
+    {
+        for (var k = 0; k < destination.Length; k++)
+        {
+            destination[k] = (float)(unconditional[k] + (scale * (conditional[k] - unconditional[k])));
+        }
+    }
+}

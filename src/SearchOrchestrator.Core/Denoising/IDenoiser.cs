@@ -1,0 +1,42 @@
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Tensors;
+
+namespace SearchOrchestrator.Denoising;
+
+/// <summary>What Core needs to know to drive a denoiser: its sample shape, process and conditions.</summary>
+public sealed record DenoiserDescription
+{
+    /// <summary>The model's name in the repository.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The shape of one sample (no batch axis).</summary>
+    public required SampleShape SampleShape { get; init; }
+
+    /// <summary>The gaussian process the model was trained on.</summary>
+    public required GaussianProcess Process { get; init; }
+
+    /// <summary>The condition labels and ids, and the null id for guidance.</summary>
+    public required ConditionVocabulary Conditions { get; init; }
+}
+
+/// <summary>
+/// One forward pass over a batch: <see cref="Count"/> samples stacked along axis 0, each with its own
+/// model time (samples at different steps batch together) and its own condition id.
+/// </summary>
+public sealed record DenoiserBatch(int Count, ReadOnlyMemory<float> Samples, ReadOnlyMemory<float> Times, ReadOnlyMemory<long> Conditions);
+
+/// <summary>
+/// A denoiser backend: predicts, for every sample of a batch, what the model's prediction type says
+/// (ε, x0 or v). Implementations must be safe to call concurrently.
+/// </summary>
+public interface IDenoiser
+{
+    /// <summary>The model this backend runs.</summary>
+    DenoiserDescription Description { get; }
+
+    /// <summary>
+    /// Runs one forward pass and writes <c>batch.Count × SampleShape.ElementCount</c> floats to
+    /// <paramref name="output"/>. Cancellation may stop a pass that is already running.
+    /// </summary>
+    Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,29 @@
+using SearchOrchestrator.Tensors;
+
+namespace SearchOrchestrator.Verifiers;
+
+/// <summary>
+/// A batch of x0-predictions to score: <see cref="Count"/> samples of <see cref="Shape"/> stacked along axis 0,
+/// each with the condition label it was generated for.
+/// </summary>
+public sealed record VerifierBatch(SampleShape Shape, ReadOnlyMemory<float> Samples, IReadOnlyList<string> Conditions)
+{
+    /// <summary>The number of samples.</summary>
+    public int Count => Conditions.Count;
+
+    /// <summary>Sample <paramref name="index"/>'s values.</summary>
+    public ReadOnlySpan<float> Sample(int index) => Samples.Span.Slice(index * Shape.ElementCount, Shape.ElementCount);
+}
+
+/// <summary>
+/// Scores x0-predictions given their condition; higher is better. One contract for ONNX verifiers, C# plug-ins
+/// and remote verifiers. Implementations must be safe to call concurrently.
+/// </summary>
+public interface IVerifier
+{
+    /// <summary>The name requests use to choose this verifier.</summary>
+    string Name { get; }
+
+    /// <summary>One score per sample, in batch order.</summary>
+    Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default);
+}

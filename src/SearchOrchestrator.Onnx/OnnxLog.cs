@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Logging;
+
+namespace SearchOrchestrator.Onnx;
+
+/// <summary>Log messages of the model repository and its ONNX Runtime sessions.</summary>
+internal static partial class OnnxLog
+{
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Execution provider: {Provider} (requested {Requested}: {Reason})")]
+    public static partial void ProviderSelected(ILogger logger, string provider, string requested, string reason);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "CUDA execution provider unavailable, falling back to CPU: {Reason}")]
+    public static partial void CudaUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Loaded {Kind} '{Model}' in {ElapsedMs} ms")]
+    public static partial void ModelLoaded(ILogger logger, string kind, string model, long elapsedMs);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Model '{Model}' failed to load: {Error}")]
+    public static partial void ModelFailed(ILogger logger, string model, string error);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Model repository {Path}: {Ready} ready, {Failed} failed")]
+    public static partial void RepositoryLoaded(ILogger logger, string path, int ready, int failed);
+}

@@ -1,0 +1,34 @@
+namespace SearchOrchestrator.Onnx.Repository;
+
+/// <summary>The words a manifest may use, in one place.</summary>
+public static class ManifestNames
+{
+    /// <summary>Kind of a model that predicts noise, samples or velocity.</summary>
+    public const string Denoiser = "denoiser";
+
+    /// <summary>Kind of a model that scores x0-predictions.</summary>
+    public const string Verifier = "verifier";
+
+    /// <summary>The gaussian (DDPM/DDIM) process.</summary>
+    public const string Gaussian = "gaussian";
+
+    /// <summary>Scoring rule: the softmax probability of the requested condition's class.</summary>
+    public const string ClassProbability = "class-probability";
+
+    /// <summary>Scoring rule: the log-softmax of the requested condition's class.</summary>
+    public const string ClassLogProbability = "class-log-probability";
+
+    /// <summary>Prediction types by manifest word.</summary>
+    public static readonly IReadOnlyDictionary<string, Processes.PredictionType> Predictions = new Dictionary<string, Processes.PredictionType>
+    {
+        ["epsilon"] = Processes.PredictionType.Epsilon,
+        ["sample"] = Processes.PredictionType.Sample,
+        ["v"] = Processes.PredictionType.V,
+    };
+
+    /// <summary>β schedules by manifest word.</summary>
+    public static readonly IReadOnlyList<string> BetaSchedules = ["linear", "cosine"];
+
+    /// <summary>Element types the runtime binds.</summary>
+    public static readonly IReadOnlyList<string> Dtypes = ["float32", "int64"];
+}

@@ -1,0 +1,283 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Onnx.Repository;
+
+/// <summary>One model folder and what became of it: ready to serve, or failed with the reason.</summary>
+public sealed record ModelEntry
+{
+    /// <summary>The folder name, which is the model's name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The manifest, when it could be read.</summary>
+    public ModelManifest? Manifest { get; init; }
+
+    /// <summary>Why the model is not served, naming the manifest field; null when it is ready.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>True when the model is loaded, validated and warmed up.</summary>
+    public bool IsReady => Error is null;
+
+    /// <summary>The manifest's kind, or <c>unknown</c>.</summary>
+    public string Kind => Manifest?.Kind ?? "unknown";
+}
+
+/// <summary>
+/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>. Each model is
+/// checked (manifest fields, SHA-256, the ONNX graph's own inputs and outputs), given one session and warmed up.
+/// A broken model is reported with its reason and the others are still served. Models are looked up by name
+/// only; nothing a request says becomes a path.
+/// </summary>
+public sealed class ModelRepository : IDisposable
+{
+    /// <summary>The manifest's file name inside a model folder.</summary>
+    public const string ManifestFileName = "model.json";
+
+    /// <summary>The ONNX file's name inside a model folder.</summary>
+    public const string ModelFileName = "model.onnx";
+
+    private readonly Dictionary<string, IDenoiser> _denoisers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IVerifier> _verifiers = new(StringComparer.Ordinal);
+    private readonly List<ModelEntry> _entries = [];
+
+    private ModelRepository(string rootPath, string executionProvider)
+    {
+        RootPath = rootPath;
+        ExecutionProvider = executionProvider;
+    }
+
+    /// <summary>The repository folder, absolute.</summary>
+    public string RootPath { get; }
+
+    /// <summary>The execution provider sessions run on: <c>cpu</c> or <c>cuda</c>.</summary>
+    public string ExecutionProvider { get; private set; }
+
+    /// <summary>Every model folder, ready or failed, by name.</summary>
+    public IReadOnlyList<ModelEntry> Models => _entries;
+
+    /// <summary>Loads every model under <see cref="ModelRepositoryOptions.Path"/>.</summary>
+    /// <exception cref="DirectoryNotFoundException">The repository folder does not exist.</exception>
+    public static ModelRepository Load(ModelRepositoryOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        logger ??= NullLogger.Instance;
+        var root = System.IO.Path.GetFullPath(options.Path);
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"The model repository '{root}' does not exist; set {ModelRepositoryOptions.SectionName}:Path (or --models) to the folder holding <name>/model.json and <name>/model.onnx.");
+        }
+
+        var sessions = new OnnxSessionFactory(options, logger);
+        var repository = new ModelRepository(root, sessions.Provider);
+        foreach (var folder in Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal))
+        {
+            var name = System.IO.Path.GetFileName(folder);
+            var hasManifest = File.Exists(System.IO.Path.Combine(folder, ManifestFileName));
+            if (!hasManifest && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
+            {
+                continue; // not a model folder (training scripts, docs)
+            }
+
+            var started = Stopwatch.StartNew();
+            var entry = repository.LoadOne(name, folder, sessions, options.WarmUp);
+            repository._entries.Add(entry);
+            if (entry.IsReady)
+            {
+                OnnxLog.ModelLoaded(logger, entry.Kind, name, started.ElapsedMilliseconds);
+            }
+            else
+            {
+                OnnxLog.ModelFailed(logger, name, entry.Error!);
+            }
+        }
+
+        repository.ExecutionProvider = sessions.Provider;
+        OnnxLog.RepositoryLoaded(logger, root, repository._entries.Count(e => e.IsReady), repository._entries.Count(e => !e.IsReady));
+        return repository;
+    }
+
+    /// <summary>The denoiser called <paramref name="name"/>.</summary>
+    /// <exception cref="ModelNotFoundException">No such model, or it failed to load (the message says why).</exception>
+    /// <exception cref="InvalidRequestException">The model is a verifier.</exception>
+    public IDenoiser GetDenoiser(string name) => Get(_denoisers, name, ManifestNames.Denoiser, "model");
+
+    /// <summary>The ONNX verifier called <paramref name="name"/>.</summary>
+    /// <exception cref="ModelNotFoundException">No such model, or it failed to load (the message says why).</exception>
+    /// <exception cref="InvalidRequestException">The model is a denoiser.</exception>
+    public IVerifier GetVerifier(string name) => Get(_verifiers, name, ManifestNames.Verifier, "verifiers");
+
+    /// <summary>Disposes every session.</summary>
+    public void Dispose()
+    {
+        foreach (var model in _denoisers.Values.Concat<object>(_verifiers.Values))
+        {
+            (model as IDisposable)?.Dispose();
+        }
+
+        _denoisers.Clear();
+        _verifiers.Clear();
+    }
+
+    private T Get<T>(Dictionary<string, T> models, string name, string kind, string argument)
+    {
+        if (name is not null && models.TryGetValue(name, out var model))
+        {
+            return model;
+        }
+
+        var entry = _entries.Find(e => e.Name == name);
+        if (entry is null)
+        {
+            var ready = string.Join(", ", _entries.Where(e => e.IsReady && e.Kind == kind).Select(e => e.Name));
+            throw new ModelNotFoundException(name ?? string.Empty, $"no {kind} named '{name}' in the model repository; available: {(ready.Length > 0 ? ready : "none")}.");
+        }
+
+        if (!entry.IsReady)
+        {
+            throw new ModelNotFoundException(name!, $"model '{name}' is in the repository but failed to load: {entry.Error}");
+        }
+
+        throw new InvalidRequestException(argument, $"model '{name}' is a {entry.Kind}, not a {kind}.");
+    }
+
+    private ModelEntry LoadOne(string name, string folder, OnnxSessionFactory sessions, bool warmUp)
+    {
+        ModelManifest? manifest = null;
+        InferenceSession? session = null;
+        try
+        {
+            manifest = ReadManifest(folder);
+            var errors = ManifestValidator.Validate(manifest, name).ToList();
+            var modelPath = System.IO.Path.Combine(folder, ModelFileName);
+            if (!File.Exists(modelPath))
+            {
+                errors.Add($"{ModelFileName}: missing beside {ManifestFileName}");
+            }
+            else if (manifest.Sha256 is not null)
+            {
+                var actual = HashFile(modelPath);
+                if (actual != manifest.Sha256)
+                {
+                    errors.Add($"sha256: the manifest says {manifest.Sha256} but {ModelFileName} hashes to {actual} (the file changed; retrain with `make models` or restore it)");
+                }
+            }
+
+            if (errors.Count > 0)
+            {
+                return Failed(name, manifest, errors);
+            }
+
+            session = sessions.Create(modelPath);
+            errors.AddRange(ManifestValidator.ValidateAgainstModel(manifest, session));
+            if (errors.Count > 0)
+            {
+                session.Dispose();
+                return Failed(name, manifest, errors);
+            }
+
+            if (manifest.Kind == ManifestNames.Denoiser)
+            {
+                var denoiser = CreateDenoiser(name, manifest, session);
+                session = null;
+                _denoisers[name] = denoiser;
+                if (warmUp)
+                {
+                    WarmUp(denoiser);
+                }
+            }
+            else
+            {
+                var verifier = CreateVerifier(name, manifest, session);
+                session = null;
+                _verifiers[name] = verifier;
+                if (warmUp)
+                {
+                    WarmUp(verifier, manifest);
+                }
+            }
+
+            return new ModelEntry { Name = name, Manifest = manifest };
+        }
+        catch (Exception ex) when (ex is JsonException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        {
+            session?.Dispose();
+            if (_denoisers.Remove(name, out var denoiser))
+            {
+                (denoiser as IDisposable)?.Dispose();
+            }
+
+            if (_verifiers.Remove(name, out var verifier))
+            {
+                (verifier as IDisposable)?.Dispose();
+            }
+
+            return Failed(name, manifest, [ex is JsonException ? $"{ManifestFileName}: {ex.Message}" : ex.Message]);
+        }
+    }
+
+    private static ModelEntry Failed(string name, ModelManifest? manifest, IEnumerable<string> errors) =>
+        new() { Name = name, Manifest = manifest, Error = $"model '{name}': {string.Join("; ", errors)}" };
+
+    private static ModelManifest ReadManifest(string folder)
+    {
+        var path = System.IO.Path.Combine(folder, ManifestFileName);
+        if (!File.Exists(path))
+        {
+            throw new IOException($"{ManifestFileName}: missing beside {ModelFileName}");
+        }
+
+        using var stream = File.OpenRead(path);
+        return JsonSerializer.Deserialize<ModelManifest>(stream, ModelManifest.SerializerOptions)
+            ?? throw new JsonException("the manifest is empty (null)");
+    }
+
+    private static string HashFile(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static OnnxDenoiser CreateDenoiser(string name, ModelManifest m, InferenceSession session)
+    {
+        var schedule = m.Schedule!;
+        var noise = schedule.Beta == "cosine"
+            ? NoiseSchedule.Cosine(schedule.TrainingSteps!.Value)
+            : NoiseSchedule.Linear(schedule.TrainingSteps!.Value, schedule.BetaStart!.Value, schedule.BetaEnd!.Value);
+        var range = m.SampleRange is [var min, var max] ? (min, max) : ((float, float)?)null;
+        var vocabulary = new ConditionVocabulary(m.Condition!.Vocabulary!, m.Condition.NullId);
+        var description = new DenoiserDescription
+        {
+            Name = name,
+            SampleShape = new SampleShape(m.Inputs!["sample"].Shape![1..]),
+            Process = new GaussianProcess(noise, ManifestNames.Predictions[m.Prediction!], range),
+            Conditions = vocabulary,
+        };
+        return new OnnxDenoiser(session, description, m.Inputs["sample"].Name!, m.Inputs["time"].Name!, m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!);
+    }
+
+    private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
+        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["logits"].Name!, m.Scoring!.Rule!, m.Scoring.Labels!);
+
+    private static void WarmUp(IDenoiser denoiser)
+    {
+        var d = denoiser.Description;
+        var condition = d.Conditions.Resolve(d.Conditions.Labels[0], d.Name);
+        var output = new float[d.SampleShape.ElementCount];
+        denoiser.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
+    }
+
+    private static void WarmUp(IVerifier verifier, ModelManifest m)
+    {
+        var shape = new SampleShape(m.Inputs!["sample"].Shape![1..]);
+        verifier.ScoreAsync(new VerifierBatch(shape, new float[shape.ElementCount], [m.Scoring!.Labels![0]])).GetAwaiter().GetResult();
+    }
+}
