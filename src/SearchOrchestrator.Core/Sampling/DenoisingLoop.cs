@@ -115,30 +115,60 @@ public static class DenoisingLoop
     }
 
     /// <summary>The buffers of one chunk's forward passes, reused across its steps.</summary>
-    private sealed class ChunkTrajectory(IDenoiser denoiser, SampleShape shape, RngKey[] keys, ReadOnlyMemory<long> ids, double guidance, bool guided)
+    private sealed class ChunkTrajectory
     {
-        private readonly int _rows = guided ? keys.Length * 2 : keys.Length;
-        private readonly float[] _input = new float[(guided ? keys.Length * 2 : keys.Length) * shape.ElementCount];
-        private readonly float[] _output = new float[(guided ? keys.Length * 2 : keys.Length) * shape.ElementCount];
-        private readonly float[] _times = new float[guided ? keys.Length * 2 : keys.Length];
-        private readonly long[] _conditions = BuildConditions(ids, guided, denoiser.Description.Conditions.NullId);
-        private readonly float[] _epsilon = new float[shape.ElementCount];
-        private readonly float[] _sample = new float[shape.ElementCount];
-        private readonly float[] _noise = new float[shape.ElementCount];
-        private readonly float[] _guided = new float[shape.ElementCount];
+        private readonly IDenoiser _denoiser;
+        private readonly SampleShape _shape;
+        private readonly RngKey[] _keys;
+        private readonly double _guidance;
+        private readonly bool _guided;
+        private readonly int _rows;
+        private readonly float[] _input;
+        private readonly float[] _output;
+        private readonly float[] _times;
+        private readonly long[] _conditions;
+        private readonly float[] _epsilon;
+        private readonly float[] _sample;
+        private readonly float[] _noise;
+        private readonly float[] _guidedPrediction;
+
+        public ChunkTrajectory(IDenoiser denoiser, SampleShape shape, RngKey[] keys, ReadOnlyMemory<long> ids, double guidance, bool guided)
+        {
+            _denoiser = denoiser;
+            _shape = shape;
+            _keys = keys;
+            _guidance = guidance;
+            _guided = guided;
+            // A guided sample takes two rows: its condition, then (after every conditional row) the null condition.
+            _rows = guided ? keys.Length * 2 : keys.Length;
+            _input = new float[_rows * shape.ElementCount];
+            _output = new float[_rows * shape.ElementCount];
+            _times = new float[_rows];
+            _conditions = new long[_rows];
+            ids.Span.CopyTo(_conditions);
+            if (guided)
+            {
+                _conditions.AsSpan(keys.Length).Fill(denoiser.Description.Conditions.NullId!.Value);
+            }
+
+            _epsilon = new float[shape.ElementCount];
+            _sample = new float[shape.ElementCount];
+            _noise = new float[shape.ElementCount];
+            _guidedPrediction = new float[shape.ElementCount];
+        }
 
         public async Task StepAsync(Memory<float> states, StepSchedule steps, int stepIndex, DdimSampler sampler, CancellationToken cancellationToken)
         {
-            var count = keys.Length;
-            var n = shape.ElementCount;
+            var count = _keys.Length;
+            var n = _shape.ElementCount;
             states.Span.CopyTo(_input);
-            if (guided)
+            if (_guided)
             {
                 states.Span.CopyTo(_input.AsSpan(count * n));
             }
 
             Array.Fill(_times, steps.TimestepAt(stepIndex));
-            await denoiser.PredictAsync(new DenoiserBatch(_rows, _input, _times, _conditions), _output, cancellationToken).ConfigureAwait(false);
+            await _denoiser.PredictAsync(new DenoiserBatch(_rows, _input, _times, _conditions), _output, cancellationToken).ConfigureAwait(false);
 
             var from = steps.AlphaBarAt(stepIndex);
             var to = steps.AlphaBarAt(stepIndex + 1);
@@ -147,33 +177,20 @@ public static class DenoisingLoop
             {
                 var state = states.Span.Slice(k * n, n);
                 ReadOnlySpan<float> prediction = _output.AsSpan(k * n, n);
-                if (guided)
+                if (_guided)
                 {
-                    ClassifierFreeGuidance.Combine(prediction, _output.AsSpan((count + k) * n, n), guidance, _guided);
-                    prediction = _guided;
+                    ClassifierFreeGuidance.Combine(prediction, _output.AsSpan((count + k) * n, n), _guidance, _guidedPrediction);
+                    prediction = _guidedPrediction;
                 }
 
-                denoiser.Description.Process.ToEpsilonAndSample(prediction, state, from, _epsilon, _sample);
+                _denoiser.Description.Process.ToEpsilonAndSample(prediction, state, from, _epsilon, _sample);
                 if (stochastic)
                 {
-                    keys[k].FillStandardNormal(NoiseUse.Step, stepIndex, _noise);
+                    _keys[k].FillStandardNormal(NoiseUse.Step, stepIndex, _noise);
                 }
 
                 sampler.Step(_epsilon, _sample, from, to, _noise, state);
             }
-        }
-
-        private static long[] BuildConditions(ReadOnlyMemory<long> ids, bool guided, long? nullId)
-        {
-            if (!guided)
-            {
-                return ids.ToArray();
-            }
-
-            var all = new long[ids.Length * 2];
-            ids.Span.CopyTo(all);
-            all.AsSpan(ids.Length).Fill(nullId!.Value);
-            return all;
         }
     }
 }

@@ -1,0 +1,86 @@
+using System.Text.Json;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Tests;
+
+namespace SearchOrchestrator.Onnx.Tests.Repository;
+
+public sealed class ManifestValidatorTests
+{
+    private static ModelManifest Shipped(string model) =>
+        JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(Path.Combine(RepositoryPaths.Models, model, "model.json")), ModelManifest.SerializerOptions)!;
+
+    [Theory]
+    [InlineData("counting")]
+    [InlineData("count-verifier")]
+    public void Validate_ShippedManifests_HaveNoErrors(string model)
+    {
+        Assert.Empty(ManifestValidator.Validate(Shipped(model), model));
+    }
+
+    [Fact]
+    public void Validate_EmptyDenoiser_NamesEveryMissingField()
+    {
+        var errors = ManifestValidator.Validate(new ModelManifest { Kind = "denoiser" }, "x");
+
+        Assert.Equal(
+            [
+                "name: missing",
+                "sha256: missing (the SHA-256 of model.onnx, 64 lower-case hex digits)",
+                "process: missing (gaussian)",
+                "prediction: missing one of epsilon, sample, v",
+                "inputs.sample: missing",
+                "inputs.time: missing",
+                "outputs.prediction: missing",
+                "inputs.condition: missing",
+                "condition: missing (vocabulary: label → id, and nullId for guidance)",
+                "schedule: missing (beta, trainingSteps, betaStart, betaEnd)",
+            ],
+            errors);
+    }
+
+    [Fact]
+    public void Validate_WrongValues_SayWhatWasExpected()
+    {
+        var manifest = Shipped("counting") with
+        {
+            Name = "other",
+            Kind = "denoiser",
+            Prediction = "noise",
+            Sha256 = "ABC",
+            Schedule = new ScheduleSpec { Beta = "linear", TrainingSteps = 0, BetaStart = 0.02, BetaEnd = 0.0001 },
+            SampleRange = [1f, -1f],
+        };
+
+        var errors = ManifestValidator.Validate(manifest, "counting");
+
+        Assert.Contains("name: 'other' must equal the folder name 'counting'", errors);
+        Assert.Contains("sha256: 'ABC' is not 64 lower-case hex digits", errors);
+        Assert.Contains("prediction: 'noise' is not one of epsilon, sample, v", errors);
+        Assert.Contains("schedule.trainingSteps: must be a positive integer, got 0", errors);
+        Assert.Contains("schedule.betaStart/betaEnd: a linear schedule needs 0 < betaStart <= betaEnd < 1, got 0.02 and 0.0001", errors);
+        Assert.Contains("sampleRange: must be [min, max] with min < max, got [1, -1]", errors);
+    }
+
+    [Fact]
+    public void Validate_FixedBatchAxis_IsRejected()
+    {
+        var shipped = Shipped("count-verifier");
+        var manifest = shipped with
+        {
+            Inputs = new() { ["sample"] = shipped.Inputs!["sample"] with { Shape = [4, 1, 24, 24] } },
+        };
+
+        var errors = ManifestValidator.Validate(manifest, "count-verifier");
+
+        Assert.Equal(["inputs.sample.shape: axis 0 is the batch and must be -1 (dynamic), got 4"], errors);
+    }
+
+    [Fact]
+    public void Validate_UnknownKindAndRule_AreNamed()
+    {
+        Assert.Contains("kind: 'classifier' is not denoiser or verifier", ManifestValidator.Validate(Shipped("count-verifier") with { Kind = "classifier" }, "count-verifier"));
+        var errors = ManifestValidator.Validate(Shipped("count-verifier") with { Scoring = new ScoringSpec { Rule = "max", Labels = ["1"] } }, "count-verifier");
+        Assert.Contains("scoring.rule: 'max' is not one of class-probability, class-log-probability", errors);
+        Assert.Contains("scoring.labels: 1 labels for 9 logits", errors);
+    }
+}

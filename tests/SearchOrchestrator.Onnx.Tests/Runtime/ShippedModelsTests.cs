@@ -1,0 +1,42 @@
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Tests;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Onnx.Tests.Runtime;
+
+/// <summary>Every model in models/ loads and runs a real forward pass through ONNX Runtime.</summary>
+public sealed class ShippedModelsTests(SharedRepository shared) : IClassFixture<SharedRepository>
+{
+    public static TheoryData<string> ShippedModels() =>
+        [.. Directory.GetDirectories(RepositoryPaths.Models).Where(d => File.Exists(Path.Combine(d, "model.json"))).Select(d => Path.GetFileName(d)!)];
+
+    [Theory]
+    [MemberData(nameof(ShippedModels))]
+    public async Task ForwardPass_ShippedModel_ReturnsFiniteOutputs(string name)
+    {
+        var entry = shared.Repository.Models.Single(m => m.Name == name);
+        Assert.True(entry.IsReady, entry.Error);
+        var sampleShape = new SampleShape(entry.Manifest!.Inputs!["sample"].Shape![1..]);
+        var input = Enumerable.Range(0, 2 * sampleShape.ElementCount).Select(i => (float)Math.Sin(i)).ToArray();
+
+        float[] output;
+        if (entry.Kind == ManifestNames.Denoiser)
+        {
+            var denoiser = shared.Repository.GetDenoiser(name);
+            var label = denoiser.Description.Conditions.Labels[0];
+            var id = denoiser.Description.Conditions.Resolve(label, name);
+            output = new float[input.Length];
+            await denoiser.PredictAsync(new DenoiserBatch(2, input, new float[] { 500, 20 }, new[] { id, id }), output);
+        }
+        else
+        {
+            var label = entry.Manifest.Scoring!.Labels![0];
+            output = await shared.Repository.GetVerifier(name).ScoreAsync(new VerifierBatch(sampleShape, input, [label, label]));
+        }
+
+        Assert.All(output, v => Assert.True(float.IsFinite(v)));
+        Assert.Contains(output, v => v != 0);
+    }
+}

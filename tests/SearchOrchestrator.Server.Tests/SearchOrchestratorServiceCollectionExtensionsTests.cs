@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Tests;
+
+namespace SearchOrchestrator.Server.Tests;
+
+public sealed class SearchOrchestratorServiceCollectionExtensionsTests
+{
+    private static IHost Build(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddLogging();
+        builder.Services.AddSearchOrchestrator();
+        return builder.Build();
+    }
+
+    [Fact]
+    public async Task StartAsync_ConfiguredRepository_LoadsEveryModelBeforeStarted()
+    {
+        using var host = Build(new() { ["Models:Path"] = RepositoryPaths.Models, ["Models:ExecutionProvider"] = "cpu" });
+
+        await host.StartAsync();
+
+        var repository = host.Services.GetRequiredService<ModelRepository>();
+        Assert.NotEmpty(repository.Models);
+        Assert.All(repository.Models, m => Assert.True(m.IsReady, m.Error));
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task StartAsync_BadSettings_FailsNamingEverySetting()
+    {
+        using var host = Build(new()
+        {
+            ["Models:Path"] = RepositoryPaths.Models,
+            ["Models:ExecutionProvider"] = "tpu",
+            ["Models:IntraOpThreads"] = "-4",
+        });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Models:ExecutionProvider must be one of auto, cpu, cuda, got 'tpu'.", ex.Failures);
+        Assert.Contains("Models:IntraOpThreads must be >= 0 (0 = one per core), got -4.", ex.Failures);
+    }
+
+    [Fact]
+    public void AddSearchOrchestrator_CalledTwice_RegistersOnce()
+    {
+        var services = new ServiceCollection();
+
+        services.AddSearchOrchestrator();
+        services.AddSearchOrchestrator();
+
+        Assert.Single(services, d => d.ServiceType == typeof(ModelRepository));
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
+    }
+}
