@@ -67,12 +67,12 @@ class CountingUNet(nn.Module):
 
 
 class CountClassifier(nn.Module):
-    """Object counter: image [B,1,H,W] in [-1,1] -> logits [B,9] for counts 1..9.
+    """Object counter: image [B,1,H,W] in [-1,1] -> logits [B,counts] for counts 0..counts-1.
 
     Global *sum* pooling of per-location features lets the head count object detections instead of
     averaging them away."""
 
-    def __init__(self, width: int = 32, counts: int = 9):
+    def __init__(self, width: int = 32, counts: int = 11):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),

@@ -86,9 +86,9 @@ def draw(n: int, rng: np.random.Generator) -> np.ndarray:
             return img
 
 
-def batch(count: int, rng: np.random.Generator):
-    """count images and their object counts (1..9), counts drawn uniformly."""
-    ns = rng.integers(1, MAX_COUNT + 1, size=count)
+def batch(count: int, rng: np.random.Generator, min_count: int = 1, max_count: int = MAX_COUNT):
+    """count images and their object counts (min_count..max_count), counts drawn uniformly."""
+    ns = rng.integers(min_count, max_count + 1, size=count)
     imgs = np.stack([draw(int(n), rng) for n in ns])[:, None, :, :]
     return imgs, ns.astype(np.int64)
 

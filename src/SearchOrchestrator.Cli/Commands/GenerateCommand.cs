@@ -1,13 +1,17 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using SearchOrchestrator.Imaging;
-using SearchOrchestrator.Sampling;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Cli.Commands;
 
-/// <summary><c>searchorch generate</c>: independent trajectories through ONNX Runtime, written as a PNG.</summary>
+/// <summary>
+/// <c>searchorch generate</c>: independent samples, or with <c>--strategy</c> a searched generation, through ONNX
+/// Runtime; the result is written as a PNG and described on the console.
+/// </summary>
 internal static class GenerateCommand
 {
     public static Command Create()
@@ -16,20 +20,28 @@ internal static class GenerateCommand
         var model = new Option<string>("--model") { Description = "The denoiser to run, by name.", Required = true };
         var condition = new Option<string>("--condition")
         {
-            Description = "The condition label (e.g. 7), a comma-separated list cycled over the samples, or 'all' for every label in turn.",
+            Description = "The condition label (e.g. 7); without --strategy also a comma-separated list cycled over the samples, or 'all' for every label in turn.",
             Required = true,
         };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
-        var seed = new Option<ulong>("--seed") { Description = "Request seed; sample i is keyed by (seed, i).", DefaultValueFactory = _ => 1 };
+        var seed = new Option<ulong>("--seed") { Description = "Request seed; every node's noise is keyed by (seed, its path).", DefaultValueFactory = _ => 1 };
         var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 2.0 };
         var eta = new Option<double>("--eta") { Description = "DDIM η: 0 deterministic … 1 ancestral.", DefaultValueFactory = _ => 0.0 };
-        var samples = new Option<int>("--samples") { Description = "How many samples; more than one writes a labelled grid.", DefaultValueFactory = _ => 1 };
-        var verifier = new Option<string>("--verifier") { Description = "The learned verifier that scores each sample ('none' to skip).", DefaultValueFactory = _ => "count-verifier" };
+        var samples = new Option<int>("--samples") { Description = "Samples to generate, or with --strategy the best candidates to return; more than one writes a labelled grid.", DefaultValueFactory = _ => 1 };
+        var verifier = new Option<string>("--verifier")
+        {
+            Description = "Verifiers, comma-separated: with --strategy the ones the search scores with, otherwise one that scores each sample for display ('none' to skip).",
+            DefaultValueFactory = _ => "count-verifier",
+        };
+        var ensemble = new Option<EnsembleRule>("--ensemble") { Description = "How several verifiers combine: MeanRank or WeightedSum.", DefaultValueFactory = _ => EnsembleRule.MeanRank };
+        var strategy = new Option<string?>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}." };
+        var parameters = new Option<string[]>("--param") { Description = "A strategy parameter as key=value (repeatable); see 'searchorch strategies'." };
+        var maxNfe = new Option<long?>("--max-nfe") { Description = "Budget: the most denoiser evaluations the search may spend." };
         var output = new Option<string>("--out") { Description = "The PNG to write.", DefaultValueFactory = _ => "generated.png" };
 
-        var command = new Command("generate", "Run independent trajectories of a denoiser and write the samples as a PNG.")
+        var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG.")
         {
-            model, condition, steps, seed, guidance, eta, samples, verifier, output,
+            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output,
         };
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
@@ -42,50 +54,39 @@ internal static class GenerateCommand
 
             using var target = OutputFile.Open(parse.GetValue(output)!);
             using var repository = common.LoadRepository(parse);
-            var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
-            var verifierName = parse.GetValue(verifier)!;
-            var learned = verifierName == "none" ? null : repository.GetVerifier(verifierName);
-            var description = denoiser.Description;
-            var labels = ExpandConditions(parse.GetValue(condition)!, description.Conditions.Labels, count);
-            var request = new SamplingRequest
+            var catalog = new ModelCatalog(repository, [new ObjectCounter()]);
+            await using var engine = new SearchEngine(catalog);
+            var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
+            var verifiers = ParseList(parse.GetValue(verifier)!);
+            var template = new SearchRequest
             {
-                Conditions = labels,
+                Model = denoiser.Description.Name,
+                Condition = string.Empty,
                 Steps = parse.GetValue(steps),
                 Guidance = parse.GetValue(guidance),
                 Eta = parse.GetValue(eta),
                 Seed = parse.GetValue(seed),
+                Strategy = new BestOfNStrategy(1),
             };
 
-            Console.WriteLine($"{description.Name}: {count} sample(s), condition {parse.GetValue(condition)}, {request.Steps} DDIM steps (eta {request.Eta}), guidance {request.Guidance}, seed {request.Seed}, on {repository.ExecutionProvider}");
-            var clock = Stopwatch.StartNew();
-            var result = await DenoisingLoop.RunAsync(denoiser, request, new StepProgress(count * (long)request.Steps), cancellationToken).ConfigureAwait(false);
-            var elapsed = clock.Elapsed;
+            var strategyName = parse.GetValue(strategy);
+            var report = strategyName is null
+                ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
+                : await SearchAsync(engine, template with
+                {
+                    Condition = parse.GetValue(condition)!,
+                    Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                    Verifiers = verifiers,
+                    Ensemble = parse.GetValue(ensemble),
+                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                    Candidates = count,
+                }, cancellationToken).ConfigureAwait(false);
 
-            var batch = new VerifierBatch(result.Shape, result.Samples, labels);
-            var scores = learned is null ? null : await learned.ScoreAsync(batch, cancellationToken).ConfigureAwait(false);
-            var counter = result.Shape.IsImage && result.Shape.Dimensions[0] == 1 ? new ObjectCounter() : null;
-            var tiles = new List<GridTile>();
-            var exact = 0;
-            Console.WriteLine($"{"sample",6}  {"condition",9}  {"counted",7}  {(learned is null ? string.Empty : learned.Name)}");
-            for (var i = 0; i < count; i++)
-            {
-                var counted = counter?.Count(result.Sample(i).Span, result.Shape);
-                var match = counted?.ToString(CultureInfo.InvariantCulture) == labels[i];
-                exact += match ? 1 : 0;
-                Console.WriteLine($"{i,6}  {labels[i],9}  {counted?.ToString(CultureInfo.InvariantCulture) ?? "-",7}  {(scores is null ? string.Empty : scores[i].ToString("0.000", CultureInfo.InvariantCulture))}");
-                var caption = counted is null ? $"n={labels[i]}" : $"n={labels[i]} c={counted}";
-                tiles.Add(new GridTile(result.Sample(i), count == 1 ? string.Empty : caption, counted is null ? CaptionTone.Neutral : match ? CaptionTone.Good : CaptionTone.Bad));
-            }
-
-            if (counter is not null)
-            {
-                Console.WriteLine($"exact count: {exact}/{count} (programmatic counter)");
-            }
-
-            var range = description.Process.SampleRange ?? (-1f, 1f);
-            var (height, width) = (result.Shape.Dimensions[^2], result.Shape.Dimensions[^1]);
-            target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, height, width, range, scale: 8)));
-            Console.WriteLine($"NFE {result.Nfe} in {result.ForwardPasses} forward passes, {elapsed.TotalSeconds:0.00} s; wrote {target.Path}");
+            var range = denoiser.Description.Process.SampleRange ?? (-1f, 1f);
+            var shape = denoiser.Description.SampleShape;
+            var tiles = report.Select(r => new GridTile(r.Sample, count == 1 ? string.Empty : r.Caption, r.Tone)).ToList();
+            target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, shape.Dimensions[^2], shape.Dimensions[^1], range, scale: 8)));
+            Console.WriteLine($"wrote {target.Path}");
             return 0;
         }));
         return command;
@@ -105,22 +106,113 @@ internal static class GenerateCommand
         return [.. Enumerable.Range(0, samples).Select(i => labels[i % labels.Length])];
     }
 
-    private sealed class StepProgress(long total) : IProgress<long>
+    /// <summary>Independent samples: one best_of_n request per condition, all run at once so their steps batch together.</summary>
+    private static async Task<List<Tile>> IndependentAsync(SearchEngine engine, ModelCatalog catalog, SearchRequest template, string conditions, int count, IReadOnlyList<string> verifiers, CancellationToken cancellationToken)
     {
-        private int _lastPercent = -1;
-
-        public void Report(long value)
+        var denoiser = catalog.GetDenoiser(template.Model);
+        var labels = ExpandConditions(conditions, denoiser.Description.Conditions.Labels, count);
+        if (verifiers.Count > 1)
         {
-            var percent = (int)(100 * value / total);
-            if (!Console.IsErrorRedirected && percent != _lastPercent)
-            {
-                _lastPercent = percent;
-                Console.Error.Write($"\rdenoising {percent,3}% ({value}/{total} sample-steps)");
-                if (value == total)
-                {
-                    Console.Error.WriteLine();
-                }
-            }
+            throw new InvalidRequestException("verifier", "without --strategy, --verifier names one verifier to display scores from (or 'none').");
         }
+
+        var display = verifiers.Count == 1 ? catalog.GetVerifier(verifiers[0]) : null;
+        var groups = labels.Distinct().ToList();
+        var requests = groups.Select(label => template with
+        {
+            Condition = label,
+            Strategy = new BestOfNStrategy(labels.Count(l => l == label)),
+            Candidates = labels.Count(l => l == label),
+        }).ToList();
+        requests.ForEach(engine.Validate); // validate every request before any of them runs
+        Console.WriteLine($"{template.Model}: {count} sample(s), condition {conditions}, {template.Steps} DDIM steps (eta {template.Eta}), guidance {template.Guidance}, seed {template.Seed}");
+        var results = await Task.WhenAll(requests.Select(r => engine.RunAsync(r, cancellationToken))).ConfigureAwait(false);
+
+        var taken = groups.ToDictionary(g => g, _ => 0);
+        var samples = labels.Select(label => results[groups.IndexOf(label)].Candidates[taken[label]++]).ToList();
+        var shape = samples[0].Shape;
+        var scores = display is null ? null : await display.ScoreAsync(new VerifierBatch(shape, samples.SelectMany(c => c.Sample).ToArray(), labels), cancellationToken).ConfigureAwait(false);
+        var tiles = new List<Tile>();
+        Console.WriteLine($"{"sample",6}  {"condition",9}  {"counted",7}  {display?.Name}");
+        for (var i = 0; i < samples.Count; i++)
+        {
+            var tile = Tile.For(samples[i], labels[i]);
+            tiles.Add(tile);
+            Console.WriteLine($"{i,6}  {labels[i],9}  {tile.Counted?.ToString(CultureInfo.InvariantCulture) ?? "-",7}  {scores?[i].ToString("0.000", CultureInfo.InvariantCulture)}");
+        }
+
+        if (tiles.Any(t => t.Counted is not null))
+        {
+            Console.WriteLine($"exact count: {tiles.Count(t => t.Tone == CaptionTone.Good)}/{tiles.Count} (programmatic counter)");
+        }
+
+        var nfe = results.Sum(r => r.Cost.Nfe);
+        var wall = results.Max(r => r.Cost.WallTime);
+        Console.WriteLine(FormattableString.Invariant($"NFE {nfe} in {results.Max(r => r.Cost.Batches)} batches (mean {results.Average(r => r.Cost.MeanBatchSize):0.0} rows), {wall.TotalSeconds:0.00} s"));
+        return tiles;
+    }
+
+    /// <summary>A searched generation: one request, its best candidates and its cost account.</summary>
+    private static async Task<List<Tile>> SearchAsync(SearchEngine engine, SearchRequest request, CancellationToken cancellationToken)
+    {
+        Console.WriteLine($"{request.Model}: search '{request.Strategy.Name}' for condition {request.Condition}, {request.Steps} DDIM steps (eta {request.Eta}), guidance {request.Guidance}, seed {request.Seed}, verifiers {string.Join(",", request.Verifiers)}");
+        var result = await engine.RunAsync(request, cancellationToken).ConfigureAwait(false);
+        var tiles = new List<Tile>();
+        Console.WriteLine($"{"rank",4}  {"path",-14}  {"step",4}  {"score",8}  {"counted",7}");
+        for (var i = 0; i < result.Candidates.Count; i++)
+        {
+            var candidate = result.Candidates[i];
+            var tile = Tile.For(candidate, request.Condition);
+            tiles.Add(tile);
+            Console.WriteLine(FormattableString.Invariant($"{i + 1,4}  {candidate.Path,-14}  {candidate.StepIndex,4}  {candidate.Score,8:0.000}  {tile.Counted?.ToString(CultureInfo.InvariantCulture) ?? "-",7}"));
+        }
+
+        var cost = result.Cost;
+        Console.WriteLine(FormattableString.Invariant($"NFE {cost.Nfe} (independent runs: {cost.NfeIndependent}, saving {cost.Saving:P1}), {cost.Nfe / (double)request.Steps:0.00}x one trajectory"));
+        Console.WriteLine(FormattableString.Invariant($"verifier calls {cost.VerifierCalls}; {cost.Batches} batches, mean {cost.MeanBatchSize:0.0} rows; compute {cost.ComputeTime.TotalSeconds:0.00} s, queued {cost.QueueTime.TotalSeconds:0.00} s, wall {cost.WallTime.TotalSeconds:0.00} s"));
+        if (result.ForkStep is { } fork)
+        {
+            Console.WriteLine($"fork step {fork}{(cost.CalibrationNfe > 0 ? FormattableString.Invariant($" (calibrated, {cost.CalibrationNfe} NFE)") : string.Empty)}");
+        }
+
+        if (result.BudgetLimited)
+        {
+            Console.WriteLine("budget-limited: the strategy stopped early and returned the best it had");
+        }
+
+        return tiles;
+    }
+
+    private static List<string> ParseList(string value) =>
+        value == "none" ? [] : [.. value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+
+    private static Dictionary<string, string> ParseParameters(string[] values)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var value in values)
+        {
+            var split = value.IndexOf('=', StringComparison.Ordinal);
+            if (split <= 0)
+            {
+                throw new InvalidRequestException("param", $"--param must be key=value, got '{value}'.");
+            }
+
+            parameters[value[..split].Trim()] = value[(split + 1)..].Trim();
+        }
+
+        return parameters;
+    }
+
+    /// <summary>One tile of the output grid.</summary>
+    private sealed record Tile(float[] Sample, string Caption, CaptionTone Tone, int? Counted)
+    {
+        public static Tile For(Candidate candidate, string condition)
+        {
+            int? counted = IsCountable(candidate.Shape) ? new ObjectCounter().Count(candidate.Sample, candidate.Shape) : null;
+            var tone = counted is null ? CaptionTone.Neutral : counted.Value.ToString(CultureInfo.InvariantCulture) == condition ? CaptionTone.Good : CaptionTone.Bad;
+            return new Tile(candidate.Sample, counted is null ? $"n={condition}" : $"n={condition} c={counted}", tone, counted);
+        }
+
+        private static bool IsCountable(SampleShape shape) => shape.IsImage && shape.Dimensions[0] == 1;
     }
 }

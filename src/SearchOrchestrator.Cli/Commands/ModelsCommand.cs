@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using SearchOrchestrator.Onnx.Repository;
-using SearchOrchestrator.Sampling;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Cli.Commands;
@@ -64,25 +66,42 @@ internal static class ModelsCommand
             using var repository = common.LoadRepository(parse);
             var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
             var learned = repository.GetVerifier(parse.GetValue(verifier)!);
+            await using var engine = new SearchEngine(repository, new BatchingOptions { MaxBatchSize = 128 });
             var vocabulary = denoiser.Description.Conditions.Labels;
-            var labels = GenerateCommand.ExpandConditions("all", vocabulary, each * vocabulary.Count);
-            var request = new SamplingRequest
+            // One request per condition, all at once: their steps share batches.
+            var requests = vocabulary.Select(label => new SearchRequest
             {
-                Conditions = labels,
+                Model = denoiser.Description.Name,
+                Condition = label,
                 Steps = parse.GetValue(steps),
                 Guidance = parse.GetValue(guidance),
                 Eta = parse.GetValue(eta),
                 Seed = parse.GetValue(seed),
-                MaxBatchSize = 128,
-            };
+                Strategy = new BestOfNStrategy(each),
+                Candidates = each,
+            }).ToList();
+            requests.ForEach(engine.Validate);
+            var request = requests[0];
 
             var clock = Stopwatch.StartNew();
-            var progress = new Progress<long>(done => Console.Error.Write($"\rsampled {done}/{labels.Length * (long)request.Steps} sample-steps"));
-            var result = await DenoisingLoop.RunAsync(denoiser, request, progress, cancellationToken).ConfigureAwait(false);
-            Console.Error.WriteLine();
-            var scores = await learned.ScoreAsync(new VerifierBatch(result.Shape, result.Samples, labels), cancellationToken).ConfigureAwait(false);
-            var counter = new ObjectCounter();
+            Console.Error.WriteLine($"sampling {each} x {vocabulary.Count} conditions x {request.Steps} steps ...");
+            var results = await Task.WhenAll(requests.Select(r => engine.RunAsync(r, cancellationToken))).ConfigureAwait(false);
+            var shape = denoiser.Description.SampleShape;
+            var labels = new List<string>();
+            var samples = new List<float[]>();
+            for (var c = 0; c < vocabulary.Count; c++)
+            {
+                labels.AddRange(Enumerable.Repeat(vocabulary[c], results[c].Candidates.Count));
+                samples.AddRange(results[c].Candidates.Select(x => x.Sample));
+            }
 
+            var scores = new List<float>();
+            foreach (var chunk in Enumerable.Range(0, samples.Count).Chunk(256))
+            {
+                scores.AddRange(await learned.ScoreAsync(new VerifierBatch(shape, chunk.SelectMany(i => samples[i]).ToArray(), [.. chunk.Select(i => labels[i])]), cancellationToken).ConfigureAwait(false));
+            }
+
+            var counter = new ObjectCounter();
             Console.WriteLine($"{denoiser.Description.Name}: {each} samples per condition, {request.Steps} DDIM steps, eta {request.Eta}, guidance {request.Guidance}, seed {request.Seed}; {clock.Elapsed.TotalSeconds:0} s on {repository.ExecutionProvider}");
             Console.WriteLine();
             Console.WriteLine($"| n | samples | exact count | accuracy | mean abs. error | {learned.Name} agrees with counter |");
@@ -90,17 +109,17 @@ internal static class ModelsCommand
             int totalExact = 0, totalAgree = 0;
             foreach (var label in vocabulary)
             {
-                int exact = 0, agree = 0, samples = 0;
+                int exact = 0, agree = 0, seen = 0;
                 double error = 0;
-                for (var i = 0; i < labels.Length; i++)
+                for (var i = 0; i < labels.Count; i++)
                 {
                     if (labels[i] != label)
                     {
                         continue;
                     }
 
-                    samples++;
-                    var counted = counter.Count(result.Sample(i).Span, result.Shape);
+                    seen++;
+                    var counted = counter.Count(samples[i], shape);
                     var wanted = int.Parse(label, CultureInfo.InvariantCulture);
                     var correct = counted == wanted;
                     exact += correct ? 1 : 0;
@@ -110,10 +129,10 @@ internal static class ModelsCommand
 
                 totalExact += exact;
                 totalAgree += agree;
-                Console.WriteLine(FormattableString.Invariant($"| {label} | {samples} | {exact} | {100.0 * exact / samples:0.0}% | {error / samples:0.00} | {100.0 * agree / samples:0.0}% |"));
+                Console.WriteLine(FormattableString.Invariant($"| {label} | {seen} | {exact} | {100.0 * exact / seen:0.0}% | {error / seen:0.00} | {100.0 * agree / seen:0.0}% |"));
             }
 
-            Console.WriteLine(FormattableString.Invariant($"| all | {labels.Length} | {totalExact} | {100.0 * totalExact / labels.Length:0.0}% | | {100.0 * totalAgree / labels.Length:0.0}% |"));
+            Console.WriteLine(FormattableString.Invariant($"| all | {labels.Count} | {totalExact} | {100.0 * totalExact / labels.Count:0.0}% | | {100.0 * totalAgree / labels.Count:0.0}% |"));
             return 0;
         }));
         return command;

@@ -60,6 +60,22 @@ public static class Philox4x32
         }
     }
 
+    /// <summary>Fills <paramref name="destination"/> with independent uniforms in [0, 1) (53-bit) from the stream.</summary>
+    public static void FillUniform(ulong key, ulong stream, Span<double> destination)
+    {
+        var k0 = (uint)key;
+        var k1 = (uint)(key >> 32);
+        for (int i = 0, block = 0; i < destination.Length; i += 2, block++)
+        {
+            var (x0, x1, x2, x3) = Block((uint)block, 0, (uint)stream, (uint)(stream >> 32), k0, k1);
+            destination[i] = ToUnit(x0, x1);
+            if (i + 1 < destination.Length)
+            {
+                destination[i + 1] = ToUnit(x2, x3);
+            }
+        }
+    }
+
     /// <summary>Uniform in (0, 1], never 0, so the logarithm in Box–Muller is finite.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double ToOpenUnit(uint hi, uint lo) => (Bits53(hi, lo) + 1.0) / 9007199254740992.0;

@@ -11,6 +11,9 @@ public enum NoiseUse : uint
 
     /// <summary>The forward-kernel noise of renoise(node, j).</summary>
     Renoise = 3,
+
+    /// <summary>The uniforms a strategy draws to resample particles.</summary>
+    Resample = 4,
 }
 
 /// <summary>
@@ -38,6 +41,13 @@ public readonly record struct RngKey(ulong Value)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         Philox4x32.FillStandardNormal(Value, ((ulong)use << 32) | (uint)step, destination);
+    }
+
+    /// <summary>Uniforms in [0, 1) for <paramref name="use"/> at step index <paramref name="step"/>, a pure function of (key, use, step).</summary>
+    public void FillUniform(NoiseUse use, int step, Span<double> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        Philox4x32.FillUniform(Value, ((ulong)use << 32) | (uint)step, destination);
     }
 
     // SplitMix64's finaliser: a bijective mix with full avalanche, so nearby seeds and paths give unrelated keys.

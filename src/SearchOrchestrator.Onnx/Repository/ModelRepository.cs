@@ -37,7 +37,7 @@ public sealed record ModelEntry
 /// A broken model is reported with its reason and the others are still served. Models are looked up by name
 /// only; nothing a request says becomes a path.
 /// </summary>
-public sealed class ModelRepository : IDisposable
+public sealed class ModelRepository : IModelProvider, IDisposable
 {
     /// <summary>The manifest's file name inside a model folder.</summary>
     public const string ManifestFileName = "model.json";

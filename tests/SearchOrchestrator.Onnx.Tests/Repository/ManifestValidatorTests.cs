@@ -81,6 +81,6 @@ public sealed class ManifestValidatorTests
         Assert.Contains("kind: 'classifier' is not denoiser or verifier", ManifestValidator.Validate(Shipped("count-verifier") with { Kind = "classifier" }, "count-verifier"));
         var errors = ManifestValidator.Validate(Shipped("count-verifier") with { Scoring = new ScoringSpec { Rule = "max", Labels = ["1"] } }, "count-verifier");
         Assert.Contains("scoring.rule: 'max' is not one of class-probability, class-log-probability", errors);
-        Assert.Contains("scoring.labels: 1 labels for 9 logits", errors);
+        Assert.Contains("scoring.labels: 1 labels for 11 logits", errors);
     }
 }

@@ -61,7 +61,7 @@ public sealed class ModelRepositoryTests
 
     [Theory]
     [InlineData("name", "logits", "outputs.logits.name: model.onnx has no output 'scores'")]
-    [InlineData("shape", "logits", "outputs.logits.shape: the manifest says [-1, 10] but model.onnx declares [-1, 9]")]
+    [InlineData("shape", "logits", "outputs.logits.shape: the manifest says [-1, 12] but model.onnx declares [-1, 11]")]
     [InlineData("dtype", "image", "inputs.sample.dtype: must be float32, got int64")]
     public void Load_ManifestDisagreesWithOnnxMetadata_FailsNamingTheField(string field, string tensor, string expected)
     {
@@ -75,8 +75,8 @@ public sealed class ModelRepositoryTests
                     spec["name"] = "scores";
                     break;
                 case "shape":
-                    spec["shape"] = new JsonArray(-1, 10);
-                    m["scoring"]!["labels"] = new JsonArray(Enumerable.Range(1, 10).Select(i => (JsonNode)i.ToString()).ToArray());
+                    spec["shape"] = new JsonArray(-1, 12);
+                    m["scoring"]!["labels"] = new JsonArray(Enumerable.Range(0, 12).Select(i => (JsonNode)i.ToString()).ToArray());
                     break;
                 default:
                     spec["dtype"] = "int64";

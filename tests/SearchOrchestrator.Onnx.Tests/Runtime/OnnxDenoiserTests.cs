@@ -1,6 +1,7 @@
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Randomness;
-using SearchOrchestrator.Sampling;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Onnx.Tests.Runtime;
@@ -84,23 +85,36 @@ public sealed class OnnxDenoiserTests(SharedRepository shared) : IClassFixture<S
     }
 
     [Fact]
-    public async Task DenoisingLoop_RealModel_DrawsCleanSeparateObjects()
+    public async Task Generate_RealModel_DrawsCleanSeparateObjects()
     {
-        var request = new SamplingRequest { Conditions = ["1", "3", "5", "7", "9"], Steps = 50, Guidance = 2, Seed = 1 };
+        await using var engine = new SearchEngine(shared.Repository);
+        string[] conditions = ["1", "3", "5", "7", "9"];
 
-        var result = await DenoisingLoop.RunAsync(_counting, request);
+        var results = await Task.WhenAll(conditions.Select(c => engine.RunAsync(new SearchRequest
+        {
+            Model = "counting",
+            Condition = c,
+            Steps = 50,
+            Guidance = 2,
+            Seed = 1,
+            Strategy = new BestOfNStrategy(1),
+        })));
 
         var counter = new ObjectCounter();
-        for (var i = 0; i < request.Conditions.Count; i++)
+        var objects = 0;
+        for (var i = 0; i < conditions.Length; i++)
         {
-            var pixels = result.Sample(i).ToArray();
+            var pixels = results[i].Candidates[0].Sample;
             // A plain background: most pixels are at (or within 0.1 of) the background level -1.
             var background = pixels.Count(v => v < -0.9f) / (double)pixels.Length;
             Assert.True(background > 0.6, $"sample {i}: only {background:P0} background");
             // Objects and background are well separated: few pixels sit in the grey middle.
             var grey = pixels.Count(v => v is > -0.6f and < 0.3f) / (double)pixels.Length;
             Assert.True(grey < 0.05, $"sample {i}: {grey:P1} grey pixels");
-            Assert.InRange(counter.Count(pixels, result.Shape), 1, 12);
+            objects += counter.Count(pixels, results[i].Candidates[0].Shape);
         }
+
+        // 25 objects were asked for; the model miscounts, but it draws objects.
+        Assert.InRange(objects, 10, 40);
     }
 }

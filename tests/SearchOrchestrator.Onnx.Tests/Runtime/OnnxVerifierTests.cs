@@ -28,6 +28,7 @@ public sealed class OnnxVerifierTests(SharedRepository shared) : IClassFixture<S
     }
 
     [Theory]
+    [InlineData(0)]
     [InlineData(1)]
     [InlineData(4)]
     [InlineData(9)]

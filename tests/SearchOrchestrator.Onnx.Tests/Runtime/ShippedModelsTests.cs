@@ -29,14 +29,18 @@ public sealed class ShippedModelsTests(SharedRepository shared) : IClassFixture<
             var id = denoiser.Description.Conditions.Resolve(label, name);
             output = new float[input.Length];
             await denoiser.PredictAsync(new DenoiserBatch(2, input, new float[] { 500, 20 }, new[] { id, id }), output);
+            Assert.Contains(output, v => v != 0);
         }
         else
         {
             var label = entry.Manifest.Scoring!.Labels![0];
             output = await shared.Repository.GetVerifier(name).ScoreAsync(new VerifierBatch(sampleShape, input, [label, label]));
+            if (entry.Manifest.Scoring.Rule == ManifestNames.ClassProbability)
+            {
+                Assert.All(output, v => Assert.InRange(v, 0f, 1f));
+            }
         }
 
         Assert.All(output, v => Assert.True(float.IsFinite(v)));
-        Assert.Contains(output, v => v != 0);
     }
 }

@@ -1,0 +1,251 @@
+using System.Threading.Channels;
+
+namespace SearchOrchestrator.Scheduling;
+
+/// <summary>One queued unit of work: its rows, its caller's cancellation, and the await to complete.</summary>
+internal abstract class BatchWork
+{
+    private readonly TaskCompletionSource<BatchTiming> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    protected BatchWork(int rows, CancellationToken cancellationToken)
+    {
+        Rows = rows;
+        CancellationToken = cancellationToken;
+    }
+
+    public int Rows { get; }
+
+    public CancellationToken CancellationToken { get; }
+
+    public long EnqueuedAt { get; set; }
+
+    /// <summary>Set by a batch that ran but could not produce this item's result; fails only this item.</summary>
+    public Exception? Error { get; set; }
+
+    public Task<BatchTiming> Completion => _completion.Task;
+
+    public void Complete(BatchTiming timing) => _completion.TrySetResult(timing);
+
+    public void Fail(Exception error) => _completion.TrySetException(error);
+
+    public void Cancel() => _completion.TrySetCanceled(CancellationToken);
+}
+
+/// <summary>
+/// One bounded queue and the single pump that drains it, as Orleans' per-target pumps do: wait for work, take
+/// up to <see cref="BatchingOptions.MaxBatchSize"/> rows or whatever arrives within
+/// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat.
+/// A full queue makes callers wait; nothing is dropped. Work whose caller cancelled is skipped, and a running pass
+/// is terminated only when every item in it has been cancelled, so one search's cancellation never costs another.
+/// </summary>
+internal abstract class BatchPump<TWork> : IAsyncDisposable
+    where TWork : BatchWork
+{
+    private readonly Channel<TWork> _queue;
+    private readonly BatchingOptions _options;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _loop;
+    private long _batches;
+
+    protected BatchPump(BatchingOptions options, TimeProvider time)
+    {
+        var failures = options.Validate();
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures), nameof(options));
+        }
+
+        _options = options;
+        _time = time;
+        _queue = Channel.CreateBounded<TWork>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Batches run so far.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    protected int MaxBatchSize => _options.MaxBatchSize;
+
+    /// <summary>Queues <paramref name="work"/> (waiting while the queue is full) and awaits its batch.</summary>
+    protected async Task<BatchTiming> SubmitAsync(TWork work)
+    {
+        if (work.Rows > _options.MaxBatchSize)
+        {
+            throw new ArgumentException($"One item needs {work.Rows} rows but a batch holds at most {_options.MaxBatchSize}.", nameof(work));
+        }
+
+        work.EnqueuedAt = _time.GetTimestamp();
+        await _queue.Writer.WriteAsync(work, work.CancellationToken).ConfigureAwait(false);
+        return await work.Completion.ConfigureAwait(false);
+    }
+
+    /// <summary>Runs one batch; fills each item's outputs. Throwing fails every item of the batch.</summary>
+    protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, CancellationToken passCancellation);
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        while (_queue.Reader.TryRead(out var left))
+        {
+            left.Fail(new ObjectDisposedException(GetType().Name, "The batcher was shut down before this work ran."));
+        }
+
+        _stopping.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<TWork>();
+        TWork? carried = null;
+        while (carried is not null || await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+        {
+            batch.Clear();
+            var rows = 0;
+            var deadline = _time.GetTimestamp() + (long)(_options.MaxQueueDelay.TotalSeconds * _time.TimestampFrequency);
+            while (true)
+            {
+                if (carried is not null || reader.TryRead(out carried))
+                {
+                    if (carried.CancellationToken.IsCancellationRequested)
+                    {
+                        carried.Cancel();
+                    }
+                    else if (rows + carried.Rows > _options.MaxBatchSize)
+                    {
+                        break; // keep it for the next batch
+                    }
+                    else
+                    {
+                        batch.Add(carried);
+                        rows += carried.Rows;
+                    }
+
+                    carried = null;
+                    continue;
+                }
+
+                var remaining = deadline - _time.GetTimestamp();
+                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0))
+                {
+                    break;
+                }
+
+                if (batch.Count == 0)
+                {
+                    if (!await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                // Wait for more work, but no longer than the queue delay that is left.
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                wait.CancelAfter(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency));
+                try
+                {
+                    if (!await reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+                catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
+
+            if (batch.Count > 0)
+            {
+                await RunBatchAsync(batch, rows).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RunBatchAsync(List<TWork> batch, int rows)
+    {
+        var id = Interlocked.Increment(ref _batches);
+        var started = _time.GetTimestamp();
+        using var pass = new PassCancellation(batch);
+        try
+        {
+            await ExecuteAsync(batch, pass.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (pass.Token.IsCancellationRequested)
+        {
+            batch.ForEach(w => w.Cancel());
+            return;
+        }
+        catch (Exception ex)
+        {
+            batch.ForEach(w => w.Fail(ex));
+            return;
+        }
+
+        var compute = _time.GetElapsedTime(started);
+        foreach (var work in batch)
+        {
+            if (work.Error is { } error)
+            {
+                work.Fail(error);
+            }
+            else
+            {
+                work.Complete(new BatchTiming(id, rows, _time.GetElapsedTime(work.EnqueuedAt, started), compute));
+            }
+        }
+    }
+
+    /// <summary>Cancelled when every item of the batch has been cancelled by its caller.</summary>
+    private sealed class PassCancellation : IDisposable
+    {
+        private readonly CancellationTokenSource _source = new();
+        private readonly List<CancellationTokenRegistration> _registrations = [];
+        private int _live;
+
+        public PassCancellation(List<TWork> batch)
+        {
+            _live = batch.Count;
+            foreach (var work in batch)
+            {
+                _registrations.Add(work.CancellationToken.Register(OnItemCancelled));
+            }
+        }
+
+        public CancellationToken Token => _source.Token;
+
+        public void Dispose()
+        {
+            foreach (var registration in _registrations)
+            {
+                registration.Dispose();
+            }
+
+            _source.Dispose();
+        }
+
+        private void OnItemCancelled()
+        {
+            if (Interlocked.Decrement(ref _live) == 0)
+            {
+                _source.Cancel();
+            }
+        }
+    }
+}

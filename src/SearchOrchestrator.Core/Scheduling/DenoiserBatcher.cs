@@ -1,0 +1,150 @@
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Randomness;
+
+namespace SearchOrchestrator.Scheduling;
+
+/// <summary>
+/// One step of one node: move <see cref="State"/> from step index <see cref="StepIndex"/> to the next, writing the
+/// x0-prediction made on the way into <see cref="Prediction"/>. Everything the update needs travels with the item
+/// (its time, noise levels, condition, guidance and RNG key), so items of different searches, steps and
+/// schedules share a batch.
+/// </summary>
+public sealed record StepRequest
+{
+    /// <summary>The node's state x_i; overwritten with x_{i+1}.</summary>
+    public required float[] State { get; init; }
+
+    /// <summary>Receives x̂0, the prediction at step i.</summary>
+    public required float[] Prediction { get; init; }
+
+    /// <summary>The step index i the node is at.</summary>
+    public required int StepIndex { get; init; }
+
+    /// <summary>The model time of step i.</summary>
+    public required int Timestep { get; init; }
+
+    /// <summary>ᾱ at step i.</summary>
+    public required double AlphaBarFrom { get; init; }
+
+    /// <summary>ᾱ at step i + 1.</summary>
+    public required double AlphaBarTo { get; init; }
+
+    /// <summary>The condition id.</summary>
+    public required long Condition { get; init; }
+
+    /// <summary>Classifier-free guidance scale (1 = none).</summary>
+    public required double Guidance { get; init; }
+
+    /// <summary>The sampler, with the request's η.</summary>
+    public required DdimSampler Sampler { get; init; }
+
+    /// <summary>The node's RNG key: the step's noise is a pure function of (key, step index).</summary>
+    public required RngKey Key { get; init; }
+}
+
+/// <summary>
+/// The batcher of one denoiser backend: stacks queued steps along axis 0 (two rows for a guided step), runs one
+/// forward pass, and applies each node's DDIM update with that node's own noise.
+/// </summary>
+public sealed class DenoiserBatcher : IAsyncDisposable
+{
+    private readonly Pump _pump;
+
+    /// <summary>Creates the batcher and starts its pump.</summary>
+    public DenoiserBatcher(IDenoiser denoiser, BatchingOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(denoiser);
+        ArgumentNullException.ThrowIfNull(options);
+        Denoiser = denoiser;
+        _pump = new Pump(denoiser, options, time ?? TimeProvider.System);
+    }
+
+    /// <summary>The backend this batcher feeds.</summary>
+    public IDenoiser Denoiser { get; }
+
+    /// <summary>Forward passes run so far.</summary>
+    public long Batches => _pump.Batches;
+
+    /// <summary>Queues one step and completes when its batch has run and its state has moved.</summary>
+    public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return _pump.StepAsync(step, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _pump.DisposeAsync();
+
+    private sealed class Work(StepRequest step, CancellationToken cancellationToken)
+        : BatchWork(ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1, cancellationToken)
+    {
+        public StepRequest Step { get; } = step;
+    }
+
+    private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time) : BatchPump<Work>(options, time)
+    {
+        private readonly int _elements = denoiser.Description.SampleShape.ElementCount;
+        private readonly float[] _input = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];
+        private readonly float[] _output = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];
+        private readonly float[] _times = new float[options.MaxBatchSize];
+        private readonly long[] _conditions = new long[options.MaxBatchSize];
+        private readonly float[] _epsilon = new float[denoiser.Description.SampleShape.ElementCount];
+        private readonly float[] _noise = new float[denoiser.Description.SampleShape.ElementCount];
+        private readonly float[] _guided = new float[denoiser.Description.SampleShape.ElementCount];
+
+        public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken) => SubmitAsync(new Work(step, cancellationToken));
+
+        protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, CancellationToken passCancellation)
+        {
+            var n = _elements;
+            var nullId = denoiser.Description.Conditions.NullId;
+            // Conditional rows first, in batch order; the unconditional rows of guided steps after them.
+            var rows = 0;
+            var unconditionalRow = new int[batch.Count];
+            foreach (var work in batch)
+            {
+                Stack(work.Step, rows++, work.Step.Condition);
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                unconditionalRow[i] = -1;
+                if (batch[i].Rows == 2)
+                {
+                    unconditionalRow[i] = rows;
+                    Stack(batch[i].Step, rows++, nullId!.Value);
+                }
+            }
+
+            await denoiser.PredictAsync(new DenoiserBatch(rows, _input, _times, _conditions), _output, passCancellation).ConfigureAwait(false);
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var step = batch[i].Step;
+                ReadOnlySpan<float> prediction = _output.AsSpan(i * n, n);
+                if (unconditionalRow[i] >= 0)
+                {
+                    ClassifierFreeGuidance.Combine(prediction, _output.AsSpan(unconditionalRow[i] * n, n), step.Guidance, _guided);
+                    prediction = _guided;
+                }
+
+                denoiser.Description.Process.ToEpsilonAndSample(prediction, step.State, step.AlphaBarFrom, _epsilon, step.Prediction);
+                var stochastic = step.Sampler.Sigma(step.AlphaBarFrom, step.AlphaBarTo) > 0;
+                if (stochastic)
+                {
+                    step.Key.FillStandardNormal(NoiseUse.Step, step.StepIndex, _noise);
+                }
+
+                step.Sampler.Step(_epsilon, step.Prediction, step.AlphaBarFrom, step.AlphaBarTo, _noise, step.State);
+            }
+        }
+
+        private void Stack(StepRequest step, int row, long condition)
+        {
+            step.State.AsSpan().CopyTo(_input.AsSpan(row * _elements, _elements));
+            _times[row] = step.Timestep;
+            _conditions[row] = condition;
+        }
+    }
+}

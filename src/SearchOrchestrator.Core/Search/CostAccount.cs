@@ -1,0 +1,38 @@
+namespace SearchOrchestrator.Search;
+
+/// <summary>
+/// What a search cost and what sharing saved. NFE is counted where it is spent, once per node per step however
+/// many descendants share it; <see cref="NfeIndependent"/> is what running every leaf's path on its own would cost.
+/// </summary>
+public sealed record CostAccount
+{
+    /// <summary>Denoiser evaluations spent (a guided step counts once).</summary>
+    public required long Nfe { get; init; }
+
+    /// <summary>What independent runs of every leaf's whole path (returned and pruned) would have spent.</summary>
+    public required long NfeIndependent { get; init; }
+
+    /// <summary>1 − Nfe / NfeIndependent: the fraction of compute that sharing saved.</summary>
+    public double Saving => NfeIndependent == 0 ? 0 : 1.0 - ((double)Nfe / NfeIndependent);
+
+    /// <summary>Verifier calls (one per sample per verifier), calibration excluded.</summary>
+    public required long VerifierCalls { get; init; }
+
+    /// <summary>NFE spent calibrating <c>fork_at: auto</c> (zero when the calibration was cached or not asked for).</summary>
+    public long CalibrationNfe { get; init; }
+
+    /// <summary>Distinct denoiser batches this search's steps joined.</summary>
+    public required int Batches { get; init; }
+
+    /// <summary>Mean rows of those batches (all requests together).</summary>
+    public required double MeanBatchSize { get; init; }
+
+    /// <summary>Time this search's steps and verifications waited in queues, summed over items.</summary>
+    public required TimeSpan QueueTime { get; init; }
+
+    /// <summary>Time of the batches this search joined, each counted once.</summary>
+    public required TimeSpan ComputeTime { get; init; }
+
+    /// <summary>From the start of the search to its result.</summary>
+    public required TimeSpan WallTime { get; init; }
+}

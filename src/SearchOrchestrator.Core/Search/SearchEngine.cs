@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Search;
+
+/// <summary>
+/// Runs searched generations. Owns one <see cref="DenoiserBatcher"/> per denoiser and one
+/// <see cref="VerifierBatcher"/> per verifier, shared by every search, so steps from every branch of every request
+/// meet in the same batches. Each request is validated completely before anything is queued.
+/// </summary>
+public sealed class SearchEngine : IAsyncDisposable
+{
+    private readonly IModelProvider _models;
+    private readonly BatchingOptions _batching;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<IDenoiser, Lazy<DenoiserBatcher>> _denoisers = new();
+    private readonly ConcurrentDictionary<IVerifier, Lazy<VerifierBatcher>> _verifiers = new();
+
+    /// <summary>Creates the engine.</summary>
+    public SearchEngine(IModelProvider models, BatchingOptions? batching = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        _models = models;
+        _batching = batching ?? new BatchingOptions();
+        var failures = _batching.Validate();
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures), nameof(batching));
+        }
+
+        _time = time ?? TimeProvider.System;
+        Calibration = new ForkCalibration(this);
+    }
+
+    /// <summary>The fork-step calibration behind <c>fork_at: auto</c>, cached per model, condition and sampler settings.</summary>
+    public ForkCalibration Calibration { get; }
+
+    /// <summary>Validates <paramref name="request"/>, runs its strategy, and returns the best candidates with the cost account.</summary>
+    /// <exception cref="InvalidRequestException">A field of the request is wrong; nothing was queued.</exception>
+    /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
+    /// <exception cref="VerifierFailedException">A verifier threw or returned a non-finite score.</exception>
+    public async Task<SearchResult> RunAsync(SearchRequest request, CancellationToken cancellationToken = default)
+    {
+        var tree = CreateTree(request);
+        try
+        {
+            var outcome = await request.Strategy.RunAsync(tree, cancellationToken).ConfigureAwait(false);
+            var finalists = outcome.Candidates.Where(n => !n.IsPruned && n.Prediction is not null).Distinct().ToList();
+            if (tree.Verifiers.Count > 0)
+            {
+                // Every returned candidate is ranked on a score of its final state.
+                var stale = finalists.Where(n => n.ScoredAtStep != n.StepIndex).ToList();
+                if (stale.Count > 0)
+                {
+                    await tree.VerifyAsync(stale, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            var ranked = finalists
+                .OrderByDescending(n => n.IsComplete)
+                .ThenByDescending(n => n.ScoredAtStep == n.StepIndex ? n.Score ?? double.NegativeInfinity : double.NegativeInfinity)
+                .ThenBy(n => n.Id)
+                .Take(request.Candidates)
+                .Select(n => new Candidate
+                {
+                    NodeId = n.Id,
+                    Path = n.Path,
+                    Sample = n.Prediction!.Value.ToArray(),
+                    Shape = tree.SampleShape,
+                    Complete = n.IsComplete,
+                    StepIndex = n.StepIndex,
+                    Score = n.ScoredAtStep == n.StepIndex ? n.Score : null,
+                    Scores = new Dictionary<string, float>(n.Scores),
+                })
+                .ToList();
+            return new SearchResult
+            {
+                Strategy = request.Strategy.Name,
+                Candidates = ranked,
+                Cost = tree.Account(),
+                BudgetLimited = tree.BudgetLimited || ranked.Any(c => !c.Complete),
+                ForkStep = outcome.ForkStep,
+            };
+        }
+        finally
+        {
+            tree.ReleaseAll();
+        }
+    }
+
+    /// <summary>Checks every field of <paramref name="request"/> as <see cref="RunAsync"/> would, without running it.</summary>
+    /// <exception cref="InvalidRequestException">A field of the request is wrong.</exception>
+    /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
+    public void Validate(SearchRequest request) => CreateTree(request);
+
+    /// <summary>Stops every batcher; queued work that has not run fails.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var batcher in _denoisers.Values.Where(l => l.IsValueCreated))
+        {
+            await batcher.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var batcher in _verifiers.Values.Where(l => l.IsValueCreated))
+        {
+            await batcher.Value.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Validates every field of the request and assembles its tree; queues nothing.</summary>
+    internal TrajectoryTree CreateTree(SearchRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Strategy is null)
+        {
+            throw new InvalidRequestException("strategy", "a strategy is required.");
+        }
+
+        if (request.Candidates < 1)
+        {
+            throw new InvalidRequestException("candidates", $"candidates must be at least 1, got {request.Candidates}.");
+        }
+
+        if (request.ForkRenoiseSteps < 1)
+        {
+            throw new InvalidRequestException("fork_renoise_steps", $"fork_renoise_steps must be at least 1, got {request.ForkRenoiseSteps}.");
+        }
+
+        request.Budget.Validate();
+        var denoiser = _models.GetDenoiser(request.Model);
+        var description = denoiser.Description;
+        var conditionId = description.Conditions.Resolve(request.Condition, description.Name);
+        var schedule = description.Process.Schedule.Steps(request.Steps);
+        var sampler = new DdimSampler(request.Eta);
+        ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
+        if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
+        {
+            throw new InvalidRequestException("verifiers", $"a verifier is named twice: {string.Join(", ", request.Verifiers)}.");
+        }
+
+        var verifiers = request.Verifiers.Select(_models.GetVerifier).ToList();
+        var ensemble = new VerifierEnsemble(request.Verifiers, request.Ensemble, request.VerifierWeights);
+        request.Strategy.Validate(request.Steps);
+        if (request.Strategy.NeedsVerifiers && verifiers.Count == 0)
+        {
+            throw new InvalidRequestException("verifiers", $"strategy '{request.Strategy.Name}' needs at least one verifier to score with.");
+        }
+
+        var rows = ClassifierFreeGuidance.NeedsUnconditional(request.Guidance) ? 2 : 1;
+        if (rows > _batching.MaxBatchSize)
+        {
+            throw new InvalidRequestException("guidance", $"a guided step takes two rows but batches hold {_batching.MaxBatchSize}.");
+        }
+
+        return new TrajectoryTree(new TreeSettings
+        {
+            Denoiser = _denoisers.GetOrAdd(denoiser, d => new Lazy<DenoiserBatcher>(() => new DenoiserBatcher(d, _batching, _time))).Value,
+            Verifiers = [.. verifiers.Select(v => _verifiers.GetOrAdd(v, x => new Lazy<VerifierBatcher>(() => new VerifierBatcher(x, _batching, _time))).Value)],
+            Ensemble = ensemble,
+            Schedule = schedule,
+            Sampler = sampler,
+            Budget = request.Budget,
+            Time = _time,
+            Condition = request.Condition,
+            ConditionId = conditionId,
+            Guidance = request.Guidance,
+            Seed = request.Seed,
+            ForkRenoiseSteps = request.ForkRenoiseSteps,
+            CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
+        });
+    }
+}

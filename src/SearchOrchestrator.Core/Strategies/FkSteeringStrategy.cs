@@ -1,0 +1,160 @@
+using SearchOrchestrator.Randomness;
+using SearchOrchestrator.Search;
+
+namespace SearchOrchestrator.Strategies;
+
+/// <summary>How <see cref="FkSteeringStrategy"/> turns a particle's rewards so far into its potential.</summary>
+public enum FkPotential
+{
+    /// <summary>The highest reward seen along the path.</summary>
+    Max,
+
+    /// <summary>The change in reward since the previous resampling step.</summary>
+    Difference,
+
+    /// <summary>The sum of rewards along the path.</summary>
+    Sum,
+
+    /// <summary>The current reward only.</summary>
+    Immediate,
+}
+
+/// <summary>
+/// <c>fk_steering</c>: k particles with potentials G = exp(λ·f(rewards)); at every resampling step the particles are
+/// resampled multinomially in proportion to G, optionally only when the effective sample size falls below k/2
+/// (Singhal et al., 2025, "A General Framework for Inference-time Scaling and Steering of Diffusion Models",
+/// Feynman–Kac steering). Resampling draws from the request's counter-based RNG, so it is deterministic.
+/// </summary>
+public sealed class FkSteeringStrategy(int particles, FkPotential potential, double lambda, int resampleEvery, bool adaptive) : ISearchStrategy
+{
+    /// <summary>k, the particles.</summary>
+    public int Particles { get; } = particles;
+
+    /// <summary>The potential.</summary>
+    public FkPotential Potential { get; } = potential;
+
+    /// <summary>λ, the inverse temperature of the potential.</summary>
+    public double Lambda { get; } = lambda;
+
+    /// <summary>Steps between resampling steps.</summary>
+    public int ResampleEvery { get; } = resampleEvery;
+
+    /// <summary>Resample only when the effective sample size is below k/2.</summary>
+    public bool Adaptive { get; } = adaptive;
+
+    /// <inheritdoc />
+    public string Name => StrategyNames.FkSteering;
+
+    /// <inheritdoc />
+    public bool NeedsVerifiers => true;
+
+    /// <inheritdoc />
+    public void Validate(int steps)
+    {
+        StrategyArguments.AtLeast(Name, "particles", Particles, 1);
+        StrategyArguments.Within(Name, "resample_every", ResampleEvery, 1, Math.Max(1, steps - 1));
+        if (!(Lambda >= 0 && double.IsFinite(Lambda)))
+        {
+            throw new InvalidRequestException("strategy.lambda", $"{Name}: lambda must be a finite number >= 0, got {Lambda}.");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        var particles = Enumerable.Range(0, Particles).Select(_ => new Particle(tree.CreateRoot(), [])).ToList();
+        var resampling = RngKey.ForSeed(tree.Seed).Child(int.MaxValue);
+        foreach (var step in StrategyArguments.Every(ResampleEvery, tree.Steps))
+        {
+            await tree.AdvanceAsync([.. particles.Select(p => p.Node)], step, cancellationToken).ConfigureAwait(false);
+            particles = [.. particles.Where(p => p.Node.StepIndex == step)];
+            var scored = await tree.VerifyAsync([.. particles.Select(p => p.Node)], cancellationToken).ConfigureAwait(false);
+            if (particles.Count == 0 || scored.Count < particles.Count)
+            {
+                break; // out of budget: no more resampling; finish the particles there are
+            }
+
+            foreach (var p in particles)
+            {
+                p.Rewards.Add(p.Node.Score!.Value);
+            }
+
+            var weights = Weights(particles);
+            if (Adaptive && 1.0 / weights.Sum(w => w * w) >= Particles / 2.0)
+            {
+                continue;
+            }
+
+            particles = Resample(tree, particles, weights, resampling, step);
+        }
+
+        var nodes = particles.Select(p => p.Node).ToList();
+        await tree.AdvanceAsync(nodes, tree.Steps, cancellationToken).ConfigureAwait(false);
+        var finished = nodes.Where(n => n.IsComplete).ToList();
+        await tree.VerifyAsync(finished, cancellationToken).ConfigureAwait(false);
+        return new StrategyOutcome(nodes);
+    }
+
+    private double[] Weights(List<Particle> particles)
+    {
+        var log = particles.Select(p => Lambda * Potential switch
+        {
+            FkPotential.Max => p.Rewards.Max(),
+            FkPotential.Sum => p.Rewards.Sum(),
+            FkPotential.Difference => p.Rewards[^1] - (p.Rewards.Count > 1 ? p.Rewards[^2] : 0),
+            _ => p.Rewards[^1],
+        }).ToArray();
+        var max = log.Max();
+        var weights = log.Select(l => Math.Exp(l - max)).ToArray();
+        var total = weights.Sum();
+        return [.. weights.Select(w => w / total)];
+    }
+
+    /// <summary>Multinomial resampling to k particles; a particle drawn once carries on, one drawn c &gt; 1 times is forked c ways.</summary>
+    private List<Particle> Resample(TrajectoryTree tree, List<Particle> particles, double[] weights, RngKey key, int step)
+    {
+        var uniforms = new double[Particles];
+        key.FillUniform(NoiseUse.Resample, step, uniforms);
+        var counts = new int[particles.Count];
+        foreach (var u in uniforms)
+        {
+            var cumulative = 0.0;
+            var chosen = particles.Count - 1;
+            for (var i = 0; i < particles.Count; i++)
+            {
+                cumulative += weights[i];
+                if (u < cumulative)
+                {
+                    chosen = i;
+                    break;
+                }
+            }
+
+            counts[chosen]++;
+        }
+
+        var next = new List<Particle>(Particles);
+        for (var i = 0; i < particles.Count; i++)
+        {
+            if (counts[i] == 0)
+            {
+                tree.Prune(particles[i].Node);
+                continue;
+            }
+
+            if (counts[i] == 1)
+            {
+                next.Add(particles[i]);
+            }
+            else
+            {
+                next.AddRange(tree.Fork(particles[i].Node, counts[i]).Select(child => new Particle(child, [.. particles[i].Rewards])));
+            }
+        }
+
+        return next;
+    }
+
+    private sealed record Particle(Node Node, List<double> Rewards);
+}

@@ -1,0 +1,43 @@
+using SearchOrchestrator.Strategies;
+
+namespace SearchOrchestrator.Core.Tests.Strategies;
+
+public sealed class StrategyCatalogTests
+{
+    [Fact]
+    public void Create_EveryName_BuildsThatStrategyWithDefaultsThatValidate()
+    {
+        foreach (var name in StrategyNames.All)
+        {
+            var strategy = StrategyCatalog.Create(name, new Dictionary<string, string>(), 50);
+
+            Assert.Equal(name, strategy.Name);
+            strategy.Validate(50);
+        }
+    }
+
+    [Fact]
+    public void Create_Parameters_AreParsed()
+    {
+        var bfs = (BfsStrategy)StrategyCatalog.Create("bfs", new Dictionary<string, string> { ["particles"] = "8", ["evaluate_at"] = "10,25", ["mode"] = "prune", ["width"] = "2" }, 50);
+        var shared = (SharedPrefixStrategy)StrategyCatalog.Create("shared_prefix", new Dictionary<string, string> { ["fork_schedule"] = "10:2,30:3" }, 50);
+
+        Assert.Equal((8, BfsMode.Prune, 2), (bfs.Particles, bfs.Mode, bfs.Width));
+        Assert.Equal([10, 25], bfs.EvaluateAt);
+        Assert.Equal(6, shared.K);
+        Assert.Equal([(10, 2), (30, 3)], shared.Schedule);
+    }
+
+    [Theory]
+    [InlineData("beam", "k", "1", "strategy", "unknown strategy 'beam'; use one of: best_of_n, shared_prefix, bfs, dfs, search_over_paths, zero_order, fk_steering.")]
+    [InlineData("best_of_n", "k", "4", "strategy.k", "best_of_n has no parameter 'k'; its parameters are: n=4.")]
+    [InlineData("dfs", "threshold", "high", "strategy.threshold", "dfs: threshold must be a number, got 'high'.")]
+    [InlineData("fk_steering", "potential", "min", "strategy.potential", "fk_steering: potential must be max or difference or sum or immediate, got 'min'.")]
+    public void Create_BadNameOrParameter_ThrowsNamingIt(string name, string key, string value, string argument, string message)
+    {
+        var ex = Assert.Throws<InvalidRequestException>(() => StrategyCatalog.Create(name, new Dictionary<string, string> { [key] = value }, 50));
+
+        Assert.Equal(argument, ex.Argument);
+        Assert.Equal(message, ex.Message);
+    }
+}

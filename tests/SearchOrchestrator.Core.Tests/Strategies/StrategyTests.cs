@@ -1,0 +1,122 @@
+using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
+
+namespace SearchOrchestrator.Core.Tests.Strategies;
+
+/// <summary>Shared checks every strategy must pass, run against the analytic Gaussian denoiser and a mean verifier.</summary>
+public sealed class StrategyTests
+{
+    private static async Task<SearchResult> RunAsync(ISearchStrategy strategy, ulong seed = 11, double eta = 0.5, int candidates = 1)
+    {
+        await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1), elements: 4), new MeanVerifier()));
+        return await engine.RunAsync(new SearchRequest
+        {
+            Model = "gaussian-data",
+            Condition = "1",
+            Steps = 20,
+            Eta = eta,
+            Seed = seed,
+            Strategy = strategy,
+            Verifiers = ["mean"],
+            Candidates = candidates,
+        });
+    }
+
+    public static TheoryData<string> Names() => [.. StrategyNames.All];
+
+    private static ISearchStrategy Create(string name) =>
+        StrategyCatalog.Create(name, name == StrategyNames.SharedPrefix ? new Dictionary<string, string> { ["fork_at"] = "8" } : [], 20);
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task RunAsync_EachStrategy_ReturnsACompleteVerifiedCandidate(string name)
+    {
+        var result = await RunAsync(Create(name));
+
+        var best = Assert.Single(result.Candidates);
+        Assert.True(best.Complete);
+        Assert.NotNull(best.Score);
+        Assert.Equal(name, result.Strategy);
+        Assert.False(result.BudgetLimited);
+        Assert.True(result.Cost.Nfe >= 20);
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task RunAsync_EachStrategyTwice_IsDeterministic(string name)
+    {
+        var first = await RunAsync(Create(name), eta: 0);
+        var second = await RunAsync(Create(name), eta: 0);
+
+        Assert.Equal(first.Candidates[0].Sample, second.Candidates[0].Sample);
+        Assert.Equal(first.Cost.Nfe, second.Cost.Nfe);
+    }
+
+    [Theory]
+    [InlineData(StrategyNames.BestOfN)]
+    [InlineData(StrategyNames.Bfs)]
+    [InlineData(StrategyNames.FkSteering)]
+    [InlineData(StrategyNames.SearchOverPaths)]
+    public async Task RunAsync_SearchStrategies_BeatASingleSampleOnAverage(string name)
+    {
+        var single = 0.0;
+        var searched = 0.0;
+        for (ulong seed = 0; seed < 12; seed++)
+        {
+            single += (await RunAsync(new BestOfNStrategy(1), seed)).Candidates[0].Score!.Value;
+            searched += (await RunAsync(Create(name), seed)).Candidates[0].Score!.Value;
+        }
+
+        Assert.True(searched > single + 0.5, $"{name}: searched {searched / 12:0.000} vs single {single / 12:0.000} mean score");
+    }
+
+    [Fact]
+    public async Task Dfs_LowScores_BacktrackAndKeepTheBestAttempt()
+    {
+        var result = await RunAsync(new DfsStrategy([5, 10], threshold: 10, recurDepth: 3, maxBacktracks: 4));
+
+        // An unreachable threshold spends every backtrack: 20 steps plus four re-advances of three steps.
+        Assert.Equal(20 + (4 * 3), result.Cost.Nfe);
+        Assert.Equal(2 + 4 + 1, result.Cost.VerifierCalls);
+    }
+
+    [Fact]
+    public async Task Bfs_Prune_KeepsTheTopWidthAndRefillsToK()
+    {
+        var result = await RunAsync(new BfsStrategy(4, [10], BfsMode.Prune, width: 2), candidates: 4);
+
+        // Four particles to step 10; the best two forked twice each (eta > 0: no renoise); four finish.
+        Assert.Equal((4 * 10) + (4 * 10), result.Cost.Nfe);
+        Assert.Equal(4, result.Candidates.Count);
+        Assert.Equal(2, result.Candidates.Select(c => c.Path.Split('/')[0]).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task SharedPrefix_ForkSchedule_ForksAtEveryStep()
+    {
+        var result = await RunAsync(new SharedPrefixStrategy([(5, 2), (10, 3)]), candidates: 6);
+
+        Assert.Equal(5 + (2 * 5) + (6 * 10), result.Cost.Nfe);
+        Assert.Equal(6 * 20, result.Cost.NfeIndependent);
+        Assert.Equal(6, result.Candidates.Count);
+    }
+
+    [Fact]
+    public async Task SearchOverPaths_Rounds_AdvanceByBackwardMinusForward()
+    {
+        var result = await RunAsync(new SearchOverPathsStrategy(candidates: 2, continuations: 2, startStep: 10, forward: 2, backward: 6));
+
+        // 2 roots to step 10, then rounds 10→8→14, 14→12→18, 18→16→20: 4 continuations each time.
+        Assert.Equal((2 * 10) + (4 * 6) + (4 * 6) + (4 * 4), result.Cost.Nfe);
+    }
+
+    [Fact]
+    public async Task ZeroOrder_Iterations_RunEveryNeighbourToTheEnd()
+    {
+        var result = await RunAsync(new ZeroOrderStrategy(neighbours: 3, similarity: 0.8, iterations: 2));
+
+        Assert.Equal(20 * (1 + (2 * 3)), result.Cost.Nfe);
+        Assert.Equal(1 + (2 * 3), result.Cost.VerifierCalls);
+    }
+}
