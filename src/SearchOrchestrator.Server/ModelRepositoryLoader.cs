@@ -1,18 +1,19 @@
 using Microsoft.Extensions.Hosting;
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Server;
 
 /// <summary>
-/// Makes the host load and warm every model while it starts: the repository is built when the host creates
-/// this service, before it reports started. A broken model is reported by the repository and does not stop the others.
+/// Makes the host load and warm every model (and load every verifier plug-in) while it starts: the engine, and with
+/// it the repository and the catalog, is built when the host creates this service, before it reports started. A
+/// broken model is reported by the repository and does not stop the others.
 /// </summary>
-internal sealed class ModelRepositoryLoader(ModelRepository repository) : IHostedService
+internal sealed class ModelRepositoryLoader(SearchEngine engine) : IHostedService
 {
-    /// <summary>The repository the host loaded.</summary>
-    public ModelRepository Repository { get; } = repository;
-
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The engine the host built.</summary>
+    public SearchEngine Engine { get; } = engine;
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -2,8 +2,13 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SearchOrchestrator;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Server;
+using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Verifiers;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -11,20 +16,44 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SearchOrchestratorServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the model repository, bound from the <c>Models</c> configuration section and validated at start,
-    /// and loads every model before the host reports started.
+    /// Adds the model repository (section <c>Models</c>), verifier plug-ins (section <c>Verifiers</c>), the model
+    /// catalog with the built-in object counter, and the search engine (section <c>Batching</c>); options are validated
+    /// at start and every model is loaded before the host reports started.
     /// </summary>
     public static SearchOrchestratorBuilder AddSearchOrchestrator(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<ModelRepositoryOptions>()
-            .BindConfiguration(ModelRepositoryOptions.SectionName)
-            .ValidateOnStart();
+        services.AddOptions<ModelRepositoryOptions>().BindConfiguration(ModelRepositoryOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelRepositoryOptions>, ModelRepositoryOptionsValidator>());
+        services.AddOptions<VerifierPluginOptions>().BindConfiguration(VerifierPluginOptions.SectionName);
+        services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
+
         services.TryAddSingleton(provider => ModelRepository.Load(
             provider.GetRequiredService<IOptions<ModelRepositoryOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger<ModelRepository>()));
+        services.TryAddSingleton<IModelProvider>(provider =>
+        {
+            var plugins = provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
+                ? VerifierPluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifierPluginLoader)))
+                : [];
+            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), .. plugins]);
+        });
+        services.TryAddSingleton(provider => new SearchEngine(
+            provider.GetRequiredService<IModelProvider>(),
+            provider.GetRequiredService<IOptions<BatchingOptions>>().Value,
+            provider.GetService<TimeProvider>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModelRepositoryLoader>());
         return new SearchOrchestratorBuilder(services);
+    }
+}
+
+/// <summary>Validates <see cref="BatchingOptions"/>, naming every bad setting.</summary>
+internal sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BatchingOptions options)
+    {
+        var failures = options.Validate();
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -3,6 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tests;
 
 namespace SearchOrchestrator.Server.Tests;
@@ -45,6 +47,44 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
 
         Assert.Contains("Models:ExecutionProvider must be one of auto, cpu, cuda, got 'tpu'.", ex.Failures);
         Assert.Contains("Models:IntraOpThreads must be >= 0 (0 = one per core), got -4.", ex.Failures);
+    }
+
+    [Fact]
+    public async Task StartAsync_WithPlugins_EngineSearchesWithRepositoryAndPluginVerifiers()
+    {
+        using var host = Build(new()
+        {
+            ["Models:Path"] = RepositoryPaths.Models,
+            ["Models:ExecutionProvider"] = "cpu",
+            ["Verifiers:Path"] = Plugins.VerifierPluginLoaderTests.SamplePluginFolder,
+            ["Batching:MaxBatchSize"] = "16",
+        });
+        await host.StartAsync();
+        var engine = host.Services.GetRequiredService<SearchEngine>();
+
+        var result = await engine.RunAsync(new SearchRequest
+        {
+            Model = "counting",
+            Condition = "3",
+            Steps = 8,
+            Guidance = 2,
+            Strategy = new BestOfNStrategy(2),
+            Verifiers = ["count-verifier", "object-counter", "mirror-symmetry"],
+        });
+
+        Assert.Equal(["count-verifier", "mirror-symmetry", "object-counter"], result.Candidates[0].Scores.Keys.Order());
+        Assert.Equal(16, result.Cost.Nfe);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task StartAsync_BadBatchingSetting_FailsNamingIt()
+    {
+        using var host = Build(new() { ["Models:Path"] = RepositoryPaths.Models, ["Batching:MaxBatchSize"] = "1" });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Batching:MaxBatchSize must be at least 2 (a guided step takes two rows), got 1.", ex.Failures);
     }
 
     [Fact]

@@ -2,6 +2,8 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Cli.Commands;
 
@@ -25,6 +27,11 @@ internal sealed class CommonOptions
         DefaultValueFactory = _ => 0,
     };
 
+    public Option<string?> Plugins { get; } = new("--plugins")
+    {
+        Description = "A folder of verifier plug-in assemblies to load.",
+    };
+
     public Option<bool> Verbose { get; } = new("--verbose", "-v")
     {
         Description = "Log model loading and execution-provider choice.",
@@ -35,6 +42,7 @@ internal sealed class CommonOptions
         command.Options.Add(Models);
         command.Options.Add(ExecutionProvider);
         command.Options.Add(Threads);
+        command.Options.Add(Plugins);
         command.Options.Add(Verbose);
     }
 
@@ -60,11 +68,27 @@ internal sealed class CommonOptions
             IntraOpThreads = threads,
             WarmUp = warmUp,
         };
-        using var loggers = LoggerFactory.Create(b => b
-            .AddSimpleConsole(o => o.SingleLine = true)
-            .SetMinimumLevel(parse.GetValue(Verbose) ? LogLevel.Information : LogLevel.Warning));
+        using var loggers = CreateLoggers(parse);
         return ModelRepository.Load(options, loggers.CreateLogger<ModelRepository>());
     }
+
+    /// <summary>The repository's models plus the built-in object counter and any verifier plug-ins.</summary>
+    public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository)
+    {
+        var folder = parse.GetValue(Plugins);
+        if (!string.IsNullOrEmpty(folder) && !Directory.Exists(folder))
+        {
+            throw new InvalidRequestException("plugins", $"--plugins: the folder '{folder}' does not exist.");
+        }
+
+        using var loggers = CreateLoggers(parse);
+        var plugins = string.IsNullOrEmpty(folder) ? [] : VerifierPluginLoader.Load(folder, loggers.CreateLogger("plugins"));
+        return new ModelCatalog(repository, [new ObjectCounter(), .. plugins]);
+    }
+
+    private ILoggerFactory CreateLoggers(ParseResult parse) => LoggerFactory.Create(b => b
+        .AddSimpleConsole(o => o.SingleLine = true)
+        .SetMinimumLevel(parse.GetValue(Verbose) ? LogLevel.Information : LogLevel.Warning));
 
     private static string ResolveModelsPath(string? given)
     {

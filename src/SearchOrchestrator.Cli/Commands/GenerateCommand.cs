@@ -54,7 +54,7 @@ internal static class GenerateCommand
 
             using var target = OutputFile.Open(parse.GetValue(output)!);
             using var repository = common.LoadRepository(parse);
-            var catalog = new ModelCatalog(repository, [new ObjectCounter()]);
+            var catalog = common.CreateCatalog(parse, repository);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
             var verifiers = ParseList(parse.GetValue(verifier)!);

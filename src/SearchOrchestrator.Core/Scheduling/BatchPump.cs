@@ -47,6 +47,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
     private long _batches;
+    private int _disposed;
 
     protected BatchPump(BatchingOptions options, TimeProvider time)
     {
@@ -89,6 +90,11 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try

@@ -36,8 +36,8 @@ public sealed class ForkCalibration
     /// <summary>Grid steps: 0, N/G, 2N/G, … Default 10.</summary>
     public int GridPoints { get; init; } = 10;
 
-    /// <summary>The share of the independent spread siblings must keep. Default 0.5.</summary>
-    public double RetainedSpread { get; init; } = 0.5;
+    /// <summary>The share of the independent spread siblings must keep. Default 0.8.</summary>
+    public double RetainedSpread { get; init; } = 0.8;
 
     /// <summary>The calibration for the request's model, condition, steps, guidance, η and verifiers (computed once).</summary>
     /// <returns>The result, and whether this call ran it (false when it came from the cache).</returns>

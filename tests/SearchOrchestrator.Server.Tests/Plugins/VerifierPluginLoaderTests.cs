@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Tests;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Server.Tests.Plugins;
+
+public sealed class VerifierPluginLoaderTests : IDisposable
+{
+    private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("searchorch-plugins-");
+
+    /// <summary>The sample plug-in's build output, in the configuration this test was built with.</summary>
+    public static string SamplePluginFolder
+    {
+        get
+        {
+            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+            return Path.Combine(RepositoryPaths.Root, "samples", "SymmetryVerifier", "bin", configuration, "net10.0");
+        }
+    }
+
+    public void Dispose() => _folder.Delete(recursive: true);
+
+    [Fact]
+    public async Task Load_SamplePlugin_FindsAWorkingVerifier()
+    {
+        var verifiers = VerifierPluginLoader.Load(SamplePluginFolder, NullLogger.Instance);
+
+        var symmetry = Assert.Single(verifiers);
+        Assert.Equal("mirror-symmetry", symmetry.Name);
+        float[] symmetric = [1, 0, 0, 1, -1, 2, 2, -1];
+        float[] lopsided = [1, 0, 0, 0, -1, 2, 0, 0];
+        var scores = await symmetry.ScoreAsync(new VerifierBatch(new SampleShape(1, 2, 4), symmetric.Concat(lopsided).ToArray(), ["1", "1"]));
+        Assert.Equal(0f, scores[0]);
+        Assert.Equal(-1f, scores[1]);
+    }
+
+    [Fact]
+    public void Load_FolderWithABrokenAssembly_SkipsItAndLoadsTheRest()
+    {
+        foreach (var file in Directory.GetFiles(SamplePluginFolder))
+        {
+            File.Copy(file, Path.Combine(_folder.FullName, Path.GetFileName(file)));
+        }
+
+        File.WriteAllText(Path.Combine(_folder.FullName, "Broken.dll"), "not an assembly");
+
+        var verifiers = VerifierPluginLoader.Load(_folder.FullName, NullLogger.Instance);
+
+        Assert.Equal(["mirror-symmetry"], verifiers.Select(v => v.Name));
+    }
+
+    [Fact]
+    public void Load_MissingFolder_ThrowsNamingTheSetting()
+    {
+        var ex = Assert.Throws<DirectoryNotFoundException>(() => VerifierPluginLoader.Load("/nonexistent-plugins", NullLogger.Instance));
+
+        Assert.Contains("Verifiers:Path", ex.Message);
+    }
+}
