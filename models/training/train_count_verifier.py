@@ -80,7 +80,7 @@ def main():
         "kind": "verifier",
         "description": "Counts the objects (0..9, or 10+) in a 24x24 image; scores an x0-prediction by the probability of the requested count.",
         "inputs": {"sample": export.tensor("image", "float32", [-1, 1, s, s])},
-        "outputs": {"logits": export.tensor("logits", "float32", [-1, CLASSES])},
+        "outputs": {"output": export.tensor("logits", "float32", [-1, CLASSES])},
         "scoring": {"rule": "class-probability", "labels": LABELS},
         "training": {"script": "models/training/train_count_verifier.py", "seed": a.seed, "steps": a.steps,
                      "parameters": params, "seconds": round(seconds), "heldOutAccuracy": round(accuracy, 4),

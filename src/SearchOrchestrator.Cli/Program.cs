@@ -4,5 +4,6 @@ using SearchOrchestrator.Cli.Commands;
 var root = new RootCommand("searchorch: verifier-guided search over diffusion trajectories, served through ONNX Runtime.");
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
+root.Subcommands.Add(StrategiesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

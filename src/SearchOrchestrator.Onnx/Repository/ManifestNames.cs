@@ -18,6 +18,15 @@ public static class ManifestNames
     /// <summary>Scoring rule: the log-softmax of the requested condition's class.</summary>
     public const string ClassLogProbability = "class-log-probability";
 
+    /// <summary>Scoring rule: the model's single output value is the score (a regression verifier).</summary>
+    public const string Scalar = "scalar";
+
+    /// <summary>Scoring rule: minus the Euclidean distance from the model's output vector to the condition's target.</summary>
+    public const string NegativeDistance = "negative-distance";
+
+    /// <summary>Every scoring rule.</summary>
+    public static readonly IReadOnlyList<string> ScoringRules = [ClassProbability, ClassLogProbability, Scalar, NegativeDistance];
+
     /// <summary>Prediction types by manifest word.</summary>
     public static readonly IReadOnlyDictionary<string, Processes.PredictionType> Predictions = new Dictionary<string, Processes.PredictionType>
     {

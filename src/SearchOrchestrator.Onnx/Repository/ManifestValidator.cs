@@ -195,29 +195,56 @@ public static partial class ManifestValidator
     private static void ValidateVerifier(ModelManifest m, List<string> errors)
     {
         RequireTensor(m.Inputs, "inputs", "sample", "float32", errors);
-        var logits = RequireTensor(m.Outputs, "outputs", "logits", "float32", errors);
+        var output = RequireTensor(m.Outputs, "outputs", "output", "float32", errors);
+        var width = output?.Shape is [_, var w] ? w : (int?)null;
+        if (output?.Shape is { Length: not 2 } shape)
+        {
+            errors.Add($"outputs.output.shape: must be [-1, width], got [{string.Join(", ", shape)}]");
+        }
+
         if (m.Scoring is not { } scoring)
         {
-            errors.Add($"scoring: missing (rule: {ManifestNames.ClassProbability} or {ManifestNames.ClassLogProbability}, and labels)");
+            errors.Add($"scoring: missing (rule: one of {string.Join(", ", ManifestNames.ScoringRules)})");
             return;
         }
 
-        if (scoring.Rule is not (ManifestNames.ClassProbability or ManifestNames.ClassLogProbability))
+        switch (scoring.Rule)
         {
-            errors.Add($"scoring.rule: {(scoring.Rule is null ? "missing" : $"'{scoring.Rule}' is not")} one of {ManifestNames.ClassProbability}, {ManifestNames.ClassLogProbability}");
-        }
+            case ManifestNames.ClassProbability or ManifestNames.ClassLogProbability:
+                if (scoring.Labels is not { Length: > 0 })
+                {
+                    errors.Add("scoring.labels: missing or empty (the condition label of each logit)");
+                }
+                else if (width is { } classes && classes != scoring.Labels.Length)
+                {
+                    errors.Add($"scoring.labels: {scoring.Labels.Length} labels for {classes} logits");
+                }
 
-        if (scoring.Labels is not { Length: > 0 })
-        {
-            errors.Add("scoring.labels: missing or empty (the condition label of each logit)");
-        }
-        else if (logits?.Shape is [_, var classes] && classes != scoring.Labels.Length)
-        {
-            errors.Add($"scoring.labels: {scoring.Labels.Length} labels for {classes} logits");
-        }
-        else if (logits?.Shape is { Length: not 2 } shape)
-        {
-            errors.Add($"outputs.logits.shape: must be [-1, classes], got [{string.Join(", ", shape)}]");
+                break;
+            case ManifestNames.Scalar:
+                if (width is { } values && values != 1)
+                {
+                    errors.Add($"outputs.output.shape: a scalar verifier outputs one value per sample, [-1, 1], got width {values}");
+                }
+
+                break;
+            case ManifestNames.NegativeDistance:
+                if (scoring.Targets is not { Count: > 0 })
+                {
+                    errors.Add("scoring.targets: missing or empty (the target output vector of each condition label)");
+                }
+                else
+                {
+                    foreach (var (label, target) in scoring.Targets.Where(t => width is { } d && t.Value.Length != d))
+                    {
+                        errors.Add($"scoring.targets.{label}: {target.Length} values for an output of width {width}");
+                    }
+                }
+
+                break;
+            default:
+                errors.Add($"scoring.rule: {(scoring.Rule is null ? "missing" : $"'{scoring.Rule}' is not")} one of {string.Join(", ", ManifestNames.ScoringRules)}");
+                break;
         }
     }
 

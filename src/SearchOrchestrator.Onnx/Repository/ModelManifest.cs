@@ -27,7 +27,7 @@ public sealed record ModelManifest
     /// <summary>Input tensors by role: denoisers <c>sample</c>, <c>time</c>, <c>condition</c>; verifiers <c>sample</c>.</summary>
     public Dictionary<string, TensorSpec>? Inputs { get; init; }
 
-    /// <summary>Output tensors by role: denoisers <c>prediction</c>; verifiers <c>logits</c>.</summary>
+    /// <summary>Output tensors by role: denoisers <c>prediction</c>; verifiers <c>output</c>.</summary>
     public Dictionary<string, TensorSpec>? Outputs { get; init; }
 
     /// <summary>Denoisers: the training noise schedule.</summary>
@@ -96,12 +96,18 @@ public sealed record ConditionSpec
     public long? NullId { get; init; }
 }
 
-/// <summary>A verifier's scoring rule.</summary>
+/// <summary>A verifier's scoring rule: how its output becomes a score (higher is better).</summary>
 public sealed record ScoringSpec
 {
-    /// <summary><c>class-probability</c> or <c>class-log-probability</c> (of the requested condition's class).</summary>
+    /// <summary>
+    /// <c>class-probability</c> or <c>class-log-probability</c> (of the class matching the condition, from logits);
+    /// <c>scalar</c> (the single output value); <c>negative-distance</c> (−‖output − target of the condition‖).
+    /// </summary>
     public string? Rule { get; init; }
 
-    /// <summary>The condition label of each logit, in output order.</summary>
+    /// <summary>Class rules: the condition label of each logit, in output order.</summary>
     public string[]? Labels { get; init; }
+
+    /// <summary><c>negative-distance</c>: the target output vector of each condition label.</summary>
+    public Dictionary<string, float[]>? Targets { get; init; }
 }

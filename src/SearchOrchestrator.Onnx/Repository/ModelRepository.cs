@@ -265,7 +265,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     }
 
     private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
-        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["logits"].Name!, m.Scoring!.Rule!, m.Scoring.Labels!);
+        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!);
 
     private static void WarmUp(IDenoiser denoiser)
     {
@@ -278,6 +278,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     private static void WarmUp(IVerifier verifier, ModelManifest m)
     {
         var shape = new SampleShape(m.Inputs!["sample"].Shape![1..]);
-        verifier.ScoreAsync(new VerifierBatch(shape, new float[shape.ElementCount], [m.Scoring!.Labels![0]])).GetAwaiter().GetResult();
+        var condition = m.Scoring!.Labels?[0] ?? m.Scoring.Targets?.Keys.First() ?? string.Empty;
+        verifier.ScoreAsync(new VerifierBatch(shape, new float[shape.ElementCount], [condition])).GetAwaiter().GetResult();
     }
 }

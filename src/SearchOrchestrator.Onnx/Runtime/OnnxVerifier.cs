@@ -7,8 +7,9 @@ using SearchOrchestrator.Verifiers;
 namespace SearchOrchestrator.Onnx.Runtime;
 
 /// <summary>
-/// A verifier served by one ONNX Runtime session: a classifier whose logits become a score by the manifest's
-/// rule, the (log-)probability of the class that matches each sample's condition label.
+/// A verifier served by one ONNX Runtime session. Its output row becomes a score by the manifest's rule: the
+/// (log-)probability of the class matching the sample's condition, the single output value, or minus the distance
+/// from the output vector to the condition's target.
 /// </summary>
 internal sealed class OnnxVerifier : IVerifier, IDisposable
 {
@@ -16,20 +17,22 @@ internal sealed class OnnxVerifier : IVerifier, IDisposable
     private readonly SampleShape _shape;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly int _width;
     private readonly string _rule;
-    private readonly string[] _labels;
     private readonly Dictionary<string, int> _classOf;
+    private readonly Dictionary<string, float[]> _targets;
 
-    public OnnxVerifier(string name, InferenceSession session, SampleShape shape, string sampleInput, string logitsOutput, string rule, string[] labels)
+    public OnnxVerifier(string name, InferenceSession session, SampleShape shape, string sampleInput, string output, int width, ScoringSpec scoring)
     {
         Name = name;
         _session = session;
         _shape = shape;
         _inputNames = [sampleInput];
-        _outputNames = [logitsOutput];
-        _rule = rule;
-        _labels = labels;
-        _classOf = labels.Select((label, index) => (label, index)).ToDictionary(p => p.label, p => p.index, StringComparer.Ordinal);
+        _outputNames = [output];
+        _width = width;
+        _rule = scoring.Rule!;
+        _classOf = (scoring.Labels ?? []).Select((label, index) => (label, index)).ToDictionary(p => p.label, p => p.index, StringComparer.Ordinal);
+        _targets = scoring.Targets is { } targets ? new Dictionary<string, float[]>(targets, StringComparer.Ordinal) : [];
     }
 
     public string Name { get; }
@@ -43,37 +46,60 @@ internal sealed class OnnxVerifier : IVerifier, IDisposable
             throw new InvalidRequestException("verifiers", $"verifier '{Name}' scores samples of shape {_shape}, got {batch.Shape}.");
         }
 
-        var classes = new int[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
-        {
-            if (!_classOf.TryGetValue(batch.Conditions[i], out classes[i]))
-            {
-                throw new InvalidRequestException("condition", $"verifier '{Name}' scores the conditions {string.Join(", ", _labels)}; it cannot score '{batch.Conditions[i]}'.");
-            }
-        }
-
         var n = batch.Count;
-        var logits = new float[n * _labels.Length];
+        var references = batch.Conditions.Select(Reference).ToArray();
+        var outputs = new float[n * _width];
         using var sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(batch.Samples[..(n * _shape.ElementCount)]), _shape.WithBatch(n));
-        using var output = OrtValue.CreateTensorValueFromMemory(logits, [n, _labels.Length]);
+        using var output = OrtValue.CreateTensorValueFromMemory(outputs, [n, _width]);
         OnnxRun.Run(_session, _inputNames, [sample], _outputNames, [output], cancellationToken);
 
         var scores = new float[n];
         for (var i = 0; i < n; i++)
         {
-            var row = logits.AsSpan(i * _labels.Length, _labels.Length);
-            var logProbability = LogSoftmaxAt(row, classes[i]);
-            scores[i] = (float)(_rule == ManifestNames.ClassLogProbability ? logProbability : Math.Exp(logProbability));
-            if (!float.IsFinite(scores[i]))
+            var row = outputs.AsSpan(i * _width, _width);
+            scores[i] = (float)(_rule switch
             {
-                throw new InvalidOperationException($"verifier '{Name}' produced a non-finite score for sample {i} (its logits hold NaN or infinity).");
-            }
+                ManifestNames.ClassLogProbability => LogSoftmaxAt(row, references[i].Class),
+                ManifestNames.ClassProbability => Math.Exp(LogSoftmaxAt(row, references[i].Class)),
+                ManifestNames.Scalar => row[0],
+                _ => -Distance(row, references[i].Target!),
+            });
         }
 
         return Task.FromResult(scores);
     }
 
     public void Dispose() => _session.Dispose();
+
+    /// <summary>What a condition is scored against: its class, or its target vector; scalar rules ignore it.</summary>
+    private (int Class, float[]? Target) Reference(string condition)
+    {
+        switch (_rule)
+        {
+            case ManifestNames.ClassProbability or ManifestNames.ClassLogProbability:
+                return _classOf.TryGetValue(condition, out var index)
+                    ? (index, null)
+                    : throw new InvalidRequestException("condition", $"verifier '{Name}' scores the conditions {string.Join(", ", _classOf.Keys)}; it cannot score '{condition}'.");
+            case ManifestNames.NegativeDistance:
+                return _targets.TryGetValue(condition, out var target)
+                    ? (0, target)
+                    : throw new InvalidRequestException("condition", $"verifier '{Name}' has targets for the conditions {string.Join(", ", _targets.Keys)}; it cannot score '{condition}'.");
+            default:
+                return (0, null);
+        }
+    }
+
+    private static double Distance(ReadOnlySpan<float> output, float[] target)
+    {
+        double sum = 0;
+        for (var k = 0; k < output.Length; k++)
+        {
+            var d = output[k] - target[k];
+            sum += d * d;
+        }
+
+        return Math.Sqrt(sum);
+    }
 
     private static double LogSoftmaxAt(ReadOnlySpan<float> logits, int index)
     {

@@ -86,6 +86,49 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Generate_SharedPrefixSearch_PrintsTheCostAccountAndCandidates()
+    {
+        var path = Path.Combine(_output.FullName, "search.png");
+
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "counting", "--condition", "5", "--steps", "10", "--eta", "0.5",
+            "--strategy", "shared_prefix", "--param", "k=4", "--param", "fork_at=5", "--samples", "2", "--out", path);
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("NFE 25 (independent runs: 40, saving 37.5 %), 2.50x one trajectory", stdout);
+        Assert.Contains("verifier calls 4;", stdout);
+        Assert.Contains("fork step 5", stdout);
+        Assert.Matches(@"\n\s+1\s+0/\d\s+10\s+[01]\.\d{3}\s+\d+\n\s+2\s+0/\d\s+10", stdout);
+        Assert.Equal((8 + (2 * (192 + 8)), 8 + 15 + 8 + 192 + 8), PngSize(path));
+    }
+
+    [Theory]
+    [InlineData("--strategy beam", "searchorch: error: unknown strategy 'beam'; use one of: best_of_n, shared_prefix, bfs, dfs, search_over_paths, zero_order, fk_steering.")]
+    [InlineData("--param evaluate_at=30", "searchorch: error: bfs: evaluate_at must be strictly increasing steps between 1 and 9, got [30].")]
+    [InlineData("--param depth=3", "searchorch: error: bfs has no parameter 'depth'; its parameters are: particles=4, evaluate_at=<steps> (default every N/5), mode=resample|prune, temperature=1, width=1.")]
+    [InlineData("--verifier none", "searchorch: error: strategy 'bfs' needs at least one verifier to score with.")]
+    [InlineData("--verifier nope", "searchorch: error: no verifier named 'nope' in the model repository; available: count-verifier.")]
+    public async Task Generate_BadSearchArgument_PrintsOneLineNamingIt(string change, string expected)
+    {
+        var args = new List<string> { "generate", "--model", "counting", "--condition", "5", "--steps", "10", "--strategy", "bfs", "--out", Path.Combine(_output.FullName, "x.png") };
+        var parts = change.Split(' ');
+        var at = args.IndexOf(parts[0]);
+        if (at >= 0)
+        {
+            args[at + 1] = parts[1];
+        }
+        else
+        {
+            args.AddRange(parts);
+        }
+
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync([.. args]);
+
+        Assert.Equal(2, exit);
+        Assert.Equal(expected, stderr.TrimEnd('\n'));
+        Assert.Empty(_output.GetFiles());
+    }
+
+    [Fact]
     public async Task Generate_MissingRequiredOption_FailsWithUsage()
     {
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--condition", "3");

@@ -13,6 +13,20 @@ public sealed class ModelsCommandTests
     }
 
     [Fact]
+    public async Task Strategies_ListsEveryStrategyWithItsParameters()
+    {
+        var (exit, stdout, _) = await SearchorchProcess.RunAsync("strategies");
+
+        Assert.Equal(0, exit);
+        foreach (var name in new[] { "best_of_n", "shared_prefix", "bfs", "dfs", "search_over_paths", "zero_order", "fk_steering" })
+        {
+            Assert.Contains(name, stdout);
+        }
+
+        Assert.Contains("fork_at=auto|<step>", stdout);
+    }
+
+    [Fact]
     public async Task Models_MissingFolder_FailsNamingIt()
     {
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("models", "--models", "/nonexistent-models");

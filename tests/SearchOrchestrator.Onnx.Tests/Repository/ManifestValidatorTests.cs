@@ -79,8 +79,23 @@ public sealed class ManifestValidatorTests
     public void Validate_UnknownKindAndRule_AreNamed()
     {
         Assert.Contains("kind: 'classifier' is not denoiser or verifier", ManifestValidator.Validate(Shipped("count-verifier") with { Kind = "classifier" }, "count-verifier"));
-        var errors = ManifestValidator.Validate(Shipped("count-verifier") with { Scoring = new ScoringSpec { Rule = "max", Labels = ["1"] } }, "count-verifier");
-        Assert.Contains("scoring.rule: 'max' is not one of class-probability, class-log-probability", errors);
-        Assert.Contains("scoring.labels: 1 labels for 11 logits", errors);
+        Assert.Contains("scoring.rule: 'max' is not one of class-probability, class-log-probability, scalar, negative-distance", ManifestValidator.Validate(Shipped("count-verifier") with { Scoring = new ScoringSpec { Rule = "max" } }, "count-verifier"));
+        Assert.Contains("scoring.labels: 1 labels for 11 logits", ManifestValidator.Validate(Shipped("count-verifier") with { Scoring = new ScoringSpec { Rule = "class-probability", Labels = ["1"] } }, "count-verifier"));
+    }
+
+    [Fact]
+    public void Validate_RegressionRules_CheckTheOutputWidth()
+    {
+        var shipped = Shipped("count-verifier");
+
+        Assert.Contains(
+            "outputs.output.shape: a scalar verifier outputs one value per sample, [-1, 1], got width 11",
+            ManifestValidator.Validate(shipped with { Scoring = new ScoringSpec { Rule = "scalar" } }, "count-verifier"));
+        Assert.Contains(
+            "scoring.targets.up: 2 values for an output of width 11",
+            ManifestValidator.Validate(shipped with { Scoring = new ScoringSpec { Rule = "negative-distance", Targets = new() { ["up"] = [1f, 0f] } } }, "count-verifier"));
+        Assert.Contains(
+            "scoring.targets: missing or empty (the target output vector of each condition label)",
+            ManifestValidator.Validate(shipped with { Scoring = new ScoringSpec { Rule = "negative-distance" } }, "count-verifier"));
     }
 }

@@ -60,15 +60,15 @@ public sealed class ModelRepositoryTests
     }
 
     [Theory]
-    [InlineData("name", "logits", "outputs.logits.name: model.onnx has no output 'scores'")]
-    [InlineData("shape", "logits", "outputs.logits.shape: the manifest says [-1, 12] but model.onnx declares [-1, 11]")]
+    [InlineData("name", "logits", "outputs.output.name: model.onnx has no output 'scores'")]
+    [InlineData("shape", "logits", "outputs.output.shape: the manifest says [-1, 12] but model.onnx declares [-1, 11]")]
     [InlineData("dtype", "image", "inputs.sample.dtype: must be float32, got int64")]
     public void Load_ManifestDisagreesWithOnnxMetadata_FailsNamingTheField(string field, string tensor, string expected)
     {
         using var temp = new TemporaryRepository("count-verifier");
         temp.EditManifest("count-verifier", m =>
         {
-            var spec = tensor == "logits" ? m["outputs"]!["logits"]! : m["inputs"]!["sample"]!;
+            var spec = tensor == "logits" ? m["outputs"]!["output"]! : m["inputs"]!["sample"]!;
             switch (field)
             {
                 case "name":
