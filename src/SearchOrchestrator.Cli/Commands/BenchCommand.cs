@@ -28,10 +28,11 @@ internal static class BenchCommand
         var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale.", DefaultValueFactory = _ => 2.0 };
         var eta = new Option<double>("--eta") { Description = "DDIM η for every strategy.", DefaultValueFactory = _ => 0.5 };
         var quick = new Option<bool>("--quick") { Description = "A smoke run: 3 seeds per condition and no calibration curve." };
+        var only = new Option<string?>("--strategies") { Description = "Run only these strategies (comma-separated names)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once (their steps share batches).", DefaultValueFactory = _ => 24 };
         var command = new Command("search", "Accuracy (judged by the programmatic counter) against NFE for every strategy on the counting task.")
         {
-            model, verifier, seeds, steps, guidance, eta, quick, concurrency,
+            model, verifier, seeds, steps, guidance, eta, quick, only, concurrency,
         };
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
@@ -53,7 +54,12 @@ internal static class BenchCommand
                 Verifiers = [parse.GetValue(verifier)!],
             };
             engine.Validate(template);
-            var configs = Configurations(n);
+            var selected = parse.GetValue(only)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var configs = Configurations(n).Where(c => selected is null || selected.Contains(c.Name)).ToList();
+            if (configs.Count == 0)
+            {
+                throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
+            }
             Console.WriteLine($"bench search: {template.Model}, {conditions.Count} conditions x {seedCount} seeds, N = {n}, guidance {template.Guidance}, eta {template.Eta}, verifier {template.Verifiers[0]}; accuracy judged by the programmatic counter; {Environment.ProcessorCount} cores, {repository.ExecutionProvider}");
             Console.WriteLine();
             Console.WriteLine("| strategy | parameters | mean NFE | NFE / N | accuracy | mean wall time per search | budget-limited |");
@@ -117,19 +123,19 @@ internal static class BenchCommand
     /// <summary>Where the count is decided: the mean spread of sibling verifier scores against the fork step.</summary>
     private static async Task PrintCommitmentAsync(SearchEngine engine, SearchRequest template, IReadOnlyList<string> conditions, CancellationToken cancellationToken)
     {
-        Console.Error.WriteLine("measuring sibling spread per fork step ...");
+        Console.Error.WriteLine("measuring the best-of-siblings gain per fork step ...");
         var curves = await Task.WhenAll(conditions.Select(c => engine.Calibration.MeasureAsync(template with { Condition = c }, cancellationToken))).ConfigureAwait(false);
         Console.WriteLine();
-        Console.WriteLine("Sibling spread: mean (max − min) of the verifier scores of 4 siblings forked at step s, over 4 probes and every condition; s = 0 is independent samples.");
+        Console.WriteLine("Where the count is decided: for 4 siblings forked at step s (8 probes per condition, every condition), the mean of (best − mean) of their verifier scores, i.e. what picking the best sibling gains; s = 0 is independent samples.");
         Console.WriteLine();
-        Console.WriteLine($"| s | s/N | spread | share of independent |");
+        Console.WriteLine($"| s | s/N | best-of-siblings gain | share of independent |");
         Console.WriteLine("|---|---|---|---|");
-        var independent = curves.Average(c => c.Spread[0].Spread);
-        for (var g = 0; g < curves[0].Spread.Count; g++)
+        var independent = curves.Average(c => c.Gain[0].Gain);
+        for (var g = 0; g < curves[0].Gain.Count; g++)
         {
-            var step = curves[0].Spread[g].Step;
-            var spread = curves.Average(c => c.Spread[g].Spread);
-            Console.WriteLine(FormattableString.Invariant($"| {step} | {(double)step / template.Steps:0.0} | {spread:0.000} | {spread / independent:P0} |"));
+            var step = curves[0].Gain[g].Step;
+            var gain = curves.Average(c => c.Gain[g].Gain);
+            Console.WriteLine(FormattableString.Invariant($"| {step} | {(double)step / template.Steps:0.0} | {gain:0.000} | {gain / independent:P0} |"));
         }
     }
 

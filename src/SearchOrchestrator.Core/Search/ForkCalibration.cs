@@ -5,17 +5,19 @@ using SearchOrchestrator.Strategies;
 namespace SearchOrchestrator.Search;
 
 /// <summary>What calibration measured for one model and condition.</summary>
-/// <param name="ForkStep">The latest grid step whose siblings keep at least the required share of the independent spread.</param>
-/// <param name="Spread">Mean (max − min) of sibling scores, per grid step; the step-0 entry is the independent spread.</param>
+/// <param name="ForkStep">The latest grid step whose siblings keep at least the required share of the independent gain.</param>
+/// <param name="Gain">Per grid step, the mean over probes of (best − mean) of the siblings' scores: what picking the best
+/// of them gains over taking one. The step-0 entry is the gain of independent samples.</param>
 /// <param name="Nfe">What the calibration spent.</param>
-public sealed record ForkCalibrationResult(int ForkStep, IReadOnlyList<(int Step, double Spread)> Spread, long Nfe);
+public sealed record ForkCalibrationResult(int ForkStep, IReadOnlyList<(int Step, double Gain)> Gain, long Nfe);
 
 /// <summary>
 /// <c>fork_at: auto</c>: finds, per model, condition and sampler settings, the latest step at which siblings forked
 /// there still differ in verifier score. Probe trajectories (from a fixed calibration seed, so the answer does not
 /// depend on the request seed or on batching) are forked at each step of a grid; siblings are finished and verified;
-/// the spread of their scores is compared with the spread of independent samples (a fork at step 0). The chosen step is
-/// the latest one keeping at least <see cref="RetainedSpread"/> of it. Results are cached.
+/// what choosing the best sibling gains over taking one (best − mean score) is compared with the same gain for
+/// independent samples (a fork at step 0). The chosen step is the latest one keeping at least
+/// <see cref="RetainedGain"/> of it: forking there keeps that share of best-of-k's improvement. Results are cached.
 /// </summary>
 public sealed class ForkCalibration
 {
@@ -27,8 +29,8 @@ public sealed class ForkCalibration
 
     internal ForkCalibration(SearchEngine engine) => _engine = engine;
 
-    /// <summary>Probe trajectories per grid step. Default 4.</summary>
-    public int Probes { get; init; } = 4;
+    /// <summary>Probe trajectories per grid step. Default 8.</summary>
+    public int Probes { get; init; } = 8;
 
     /// <summary>Siblings forked per probe and grid step. Default 4.</summary>
     public int Siblings { get; init; } = 4;
@@ -36,8 +38,8 @@ public sealed class ForkCalibration
     /// <summary>Grid steps: 0, N/G, 2N/G, … Default 10.</summary>
     public int GridPoints { get; init; } = 10;
 
-    /// <summary>The share of the independent spread siblings must keep. Default 0.8.</summary>
-    public double RetainedSpread { get; init; } = 0.8;
+    /// <summary>The share of the independent samples' best-of gain that siblings must keep. Default 0.9.</summary>
+    public double RetainedGain { get; init; } = 0.9;
 
     /// <summary>The calibration for the request's model, condition, steps, guidance, η and verifiers (computed once).</summary>
     /// <returns>The result, and whether this call ran it (false when it came from the cache).</returns>
@@ -82,7 +84,7 @@ public sealed class ForkCalibration
         {
             var grid = Enumerable.Range(0, GridPoints).Select(g => g * request.Steps / GridPoints).Distinct().ToList();
             var roots = Enumerable.Range(0, Probes).Select(_ => tree.CreateRoot()).ToList();
-            var spreads = new double[grid.Count];
+            var gains = new double[grid.Count];
             for (var g = 0; g < grid.Count; g++)
             {
                 await tree.AdvanceAsync(roots, grid[g], cancellationToken).ConfigureAwait(false);
@@ -90,21 +92,21 @@ public sealed class ForkCalibration
                 var siblings = families.SelectMany(f => f).ToList();
                 await tree.AdvanceAsync(siblings, tree.Steps, cancellationToken).ConfigureAwait(false);
                 await tree.VerifyAsync(siblings, cancellationToken).ConfigureAwait(false);
-                spreads[g] = families.Average(f => f.Max(n => n.Score!.Value) - f.Min(n => n.Score!.Value));
+                gains[g] = families.Average(f => f.Max(n => n.Score!.Value) - f.Average(n => n.Score!.Value));
                 siblings.ForEach(tree.Prune);
             }
 
-            var required = RetainedSpread * spreads[0];
+            var required = RetainedGain * gains[0];
             var chosen = 0;
             for (var g = 0; g < grid.Count; g++)
             {
-                if (spreads[g] >= required && spreads[g] > 0)
+                if (gains[g] >= required && gains[g] > 0)
                 {
                     chosen = grid[g];
                 }
             }
 
-            return new ForkCalibrationResult(chosen, [.. grid.Select((s, g) => (s, spreads[g]))], tree.Nfe);
+            return new ForkCalibrationResult(chosen, [.. grid.Select((s, g) => (s, gains[g]))], tree.Nfe);
         }
         finally
         {

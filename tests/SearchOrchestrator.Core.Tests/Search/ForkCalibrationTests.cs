@@ -18,17 +18,25 @@ public sealed class ForkCalibrationTests
     };
 
     [Theory]
-    [InlineData(32, 30)]
-    [InlineData(18, 15)]
-    public async Task MeasureAsync_AttributeDecidedAtAKnownStep_FindsTheLastGridStepBeforeIt(int decisionStep, int expected)
+    [InlineData(32)]
+    [InlineData(24)]
+    public async Task MeasureAsync_AttributeDecidedAtAKnownStep_ForksBeforeItAndWhereSiblingsStillGain(int decisionStep)
     {
         await using var engine = new SearchEngine(new FakeModels(new DecidedAtStepDenoiser(50, decisionStep), new MeanVerifier()));
+        // Enough probes that the sampling noise of the gain estimate stays well inside the 10% the criterion allows.
+        var measure = new ForkCalibration(engine) { Probes = 64 };
 
-        var calibration = await engine.Calibration.MeasureAsync(Request(new BestOfNStrategy(1)));
+        var calibration = await measure.MeasureAsync(Request(new BestOfNStrategy(1)));
 
-        Assert.Equal(expected, calibration.ForkStep);
-        Assert.True(calibration.Spread[0].Spread > 1, "independent samples end with either sign");
-        Assert.All(calibration.Spread.Where(p => p.Step >= decisionStep), p => Assert.Equal(0, p.Spread));
+        var gain = calibration.Gain.ToDictionary(p => p.Step, p => p.Gain);
+        // Independent samples end with either sign, so picking the best of four gains a lot...
+        Assert.True(gain[0] > 0.5, $"independent gain {gain[0]}");
+        // ...siblings forked once the sign is decided all end alike and gain nothing...
+        Assert.All(calibration.Gain.Where(p => p.Step >= decisionStep), p => Assert.Equal(0, p.Gain));
+        // ...so auto forks before the decision, at the latest step that keeps 90% of the independent gain.
+        Assert.InRange(calibration.ForkStep, 1, decisionStep - 1);
+        Assert.True(gain[calibration.ForkStep] >= 0.9 * gain[0]);
+        Assert.All(calibration.Gain.Where(p => p.Step > calibration.ForkStep), p => Assert.True(p.Gain < 0.9 * gain[0], $"step {p.Step} gains {p.Gain}"));
     }
 
     [Fact]
@@ -39,10 +47,14 @@ public sealed class ForkCalibrationTests
         var first = await engine.RunAsync(Request(new SharedPrefixStrategy(4, forkAt: null)) with { Candidates = 4 });
         var second = await engine.RunAsync(Request(new SharedPrefixStrategy(4, forkAt: null)) with { Seed = 6 });
 
-        Assert.Equal(30, first.ForkStep);
-        Assert.Equal(30 + (4 * 20), first.Cost.Nfe);
-        Assert.True(first.Cost.CalibrationNfe > 0);
-        Assert.Equal(30, second.ForkStep);
+        var (calibration, ran) = await engine.Calibration.GetAsync(Request(new BestOfNStrategy(1)));
+        Assert.False(ran);
+        Assert.Equal(calibration.ForkStep, first.ForkStep);
+        Assert.InRange(calibration.ForkStep, 5, 30); // before the decision at step 32
+        var s = calibration.ForkStep;
+        Assert.Equal(s + (4 * (50 - s)), first.Cost.Nfe);
+        Assert.Equal(calibration.Nfe, first.Cost.CalibrationNfe);
+        Assert.Equal(s, second.ForkStep);
         Assert.Equal(0, second.Cost.CalibrationNfe);
     }
 

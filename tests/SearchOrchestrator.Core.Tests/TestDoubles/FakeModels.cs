@@ -71,7 +71,7 @@ internal sealed class DecidedAtStepDenoiser : IDenoiser
 {
     private readonly int _decisionTimestep;
 
-    public DecidedAtStepDenoiser(int steps, int decisionStep, int elements = 64)
+    public DecidedAtStepDenoiser(int steps, int decisionStep, int elements = 1024)
     {
         var schedule = NoiseSchedule.Linear(1000, 1e-4, 0.02);
         _decisionTimestep = schedule.Steps(steps).TimestepAt(decisionStep);
