@@ -104,10 +104,7 @@ public sealed class TrajectoryTree
     {
         lock (_gate)
         {
-            var index = _roots.Count;
-            var key = _seedKey.Child(index);
-            var state = new float[SampleShape.ElementCount];
-            key.FillStandardNormal(NoiseUse.Prior, 0, state);
+            var (key, index, state) = NextRoot();
             return AddRoot(key, index, state);
         }
     }
@@ -132,10 +129,7 @@ public sealed class TrajectoryTree
 
         lock (_gate)
         {
-            var index = _roots.Count;
-            var key = _seedKey.Child(index);
-            var state = new float[SampleShape.ElementCount];
-            key.FillStandardNormal(NoiseUse.Prior, 0, state);
+            var (key, index, state) = NextRoot();
             var keep = similarity;
             var fresh = Math.Sqrt(1 - (similarity * similarity));
             var source = pivot.Prior;
@@ -419,6 +413,16 @@ public sealed class TrajectoryTree
         var state = new float[noise.Length];
         GaussianProcess.Renoise(node.MutableState, _schedule.AlphaBarAt(node.StepIndex), _schedule.AlphaBarAt(toStep), noise, state);
         return state;
+    }
+
+    /// <summary>The next root's key, index and prior noise, keyed by (seed, root index).</summary>
+    private (RngKey Key, int Index, float[] Noise) NextRoot()
+    {
+        var index = _roots.Count;
+        var key = _seedKey.Child(index);
+        var noise = new float[SampleShape.ElementCount];
+        key.FillStandardNormal(NoiseUse.Prior, 0, noise);
+        return (key, index, noise);
     }
 
     private Node AddRoot(RngKey key, int index, float[] state)
