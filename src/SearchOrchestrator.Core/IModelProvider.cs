@@ -39,9 +39,6 @@ public sealed class ModelCatalog : IModelProvider
         }
     }
 
-    /// <summary>The C# verifiers, by name.</summary>
-    public IReadOnlyCollection<IVerifier> CodeVerifiers => _verifiers.Values;
-
     /// <inheritdoc />
     public IDenoiser GetDenoiser(string name) => _repository.GetDenoiser(name);
 

@@ -37,6 +37,9 @@ internal abstract class BatchWork
 /// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat.
 /// A full queue makes callers wait; nothing is dropped. Work whose caller cancelled is skipped, and a running pass
 /// is terminated only when every item in it has been cancelled, so one search's cancellation never costs another.
+/// The pump runs on a thread of its own: a forward pass blocks its thread for its whole length, and on a small
+/// machine a pass holding a thread-pool thread starves the timers and callbacks (cancellation among them) that the
+/// rest of the service needs.
 /// </summary>
 internal abstract class BatchPump<TWork> : IAsyncDisposable
     where TWork : BatchWork
@@ -64,11 +67,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
-        _loop = Task.Run(RunAsync);
+        _loop = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
-
-    /// <summary>Batches run so far.</summary>
-    public long Batches => Interlocked.Read(ref _batches);
 
     protected int MaxBatchSize => _options.MaxBatchSize;
 
@@ -113,12 +113,13 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private async Task RunAsync()
+    /// <summary>The pump's loop, on its dedicated thread: blocking waits are its whole job.</summary>
+    private void Run()
     {
         var reader = _queue.Reader;
         var batch = new List<TWork>();
         TWork? carried = null;
-        while (carried is not null || await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+        while (carried is not null || Wait(reader, _stopping.Token))
         {
             batch.Clear();
             var rows = 0;
@@ -153,7 +154,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
                 if (batch.Count == 0)
                 {
-                    if (!await reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false))
+                    if (!Wait(reader, _stopping.Token))
                     {
                         break;
                     }
@@ -166,7 +167,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
                 wait.CancelAfter(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency));
                 try
                 {
-                    if (!await reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
+                    if (!Wait(reader, wait.Token))
                     {
                         break;
                     }
@@ -179,10 +180,13 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
             if (batch.Count > 0)
             {
-                await RunBatchAsync(batch, rows).ConfigureAwait(false);
+                RunBatchAsync(batch, rows).GetAwaiter().GetResult();
             }
         }
     }
+
+    private static bool Wait(ChannelReader<TWork> reader, CancellationToken cancellationToken) =>
+        reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
 
     private async Task RunBatchAsync(List<TWork> batch, int rows)
     {

@@ -63,9 +63,6 @@ public sealed class DenoiserBatcher : IAsyncDisposable
     /// <summary>The backend this batcher feeds.</summary>
     public IDenoiser Denoiser { get; }
 
-    /// <summary>Forward passes run so far.</summary>
-    public long Batches => _pump.Batches;
-
     /// <summary>Queues one step and completes when its batch has run and its state has moved.</summary>
     public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken = default)
     {

@@ -13,12 +13,8 @@ public sealed class VerifierBatcher : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(verifier);
         ArgumentNullException.ThrowIfNull(options);
-        Verifier = verifier;
         _pump = new Pump(verifier, options, time ?? TimeProvider.System);
     }
-
-    /// <summary>The verifier this batcher feeds.</summary>
-    public IVerifier Verifier { get; }
 
     /// <summary>Scores one sample given its condition label.</summary>
     /// <exception cref="VerifierFailedException">The verifier threw or returned a non-finite score.</exception>

@@ -79,7 +79,12 @@ public sealed class EmbeddedModelSearchTests(SharedRepository shared) : IClassFi
         var elements = denoiser.Description.SampleShape.ElementCount;
         using var cancellation = new CancellationTokenSource();
 
-        var pass = Task.Run(() => denoiser.PredictAsync(new DenoiserBatch(batch, new float[batch * elements], new float[batch], new long[batch]), new float[batch * elements], cancellation.Token));
+        // The pass blocks its thread, as in the batcher's pump: give it a thread of its own, so the pool stays free to fire the cancellation.
+        var pass = Task.Factory.StartNew(
+            () => denoiser.PredictAsync(new DenoiserBatch(batch, new float[batch * elements], new float[batch], new long[batch]), new float[batch * elements], cancellation.Token),
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default).Unwrap();
         // A pass over 1024 samples takes on the order of a second; cancel while it runs.
         cancellation.CancelAfter(TimeSpan.FromMilliseconds(50));
 
