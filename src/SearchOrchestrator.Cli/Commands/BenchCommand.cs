@@ -126,7 +126,7 @@ internal static class BenchCommand
         Console.Error.WriteLine("measuring the best-of-siblings gain per fork step ...");
         var curves = await Task.WhenAll(conditions.Select(c => engine.Calibration.MeasureAsync(template with { Condition = c }, cancellationToken))).ConfigureAwait(false);
         Console.WriteLine();
-        Console.WriteLine("Where the count is decided: for 4 siblings forked at step s (8 probes per condition, every condition), the mean of (best − mean) of their verifier scores, i.e. what picking the best sibling gains; s = 0 is independent samples.");
+        Console.WriteLine($"Where the count is decided: for {engine.Calibration.Siblings} siblings forked at step s ({engine.Calibration.Probes} probes per condition, every condition), the mean of (best − mean) of their verifier scores, i.e. what picking the best sibling gains; s = 0 is independent samples.");
         Console.WriteLine();
         Console.WriteLine($"| s | s/N | best-of-siblings gain | share of independent |");
         Console.WriteLine("|---|---|---|---|");

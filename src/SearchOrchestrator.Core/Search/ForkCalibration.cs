@@ -29,8 +29,8 @@ public sealed class ForkCalibration
 
     internal ForkCalibration(SearchEngine engine) => _engine = engine;
 
-    /// <summary>Probe trajectories per grid step. Default 8.</summary>
-    public int Probes { get; init; } = 8;
+    /// <summary>Probe trajectories per grid step. Default 16: fewer leave the per-condition gain estimate too noisy.</summary>
+    public int Probes { get; init; } = 16;
 
     /// <summary>Siblings forked per probe and grid step. Default 4.</summary>
     public int Siblings { get; init; } = 4;
@@ -38,8 +38,8 @@ public sealed class ForkCalibration
     /// <summary>Grid steps: 0, N/G, 2N/G, … Default 10.</summary>
     public int GridPoints { get; init; } = 10;
 
-    /// <summary>The share of the independent samples' best-of gain that siblings must keep. Default 0.9.</summary>
-    public double RetainedGain { get; init; } = 0.9;
+    /// <summary>The share of the independent samples' best-of gain (in verifier score) that siblings must keep. Default 0.85.</summary>
+    public double RetainedGain { get; init; } = 0.85;
 
     /// <summary>The calibration for the request's model, condition, steps, guidance, η and verifiers (computed once).</summary>
     /// <returns>The result, and whether this call ran it (false when it came from the cache).</returns>

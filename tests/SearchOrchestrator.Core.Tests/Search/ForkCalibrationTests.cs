@@ -33,10 +33,11 @@ public sealed class ForkCalibrationTests
         Assert.True(gain[0] > 0.5, $"independent gain {gain[0]}");
         // ...siblings forked once the sign is decided all end alike and gain nothing...
         Assert.All(calibration.Gain.Where(p => p.Step >= decisionStep), p => Assert.Equal(0, p.Gain));
-        // ...so auto forks before the decision, at the latest step that keeps 90% of the independent gain.
+        // ...so auto forks before the decision, at the latest step that keeps the required share of the independent gain.
+        var share = measure.RetainedGain;
         Assert.InRange(calibration.ForkStep, 1, decisionStep - 1);
-        Assert.True(gain[calibration.ForkStep] >= 0.9 * gain[0]);
-        Assert.All(calibration.Gain.Where(p => p.Step > calibration.ForkStep), p => Assert.True(p.Gain < 0.9 * gain[0], $"step {p.Step} gains {p.Gain}"));
+        Assert.True(gain[calibration.ForkStep] >= share * gain[0]);
+        Assert.All(calibration.Gain.Where(p => p.Step > calibration.ForkStep), p => Assert.True(p.Gain < share * gain[0], $"step {p.Step} gains {p.Gain}"));
     }
 
     [Fact]
