@@ -2,6 +2,7 @@ using System.CommandLine;
 using SearchOrchestrator.Cli.Commands;
 
 var root = new RootCommand("searchorch: verifier-guided search over diffusion trajectories, served through ONNX Runtime.");
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(StrategiesCommand.Create());

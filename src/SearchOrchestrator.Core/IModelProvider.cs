@@ -39,6 +39,9 @@ public sealed class ModelCatalog : IModelProvider
         }
     }
 
+    /// <summary>The C# verifiers (built in and plug-ins), by name.</summary>
+    public IReadOnlyCollection<string> CodeVerifiers => _verifiers.Keys;
+
     /// <inheritdoc />
     public IDenoiser GetDenoiser(string name) => _repository.GetDenoiser(name);
 

@@ -42,9 +42,24 @@ public sealed class SearchEngine : IAsyncDisposable
     /// <exception cref="InvalidRequestException">A field of the request is wrong; nothing was queued.</exception>
     /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
     /// <exception cref="VerifierFailedException">A verifier threw or returned a non-finite score.</exception>
-    public async Task<SearchResult> RunAsync(SearchRequest request, CancellationToken cancellationToken = default)
+    public Task<SearchResult> RunAsync(SearchRequest request, CancellationToken cancellationToken = default) =>
+        Start(request, cancellationToken).Completion;
+
+    /// <summary>
+    /// Validates <paramref name="request"/> (throwing before anything is queued) and starts it; the returned run
+    /// reports progress while it goes and completes with the result.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">A field of the request is wrong; nothing was queued.</exception>
+    /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
+    public SearchRun Start(SearchRequest request, CancellationToken cancellationToken = default)
     {
         var tree = CreateTree(request);
+        return new SearchRun(tree, RunTreeAsync(tree, request, cancellationToken));
+    }
+
+    private static async Task<SearchResult> RunTreeAsync(TrajectoryTree tree, SearchRequest request, CancellationToken cancellationToken)
+    {
+        await Task.Yield(); // the caller gets its run handle before the strategy starts
         try
         {
             var outcome = await request.Strategy.RunAsync(tree, cancellationToken).ConfigureAwait(false);

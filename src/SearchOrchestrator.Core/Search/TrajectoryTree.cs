@@ -358,6 +358,16 @@ public sealed class TrajectoryTree
         }
     }
 
+    /// <summary>A snapshot for progress reports.</summary>
+    public SearchProgress Progress()
+    {
+        lock (_gate)
+        {
+            var best = _nodes.Where(n => n.Score is not null).Select(n => n.Score!.Value).DefaultIfEmpty(double.NaN).Max();
+            return new SearchProgress(Nfe, VerifierCalls, _nodes.Count, _nodes.Count == 0 ? 0 : _nodes.Max(n => n.StepIndex), double.IsNaN(best) ? null : best, _time.GetElapsedTime(_started));
+        }
+    }
+
     /// <summary>Releases every node's tensors (the search is over).</summary>
     internal void ReleaseAll()
     {

@@ -1,0 +1,200 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Grpc.Core;
+using SearchOrchestrator.Imaging;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Protos.V1;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Search;
+using CoreCandidate = SearchOrchestrator.Search.Candidate;
+using WireCandidate = SearchOrchestrator.Protos.V1.Candidate;
+
+namespace SearchOrchestrator.Server.Grpc;
+
+/// <summary>
+/// The <c>searchorchestrator.v1.Search</c> service: a thin adapter that maps messages to the
+/// <see cref="SearchEngine"/> and its errors to status codes.
+/// </summary>
+internal sealed class SearchService(SearchEngine engine, ModelRepository repository, IModelProvider models, TimeProvider time) : Protos.V1.Search.SearchBase
+{
+    /// <summary>How often a stream carries a progress event.</summary>
+    internal static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
+
+    public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
+    {
+        var search = StartSearch(request, context);
+        return ToWire(await Await(search.Completion, context).ConfigureAwait(false), request);
+    }
+
+    public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
+    {
+        var search = StartSearch(request, context);
+        // This method is the stream's only writer: progress on a timer while the search runs, then the result.
+        while (!search.Completion.IsCompleted)
+        {
+            await Task.WhenAny(search.Completion, Task.Delay(ProgressInterval, time, context.CancellationToken)).ConfigureAwait(false);
+            if (!search.Completion.IsCompleted && !context.CancellationToken.IsCancellationRequested)
+            {
+                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search.Progress()) }, context.CancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var result = await Await(search.Completion, context).ConfigureAwait(false);
+        await responseStream.WriteAsync(new GenerateEvent { Result = ToWire(result, request) }, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var response = new ListModelsResponse();
+        response.Models.AddRange(repository.Models.Select(ToWire));
+        if (models is ModelCatalog catalog)
+        {
+            response.CodeVerifiers.AddRange(catalog.CodeVerifiers.Order(StringComparer.Ordinal));
+        }
+
+        return Task.FromResult(response);
+    }
+
+    public override Task<ModelInfo> GetModel(GetModelRequest request, ServerCallContext context)
+    {
+        var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named '{request.Name}'; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
+        return Task.FromResult(ToWire(entry));
+    }
+
+    private SearchRun StartSearch(GenerateRequest request, ServerCallContext context)
+    {
+        try
+        {
+            return engine.Start(SearchRequestMapper.ToCore(request), context.CancellationToken);
+        }
+        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+
+    private static async Task<SearchResult> Await(Task<SearchResult> completion, ServerCallContext context)
+    {
+        try
+        {
+            return await completion.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+
+    /// <summary>The status a caller sees for an error; null lets an unexpected error surface as Internal.</summary>
+    private static Status? StatusFor(Exception error, ServerCallContext context) => error switch
+    {
+        InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{e.Argument}: {e.Message}"),
+        ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
+        VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
+        OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
+        OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the search was stopped."),
+        _ => null,
+    };
+
+    private static SearchOrchestrator.Protos.V1.Progress ToWire(SearchProgress progress)
+    {
+        var wire = new SearchOrchestrator.Protos.V1.Progress
+        {
+            Nfe = progress.Nfe,
+            VerifierCalls = progress.VerifierCalls,
+            Nodes = progress.Nodes,
+            DeepestStep = progress.DeepestStep,
+            ElapsedMs = progress.Elapsed.TotalMilliseconds,
+        };
+        if (progress.BestScore is { } best)
+        {
+            wire.BestScore = best;
+        }
+
+        return wire;
+    }
+
+    private static GenerateResponse ToWire(SearchResult result, GenerateRequest request)
+    {
+        var cost = result.Cost;
+        var response = new GenerateResponse
+        {
+            Strategy = result.Strategy,
+            BudgetLimited = result.BudgetLimited,
+            Cost = new Protos.V1.CostAccount
+            {
+                Nfe = cost.Nfe,
+                NfeIndependent = cost.NfeIndependent,
+                Saving = cost.Saving,
+                VerifierCalls = cost.VerifierCalls,
+                CalibrationNfe = cost.CalibrationNfe,
+                Batches = cost.Batches,
+                MeanBatchSize = cost.MeanBatchSize,
+                QueueMs = cost.QueueTime.TotalMilliseconds,
+                ComputeMs = cost.ComputeTime.TotalMilliseconds,
+                WallMs = cost.WallTime.TotalMilliseconds,
+            },
+        };
+        if (result.ForkStep is { } fork)
+        {
+            response.ForkStep = fork;
+        }
+
+        response.Candidates.AddRange(result.Candidates.Select(c => ToWire(c, request)));
+        return response;
+    }
+
+    private static WireCandidate ToWire(CoreCandidate candidate, GenerateRequest request)
+    {
+        var wire = new WireCandidate { Path = candidate.Path, Complete = candidate.Complete };
+        if (candidate.Score is { } score)
+        {
+            wire.Score = score;
+        }
+
+        wire.Scores.Add(candidate.Scores.ToDictionary(p => p.Key, p => p.Value));
+        wire.Shape.AddRange(candidate.Shape.Dimensions);
+        if (request.IncludeTensors)
+        {
+            // Little-endian on the wire, as the contract says; reinterpreting is exact on little-endian hosts.
+            wire.Tensor = BitConverter.IsLittleEndian
+                ? ByteString.CopyFrom(MemoryMarshal.AsBytes(candidate.Sample.AsSpan()))
+                : ByteString.CopyFrom([.. candidate.Sample.SelectMany(v => BitConverter.GetBytes(v).Reverse())]);
+        }
+
+        if (request.IncludePng && candidate.Shape.IsImage && candidate.Shape.Dimensions[0] == 1)
+        {
+            var (height, width) = (candidate.Shape.Dimensions[1], candidate.Shape.Dimensions[2]);
+            var image = ImageGrid.Compose([new GridTile(candidate.Sample, string.Empty)], height, width, (-1f, 1f), scale: 8);
+            wire.Png = ByteString.CopyFrom(PngEncoder.Encode(image));
+        }
+
+        return wire;
+    }
+
+    private static ModelInfo ToWire(ModelEntry entry)
+    {
+        var m = entry.Manifest;
+        var info = new ModelInfo
+        {
+            Name = entry.Name,
+            Kind = entry.Kind,
+            Ready = entry.IsReady,
+            Error = entry.Error ?? string.Empty,
+            Process = m?.Process ?? string.Empty,
+            Prediction = m?.Prediction ?? string.Empty,
+            TrainingSteps = m?.Schedule?.TrainingSteps ?? 0,
+            ScoringRule = m?.Scoring?.Rule ?? string.Empty,
+            Sha256 = m?.Sha256 ?? string.Empty,
+            Description = m?.Description ?? string.Empty,
+        };
+        if (m?.Inputs?.GetValueOrDefault("sample")?.Shape is { Length: > 1 } shape)
+        {
+            info.SampleShape.AddRange(shape[1..]);
+        }
+
+        info.Conditions.AddRange(m?.Condition?.Vocabulary?.Keys ?? Enumerable.Empty<string>());
+        return info;
+    }
+}

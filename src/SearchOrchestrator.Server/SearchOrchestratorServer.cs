@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using SearchOrchestrator.Server.Grpc;
+
+namespace SearchOrchestrator.Server;
+
+/// <summary>Builds the <c>searchorch serve</c> host: Kestrel over HTTP/2, the search service, health and reflection.</summary>
+public static class SearchOrchestratorServer
+{
+    /// <summary>The default address: plaintext, loopback only.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:50051";
+
+    /// <summary>
+    /// Creates the application from command-line arguments (<c>--urls</c>, <c>--Models:Path</c>, …), environment
+    /// variables and <c>appsettings.json</c>. Models load before the host reports started; health reports SERVING once
+    /// the repository has a ready denoiser.
+    /// </summary>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSearchOrchestrator();
+        builder.Services.AddGrpc();
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
+
+        var app = builder.Build();
+        app.MapGrpcService<SearchService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+}
+
+/// <summary>Healthy (SERVING) once the repository serves at least one denoiser; failed models are listed either way.</summary>
+internal sealed class ModelsHealthCheck(Onnx.Repository.ModelRepository repository) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+{
+    public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var failed = string.Join("; ", repository.Models.Where(m => !m.IsReady).Select(m => m.Error));
+        var ready = repository.Models.Any(m => m.IsReady && m.Kind == Onnx.Repository.ManifestNames.Denoiser);
+        return Task.FromResult(ready
+            ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(failed.Length == 0 ? "all models ready" : $"serving; failed: {failed}")
+            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy($"no denoiser is ready{(failed.Length == 0 ? string.Empty : $": {failed}")}"));
+    }
+}

@@ -1,0 +1,169 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Reflection.V1Alpha;
+using SearchOrchestrator.Protos.V1;
+using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
+
+namespace SearchOrchestrator.Server.Tests.Grpc;
+
+/// <summary>The search service over real gRPC on a loopback socket.</summary>
+public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private SearchClient Client => new(server.Channel);
+
+    private static GenerateRequest SharedPrefix(int steps = 10) => new()
+    {
+        Model = "counting",
+        Condition = "5",
+        Steps = steps,
+        Guidance = 2,
+        Eta = 0.5,
+        Seed = 3,
+        SharedPrefix = new SharedPrefix { K = 4, ForkAt = 5 },
+        Verifiers = { "count-verifier", "object-counter" },
+        Candidates = 2,
+        IncludeTensors = true,
+        IncludePng = true,
+    };
+
+    [Fact]
+    public async Task Generate_SharedPrefix_ReturnsCandidatesAndTheExactCostAccount()
+    {
+        var response = await Client.GenerateAsync(SharedPrefix());
+
+        Assert.Equal("shared_prefix", response.Strategy);
+        Assert.Equal(25, response.Cost.Nfe);
+        Assert.Equal(40, response.Cost.NfeIndependent);
+        Assert.Equal(0.375, response.Cost.Saving, 9);
+        Assert.Equal(8, response.Cost.VerifierCalls);
+        Assert.Equal(5, response.ForkStep);
+        Assert.Equal(2, response.Candidates.Count);
+        var best = response.Candidates[0];
+        Assert.True(best.Complete);
+        Assert.Equal([1, 24, 24], best.Shape);
+        Assert.Equal(24 * 24 * 4, best.Tensor.Length);
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, best.Png.Span[..4].ToArray());
+        Assert.Equal(["count-verifier", "object-counter"], best.Scores.Keys.Order());
+    }
+
+    [Fact]
+    public async Task Generate_SameRequestTwice_ReturnsTheSameSamples()
+    {
+        var first = await Client.GenerateAsync(SharedPrefix());
+        var second = await Client.GenerateAsync(SharedPrefix());
+
+        Assert.Equal(first.Candidates[0].Tensor, second.Candidates[0].Tensor);
+    }
+
+    [Fact]
+    public async Task GenerateStream_Search_SendsProgressThenTheResultLast()
+    {
+        using var call = Client.GenerateStream(SharedPrefix(steps: 50));
+        var events = new List<GenerateEvent>();
+        await foreach (var e in call.ResponseStream.ReadAllAsync())
+        {
+            events.Add(e);
+        }
+
+        Assert.Equal(GenerateEvent.EventOneofCase.Result, events[^1].EventCase);
+        Assert.All(events[..^1], e => Assert.Equal(GenerateEvent.EventOneofCase.Progress, e.EventCase));
+        Assert.Equal(5 + (4 * 45), events[^1].Result.Cost.Nfe);
+        var progress = events[..^1].Select(e => e.Progress.Nfe).ToList();
+        Assert.Equal(progress.Order(), progress);
+    }
+
+    [Fact]
+    public async Task ListModels_ShippedRepository_ListsModelsAndCodeVerifiers()
+    {
+        var response = await Client.ListModelsAsync(new ListModelsRequest());
+
+        var counting = response.Models.Single(m => m.Name == "counting");
+        Assert.True(counting.Ready);
+        Assert.Equal("denoiser", counting.Kind);
+        Assert.Equal([1, 24, 24], counting.SampleShape);
+        Assert.Equal(["1", "2", "3", "4", "5", "6", "7", "8", "9"], counting.Conditions);
+        Assert.Contains("object-counter", response.CodeVerifiers);
+        Assert.Equal("class-probability", (await Client.GetModelAsync(new GetModelRequest { Name = "count-verifier" })).ScoringRule);
+    }
+
+    [Fact]
+    public async Task Health_AfterStart_IsServing()
+    {
+        var response = await new Health.HealthClient(server.Channel).CheckAsync(new HealthCheckRequest());
+
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, response.Status);
+    }
+
+    [Fact]
+    public async Task Reflection_ListsTheSearchService()
+    {
+        using var call = new ServerReflection.ServerReflectionClient(server.Channel).ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext());
+
+        Assert.Contains("searchorchestrator.v1.Search", call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name));
+    }
+
+    [Theory]
+    [InlineData("model", StatusCode.NotFound, "no denoiser named 'nope'")]
+    [InlineData("verifier", StatusCode.NotFound, "no verifier named 'nope'")]
+    [InlineData("k", StatusCode.InvalidArgument, "strategy.k: shared_prefix: k must be at least 1, got -1.")]
+    [InlineData("fork_at", StatusCode.InvalidArgument, "strategy.fork_at: shared_prefix: fork_at must be between 0 and 9, got 12.")]
+    [InlineData("eta", StatusCode.InvalidArgument, "eta: eta must be between 0 (deterministic DDIM) and 1 (ancestral), got 1.5.")]
+    [InlineData("guidance", StatusCode.InvalidArgument, "guidance: guidance must be a finite number >= 0 (1 = no guidance), got NaN.")]
+    [InlineData("steps", StatusCode.InvalidArgument, "steps: steps must be between 1 and 1000 (the model's training steps), got 5000.")]
+    [InlineData("condition", StatusCode.InvalidArgument, "condition: condition '12' is not in the vocabulary of model 'counting'")]
+    [InlineData("budget", StatusCode.InvalidArgument, "budget: budget limits must not be negative")]
+    public async Task Generate_BadField_FailsWithTheRightStatusNamingIt(string field, StatusCode code, string message)
+    {
+        var request = SharedPrefix();
+        switch (field)
+        {
+            case "model": request.Model = "nope"; break;
+            case "verifier": request.Verifiers.Add("nope"); break;
+            case "k": request.SharedPrefix.K = -1; break;
+            case "fork_at": request.SharedPrefix.ForkAt = 12; break;
+            case "eta": request.Eta = 1.5; break;
+            case "guidance": request.Guidance = double.NaN; break;
+            case "steps": request.Steps = 5000; break;
+            case "condition": request.Condition = "12"; break;
+            default: request.Budget = new Budget { MaxNfe = -5 }; break;
+        }
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(code, ex.StatusCode);
+        Assert.Contains(message, ex.Status.Detail);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
+    public async Task Generate_DeadlineTooShort_FailsWithDeadlineExceededAndTheServerKeepsServing()
+    {
+        var request = SharedPrefix(steps: 50);
+        request.SharedPrefix.K = 64;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request, deadline: DateTime.UtcNow.AddMilliseconds(200)).ResponseAsync);
+
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
+    public async Task Generate_SixtyFourConcurrentSearches_AllSucceed()
+    {
+        var calls = Enumerable.Range(0, 64).Select(i =>
+        {
+            var request = SharedPrefix();
+            request.Seed = (ulong)i;
+            request.Condition = ((i % 9) + 1).ToString();
+            return Client.GenerateAsync(request).ResponseAsync;
+        });
+
+        var responses = await Task.WhenAll(calls);
+
+        Assert.All(responses, r => Assert.Equal(25, r.Cost.Nfe));
+        Assert.True(responses.Average(r => r.Cost.MeanBatchSize) > 8, "concurrent searches should share batches");
+    }
+}

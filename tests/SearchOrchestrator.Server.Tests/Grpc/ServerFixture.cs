@@ -1,0 +1,36 @@
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using SearchOrchestrator.Tests;
+
+namespace SearchOrchestrator.Server.Tests.Grpc;
+
+/// <summary>The real server on a free loopback port, and a channel to it.</summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    private WebApplication? _app;
+
+    public GrpcChannel Channel { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = SearchOrchestratorServer.Build(
+        [
+            "--urls", "http://127.0.0.1:0",
+            "--Models:Path", RepositoryPaths.Models,
+            "--Models:ExecutionProvider", "cpu",
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await _app.StartAsync();
+        Channel = GrpcChannel.ForAddress(_app.Urls.First());
+    }
+
+    public async Task DisposeAsync()
+    {
+        Channel.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}
