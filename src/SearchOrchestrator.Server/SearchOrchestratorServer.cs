@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using SearchOrchestrator.Server.Grpc;
 
@@ -28,7 +29,11 @@ public static class SearchOrchestratorServer
         builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSearchOrchestrator();
-        builder.Services.AddGrpc();
+        builder.Services.AddOptions<ServingOptions>().BindConfiguration(ServingOptions.SectionName).ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<ServingOptions>, ServingOptionsValidator>();
+        builder.Services.AddSingleton<SearchAdmission>();
+        var maxMessage = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxReceiveMessageSize)}", new ServingOptions().MaxReceiveMessageSize);
+        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage);
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
 

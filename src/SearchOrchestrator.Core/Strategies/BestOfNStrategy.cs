@@ -22,6 +22,9 @@ public sealed class BestOfNStrategy(int n) : ISearchStrategy
     public void Validate(int steps) => StrategyArguments.AtLeast(Name, "n", N, 1);
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps) => (long)N * steps;
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

@@ -58,6 +58,9 @@ public sealed class BfsStrategy(int particles, IReadOnlyList<int> evaluateAt, Bf
     }
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps) => (long)Particles * steps;
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

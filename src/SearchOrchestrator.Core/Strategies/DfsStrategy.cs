@@ -40,6 +40,9 @@ public sealed class DfsStrategy(IReadOnlyList<int> evaluateAt, double threshold,
     }
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps) => steps + ((long)MaxBacktracks * RecurDepth);
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

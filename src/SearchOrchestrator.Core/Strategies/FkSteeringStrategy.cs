@@ -60,6 +60,9 @@ public sealed class FkSteeringStrategy(int particles, FkPotential potential, dou
     }
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps) => (long)Particles * steps;
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

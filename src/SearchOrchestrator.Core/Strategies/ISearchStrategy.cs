@@ -20,6 +20,12 @@ public interface ISearchStrategy
     /// <summary>Checks the parameters against the request's step count; throws <see cref="InvalidRequestException"/> naming the parameter.</summary>
     void Validate(int steps);
 
+    /// <summary>
+    /// The most NFE the strategy can spend at <paramref name="steps"/> steps with a stochastic sampler (η &gt; 0; under
+    /// η = 0 each fork adds its renoise steps), so a server can refuse a request over its cap before it runs.
+    /// </summary>
+    long PlannedNfe(int steps);
+
     /// <summary>Runs the search on <paramref name="tree"/>.</summary>
     Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default);
 }

@@ -45,6 +45,21 @@ public sealed class SearchOverPathsStrategy(int candidates, int continuations, i
     }
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps)
+    {
+        long nfe = (long)Candidates * StartStep;
+        for (var step = StartStep; step < steps;)
+        {
+            var back = Math.Max(0, step - Forward);
+            var next = Math.Min(steps, back + Backward);
+            nfe += (long)Candidates * Continuations * (next - back);
+            step = next;
+        }
+
+        return nfe;
+    }
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

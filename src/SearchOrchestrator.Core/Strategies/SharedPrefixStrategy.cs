@@ -61,6 +61,25 @@ public sealed class SharedPrefixStrategy : ISearchStrategy
     }
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps)
+    {
+        if (ForkAt is null)
+        {
+            return (long)K * steps; // the calibrated step is unknown up front: at worst, a fork at step 0
+        }
+
+        long nfe = 0, live = 1, at = 0;
+        foreach (var (step, factor) in Schedule)
+        {
+            nfe += live * (step - at);
+            live *= factor;
+            at = step;
+        }
+
+        return nfe + (live * (steps - at));
+    }
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

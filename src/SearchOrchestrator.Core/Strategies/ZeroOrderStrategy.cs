@@ -33,6 +33,9 @@ public sealed class ZeroOrderStrategy(int neighbours, double similarity, int ite
     }
 
     /// <inheritdoc />
+    public long PlannedNfe(int steps) => (long)steps * (1 + ((long)Neighbours * Iterations));
+
+    /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);

@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using SearchOrchestrator.Imaging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.V1;
@@ -15,19 +17,28 @@ namespace SearchOrchestrator.Server.Grpc;
 /// The <c>searchorchestrator.v1.Search</c> service: a thin adapter that maps messages to the
 /// <see cref="SearchEngine"/> and its errors to status codes.
 /// </summary>
-internal sealed class SearchService(SearchEngine engine, ModelRepository repository, IModelProvider models, TimeProvider time) : Protos.V1.Search.SearchBase
+internal sealed class SearchService(
+    SearchEngine engine,
+    ModelRepository repository,
+    IModelProvider models,
+    TimeProvider time,
+    IOptions<ServingOptions> serving,
+    SearchAdmission admission,
+    ILogger<SearchService> logger) : Protos.V1.Search.SearchBase
 {
     /// <summary>How often a stream carries a progress event.</summary>
     internal static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
 
     public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
     {
+        using var slot = Admit();
         var search = StartSearch(request, context);
-        return ToWire(await Await(search.Completion, context).ConfigureAwait(false), request);
+        return ToWire(await Await(search.Completion, request, context).ConfigureAwait(false), request);
     }
 
     public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
     {
+        using var slot = Admit();
         var search = StartSearch(request, context);
         // This method is the stream's only writer: progress on a timer while the search runs, then the result.
         while (!search.Completion.IsCompleted)
@@ -39,7 +50,7 @@ internal sealed class SearchService(SearchEngine engine, ModelRepository reposit
             }
         }
 
-        var result = await Await(search.Completion, context).ConfigureAwait(false);
+        var result = await Await(search.Completion, request, context).ConfigureAwait(false);
         await responseStream.WriteAsync(new GenerateEvent { Result = ToWire(result, request) }, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -62,33 +73,60 @@ internal sealed class SearchService(SearchEngine engine, ModelRepository reposit
         return Task.FromResult(ToWire(entry));
     }
 
+    /// <summary>Takes one of the server's search slots, or refuses the call with ResourceExhausted.</summary>
+    private IDisposable Admit() =>
+        admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
+
     private SearchRun StartSearch(GenerateRequest request, ServerCallContext context)
     {
         try
         {
-            return engine.Start(SearchRequestMapper.ToCore(request), context.CancellationToken);
+            var core = SearchRequestMapper.ToCore(request);
+            var caps = serving.Value;
+            if (core.Steps > caps.MaxSteps)
+            {
+                throw new InvalidRequestException("steps", $"steps must be at most {caps.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
+            }
+
+            var planned = Math.Min(core.Strategy.PlannedNfe(core.Steps), core.Budget.MaxNfe ?? long.MaxValue);
+            if (planned > caps.MaxNfePerRequest)
+            {
+                throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
+            }
+
+            return engine.Start(core, context.CancellationToken);
         }
         catch (Exception ex) when (StatusFor(ex, context) is { } status)
         {
-            throw new RpcException(status);
+            throw Refuse(status);
         }
     }
 
-    private static async Task<SearchResult> Await(Task<SearchResult> completion, ServerCallContext context)
+    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request, ServerCallContext context)
     {
         try
         {
-            return await completion.ConfigureAwait(false);
+            var result = await completion.ConfigureAwait(false);
+            var cost = result.Cost;
+            SearchServiceLog.SearchFinished(logger, result.Strategy, request.Model, request.Condition, result.BudgetLimited ? "budget-limited" : "ok", cost.Nfe, cost.NfeIndependent, cost.VerifierCalls, cost.Batches, cost.MeanBatchSize, cost.WallTime.TotalMilliseconds);
+            return result;
         }
         catch (Exception ex) when (StatusFor(ex, context) is { } status)
         {
-            throw new RpcException(status);
+            throw Refuse(status);
         }
+    }
+
+    private RpcException Refuse(Status status)
+    {
+        SearchServiceLog.SearchRefused(logger, status.StatusCode.ToString(), status.Detail);
+        return new RpcException(status);
     }
 
     /// <summary>The status a caller sees for an error; null lets an unexpected error surface as Internal.</summary>
     private static Status? StatusFor(Exception error, ServerCallContext context) => error switch
     {
+        RpcException e => e.Status,
         InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{e.Argument}: {e.Message}"),
         ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         VerifierFailedException e => new Status(StatusCode.Internal, e.Message),

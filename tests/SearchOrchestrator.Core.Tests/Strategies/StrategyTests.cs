@@ -44,6 +44,25 @@ public sealed class StrategyTests
 
     [Theory]
     [MemberData(nameof(Names))]
+    public async Task PlannedNfe_EachStrategy_BoundsWhatItSpends(string name)
+    {
+        var strategy = Create(name);
+
+        var result = await RunAsync(strategy);
+
+        // Every strategy but dfs (whose backtracks depend on scores) spends exactly its plan.
+        if (name == StrategyNames.Dfs)
+        {
+            Assert.InRange(result.Cost.Nfe, 20, strategy.PlannedNfe(20));
+        }
+        else
+        {
+            Assert.Equal(strategy.PlannedNfe(20), result.Cost.Nfe);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
     public async Task RunAsync_EachStrategyTwice_IsDeterministic(string name)
     {
         var first = await RunAsync(Create(name), eta: 0);

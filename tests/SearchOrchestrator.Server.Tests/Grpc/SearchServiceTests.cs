@@ -112,7 +112,7 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     [InlineData("fork_at", StatusCode.InvalidArgument, "strategy.fork_at: shared_prefix: fork_at must be between 0 and 9, got 12.")]
     [InlineData("eta", StatusCode.InvalidArgument, "eta: eta must be between 0 (deterministic DDIM) and 1 (ancestral), got 1.5.")]
     [InlineData("guidance", StatusCode.InvalidArgument, "guidance: guidance must be a finite number >= 0 (1 = no guidance), got NaN.")]
-    [InlineData("steps", StatusCode.InvalidArgument, "steps: steps must be between 1 and 1000 (the model's training steps), got 5000.")]
+    [InlineData("steps", StatusCode.InvalidArgument, "steps: steps must be at most 1000 on this server (Serving:MaxSteps), got 5000.")]
     [InlineData("condition", StatusCode.InvalidArgument, "condition: condition '12' is not in the vocabulary of model 'counting'")]
     [InlineData("budget", StatusCode.InvalidArgument, "budget: budget limits must not be negative")]
     public async Task Generate_BadField_FailsWithTheRightStatusNamingIt(string field, StatusCode code, string message)

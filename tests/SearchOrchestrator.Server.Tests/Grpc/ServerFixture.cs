@@ -5,11 +5,13 @@ using SearchOrchestrator.Tests;
 namespace SearchOrchestrator.Server.Tests.Grpc;
 
 /// <summary>The real server on a free loopback port, and a channel to it.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+public class ServerFixture : IAsyncLifetime
 {
     private WebApplication? _app;
 
     public GrpcChannel Channel { get; private set; } = null!;
+
+    protected virtual string[] ExtraArguments => [];
 
     public async Task InitializeAsync()
     {
@@ -19,6 +21,7 @@ public sealed class ServerFixture : IAsyncLifetime
             "--Models:Path", RepositoryPaths.Models,
             "--Models:ExecutionProvider", "cpu",
             "--Logging:LogLevel:Default", "Warning",
+            .. ExtraArguments,
         ]);
         await _app.StartAsync();
         Channel = GrpcChannel.ForAddress(_app.Urls.First());
@@ -33,4 +36,16 @@ public sealed class ServerFixture : IAsyncLifetime
             await _app.DisposeAsync();
         }
     }
+}
+
+/// <summary>A server with small caps: one search at a time, 40 steps, 1000 NFE, 64 KiB messages.</summary>
+public sealed class LimitedServerFixture : ServerFixture
+{
+    protected override string[] ExtraArguments =>
+    [
+        "--Serving:MaxConcurrentSearches", "1",
+        "--Serving:MaxSteps", "40",
+        "--Serving:MaxNfePerRequest", "1000",
+        "--Serving:MaxReceiveMessageSize", "65536",
+    ];
 }
