@@ -33,7 +33,11 @@ public static class SearchOrchestratorServer
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<ServingOptions>, ServingOptionsValidator>();
         builder.Services.AddSingleton<SearchAdmission>();
         var maxMessage = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxReceiveMessageSize)}", new ServingOptions().MaxReceiveMessageSize);
-        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage);
+        builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        builder.Services.AddSingleton<ApiKeyInterceptor>();
+        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
+            .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
 

@@ -49,3 +49,16 @@ public sealed class LimitedServerFixture : ServerFixture
         "--Serving:MaxReceiveMessageSize", "65536",
     ];
 }
+
+/// <summary>A server that requires API keys: alice (one search at a time) and bob (no per-key limit).</summary>
+public sealed class AuthServerFixture : ServerFixture
+{
+    public const string Alice = "alice-secret-key-0001";
+    public const string Bob = "bob-secret-key-000002";
+
+    protected override string[] ExtraArguments =>
+    [
+        "--Auth:ApiKeys:0:Name", "alice", "--Auth:ApiKeys:0:Key", Alice, "--Auth:ApiKeys:0:MaxConcurrentSearches", "1",
+        "--Auth:ApiKeys:1:Name", "bob", "--Auth:ApiKeys:1:Key", Bob,
+    ];
+}
