@@ -32,6 +32,9 @@ public static class SearchOrchestratorServer
         builder.Services.AddOptions<ServingOptions>().BindConfiguration(ServingOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<ServingOptions>, ServingOptionsValidator>();
         builder.Services.AddSingleton<SearchAdmission>();
+        // Graceful shutdown is the host's: Kestrel stops accepting, in-flight calls get the drain timeout, then their
+        // cancellation tokens fire and the searches stop.
+        builder.Services.AddOptions<Microsoft.Extensions.Hosting.HostOptions>().Configure<Microsoft.Extensions.Options.IOptions<ServingOptions>>((host, serving) => host.ShutdownTimeout = serving.Value.DrainTimeout);
         var maxMessage = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxReceiveMessageSize)}", new ServingOptions().MaxReceiveMessageSize);
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();

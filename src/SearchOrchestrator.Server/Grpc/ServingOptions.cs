@@ -20,6 +20,12 @@ public sealed record ServingOptions
 
     /// <summary>Largest request message in bytes. Default 1 MiB.</summary>
     public int MaxReceiveMessageSize { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// On shutdown the server stops accepting calls and lets running searches finish for this long, then cancels
+    /// them. Default 30 s.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Validates <see cref="ServingOptions"/>, naming every bad setting.</summary>
@@ -42,6 +48,11 @@ internal sealed class ServingOptionsValidator : IValidateOptions<ServingOptions>
         if (options.MaxConcurrentSearches < 1)
         {
             failures.Add($"{section}:MaxConcurrentSearches must be at least 1, got {options.MaxConcurrentSearches}.");
+        }
+
+        if (options.DrainTimeout < TimeSpan.Zero)
+        {
+            failures.Add($"{section}:DrainTimeout must not be negative, got {options.DrainTimeout}.");
         }
 
         if (options.MaxReceiveMessageSize < 1024)
