@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Metrics;
 using SearchOrchestrator.Server.Grpc;
 
 namespace SearchOrchestrator.Server;
@@ -43,6 +44,19 @@ public static class SearchOrchestratorServer
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
+
+        var metricsPort = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MetricsPort)}", new ServingOptions().MetricsPort);
+        if (metricsPort > 0)
+        {
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter(Diagnostics.SearchMetrics.MeterName)
+                .AddPrometheusHttpListener(o =>
+                {
+                    o.Host = "127.0.0.1";
+                    o.Port = metricsPort;
+                    o.ScrapeResponseCacheDurationMilliseconds = 0;
+                }));
+        }
 
         var app = builder.Build();
         app.MapGrpcService<SearchService>();

@@ -51,9 +51,11 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly Task _loop;
     private long _batches;
     private int _disposed;
+    private readonly KeyValuePair<string, object?> _tag;
 
-    protected BatchPump(BatchingOptions options, TimeProvider time)
+    protected BatchPump(string name, BatchingOptions options, TimeProvider time)
     {
+        _tag = new KeyValuePair<string, object?>("queue", name);
         var failures = options.Validate();
         if (failures.Count > 0)
         {
@@ -209,8 +211,11 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         }
 
         var compute = _time.GetElapsedTime(started);
+        Diagnostics.SearchMetrics.BatchRows.Record(rows, _tag);
+        Diagnostics.SearchMetrics.BatchDuration.Record(compute.TotalSeconds, _tag);
         foreach (var work in batch)
         {
+            Diagnostics.SearchMetrics.QueueDuration.Record(_time.GetElapsedTime(work.EnqueuedAt, started).TotalSeconds, _tag);
             if (work.Error is { } error)
             {
                 work.Fail(error);

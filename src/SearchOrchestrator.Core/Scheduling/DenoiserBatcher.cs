@@ -79,7 +79,7 @@ public sealed class DenoiserBatcher : IAsyncDisposable
         public StepRequest Step { get; } = step;
     }
 
-    private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time) : BatchPump<Work>(options, time)
+    private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time) : BatchPump<Work>(denoiser.Description.Name, options, time)
     {
         private readonly int _elements = denoiser.Description.SampleShape.ElementCount;
         private readonly float[] _input = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];

@@ -39,7 +39,7 @@ public sealed class VerifierBatcher : IAsyncDisposable
         public float Score { get; set; }
     }
 
-    private sealed class Pump(IVerifier verifier, BatchingOptions options, TimeProvider time) : BatchPump<Work>(options, time)
+    private sealed class Pump(IVerifier verifier, BatchingOptions options, TimeProvider time) : BatchPump<Work>(verifier.Name, options, time)
     {
         public new Task<BatchTiming> SubmitAsync(Work work) => base.SubmitAsync(work);
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Diagnostics;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Verifiers;
@@ -60,6 +61,33 @@ public sealed class SearchEngine : IAsyncDisposable
     private static async Task<SearchResult> RunTreeAsync(TrajectoryTree tree, SearchRequest request, CancellationToken cancellationToken)
     {
         await Task.Yield(); // the caller gets its run handle before the strategy starts
+        var strategy = new KeyValuePair<string, object?>("strategy", request.Strategy.Name);
+        var outcome = "error";
+        SearchMetrics.ActiveSearches.Add(1, strategy);
+        try
+        {
+            var result = await RunStrategyAsync(tree, request, cancellationToken).ConfigureAwait(false);
+            outcome = result.BudgetLimited ? "budget_limited" : "ok";
+            return result;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = "cancelled";
+            throw;
+        }
+        finally
+        {
+            var cost = tree.Account();
+            SearchMetrics.ActiveSearches.Add(-1, strategy);
+            SearchMetrics.Searches.Add(1, strategy, new KeyValuePair<string, object?>("outcome", outcome));
+            SearchMetrics.Nfe.Add(cost.Nfe + cost.CalibrationNfe, strategy);
+            SearchMetrics.NfeSaved.Add(Math.Max(0, cost.NfeIndependent - cost.Nfe), strategy);
+            SearchMetrics.VerifierCalls.Add(cost.VerifierCalls, strategy);
+        }
+    }
+
+    private static async Task<SearchResult> RunStrategyAsync(TrajectoryTree tree, SearchRequest request, CancellationToken cancellationToken)
+    {
         try
         {
             var outcome = await request.Strategy.RunAsync(tree, cancellationToken).ConfigureAwait(false);

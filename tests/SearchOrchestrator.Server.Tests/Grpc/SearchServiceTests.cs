@@ -87,6 +87,22 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task Metrics_AfterASearch_AreScrapedInPrometheusFormat()
+    {
+        await Client.GenerateAsync(SharedPrefix());
+        using var http = new HttpClient();
+
+        var text = await http.GetStringAsync($"http://127.0.0.1:{server.MetricsPort}/metrics");
+
+        Assert.Contains("searchorch_searches_total{", text);
+        Assert.Contains("strategy=\"shared_prefix\"", text);
+        Assert.Contains("searchorch_nfe_total", text);
+        Assert.Contains("searchorch_nfe_saved_total", text);
+        Assert.Contains("searchorch_batch_rows_bucket", text);
+        Assert.Contains("searchorch_queue_duration_seconds_bucket", text);
+    }
+
+    [Fact]
     public async Task Health_AfterStart_IsServing()
     {
         var response = await new Health.HealthClient(server.Channel).CheckAsync(new HealthCheckRequest());

@@ -13,6 +13,16 @@ public class ServerFixture : IAsyncLifetime
 
     protected virtual string[] ExtraArguments => [];
 
+    /// <summary>A free loopback port for this server's Prometheus endpoint.</summary>
+    public int MetricsPort { get; } = FreePort();
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     public async Task InitializeAsync()
     {
         _app = SearchOrchestratorServer.Build(
@@ -21,6 +31,7 @@ public class ServerFixture : IAsyncLifetime
             "--Models:Path", RepositoryPaths.Models,
             "--Models:ExecutionProvider", "cpu",
             "--Logging:LogLevel:Default", "Warning",
+            "--Serving:MetricsPort", MetricsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             .. ExtraArguments,
         ]);
         await _app.StartAsync();

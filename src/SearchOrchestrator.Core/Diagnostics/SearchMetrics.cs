@@ -1,0 +1,24 @@
+using System.Diagnostics.Metrics;
+
+namespace SearchOrchestrator.Diagnostics;
+
+/// <summary>
+/// The engine's instruments (meter <c>SearchOrchestrator</c>), OpenTelemetry-style names with units: searches by
+/// strategy and outcome, NFE spent and saved, verifier calls, batch sizes, and queue and compute time.
+/// </summary>
+public static class SearchMetrics
+{
+    /// <summary>The meter's name, for exporters to subscribe to.</summary>
+    public const string MeterName = "SearchOrchestrator";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    internal static readonly Counter<long> Searches = Meter.CreateCounter<long>("searchorch.searches", "{search}", "Searches finished, by strategy and outcome.");
+    internal static readonly UpDownCounter<long> ActiveSearches = Meter.CreateUpDownCounter<long>("searchorch.searches.active", "{search}", "Searches running now.");
+    internal static readonly Counter<long> Nfe = Meter.CreateCounter<long>("searchorch.nfe", "{evaluation}", "Denoiser evaluations spent.");
+    internal static readonly Counter<long> NfeSaved = Meter.CreateCounter<long>("searchorch.nfe.saved", "{evaluation}", "Evaluations that sharing saved against independent runs.");
+    internal static readonly Counter<long> VerifierCalls = Meter.CreateCounter<long>("searchorch.verifier.calls", "{call}", "Verifier calls (one per sample per verifier).");
+    internal static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("searchorch.batch.rows", "{row}", "Rows in each batch a pump ran.");
+    internal static readonly Histogram<double> BatchDuration = Meter.CreateHistogram<double>("searchorch.batch.duration", "s", "Time of each batch, forward pass and per-item updates.");
+    internal static readonly Histogram<double> QueueDuration = Meter.CreateHistogram<double>("searchorch.queue.duration", "s", "Time each item waited in its queue.");
+}
