@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -27,7 +29,16 @@ public static class SearchOrchestratorServer
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2));
+        var serving = builder.Configuration.GetSection(ServingOptions.SectionName).Get<ServingOptions>() ?? new ServingOptions();
+        var certificate = LoadCertificate(serving);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
+            if (certificate is not null)
+            {
+                k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
+            }
+        });
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSearchOrchestrator();
         builder.Services.AddOptions<ServingOptions>().BindConfiguration(ServingOptions.SectionName).ValidateOnStart();
@@ -59,10 +70,46 @@ public static class SearchOrchestratorServer
         }
 
         var app = builder.Build();
+        CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<SearchService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         return app;
+    }
+
+    private static X509Certificate2? LoadCertificate(ServingOptions serving)
+    {
+        if (string.IsNullOrEmpty(serving.CertificatePath))
+        {
+            return null;
+        }
+
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(serving.CertificatePath, serving.CertificateKeyPath);
+        }
+        catch (Exception ex) when (ex is IOException or CryptographicException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"{ServingOptions.SectionName}:CertificatePath / CertificateKeyPath: cannot load the TLS certificate '{serving.CertificatePath}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Plaintext only on loopback unless allowed; https needs a certificate.</summary>
+    private static void CheckTransport(IEnumerable<string> urls, ServingOptions serving, X509Certificate2? certificate)
+    {
+        foreach (var url in urls.Select(u => u.Trim()).Where(u => u.Length > 0))
+        {
+            var uri = new Uri(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal));
+            if (uri.Scheme == Uri.UriSchemeHttps && certificate is null)
+            {
+                throw new InvalidOperationException($"{url} is https but no certificate is configured; set {ServingOptions.SectionName}:CertificatePath and {ServingOptions.SectionName}:CertificateKeyPath (PEM).");
+            }
+
+            if (uri.Scheme == Uri.UriSchemeHttp && !uri.IsLoopback && !serving.AllowPlaintextRemote)
+            {
+                throw new InvalidOperationException($"{url} would serve plaintext beyond this machine; use https:// with {ServingOptions.SectionName}:CertificatePath, or set {ServingOptions.SectionName}:AllowPlaintextRemote=true.");
+            }
+        }
     }
 }
 

@@ -27,6 +27,15 @@ public sealed record ServingOptions
     /// </summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A PEM certificate for TLS (with <see cref="CertificateKeyPath"/>); https:// addresses need one.</summary>
+    public string? CertificatePath { get; init; }
+
+    /// <summary>The PEM private key of <see cref="CertificatePath"/>.</summary>
+    public string? CertificateKeyPath { get; init; }
+
+    /// <summary>Allow plaintext (http://) on addresses other than loopback. Default false: off loopback, use TLS.</summary>
+    public bool AllowPlaintextRemote { get; init; }
+
     /// <summary>The loopback port Prometheus scrapes the metrics from (HTTP/1.1, path <c>/metrics</c>); 0 turns the endpoint off. Default 9464.</summary>
     public int MetricsPort { get; init; } = 9464;
 }
