@@ -15,6 +15,7 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Measure search quality per compute, side by side in one run.");
         command.Subcommands.Add(CreateSearch());
+        command.Subcommands.Add(ServeBench.Create());
         return command;
     }
 

@@ -27,6 +27,18 @@ public sealed class ModelsCommandTests
     }
 
     [Fact]
+    public async Task BenchServe_SmallRun_PrintsEveryConcurrencyLevelWithoutErrors()
+    {
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("bench", "serve", "--requests", "8", "--steps", "2");
+
+        Assert.True(exit == 0, stderr);
+        foreach (var concurrency in new[] { 1, 8, 64, 256 })
+        {
+            Assert.Matches($@"\n\| {concurrency} \| {Math.Max(8, concurrency)} \| [0-9.]+ \| [0-9.]+ ms \| [0-9.]+ ms \| 0 \| 0 \| [0-9.-]+ ms \|", stdout);
+        }
+    }
+
+    [Fact]
     public async Task Models_MissingFolder_FailsNamingIt()
     {
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("models", "--models", "/nonexistent-models");
