@@ -44,7 +44,7 @@ public sealed class SearchEngine : IAsyncDisposable
     /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
     /// <exception cref="VerifierFailedException">A verifier threw or returned a non-finite score.</exception>
     public Task<SearchResult> RunAsync(SearchRequest request, CancellationToken cancellationToken = default) =>
-        Start(request, cancellationToken).Completion;
+        Start(request, recordEvents: false, cancellationToken).Completion;
 
     /// <summary>
     /// Validates <paramref name="request"/> (throwing before anything is queued) and starts it; the returned run
@@ -52,9 +52,12 @@ public sealed class SearchEngine : IAsyncDisposable
     /// </summary>
     /// <exception cref="InvalidRequestException">A field of the request is wrong; nothing was queued.</exception>
     /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
-    public SearchRun Start(SearchRequest request, CancellationToken cancellationToken = default)
+    /// <param name="request">The search.</param>
+    /// <param name="recordEvents">Keep the tree's events (bounded) for <see cref="SearchRun.TakeEvents"/>.</param>
+    /// <param name="cancellationToken">Stops the search.</param>
+    public SearchRun Start(SearchRequest request, bool recordEvents = false, CancellationToken cancellationToken = default)
     {
-        var tree = CreateTree(request);
+        var tree = CreateTree(request, recordEvents);
         return new SearchRun(tree, RunTreeAsync(tree, request, cancellationToken));
     }
 
@@ -154,7 +157,7 @@ public sealed class SearchEngine : IAsyncDisposable
     }
 
     /// <summary>Validates every field of the request and assembles its tree; queues nothing.</summary>
-    internal TrajectoryTree CreateTree(SearchRequest request)
+    internal TrajectoryTree CreateTree(SearchRequest request, bool recordEvents = false)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.Strategy is null)
@@ -213,6 +216,7 @@ public sealed class SearchEngine : IAsyncDisposable
             Seed = request.Seed,
             ForkRenoiseSteps = request.ForkRenoiseSteps,
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
+            RecordEvents = recordEvents,
         });
     }
 }

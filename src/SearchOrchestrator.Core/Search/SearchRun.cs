@@ -9,6 +9,37 @@ namespace SearchOrchestrator.Search;
 /// <param name="Elapsed">Time since the search started.</param>
 public sealed record SearchProgress(long Nfe, long VerifierCalls, int Nodes, int DeepestStep, double? BestScore, TimeSpan Elapsed);
 
+/// <summary>What happened to a node.</summary>
+public enum TreeEventKind
+{
+    /// <summary>The node reached <see cref="TreeEvent.Step"/>.</summary>
+    Advanced,
+
+    /// <summary>The node was created as a fork of its parent.</summary>
+    Forked,
+
+    /// <summary>The node was created by renoising its parent back to <see cref="TreeEvent.Step"/>.</summary>
+    Renoised,
+
+    /// <summary>The node's x0-prediction was scored.</summary>
+    Verified,
+
+    /// <summary>The node and its subtree were dropped.</summary>
+    Pruned,
+
+    /// <summary>The budget refused work (no node: id −1).</summary>
+    BudgetLimited,
+}
+
+/// <summary>One change to a search tree, for streaming clients.</summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Node">The node's id (−1 for search-wide events).</param>
+/// <param name="Path">The node's path.</param>
+/// <param name="Step">Its step index after the event.</param>
+/// <param name="Parent">Forks and renoises: the parent's id; otherwise −1.</param>
+/// <param name="Score">Verifications: the combined score.</param>
+public readonly record struct TreeEvent(TreeEventKind Kind, int Node, string Path, int Step, int Parent = -1, double? Score = null);
+
 /// <summary>A search that has started: its progress while it runs, and its result.</summary>
 public sealed class SearchRun
 {
@@ -25,4 +56,7 @@ public sealed class SearchRun
 
     /// <summary>A snapshot of the search so far.</summary>
     public SearchProgress Progress() => _tree.Progress();
+
+    /// <summary>Takes the tree events recorded since the last call (oldest first), up to <paramref name="max"/>; the rest are counted as dropped.</summary>
+    public (IReadOnlyList<TreeEvent> Events, int Dropped) TakeEvents(int max) => _tree.TakeEvents(max);
 }

@@ -28,6 +28,8 @@ public sealed class TrajectoryTree
     private readonly RngKey _seedKey;
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
     private long _calibrationNfe;
+    private readonly Queue<TreeEvent>? _events;
+    private int _eventsDropped;
     private readonly object _gate = new();
     private readonly HashSet<long> _batchesJoined = [];
     private long _batchRows;
@@ -53,6 +55,7 @@ public sealed class TrajectoryTree
         Seed = settings.Seed;
         ForkRenoiseSteps = settings.ForkRenoiseSteps;
         _calibrate = settings.CalibrateForkStep;
+        _events = settings.RecordEvents ? new Queue<TreeEvent>() : null;
         _started = _time.GetTimestamp();
     }
 
@@ -179,6 +182,11 @@ public sealed class TrajectoryTree
             }
         }
 
+        foreach (var child in children)
+        {
+            Record(new TreeEvent(TreeEventKind.Forked, child.Id, child.Path, child.StepIndex, node.Id));
+        }
+
         return children;
     }
 
@@ -195,11 +203,15 @@ public sealed class TrajectoryTree
             throw new ArgumentOutOfRangeException(nameof(toStep), toStep, $"renoise goes back to an earlier step than {node.StepIndex}.");
         }
 
+        Node child;
         lock (_gate)
         {
             var key = node.Key.Child(node.Children.Count);
-            return Add(node, key, toStep, RenoiseState(node, key, toStep), (float[]?)node.PredictionOrNull?.Clone());
+            child = Add(node, key, toStep, RenoiseState(node, key, toStep), (float[]?)node.PredictionOrNull?.Clone());
         }
+
+        Record(new TreeEvent(TreeEventKind.Renoised, child.Id, child.Path, toStep, node.Id));
+        return child;
     }
 
     /// <summary>Advances one node to <paramref name="toStep"/>.</summary>
@@ -231,6 +243,7 @@ public sealed class TrajectoryTree
             if (!TryReserveNfe(steps))
             {
                 BudgetLimited = true;
+                Record(new TreeEvent(TreeEventKind.BudgetLimited, -1, string.Empty, node.StepIndex));
                 continue;
             }
 
@@ -301,6 +314,7 @@ public sealed class TrajectoryTree
 
             scored[i].Score = combined[i];
             scored[i].ScoredAtStep = scored[i].StepIndex;
+            Record(new TreeEvent(TreeEventKind.Verified, scored[i].Id, scored[i].Path, scored[i].StepIndex, Score: combined[i]));
         }
 
         return scored;
@@ -327,6 +341,7 @@ public sealed class TrajectoryTree
     public void Prune(Node node)
     {
         ArgumentNullException.ThrowIfNull(node);
+        Record(new TreeEvent(TreeEventKind.Pruned, node.Id, node.Path, node.StepIndex));
         var stack = new Stack<Node>([node]);
         while (stack.TryPop(out var current))
         {
@@ -355,6 +370,49 @@ public sealed class TrajectoryTree
                 ComputeTime = _computeTime,
                 WallTime = _time.GetElapsedTime(_started),
             };
+        }
+    }
+
+    /// <summary>Takes the recorded events (oldest first), up to <paramref name="max"/>; what is left over counts as dropped.</summary>
+    internal (IReadOnlyList<TreeEvent> Events, int Dropped) TakeEvents(int max)
+    {
+        lock (_gate)
+        {
+            if (_events is null)
+            {
+                return ([], 0);
+            }
+
+            var taken = new List<TreeEvent>(Math.Min(max, _events.Count));
+            while (taken.Count < max && _events.TryDequeue(out var e))
+            {
+                taken.Add(e);
+            }
+
+            var dropped = _eventsDropped + _events.Count;
+            _events.Clear();
+            _eventsDropped = 0;
+            return (taken, dropped);
+        }
+    }
+
+    private void Record(TreeEvent e)
+    {
+        if (_events is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            // Bounded: a client that reads slowly loses detail, never memory.
+            if (_events.Count >= 4096)
+            {
+                _eventsDropped++;
+                return;
+            }
+
+            _events.Enqueue(e);
         }
     }
 
@@ -414,6 +472,8 @@ public sealed class TrajectoryTree
                 }
             }
         }
+
+        Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
     }
 
     private float[] RenoiseState(Node node, RngKey key, int toStep)
@@ -533,4 +593,6 @@ internal sealed record TreeSettings
     public int ForkRenoiseSteps { get; init; } = 1;
 
     public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
+
+    public bool RecordEvents { get; init; }
 }

@@ -32,25 +32,31 @@ internal sealed class SearchService(
     public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
     {
         using var slot = Admit();
-        var search = StartSearch(request, context);
+        var search = StartSearch(request, recordEvents: false, context);
         return ToWire(await Await(search.Completion, request, context).ConfigureAwait(false), request);
     }
 
     public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
     {
         using var slot = Admit();
-        var search = StartSearch(request, context);
+        var search = StartSearch(request, recordEvents: true, context);
         // This method is the stream's only writer: progress on a timer while the search runs, then the result.
         while (!search.Completion.IsCompleted)
         {
             await Task.WhenAny(search.Completion, Task.Delay(ProgressInterval, time, context.CancellationToken)).ConfigureAwait(false);
             if (!search.Completion.IsCompleted && !context.CancellationToken.IsCancellationRequested)
             {
-                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search.Progress()) }, context.CancellationToken).ConfigureAwait(false);
+                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search) }, context.CancellationToken).ConfigureAwait(false);
             }
         }
 
         var result = await Await(search.Completion, request, context).ConfigureAwait(false);
+        var last = ToWire(search);
+        if (last.Events.Count > 0 || last.EventsDropped > 0)
+        {
+            await responseStream.WriteAsync(new GenerateEvent { Progress = last }, context.CancellationToken).ConfigureAwait(false);
+        }
+
         await responseStream.WriteAsync(new GenerateEvent { Result = ToWire(result, request) }, context.CancellationToken).ConfigureAwait(false);
     }
 
@@ -77,7 +83,7 @@ internal sealed class SearchService(
     private IDisposable Admit() =>
         admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
 
-    private SearchRun StartSearch(GenerateRequest request, ServerCallContext context)
+    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, ServerCallContext context)
     {
         try
         {
@@ -94,7 +100,7 @@ internal sealed class SearchService(
                 throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
             }
 
-            return engine.Start(core, context.CancellationToken);
+            return engine.Start(core, recordEvents, context.CancellationToken);
         }
         catch (Exception ex) when (StatusFor(ex, context) is { } status)
         {
@@ -135,8 +141,10 @@ internal sealed class SearchService(
         _ => null,
     };
 
-    private static SearchOrchestrator.Protos.V1.Progress ToWire(SearchProgress progress)
+    private static SearchOrchestrator.Protos.V1.Progress ToWire(SearchRun search)
     {
+        var progress = search.Progress();
+        var (events, dropped) = search.TakeEvents(256);
         var wire = new SearchOrchestrator.Protos.V1.Progress
         {
             Nfe = progress.Nfe,
@@ -148,6 +156,18 @@ internal sealed class SearchService(
         if (progress.BestScore is { } best)
         {
             wire.BestScore = best;
+        }
+
+        wire.EventsDropped = dropped;
+        foreach (var e in events)
+        {
+            var item = new SearchOrchestrator.Protos.V1.TreeEvent { Kind = (SearchOrchestrator.Protos.V1.TreeEvent.Types.Kind)((int)e.Kind + 1), Node = e.Node, Path = e.Path, Step = e.Step, Parent = e.Parent };
+            if (e.Score is { } score)
+            {
+                item.Score = score;
+            }
+
+            wire.Events.Add(item);
         }
 
         return wire;

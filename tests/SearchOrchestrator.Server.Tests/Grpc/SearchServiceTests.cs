@@ -70,6 +70,13 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal(5 + (4 * 45), events[^1].Result.Cost.Nfe);
         var progress = events[..^1].Select(e => e.Progress.Nfe).ToList();
         Assert.Equal(progress.Order(), progress);
+        // The tree events tell the story: the root reaches step 5, forks four ways, each finishes and is verified.
+        var tree = events[..^1].SelectMany(e => e.Progress.Events).ToList();
+        Assert.Equal(0, events[..^1].Sum(e => e.Progress.EventsDropped));
+        Assert.Contains(tree, t => t.Kind == SearchOrchestrator.Protos.V1.TreeEvent.Types.Kind.Advanced && t.Node == 0 && t.Step == 5);
+        Assert.Equal(4, tree.Count(t => t.Kind == SearchOrchestrator.Protos.V1.TreeEvent.Types.Kind.Forked && t.Parent == 0));
+        Assert.Equal(4, tree.Count(t => t.Kind == SearchOrchestrator.Protos.V1.TreeEvent.Types.Kind.Advanced && t.Step == 50));
+        Assert.Equal(4, tree.Count(t => t.Kind == SearchOrchestrator.Protos.V1.TreeEvent.Types.Kind.Verified && t.HasScore));
     }
 
     [Fact]
