@@ -1,4 +1,4 @@
-# SearchOrchestrator: `make run` generates images with the embedded models, `make test` runs every test.
+# SearchOrchestrator: `make run` serves the embedded models over gRPC, `make test` runs every test.
 DOTNET  ?= dotnet
 PYTHON  ?= /usr/bin/python3
 CONFIG  ?= Release
@@ -9,7 +9,7 @@ CLI     := src/SearchOrchestrator.Cli/bin/$(CONFIG)/net10.0/searchorch.dll
 OUT     ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build models models-deps evaluate clean
+.PHONY: help run demo test build models models-deps evaluate clean
 
 help: ## Show this help
 	@echo "SearchOrchestrator make targets:"
@@ -18,7 +18,10 @@ help: ## Show this help
 build: ## Restore and build the solution
 	$(DOTNET) build SearchOrchestrator.sln $(BUILD_FLAGS)
 
-run: build ## Generate two images for each count 1..9 with the embedded models; writes out/generated.png
+run: build ## Serve searched generations over gRPC on 127.0.0.1:50051 with the embedded models (Ctrl+C stops)
+	$(DOTNET) $(CLI) serve
+
+demo: build ## Generate two images for each count 1..9 with the embedded models; writes out/generated.png
 	@mkdir -p $(OUT)
 	$(DOTNET) $(CLI) generate --model counting --condition all --samples 18 --steps 50 --guidance 2 --seed 1 --out $(OUT)/generated.png
 

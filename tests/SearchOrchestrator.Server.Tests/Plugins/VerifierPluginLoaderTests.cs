@@ -16,7 +16,7 @@ public sealed class VerifierPluginLoaderTests : IDisposable
         get
         {
             var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-            return Path.Combine(RepositoryPaths.Root, "samples", "SymmetryVerifier", "bin", configuration, "net10.0");
+            return Path.Combine(RepositoryPaths.Root, "samples", "CustomVerifier", "bin", configuration, "net10.0");
         }
     }
 

@@ -1,6 +1,6 @@
 using SearchOrchestrator.Verifiers;
 
-namespace SymmetryVerifier;
+namespace CustomVerifier;
 
 /// <summary>
 /// A verifier plug-in: scores how close an image is to its left-right mirror image, as −mean |x − mirror(x)|
