@@ -1,9 +1,11 @@
 // A client of `searchorch serve`: runs a shared-prefix search for one count over gRPC, shows its progress as a live
-// line, prints the cost account, and saves the best candidates as PNG files.
+// line, prints the cost account, and saves the best candidates as one captioned PNG grid.
 //
 //   dotnet run --project samples/CSharpClient -- [address] [count]     (default http://127.0.0.1:50051, 7)
 using Grpc.Core;
+using System.Runtime.InteropServices;
 using Grpc.Net.Client;
+using SearchOrchestrator.Imaging;
 using SearchOrchestrator.Protos.V1;
 
 var address = args.Length > 0 ? args[0] : "http://127.0.0.1:50051";
@@ -22,7 +24,7 @@ var request = new GenerateRequest
     SharedPrefix = new SharedPrefix { K = 8, ForkAt = 20 },
     Verifiers = { "count-verifier" },
     Candidates = 4,
-    IncludePng = true,
+    IncludeTensors = true,
 };
 var apiKey = Environment.GetEnvironmentVariable("SEARCHORCH_API_KEY");
 var headers = string.IsNullOrEmpty(apiKey) ? null : new Metadata { { "x-api-key", apiKey } };
@@ -43,13 +45,19 @@ try
         Console.WriteLine();
         var cost = result.Cost;
         Console.WriteLine($"{result.Strategy}: NFE {cost.Nfe} (independent {cost.NfeIndependent}, saving {cost.Saving:P1}), verifier calls {cost.VerifierCalls}, {cost.Batches} batches of {cost.MeanBatchSize:0.0} rows, {cost.WallMs:0} ms");
+        var tiles = new List<GridTile>();
         for (var i = 0; i < result.Candidates.Count; i++)
         {
             var candidate = result.Candidates[i];
-            var file = $"candidate-{i + 1}.png";
-            await File.WriteAllBytesAsync(file, candidate.Png.ToByteArray());
-            Console.WriteLine($"  {i + 1}. path {candidate.Path,-6} score {candidate.Score:0.000} -> {file}");
+            // Raw little-endian float32, as the contract says.
+            var pixels = MemoryMarshal.Cast<byte, float>(candidate.Tensor.Span).ToArray();
+            tiles.Add(new GridTile(pixels, $"{i + 1}. {candidate.Score:0.00}"));
+            Console.WriteLine($"  {i + 1}. path {candidate.Path,-6} score {candidate.Score:0.000}");
         }
+
+        var shape = result.Candidates[0].Shape;
+        await File.WriteAllBytesAsync("candidates.png", PngEncoder.Encode(ImageGrid.Compose(tiles, shape[1], shape[2], (-1f, 1f), columns: tiles.Count)));
+        Console.WriteLine("wrote candidates.png");
     }
 }
 catch (RpcException ex)

@@ -24,6 +24,12 @@ public static class SearchOrchestratorServer
     public static WebApplication Build(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // Short forms for the settings people pass most; any setting also works as --Section:Key value.
+        builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
+        {
+            ["--models"] = $"{Onnx.Repository.ModelRepositoryOptions.SectionName}:Path",
+            ["--plugins"] = $"{Plugins.VerifierPluginOptions.SectionName}:Path",
+        });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);

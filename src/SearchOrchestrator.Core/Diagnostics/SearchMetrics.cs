@@ -13,6 +13,9 @@ public static class SearchMetrics
 
     private static readonly Meter Meter = new(MeterName);
 
+    /// <summary>Calls answered, by strategy and gRPC status (recorded by the service).</summary>
+    public static readonly Counter<long> Requests = Meter.CreateCounter<long>("searchorch.requests", "{request}", "Search calls answered, by strategy and status.");
+
     internal static readonly Counter<long> Searches = Meter.CreateCounter<long>("searchorch.searches", "{search}", "Searches finished, by strategy and outcome.");
     internal static readonly UpDownCounter<long> ActiveSearches = Meter.CreateUpDownCounter<long>("searchorch.searches.active", "{search}", "Searches running now.");
     internal static readonly Counter<long> Nfe = Meter.CreateCounter<long>("searchorch.nfe", "{evaluation}", "Denoiser evaluations spent.");

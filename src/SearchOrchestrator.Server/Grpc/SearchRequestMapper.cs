@@ -55,6 +55,9 @@ internal static class SearchRequestMapper
         };
     }
 
+    /// <summary>The registered name of the request's strategy (for metrics and logs).</summary>
+    public static string StrategyName(GenerateRequest request) => Strategy(request).Name;
+
     /// <summary>The strategy's name and the parameters the message sets (zero means "use the default").</summary>
     private static (string Name, Dictionary<string, string> Parameters) Strategy(GenerateRequest request)
     {

@@ -31,12 +31,57 @@ internal sealed class SearchService(
 
     public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
     {
-        using var slot = Admit();
-        var search = StartSearch(request, recordEvents: false, context);
-        return ToWire(await Await(search.Completion, request, context).ConfigureAwait(false), request);
+        var status = StatusCode.Unknown;
+        try
+        {
+            using var slot = Admit();
+            var search = StartSearch(request, recordEvents: false, context);
+            var response = ToWire(await Await(search.Completion, request, context).ConfigureAwait(false), request);
+            status = StatusCode.OK;
+            return response;
+        }
+        catch (RpcException ex)
+        {
+            status = ex.StatusCode;
+            throw;
+        }
+        finally
+        {
+            CountRequest(request, status);
+        }
     }
 
     public override async Task GenerateStream(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
+    {
+        var status = StatusCode.Unknown;
+        try
+        {
+            await StreamAsync(request, responseStream, context).ConfigureAwait(false);
+            status = StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            status = ex.StatusCode;
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            status = StatusCode.Cancelled;
+            throw;
+        }
+        finally
+        {
+            CountRequest(request, status);
+        }
+    }
+
+    private static void CountRequest(GenerateRequest request, StatusCode status) =>
+        Diagnostics.SearchMetrics.Requests.Add(
+            1,
+            new KeyValuePair<string, object?>("strategy", SearchRequestMapper.StrategyName(request)),
+            new KeyValuePair<string, object?>("status", status.ToString()));
+
+    private async Task StreamAsync(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
     {
         using var slot = Admit();
         var search = StartSearch(request, recordEvents: true, context);

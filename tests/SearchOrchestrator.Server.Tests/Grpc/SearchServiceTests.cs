@@ -102,6 +102,8 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         var text = await http.GetStringAsync($"http://127.0.0.1:{server.MetricsPort}/metrics");
 
         Assert.Contains("searchorch_searches_total{", text);
+        Assert.Contains("searchorch_requests_total{", text);
+        Assert.Contains("status=\"OK\"", text);
         Assert.Contains("strategy=\"shared_prefix\"", text);
         Assert.Contains("searchorch_nfe_total", text);
         Assert.Contains("searchorch_nfe_saved_total", text);
