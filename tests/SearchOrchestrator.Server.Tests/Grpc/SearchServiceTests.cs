@@ -47,6 +47,22 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task Generate_TheReadmesGrpcurlBody_ParsesAsGrpcurlWouldAndSucceeds()
+    {
+        // grpcurl turns its -d JSON into the message with protobuf's JSON mapping; so does JsonParser.
+        var line = File.ReadLines(Path.Combine(SearchOrchestrator.Tests.RepositoryPaths.Root, "README.md")).First(l => l.StartsWith("grpcurl -plaintext -d '", StringComparison.Ordinal));
+        var json = line.Split('\'')[1];
+
+        var request = Google.Protobuf.JsonParser.Default.Parse<GenerateRequest>(json);
+        var response = await Client.GenerateAsync(request);
+
+        Assert.Equal(GenerateRequest.StrategyOneofCase.SharedPrefix, request.StrategyCase);
+        Assert.Equal(25, request.SharedPrefix.ForkAt);
+        Assert.Equal(25 + (4 * 25), response.Cost.Nfe);
+        Assert.Equal("count-verifier", Assert.Single(response.Candidates[0].Scores.Keys));
+    }
+
+    [Fact]
     public async Task Generate_SameRequestTwice_ReturnsTheSameSamples()
     {
         var first = await Client.GenerateAsync(SharedPrefix());
