@@ -103,6 +103,12 @@ internal sealed class CommonOptions
             return fromEnvironment;
         }
 
+        return FindNearestModels() ?? throw new InvalidRequestException("models", "no model repository found: pass --models <folder> or set SEARCHORCH_MODELS.");
+    }
+
+    /// <summary>The nearest <c>models</c> folder holding a manifest, from the current directory upward.</summary>
+    public static string? FindNearestModels()
+    {
         for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
         {
             var candidate = Path.Combine(dir.FullName, "models");
@@ -112,7 +118,7 @@ internal sealed class CommonOptions
             }
         }
 
-        throw new InvalidRequestException("models", "no model repository found: pass --models <folder> or set SEARCHORCH_MODELS.");
+        return null;
     }
 }
 

@@ -22,7 +22,7 @@ internal static class ServeBench
         var command = new Command("serve", "Load the gRPC server over loopback at concurrency 1, 8, 64 and 256.") { models, requests, steps };
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
-            var path = parse.GetValue(models) ?? Path.Combine(Environment.CurrentDirectory, "models");
+            var path = parse.GetValue(models) ?? CommonOptions.FindNearestModels() ?? throw new InvalidRequestException("models", "no model repository found: pass --models <folder>.");
             await using var app = SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--Models:Path", path, "--Serving:MetricsPort", "0", "--Logging:LogLevel:Default", "Warning"]);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             using var channel = GrpcChannel.ForAddress(app.Urls.First());

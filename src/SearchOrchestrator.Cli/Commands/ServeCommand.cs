@@ -16,16 +16,30 @@ internal static class ServeCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var args = parse.UnmatchedTokens.ToList();
-            if (!args.Any(a => a.StartsWith("--Models:Path", StringComparison.OrdinalIgnoreCase)) && FindModels() is { } models)
+            var named = args.Any(a => a.StartsWith("--Models:Path", StringComparison.OrdinalIgnoreCase) || a.Equals("--models", StringComparison.OrdinalIgnoreCase));
+            if (!named && (Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") ?? CommonOptions.FindNearestModels()) is { Length: > 0 } models)
             {
                 args.AddRange(["--Models:Path", models]);
             }
 
-            await using var app = SearchOrchestratorServer.Build([.. args]);
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            Microsoft.AspNetCore.Builder.WebApplication app;
+            try
+            {
+                app = SearchOrchestratorServer.Build([.. args]);
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException or IOException or DirectoryNotFoundException)
+            {
+                // A setting the operator can fix (bad option, busy port, missing folder): one line, not a stack trace.
+                await Console.Error.WriteLineAsync($"searchorch: error: {ex.Message}").ConfigureAwait(false);
+                return CommandErrors.Usage;
+            }
+
+            await using var running = app;
             var url = app.Urls.First();
             Console.WriteLine($"searchorch: serving searched generations on {url} (Ctrl+C stops). Try:");
             Console.WriteLine($"  grpcurl -plaintext -d '{{\"model\":\"counting\",\"condition\":\"7\",\"guidance\":2,\"eta\":0.5,\"sharedPrefix\":{{\"k\":4,\"forkAt\":25}},\"verifiers\":[\"count-verifier\"]}}' {new Uri(url).Authority} searchorchestrator.v1.Search/Generate");
+            Console.WriteLine($"  dotnet run --project samples/CSharpClient -- {url} 7");
             try
             {
                 await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
@@ -38,19 +52,5 @@ internal static class ServeCommand
             return 0;
         });
         return command;
-    }
-
-    private static string? FindModels()
-    {
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "models");
-            if (File.Exists(Path.Combine(candidate, "counting", "model.json")))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
     }
 }
