@@ -12,8 +12,7 @@ internal sealed class ModelRepositoryLoader(SearchEngine engine) : IHostedServic
 {
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>The engine the host built.</summary>
-    public SearchEngine Engine { get; } = engine;
+    private readonly SearchEngine _engine = engine; // resolving it is the point: it builds the repository and catalog
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -27,11 +27,11 @@ public sealed class TrajectoryTree
     private readonly long _started;
     private readonly RngKey _seedKey;
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
-    private long _calibrationNfe;
     private readonly Queue<TreeEvent>? _events;
-    private int _eventsDropped;
     private readonly object _gate = new();
     private readonly HashSet<long> _batchesJoined = [];
+    private int _eventsDropped;
+    private long _calibrationNfe;
     private long _batchRows;
     private long _nfe;
     private long _reservedNfe;

@@ -7,9 +7,6 @@ internal sealed class SearchAdmission(IOptions<ServingOptions> options)
 {
     private int _running;
 
-    /// <summary>Searches running now.</summary>
-    public int Running => Volatile.Read(ref _running);
-
     /// <summary>A slot to dispose when the search ends, or null when the server is full.</summary>
     public IDisposable? TryEnter()
     {
