@@ -23,5 +23,9 @@ public static class SearchMetrics
     internal static readonly Counter<long> VerifierCalls = Meter.CreateCounter<long>("searchorch.verifier.calls", "{call}", "Verifier calls (one per sample per verifier).");
     internal static readonly Histogram<int> BatchRows = Meter.CreateHistogram<int>("searchorch.batch.rows", "{row}", "Rows in each batch a pump ran.");
     internal static readonly Histogram<double> BatchDuration = Meter.CreateHistogram<double>("searchorch.batch.duration", "s", "Time of each batch, forward pass and per-item updates.");
+    internal static readonly Counter<long> LinkBytes = Meter.CreateCounter<long>("searchorch.link.bytes", "By", "Bytes moved over each worker link, by direction.");
+    internal static readonly Histogram<double> LinkTransferDuration = Meter.CreateHistogram<double>("searchorch.link.transfer.duration", "s", "Transfer time of each call over a worker link (elapsed minus the worker's own time).");
+    internal static readonly Counter<long> WorkerFailures = Meter.CreateCounter<long>("searchorch.worker.failures", "{failure}", "Worker calls that failed, missed their deadline or returned bad data.");
+    internal static readonly Counter<long> ReplayNfe = Meter.CreateCounter<long>("searchorch.nfe.replayed", "{evaluation}", "Evaluations spent recomputing nodes a failed worker held.");
     internal static readonly Histogram<double> QueueDuration = Meter.CreateHistogram<double>("searchorch.queue.duration", "s", "Time each item waited in its queue.");
 }

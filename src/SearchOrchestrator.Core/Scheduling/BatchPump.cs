@@ -49,7 +49,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
-    private long _batches;
+    // One id space for every pump in the process, so a search that joins batches on several backends counts each once.
+    private static long s_batches;
     private int _disposed;
     private readonly KeyValuePair<string, object?> _tag;
 
@@ -192,7 +193,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
     private async Task RunBatchAsync(List<TWork> batch, int rows)
     {
-        var id = Interlocked.Increment(ref _batches);
+        var id = Interlocked.Increment(ref s_batches);
         var started = _time.GetTimestamp();
         using var pass = new PassCancellation(batch);
         try

@@ -21,6 +21,12 @@ public sealed record CostAccount
     /// <summary>NFE spent calibrating <c>fork_at: auto</c> (zero when the calibration was cached or not asked for).</summary>
     public long CalibrationNfe { get; init; }
 
+    /// <summary>NFE spent recomputing nodes a failed worker held (deterministic replay); outside the budget.</summary>
+    public long ReplayNfe { get; init; }
+
+    /// <summary>What this search moved over each worker link, and the time spent moving it (empty when all ran here).</summary>
+    public IReadOnlyList<Workers.LinkUsage> Links { get; init; } = [];
+
     /// <summary>Distinct denoiser batches this search's steps joined.</summary>
     public required int Batches { get; init; }
 

@@ -13,16 +13,24 @@ public sealed class Node
     private readonly Dictionary<string, float> _scores = new(StringComparer.Ordinal);
     private float[]? _state;
     private float[]? _prediction;
+    private bool _released;
+    private bool _stale;
+    private int _checkpointStep = -1;
 
-    internal Node(int id, Node? parent, string path, RngKey key, int stepIndex, float[] state, float[]? prediction, long pathNfe, int steps)
+    internal Node(int id, Node? parent, string path, RngKey key, NodeOrigin origin, int stepIndex, float[]? state, float[]? prediction, long pathNfe, int steps)
     {
         Id = id;
         Parent = parent;
         Path = path;
         Key = key;
+        Origin = origin;
+        BranchStep = parent?.StepIndex ?? 0;
+        StartStep = stepIndex;
         StepIndex = stepIndex;
         _state = state;
         _prediction = prediction;
+        _stale = state is null;
+        HasPrediction = prediction is not null;
         PathNfe = pathNfe;
         InitialPathNfe = pathNfe;
         Steps = steps;
@@ -69,11 +77,11 @@ public sealed class Node
     internal long InitialPathNfe { get; }
 
     /// <summary>True once pruned (or released at the end of the search); its tensors are gone.</summary>
-    public bool IsPruned => _state is null;
+    public bool IsPruned => _released;
 
     /// <summary>The state x_i.</summary>
-    /// <exception cref="InvalidOperationException">The node was pruned.</exception>
-    public ReadOnlyMemory<float> State => _state ?? throw Released();
+    /// <exception cref="InvalidOperationException">The node was pruned, or its state is resident on a worker (see <see cref="TrajectoryTree.MaterializeAsync"/>).</exception>
+    public ReadOnlyMemory<float> State => LocalState();
 
     /// <summary>
     /// The x0-prediction verifiers score: the finished sample once complete, otherwise the denoiser's estimate from
@@ -83,12 +91,7 @@ public sealed class Node
     {
         get
         {
-            if (IsPruned)
-            {
-                throw Released();
-            }
-
-            var source = IsComplete ? _state : _prediction;
+            var source = IsComplete ? LocalState() : (IsLocal ? _prediction : throw (_released ? Released() : Resident()));
             if (source is null)
             {
                 return null;
@@ -107,11 +110,59 @@ public sealed class Node
     /// <summary>The latest score of each verifier, by name.</summary>
     public IReadOnlyDictionary<string, float> Scores => _scores;
 
-    internal float[] MutableState => _state ?? throw Released();
+    /// <summary>True when the node has an x0-prediction (it has stepped, or inherited one), wherever it is held.</summary>
+    public bool HasPrediction { get; internal set; }
+
+    /// <summary>How this node started from its parent; replay repeats it.</summary>
+    internal NodeOrigin Origin { get; }
+
+    /// <summary>The parent's step index when this node branched off (0 for roots).</summary>
+    internal int BranchStep { get; }
+
+    /// <summary>The step index this node started at.</summary>
+    internal int StartStep { get; }
+
+    /// <summary>The step of the local copy of the state (−1 when this process holds none).</summary>
+    internal int LocalStep => _state is null ? -1 : _stale ? _checkpointStep : StepIndex;
+
+    /// <summary>True when this process holds the node's current state.</summary>
+    internal bool IsLocal => !_released && _state is not null && !_stale;
+
+    /// <summary>The worker holding the node's current state, when it is resident on one.</summary>
+    internal Residence? Residence { get; set; }
+
+    /// <summary>The last remote operation on this node's resident state; the next one waits for it.</summary>
+    internal Task RemoteReady { get; set; } = Task.CompletedTask;
+
+    /// <summary>True for a root whose state is its key's prior noise (a worker can draw it without it being sent).</summary>
+    internal bool IsKeyPrior { get; init; }
+
+    internal float[] MutableState => IsLocal ? _state! : throw (_released ? Released() : Resident());
 
     internal float[] PredictionBuffer => _prediction ??= new float[MutableState.Length];
 
     internal float[]? PredictionOrNull => _prediction;
+
+    /// <summary>The local copy (a checkpoint when the node is resident elsewhere) and its step, if any.</summary>
+    internal (float[] State, float[]? Prediction, int Step)? Checkpoint => !_released && _state is not null ? (_state, _prediction, LocalStep) : null;
+
+    /// <summary>Makes <paramref name="state"/> the local copy at the node's current step.</summary>
+    internal void SetLocal(float[] state, float[]? prediction)
+    {
+        _state = state;
+        _prediction = prediction;
+        _stale = false;
+    }
+
+    /// <summary>Call before a worker moves the node: the local copy, if any, becomes a checkpoint at the current step.</summary>
+    internal void MarkAdvancingRemotely()
+    {
+        if (!_stale)
+        {
+            _stale = true;
+            _checkpointStep = StepIndex;
+        }
+    }
 
     /// <summary>A root's starting noise, kept so zero-order search can draw neighbours of it after the root has moved.</summary>
     internal float[]? Prior { get; set; }
@@ -121,6 +172,7 @@ public sealed class Node
     /// <summary>Frees the tensors; the node keeps its place and accounting in the tree.</summary>
     internal void Release()
     {
+        _released = true;
         _state = null;
         _prediction = null;
         Prior = null;
@@ -129,5 +181,28 @@ public sealed class Node
     /// <inheritdoc />
     public override string ToString() => $"node {Id} ({Path}) at step {StepIndex}/{Steps}{(Score is { } s ? $", score {s:0.###}" : string.Empty)}";
 
+    private float[] LocalState() => IsLocal ? _state! : throw (_released ? Released() : Resident());
+
     private InvalidOperationException Released() => new($"node {Id} ({Path}) was pruned; its state is released.");
+
+    private InvalidOperationException Resident() => new($"node {Id} ({Path}) is resident on worker {Residence?.Worker.Name}; call TrajectoryTree.MaterializeAsync to bring its state here.");
 }
+
+/// <summary>How a node started from its parent.</summary>
+internal enum NodeOrigin
+{
+    /// <summary>A root: prior noise (or a neighbour of another root's).</summary>
+    Root,
+
+    /// <summary>A copy of the parent's state.</summary>
+    Copy,
+
+    /// <summary>Fresh prior noise from its own key (a root's child under a deterministic sampler).</summary>
+    Prior,
+
+    /// <summary>The parent's state renoised to <see cref="Node.StartStep"/> with its own key.</summary>
+    Renoise,
+}
+
+/// <summary>Where a resident node's state lives: the worker and the handle it is kept under.</summary>
+internal sealed record Residence(Workers.WorkerBackend Worker, ulong Handle);

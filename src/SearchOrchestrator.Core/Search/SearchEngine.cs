@@ -4,6 +4,7 @@ using SearchOrchestrator.Diagnostics;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;
 
@@ -19,9 +20,11 @@ public sealed class SearchEngine : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<IDenoiser, Lazy<DenoiserBatcher>> _denoisers = new();
     private readonly ConcurrentDictionary<IVerifier, Lazy<VerifierBatcher>> _verifiers = new();
+    private readonly ConcurrentDictionary<DenoiserBatcher, LocalBackend> _locals = new();
+    private readonly WorkerPool? _workers;
 
-    /// <summary>Creates the engine.</summary>
-    public SearchEngine(IModelProvider models, BatchingOptions? batching = null, TimeProvider? time = null)
+    /// <summary>Creates the engine; with <paramref name="workers"/>, steps may run on remote workers too.</summary>
+    public SearchEngine(IModelProvider models, BatchingOptions? batching = null, TimeProvider? time = null, WorkerPool? workers = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         _models = models;
@@ -33,8 +36,17 @@ public sealed class SearchEngine : IAsyncDisposable
         }
 
         _time = time ?? TimeProvider.System;
+        _workers = workers;
         Calibration = new ForkCalibration(this);
     }
+
+    /// <summary>The batcher every search (and a worker's remote callers) share for <paramref name="denoiser"/>.</summary>
+    public DenoiserBatcher BatcherFor(IDenoiser denoiser) =>
+        _denoisers.GetOrAdd(denoiser, d => new Lazy<DenoiserBatcher>(() => new DenoiserBatcher(d, _batching, _time))).Value;
+
+    /// <summary>The batcher every search (and a worker's remote callers) share for <paramref name="verifier"/>.</summary>
+    public VerifierBatcher BatcherFor(IVerifier verifier) =>
+        _verifiers.GetOrAdd(verifier, v => new Lazy<VerifierBatcher>(() => new VerifierBatcher(v, _batching, _time))).Value;
 
     /// <summary>The fork-step calibration behind <c>fork_at: auto</c>, cached per model, condition and sampler settings.</summary>
     public ForkCalibration Calibration { get; }
@@ -94,7 +106,8 @@ public sealed class SearchEngine : IAsyncDisposable
         try
         {
             var outcome = await request.Strategy.RunAsync(tree, cancellationToken).ConfigureAwait(false);
-            var finalists = outcome.Candidates.Where(n => !n.IsPruned && n.Prediction is not null).Distinct().ToList();
+            var finalists = outcome.Candidates.Where(n => !n.IsPruned && n.HasPrediction).Distinct().ToList();
+            await tree.MaterializeAsync(finalists, cancellationToken).ConfigureAwait(false);
             if (tree.Verifiers.Count > 0)
             {
                 // Every returned candidate is ranked on a score of its final state.
@@ -201,10 +214,11 @@ public sealed class SearchEngine : IAsyncDisposable
             throw new InvalidRequestException("guidance", $"a guided step takes two rows but batches hold {_batching.MaxBatchSize}.");
         }
 
+        var batcher = BatcherFor(denoiser);
         return new TrajectoryTree(new TreeSettings
         {
-            Denoiser = _denoisers.GetOrAdd(denoiser, d => new Lazy<DenoiserBatcher>(() => new DenoiserBatcher(d, _batching, _time))).Value,
-            Verifiers = [.. verifiers.Select(v => _verifiers.GetOrAdd(v, x => new Lazy<VerifierBatcher>(() => new VerifierBatcher(x, _batching, _time))).Value)],
+            Denoiser = batcher,
+            Verifiers = [.. verifiers.Select(BatcherFor)],
             Ensemble = ensemble,
             Schedule = schedule,
             Sampler = sampler,
@@ -217,6 +231,7 @@ public sealed class SearchEngine : IAsyncDisposable
             ForkRenoiseSteps = request.ForkRenoiseSteps,
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
             RecordEvents = recordEvents,
+            Placement = _workers is null ? null : new TreePlacement(_locals.GetOrAdd(batcher, b => new LocalBackend(b, _batching.MaxBatchSize)), _workers, description.Name, request.Guidance),
         });
     }
 }

@@ -3,6 +3,7 @@ using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;
 
@@ -30,6 +31,10 @@ public sealed class TrajectoryTree
     private readonly Queue<TreeEvent>? _events;
     private readonly object _gate = new();
     private readonly HashSet<long> _batchesJoined = [];
+    private readonly TreePlacement? _placement;
+    private readonly TrajectorySettings _trajectory;
+    private readonly Dictionary<string, LinkUsage> _links = new(StringComparer.Ordinal);
+    private long _replayNfe;
     private int _eventsDropped;
     private long _calibrationNfe;
     private long _batchRows;
@@ -56,6 +61,8 @@ public sealed class TrajectoryTree
         ForkRenoiseSteps = settings.ForkRenoiseSteps;
         _calibrate = settings.CalibrateForkStep;
         _events = settings.RecordEvents ? new Queue<TreeEvent>() : null;
+        _placement = settings.Placement;
+        _trajectory = new TrajectorySettings(_denoiser.Denoiser.Description.Name, _schedule.Count, _sampler.Eta, Guidance, ConditionId);
         _started = _time.GetTimestamp();
     }
 
@@ -108,7 +115,7 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var (key, index, state) = NextRoot();
-            return AddRoot(key, index, state);
+            return AddRoot(key, index, state, isKeyPrior: true);
         }
     }
 
@@ -141,7 +148,7 @@ public sealed class TrajectoryTree
                 state[k] = (float)((keep * source[k]) + (fresh * state[k]));
             }
 
-            return AddRoot(key, index, state);
+            return AddRoot(key, index, state, isKeyPrior: false);
         }
     }
 
@@ -158,27 +165,41 @@ public sealed class TrajectoryTree
         var children = new Node[k];
         lock (_gate)
         {
+            var resident = node.IsLocal ? null : node.Residence;
+            var specs = new List<ResidentChild>(k);
             for (var j = 0; j < k; j++)
             {
                 var key = node.Key.Child(node.Children.Count);
-                float[] state;
-                var step = node.StepIndex;
-                if (IsStochastic)
+                var (origin, step) = IsStochastic ? (NodeOrigin.Copy, node.StepIndex)
+                    : node.StepIndex == 0 ? (NodeOrigin.Prior, 0)
+                    : (NodeOrigin.Renoise, Math.Max(0, node.StepIndex - ForkRenoiseSteps));
+                if (resident is not null)
                 {
-                    state = (float[])node.MutableState.Clone();
-                }
-                else if (step == 0)
-                {
-                    state = new float[node.MutableState.Length];
-                    key.FillStandardNormal(NoiseUse.Prior, 0, state);
-                }
-                else
-                {
-                    step = Math.Max(0, step - ForkRenoiseSteps);
-                    state = RenoiseState(node, key, step);
+                    // The parent lives on a worker: its children are made there too, and nothing moves.
+                    var handle = _placement!.Pool.NextHandle();
+                    specs.Add(new ResidentChild(handle, key, origin switch { NodeOrigin.Copy => ChildStart.Copy, NodeOrigin.Prior => ChildStart.Prior, _ => ChildStart.Renoise }, step));
+                    children[j] = Add(node, key, origin, step, null, node.HasPrediction);
+                    children[j].Residence = new Residence(resident.Worker, handle);
+                    continue;
                 }
 
-                children[j] = Add(node, key, step, state, (float[]?)node.PredictionOrNull?.Clone());
+                var state = origin switch
+                {
+                    NodeOrigin.Copy => (float[])node.MutableState.Clone(),
+                    NodeOrigin.Prior => NodeStates.Prior(key, node.MutableState.Length),
+                    _ => NodeStates.Renoise(node.MutableState, _schedule, node.StepIndex, step, key),
+                };
+                children[j] = Add(node, key, origin, step, state, (float[]?)node.PredictionOrNull?.Clone());
+            }
+
+            if (resident is not null)
+            {
+                var ready = RemoteForkAsync(node.RemoteReady, resident, specs);
+                node.RemoteReady = ready;
+                foreach (var child in children)
+                {
+                    child.RemoteReady = ready;
+                }
             }
         }
 
@@ -207,7 +228,19 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var key = node.Key.Child(node.Children.Count);
-            child = Add(node, key, toStep, RenoiseState(node, key, toStep), (float[]?)node.PredictionOrNull?.Clone());
+            if (!node.IsLocal && node.Residence is { } resident)
+            {
+                var handle = _placement!.Pool.NextHandle();
+                child = Add(node, key, NodeOrigin.Renoise, toStep, null, node.HasPrediction);
+                child.Residence = new Residence(resident.Worker, handle);
+                var ready = RemoteForkAsync(node.RemoteReady, resident, [new ResidentChild(handle, key, ChildStart.Renoise, toStep)]);
+                node.RemoteReady = ready;
+                child.RemoteReady = ready;
+            }
+            else
+            {
+                child = Add(node, key, NodeOrigin.Renoise, toStep, NodeStates.Renoise(node.MutableState, _schedule, node.StepIndex, toStep, key), (float[]?)node.PredictionOrNull?.Clone());
+            }
         }
 
         Record(new TreeEvent(TreeEventKind.Renoised, child.Id, child.Path, toStep, node.Id));
@@ -230,7 +263,7 @@ public sealed class TrajectoryTree
             throw new ArgumentOutOfRangeException(nameof(toStep), toStep, $"Steps run from 0 to {Steps}.");
         }
 
-        var running = new List<Task>(nodes.Count);
+        var accepted = new List<Node>(nodes.Count);
         foreach (var node in nodes)
         {
             RequireLive(node);
@@ -247,10 +280,17 @@ public sealed class TrajectoryTree
                 continue;
             }
 
-            running.Add(AdvanceOneAsync(node, toStep, cancellationToken));
+            accepted.Add(node);
         }
 
-        await Task.WhenAll(running).ConfigureAwait(false);
+        if (_placement is null)
+        {
+            await Task.WhenAll(accepted.Select(n => AdvanceSteppedAsync(n, toStep, null, [], cancellationToken))).ConfigureAwait(false);
+        }
+        else
+        {
+            await AdvancePlacedAsync(accepted, toStep, [], cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -270,7 +310,7 @@ public sealed class TrajectoryTree
         foreach (var node in nodes)
         {
             RequireLive(node);
-            if (node.Prediction is null)
+            if (!node.HasPrediction)
             {
                 throw new InvalidOperationException($"{node} has no x0-prediction yet; advance it at least one step before verifying.");
             }
@@ -289,6 +329,7 @@ public sealed class TrajectoryTree
             return scored;
         }
 
+        await MaterializeAsync(scored, cancellationToken).ConfigureAwait(false);
         var samples = scored.Select(n => n.Prediction!.Value.ToArray()).ToArray();
         var scores = new float[_verifiers.Count][];
         await Task.WhenAll(_verifiers.Select(async (verifier, v) =>
@@ -345,6 +386,7 @@ public sealed class TrajectoryTree
         var stack = new Stack<Node>([node]);
         while (stack.TryPop(out var current))
         {
+            ReleaseRemote(current);
             current.Release();
             foreach (var child in current.Children)
             {
@@ -364,6 +406,8 @@ public sealed class TrajectoryTree
                 NfeIndependent = _nodes.Where(n => n.EndsATrajectory).Sum(n => n.PathNfe),
                 VerifierCalls = VerifierCalls,
                 CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
+                ReplayNfe = Interlocked.Read(ref _replayNfe),
+                Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],
                 Batches = _batchesJoined.Count,
                 MeanBatchSize = _batchesJoined.Count == 0 ? 0 : (double)_batchRows / _batchesJoined.Count,
                 QueueTime = _queueTime,
@@ -431,58 +475,367 @@ public sealed class TrajectoryTree
     {
         lock (_gate)
         {
+            foreach (var group in _nodes.Where(n => n.Residence is not null).GroupBy(n => n.Residence!.Worker))
+            {
+                var handles = group.Select(n => n.Residence!.Handle).ToList();
+                var ready = Task.WhenAll(group.Select(n => n.RemoteReady));
+                _ = ReleaseAfterAsync(ready, group.Key, handles);
+            }
+
             foreach (var node in _nodes)
             {
+                node.Residence = null;
                 node.Release();
             }
         }
     }
 
-    private async Task AdvanceOneAsync(Node node, int toStep, CancellationToken cancellationToken)
+    /// <summary>
+    /// Brings the current state (and x0-prediction) of every node resident on a worker to this process: fetched from
+    /// the worker, or, when the worker is gone, recomputed from the nearest ancestor held here by deterministic replay.
+    /// </summary>
+    public async Task MaterializeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(nodes);
+        var stale = nodes.Where(n => !n.IsPruned && !n.IsLocal).Distinct().ToList();
+        foreach (var group in stale.GroupBy(n => n.Residence?.Worker))
+        {
+            var list = group.ToList();
+            HashSet<IStepBackend> exclude = [];
+            if (group.Key is { } worker)
+            {
+                exclude.Add(worker);
+                try
+                {
+                    await Task.WhenAll(list.Select(n => n.RemoteReady)).ConfigureAwait(false);
+                    var (fetched, transfer) = await worker.FetchAsync([.. list.Select(n => n.Residence!.Handle)], cancellationToken).ConfigureAwait(false);
+                    RecordTransfer(worker, transfer);
+                    for (var i = 0; i < list.Count; i++)
+                    {
+                        var got = fetched[i];
+                        if (got.StepIndex != list[i].StepIndex || got.State?.Length != SampleShape.ElementCount)
+                        {
+                            throw new WorkerDataException(worker.Name, $"node {got.Handle} came back at step {got.StepIndex} with {got.State?.Length ?? 0} values; expected step {list[i].StepIndex} and {SampleShape.ElementCount}.");
+                        }
+
+                        list[i].SetLocal(got.State, got.Prediction is { Length: > 0 } p ? p : null);
+                    }
+
+                    continue;
+                }
+                catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
+                {
+                    // Recomputed below.
+                }
+            }
+
+            foreach (var node in list.Where(n => !n.IsLocal))
+            {
+                await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static bool IsWorkerFault(Exception ex, CancellationToken cancellationToken) =>
+        !cancellationToken.IsCancellationRequested && ex is WorkerUnavailableException or WorkerDataException;
+
+    /// <summary>
+    /// Advances placed nodes: nodes resident on a worker in rotation stay there (children stay where their parent's
+    /// state lives); the others go, together, to the backend where the group finishes soonest once moving it is counted.
+    /// </summary>
+    private async Task AdvancePlacedAsync(List<Node> nodes, int toStep, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
+    {
+        if (nodes.Count == 0)
+        {
+            return;
+        }
+
+        var placement = _placement!;
+        var tasks = new List<Task>();
+        var rest = new List<Node>();
+        foreach (var group in nodes.GroupBy(n => n.IsLocal ? null : n.Residence?.Worker))
+        {
+            if (group.Key is { } worker && worker.IsAvailable && !exclude.Contains(worker))
+            {
+                tasks.Add(AdvanceResidentAsync(worker, [.. group], toStep, exclude, cancellationToken));
+            }
+            else
+            {
+                rest.AddRange(group);
+            }
+        }
+
+        if (rest.Count > 0)
+        {
+            var backend = placement.Choose(rest, toStep, SampleShape.ElementCount, exclude);
+            if (backend is WorkerBackend worker && placement.Resident)
+            {
+                tasks.Add(AdvanceResidentAsync(worker, rest, toStep, exclude, cancellationToken));
+            }
+            else
+            {
+                tasks.AddRange(rest.Select(n => AdvanceSteppedAsync(n, toStep, backend, exclude, cancellationToken)));
+            }
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Advances nodes on a worker that keeps them resident: puts the ones it does not hold yet (a root's prior is drawn
+    /// there from its key), then one Advance call ships only their handles. If the worker fails, each node is recovered
+    /// (from the copy put moments ago, or by replay) and advanced elsewhere.
+    /// </summary>
+    private async Task AdvanceResidentAsync(WorkerBackend worker, List<Node> nodes, int toStep, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.WhenAll(nodes.Select(n => n.RemoteReady)).ConfigureAwait(false);
+            var toPut = nodes.Where(n => n.Residence?.Worker != worker).ToList();
+            if (toPut.Count > 0)
+            {
+                foreach (var node in toPut.Where(n => !n.IsLocal))
+                {
+                    await RecoverAsync(node, [.. exclude, worker], cancellationToken).ConfigureAwait(false);
+                }
+
+                var handles = toPut.Select(_ => _placement!.Pool.NextHandle()).ToList();
+                var states = toPut.Select((n, i) => n.IsKeyPrior && n.StepIndex == 0
+                    ? new ResidentState(handles[i], n.Key, 0, null, null, FromPrior: true)
+                    : new ResidentState(handles[i], n.Key, n.StepIndex, n.MutableState, n.PredictionOrNull)).ToList();
+                RecordTransfer(worker, await worker.PutAsync(_trajectory, states, cancellationToken).ConfigureAwait(false));
+                for (var i = 0; i < toPut.Count; i++)
+                {
+                    ReleaseRemote(toPut[i]);
+                    toPut[i].Residence = new Residence(worker, handles[i]);
+                }
+            }
+
+            var steps = toStep - nodes.Min(n => n.StepIndex);
+            var rows = nodes.Count * (Denoising.ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1);
+            var transfer = await worker.AdvanceAsync([.. nodes.Select(n => n.Residence!.Handle)], toStep, steps, rows, cancellationToken).ConfigureAwait(false);
+            RecordTransfer(worker, transfer);
+            foreach (var node in nodes)
+            {
+                var advanced = toStep - node.StepIndex;
+                node.MarkAdvancingRemotely();
+                node.StepIndex = toStep;
+                node.PathNfe += advanced;
+                node.HasPrediction |= advanced > 0;
+                Interlocked.Add(ref _nfe, advanced);
+                Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
+            }
+        }
+        catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
+        {
+            HashSet<IStepBackend> next = [.. exclude, worker];
+            foreach (var node in nodes)
+            {
+                if (node.Residence?.Worker == worker)
+                {
+                    ReleaseRemote(node);
+                }
+
+                if (!node.IsLocal)
+                {
+                    await RecoverAsync(node, next, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await AdvancePlacedAsync(nodes, toStep, next, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Advances one node step by step on <paramref name="backend"/> (null: this process's batcher), moving its state each step.</summary>
+    private async Task AdvanceSteppedAsync(Node node, int toStep, IStepBackend? backend, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
+    {
+        if (!node.IsLocal)
+        {
+            await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            ReleaseRemote(node); // the copy here is current; a worker's copy would go stale
+        }
+
         while (node.StepIndex < toStep)
         {
             var i = node.StepIndex;
-            var timing = await _denoiser.StepAsync(
-                new StepRequest
+            var request = NodeStates.Step(_schedule, _sampler, ConditionId, Guidance, node.Key, i, node.MutableState, node.PredictionBuffer);
+            StepOutcome outcome;
+            if (backend is null)
+            {
+                outcome = new StepOutcome(await _denoiser.StepAsync(request, cancellationToken).ConfigureAwait(false), default);
+            }
+            else
+            {
+                try
                 {
-                    State = node.MutableState,
-                    Prediction = node.PredictionBuffer,
-                    StepIndex = i,
-                    Timestep = _schedule.TimestepAt(i),
-                    AlphaBarFrom = _schedule.AlphaBarAt(i),
-                    AlphaBarTo = _schedule.AlphaBarAt(i + 1),
-                    Condition = ConditionId,
-                    Guidance = Guidance,
-                    Sampler = _sampler,
-                    Key = node.Key,
-                },
-                cancellationToken).ConfigureAwait(false);
+                    outcome = await backend.StepAsync(request, _trajectory, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
+                {
+                    // The state is untouched (a remote step writes only on success): run the step elsewhere.
+                    exclude = [.. exclude, backend];
+                    backend = _placement!.Choose([node], toStep, SampleShape.ElementCount, exclude);
+                    continue;
+                }
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
             node.StepIndex = i + 1;
             node.PathNfe++;
+            node.HasPrediction = true;
             Interlocked.Increment(ref _nfe);
-            lock (_gate)
-            {
-                _queueTime += timing.Queued;
-                if (_batchesJoined.Add(timing.BatchId))
-                {
-                    _batchRows += timing.BatchRows;
-                    _computeTime += timing.Compute;
-                }
-            }
+            RecordStep(backend, outcome);
         }
 
         Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
     }
 
-    private float[] RenoiseState(Node node, RngKey key, int toStep)
+    private void RecordStep(IStepBackend? backend, StepOutcome outcome)
     {
-        var noise = new float[node.MutableState.Length];
-        key.FillStandardNormal(NoiseUse.Renoise, toStep, noise);
-        var state = new float[noise.Length];
-        GaussianProcess.Renoise(node.MutableState, _schedule.AlphaBarAt(node.StepIndex), _schedule.AlphaBarAt(toStep), noise, state);
-        return state;
+        var timing = outcome.Timing;
+        lock (_gate)
+        {
+            _queueTime += timing.Queued;
+            if (_batchesJoined.Add(timing.BatchId))
+            {
+                _batchRows += timing.BatchRows;
+                _computeTime += timing.Compute;
+            }
+        }
+
+        if (backend is not null)
+        {
+            RecordTransfer(backend, outcome.Transfer);
+        }
+    }
+
+    private void RecordTransfer(IStepBackend backend, Transfer transfer)
+    {
+        if (backend.Link is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            var usage = _links.TryGetValue(backend.Name, out var u) ? u : new LinkUsage(backend.Name, 0, 0, TimeSpan.Zero, 0);
+            _links[backend.Name] = usage with
+            {
+                BytesSent = usage.BytesSent + transfer.BytesSent,
+                BytesReceived = usage.BytesReceived + transfer.BytesReceived,
+                TransferTime = usage.TransferTime + transfer.Time,
+                Calls = usage.Calls + 1,
+            };
+        }
+    }
+
+    /// <summary>Makes a node whose worker failed local again: its state recomputed by replay, its residence dropped.</summary>
+    private async Task RecoverAsync(Node node, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
+    {
+        var (state, prediction) = await ReplayAsync(node, node.StepIndex, exclude, cancellationToken).ConfigureAwait(false);
+        node.Residence = null;
+        node.RemoteReady = Task.CompletedTask;
+        node.SetLocal(state, prediction);
+    }
+
+    /// <summary>
+    /// The state and x0-prediction <paramref name="node"/> had at <paramref name="step"/>, recomputed from the nearest
+    /// copy this process holds: the node's own checkpoint, else its parent's state where it branched off (recursively;
+    /// a root's prior is always held). Every draw is keyed by the node's path, so the replay is exact. Its NFE is
+    /// reported as <see cref="CostAccount.ReplayNfe"/>, outside the budget.
+    /// </summary>
+    private async Task<(float[] State, float[]? Prediction)> ReplayAsync(Node node, int step, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
+    {
+        float[] state;
+        float[]? prediction;
+        int at;
+        if (node.Checkpoint is { } checkpoint && checkpoint.Step <= step)
+        {
+            (state, prediction, at) = ((float[])checkpoint.State.Clone(), (float[]?)checkpoint.Prediction?.Clone(), checkpoint.Step);
+        }
+        else if (node.Parent is null)
+        {
+            (state, prediction, at) = ((float[]?)node.Prior?.Clone() ?? NodeStates.Prior(node.Key, SampleShape.ElementCount), null, 0);
+        }
+        else
+        {
+            var (parentState, parentPrediction) = await ReplayAsync(node.Parent, node.BranchStep, exclude, cancellationToken).ConfigureAwait(false);
+            (state, at) = node.Origin switch
+            {
+                NodeOrigin.Copy => (parentState, node.BranchStep),
+                NodeOrigin.Prior => (NodeStates.Prior(node.Key, parentState.Length), 0),
+                _ => (NodeStates.Renoise(parentState, _schedule, node.BranchStep, node.StartStep, node.Key), node.StartStep),
+            };
+            prediction = parentPrediction;
+        }
+
+        if (at < step)
+        {
+            prediction ??= new float[state.Length];
+        }
+
+        var backend = _placement?.ChooseForReplay(exclude);
+        for (var i = at; i < step; i++)
+        {
+            var request = NodeStates.Step(_schedule, _sampler, ConditionId, Guidance, node.Key, i, state, prediction!);
+            if (backend is null)
+            {
+                await _denoiser.StepAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                try
+                {
+                    RecordStep(backend, await backend.StepAsync(request, _trajectory, cancellationToken).ConfigureAwait(false));
+                }
+                catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
+                {
+                    exclude = [.. exclude, backend];
+                    backend = _placement!.ChooseForReplay(exclude);
+                    i--;
+                    continue;
+                }
+            }
+
+            Interlocked.Increment(ref _replayNfe);
+            Diagnostics.SearchMetrics.ReplayNfe.Add(1);
+        }
+
+        return (state, prediction);
+    }
+
+    /// <summary>Creates resident children on the parent's worker once the parent's earlier remote operations are done.</summary>
+    private async Task RemoteForkAsync(Task previous, Residence parent, IReadOnlyList<ResidentChild> children)
+    {
+        await previous.ConfigureAwait(false);
+        RecordTransfer(parent.Worker, await parent.Worker.ForkAsync(parent.Handle, children).ConfigureAwait(false));
+    }
+
+    /// <summary>Drops the node's copy on a worker (best effort, after its pending remote operations).</summary>
+    private static void ReleaseRemote(Node node)
+    {
+        if (node.Residence is { } residence)
+        {
+            node.Residence = null;
+            _ = ReleaseAfterAsync(node.RemoteReady, residence.Worker, [residence.Handle]);
+        }
+    }
+
+    private static async Task ReleaseAfterAsync(Task ready, WorkerBackend worker, IReadOnlyList<ulong> handles)
+    {
+        try
+        {
+            await ready.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
+        {
+            return; // nothing was made there, or the worker is gone
+        }
+
+        await worker.ReleaseAsync(handles).ConfigureAwait(false);
     }
 
     /// <summary>The next root's key, index and prior noise, keyed by (seed, root index).</summary>
@@ -490,25 +843,30 @@ public sealed class TrajectoryTree
     {
         var index = _roots.Count;
         var key = _seedKey.Child(index);
-        var noise = new float[SampleShape.ElementCount];
-        key.FillStandardNormal(NoiseUse.Prior, 0, noise);
-        return (key, index, noise);
+        return (key, index, NodeStates.Prior(key, SampleShape.ElementCount));
     }
 
-    private Node AddRoot(RngKey key, int index, float[] state)
+    private Node AddRoot(RngKey key, int index, float[] state, bool isKeyPrior)
     {
-        var root = new Node(_nodes.Count, null, index.ToString(System.Globalization.CultureInfo.InvariantCulture), key, 0, state, null, 0, Steps)
+        var root = new Node(_nodes.Count, null, index.ToString(System.Globalization.CultureInfo.InvariantCulture), key, NodeOrigin.Root, 0, state, null, 0, Steps)
         {
             Prior = (float[])state.Clone(),
+            IsKeyPrior = isKeyPrior,
         };
         _nodes.Add(root);
         _roots.Add(root);
         return root;
     }
 
-    private Node Add(Node parent, RngKey key, int step, float[] state, float[]? prediction)
+    private Node Add(Node parent, RngKey key, NodeOrigin origin, int step, float[] state, float[]? prediction) =>
+        Track(new Node(_nodes.Count, parent, $"{parent.Path}/{parent.Children.Count}", key, origin, step, state, prediction, parent.PathNfe, Steps));
+
+    /// <summary>A child whose state is made on the worker that holds its parent.</summary>
+    private Node Add(Node parent, RngKey key, NodeOrigin origin, int step, float[]? state, bool hasPrediction) =>
+        Track(new Node(_nodes.Count, parent, $"{parent.Path}/{parent.Children.Count}", key, origin, step, state, null, parent.PathNfe, Steps) { HasPrediction = hasPrediction });
+
+    private Node Track(Node child)
     {
-        var child = new Node(_nodes.Count, parent, $"{parent.Path}/{parent.Children.Count}", key, step, state, prediction, parent.PathNfe, Steps);
         _nodes.Add(child);
         return child;
     }
@@ -593,6 +951,9 @@ internal sealed record TreeSettings
     public int ForkRenoiseSteps { get; init; } = 1;
 
     public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
+
+    /// <summary>Where steps may run besides this process's batcher; null runs everything on <see cref="Denoiser"/>.</summary>
+    public TreePlacement? Placement { get; init; }
 
     public bool RecordEvents { get; init; }
 }

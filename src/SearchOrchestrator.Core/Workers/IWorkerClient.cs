@@ -1,0 +1,121 @@
+using SearchOrchestrator.Randomness;
+using SearchOrchestrator.Tensors;
+
+namespace SearchOrchestrator.Workers;
+
+/// <summary>
+/// The worker protocol as Core sees it: one remote worker's operations, each returning what it moved over the
+/// link. The gRPC client implements it; Core's placement, batching and replay are written against it.
+/// Implementations must throw <see cref="WorkerUnavailableException"/> when the worker cannot be reached, fails or
+/// misses its deadline, and <see cref="WorkerDataException"/> when it answers with data that cannot be right.
+/// </summary>
+public interface IWorkerClient : IAsyncDisposable
+{
+    /// <summary>The worker's endpoint; also its name in the pool and its link's name.</summary>
+    string Endpoint { get; }
+
+    /// <summary>What the worker hosts.</summary>
+    Task<WorkerCall<WorkerDescription>> DescribeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Moves every item one step (stateless); writes each item's new state and x0-prediction.</summary>
+    Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores node states on the worker.</summary>
+    Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default);
+
+    /// <summary>Advances resident nodes to <paramref name="toStep"/>.</summary>
+    Task<WorkerCall<bool>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates resident children of a resident parent.</summary>
+    Task<WorkerCall<bool>> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default);
+
+    /// <summary>The states and x0-predictions of resident nodes, in <paramref name="handles"/> order.</summary>
+    Task<WorkerCall<IReadOnlyList<ResidentState>>> FetchAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
+    /// <summary>Forgets resident nodes.</summary>
+    Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
+    /// <summary>Scores samples with a verifier the worker hosts.</summary>
+    Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default);
+
+    /// <summary>Scores resident nodes' x0-predictions with a verifier the worker hosts.</summary>
+    Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends <paramref name="sendBytes"/> and receives <paramref name="receiveBytes"/>: one link sample.</summary>
+    Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default);
+
+    /// <summary>True when the worker's health service says SERVING.</summary>
+    Task<bool> IsHealthyAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>A worker call's result, the traffic it caused, and the time the worker spent on it.</summary>
+public sealed record WorkerCall<T>(T Value, Transfer Transfer, TimeSpan ServerTime);
+
+/// <summary>What a worker hosts and runs on.</summary>
+public sealed record WorkerDescription
+{
+    /// <summary>The worker protocol version.</summary>
+    public required int ProtocolVersion { get; init; }
+
+    /// <summary>Models by name: kind and SHA-256 (empty for C# verifiers).</summary>
+    public required IReadOnlyList<HostedModel> Models { get; init; }
+
+    /// <summary>The device, e.g. <c>cpu</c>.</summary>
+    public required string Device { get; init; }
+
+    /// <summary>The execution provider in use.</summary>
+    public required string ExecutionProvider { get; init; }
+
+    /// <summary>Intra-op threads per session.</summary>
+    public required int Threads { get; init; }
+
+    /// <summary>Rows per forward pass.</summary>
+    public required int MaxBatchSize { get; init; }
+
+    /// <summary>Resident bytes the worker accepts.</summary>
+    public required long MaxResidentBytes { get; init; }
+}
+
+/// <summary>A model a worker hosts.</summary>
+public sealed record HostedModel(string Name, string Kind, string Sha256);
+
+/// <summary>What every node of one search shares on a worker: the model and how its steps are sampled.</summary>
+public sealed record TrajectorySettings(string Model, int Steps, double Eta, double Guidance, long ConditionId);
+
+/// <summary>One node's step to run remotely: its key, step index, and the buffers the result is written to.</summary>
+public sealed record RemoteStep(RngKey Key, int StepIndex, float[] State, float[] Prediction);
+
+/// <summary>A resident node's state as it crosses a link (<see cref="FromPrior"/>: the worker draws it from the key).</summary>
+public sealed record ResidentState(ulong Handle, RngKey Key, int StepIndex, float[]? State, float[]? Prediction, bool FromPrior = false);
+
+/// <summary>How a resident child starts from its parent.</summary>
+public enum ChildStart
+{
+    /// <summary>A copy of the parent's state.</summary>
+    Copy = 0,
+
+    /// <summary>Fresh prior noise from the child's key (step 0).</summary>
+    Prior = 1,
+
+    /// <summary>The parent's state renoised to <see cref="ResidentChild.ToStep"/> with the child's key.</summary>
+    Renoise = 2,
+}
+
+/// <summary>A resident child to create: its handle, key, and how it starts.</summary>
+public sealed record ResidentChild(ulong Handle, RngKey Key, ChildStart Start, int ToStep);
+
+/// <summary>A worker could not be reached, failed, or missed its deadline; what it held must be recomputed elsewhere.</summary>
+public sealed class WorkerUnavailableException(string worker, string message, Exception? inner = null)
+    : Exception($"worker {worker}: {message}", inner)
+{
+    /// <summary>The worker's endpoint.</summary>
+    public string Worker { get; } = worker;
+}
+
+/// <summary>A worker answered with data that cannot be right (wrong size, NaN, unknown handle); its work is rerun elsewhere.</summary>
+public sealed class WorkerDataException(string worker, string message)
+    : Exception($"worker {worker} returned bad data: {message}")
+{
+    /// <summary>The worker's endpoint.</summary>
+    public string Worker { get; } = worker;
+}

@@ -1,0 +1,289 @@
+using System.Collections.Concurrent;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Tensors;
+
+namespace SearchOrchestrator.Workers;
+
+/// <summary>
+/// One remote worker as a backend: a stateless step batcher per model (steps of every search meet in one Step call),
+/// the resident operations, the measured link and compute models, and its place in the rotation. Every call has a
+/// deadline; calls that may be repeated are retried with backoff; a worker that keeps failing leaves the rotation
+/// until it passes a health check.
+/// </summary>
+public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
+{
+    private readonly IWorkerClient _client;
+    private readonly WorkerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly BatchingOptions _batching;
+    private readonly ConcurrentDictionary<string, Lazy<StepPump>> _pumps = new(StringComparer.Ordinal);
+    private int _queuedRows;
+    private int _consecutiveFailures;
+    private volatile bool _inRotation = true;
+
+    /// <summary>Wraps a joined worker.</summary>
+    public WorkerBackend(IWorkerClient client, WorkerDescription description, WorkerOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(description);
+        ArgumentNullException.ThrowIfNull(options);
+        _client = client;
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        Description = description;
+        Link = new LinkCostModel(client.Endpoint);
+        _batching = new BatchingOptions { MaxBatchSize = Math.Max(2, description.MaxBatchSize), MaxQueueDelay = TimeSpan.FromMilliseconds(1) };
+    }
+
+    /// <inheritdoc />
+    public string Name => _client.Endpoint;
+
+    /// <summary>What the worker said it hosts when it joined.</summary>
+    public WorkerDescription Description { get; }
+
+    /// <inheritdoc />
+    public bool IsAvailable => _inRotation;
+
+    /// <inheritdoc />
+    public int QueuedRows => Volatile.Read(ref _queuedRows);
+
+    /// <inheritdoc />
+    public int MaxBatchSize => Description.MaxBatchSize;
+
+    /// <inheritdoc />
+    public ComputeCostModel Compute { get; } = new(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(1));
+
+    /// <inheritdoc />
+    public LinkCostModel? Link { get; }
+
+    /// <summary>Consecutive failed calls (reset by a success).</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+
+    /// <summary>The client calls go through.</summary>
+    internal IWorkerClient Client => _client;
+
+    /// <summary>True when the worker hosts <paramref name="model"/> (a denoiser or verifier of that name).</summary>
+    public bool Hosts(string model) => Description.Models.Any(m => m.Name == model);
+
+    /// <inheritdoc />
+    public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ArgumentNullException.ThrowIfNull(settings);
+        var rows = ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
+        Interlocked.Add(ref _queuedRows, rows);
+        try
+        {
+            var pump = _pumps.GetOrAdd(settings.Model, m => new Lazy<StepPump>(() => new StepPump(this, m, _batching, _time))).Value;
+            return await pump.StepAsync(step, settings, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedRows, -rows);
+        }
+    }
+
+    /// <summary>Stores node states on the worker.</summary>
+    public async Task<Transfer> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) =>
+        (await CallAsync(ct => _client.PutAsync(settings, nodes, ct), _options.CallTimeout, retry: false, cancellationToken).ConfigureAwait(false)).Transfer;
+
+    /// <summary>Advances resident nodes to <paramref name="toStep"/> (the deadline grows with the steps asked for).</summary>
+    public async Task<Transfer> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, int steps, int rows, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        Interlocked.Add(ref _queuedRows, rows);
+        try
+        {
+            var call = await CallAsync(ct => _client.AdvanceAsync(handles, toStep, ct), _options.CallTimeout + (_options.StepTimeout * steps), retry: false, cancellationToken).ConfigureAwait(false);
+            if (steps > 0)
+            {
+                // The worker's own time over the steps approximates one pass of these rows per step.
+                Compute.Record(Math.Min(rows, MaxBatchSize), call.ServerTime / steps);
+            }
+
+            return call.Transfer;
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedRows, -rows);
+        }
+    }
+
+    /// <summary>Creates resident children of a resident parent.</summary>
+    public async Task<Transfer> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default) =>
+        (await CallAsync(ct => _client.ForkAsync(parent, children, ct), _options.CallTimeout, retry: false, cancellationToken).ConfigureAwait(false)).Transfer;
+
+    /// <summary>The states and x0-predictions of resident nodes.</summary>
+    public async Task<(IReadOnlyList<ResidentState> Nodes, Transfer Transfer)> FetchAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        var call = await CallAsync(ct => _client.FetchAsync(handles, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        return (call.Value, call.Transfer);
+    }
+
+    /// <summary>Forgets resident nodes (best effort: a worker that is gone has forgotten them already).</summary>
+    public async Task ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await CallAsync(ct => _client.ReleaseAsync(handles, ct), _options.CallTimeout, retry: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
+        {
+            // Nothing to recover: the states are no longer needed.
+        }
+    }
+
+    /// <summary>Scores resident nodes' x0-predictions with a verifier the worker hosts.</summary>
+    public async Task<(float[] Scores, Transfer Transfer)> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        var call = await CallAsync(ct => _client.VerifyResidentAsync(verifier, condition, handles, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        return (call.Value, call.Transfer);
+    }
+
+    /// <summary>Scores samples with a verifier the worker hosts.</summary>
+    public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
+    {
+        var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        return (call.Value, call.Transfer);
+    }
+
+    /// <summary>Probes the link with every configured size, <see cref="WorkerOptions.ProbeRepeats"/> times each (largest last).</summary>
+    public async Task ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        for (var r = 0; r < _options.ProbeRepeats; r++)
+        {
+            foreach (var size in _options.ProbeSizes)
+            {
+                await CallAsync(ct => _client.ProbeAsync(size / 2, size - (size / 2), ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Asks the worker's health service; a healthy worker out of rotation comes back.</summary>
+    public async Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default)
+    {
+        using var deadline = new CancellationTokenSource(_options.CallTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        bool healthy;
+        try
+        {
+            healthy = await _client.IsHealthyAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WorkerUnavailableException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            healthy = false;
+        }
+
+        if (healthy && !_inRotation)
+        {
+            Volatile.Write(ref _consecutiveFailures, 0);
+            _inRotation = true;
+        }
+
+        return healthy;
+    }
+
+    /// <summary>Takes the worker out of rotation now (drain, or a fault seen elsewhere).</summary>
+    public void TakeOutOfRotation() => _inRotation = false;
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pump in _pumps.Values.Where(p => p.IsValueCreated))
+        {
+            await pump.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _client.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One call with its deadline, the link and failure bookkeeping, and (for calls that may be repeated) bounded
+    /// retries with doubling backoff. Failures surface as <see cref="WorkerUnavailableException"/> or
+    /// <see cref="WorkerDataException"/>; the caller's own cancellation surfaces as itself.
+    /// </summary>
+    private async Task<WorkerCall<T>> CallAsync<T>(Func<CancellationToken, Task<WorkerCall<T>>> call, TimeSpan timeout, bool retry, CancellationToken cancellationToken)
+    {
+        var attempts = retry ? _options.MaxRetries + 1 : 1;
+        for (var attempt = 1; ; attempt++)
+        {
+            using var deadline = new CancellationTokenSource(timeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+            try
+            {
+                var result = await call(linked.Token).ConfigureAwait(false);
+                Link!.Record(result.Transfer);
+                Volatile.Write(ref _consecutiveFailures, 0);
+                return result;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
+            {
+                var failure = ex is OperationCanceledException
+                    ? new WorkerUnavailableException(Name, $"missed its deadline of {timeout.TotalSeconds:0.###} s.", ex)
+                    : ex;
+                RecordFailure();
+                if (attempt >= attempts || !_inRotation)
+                {
+                    throw failure;
+                }
+
+                await Task.Delay(_options.RetryBackoff * Math.Pow(2, attempt - 1), _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void RecordFailure()
+    {
+        Diagnostics.SearchMetrics.WorkerFailures.Add(1, new KeyValuePair<string, object?>("worker", Name));
+        if (Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures)
+        {
+            _inRotation = false;
+        }
+    }
+
+    private sealed class StepWork(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken)
+        : BatchWork(ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1, cancellationToken)
+    {
+        public StepRequest Step { get; } = step;
+
+        public TrajectorySettings Settings { get; } = settings;
+
+        public Transfer Transfer { get; set; }
+    }
+
+    /// <summary>Batches stateless steps for one model into Step calls (one per distinct trajectory settings).</summary>
+    private sealed class StepPump(WorkerBackend owner, string model, BatchingOptions options, TimeProvider time)
+        : BatchPump<StepWork>($"{owner.Name}/{model}", options, time)
+    {
+        public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken)
+        {
+            var work = new StepWork(step, settings, cancellationToken);
+            var timing = await SubmitAsync(work).ConfigureAwait(false);
+            return new StepOutcome(timing, work.Transfer);
+        }
+
+        protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, CancellationToken passCancellation)
+        {
+            await Task.WhenAll(batch.GroupBy(w => w.Settings).Select(async group =>
+            {
+                var works = group.ToList();
+                // Results land in scratch buffers first: a failed call must leave every node's state untouched.
+                var items = works.Select(w => new RemoteStep(w.Step.Key, w.Step.StepIndex, (float[])w.Step.State.Clone(), new float[w.Step.Prediction.Length])).ToList();
+                var call = await owner.CallAsync(ct => owner._client.StepAsync(group.Key, items, ct), owner._options.CallTimeout, retry: true, passCancellation).ConfigureAwait(false);
+                owner.Compute.Record(works.Sum(w => w.Rows), call.ServerTime);
+                var totalRows = works.Sum(w => w.Rows);
+                for (var i = 0; i < works.Count; i++)
+                {
+                    items[i].State.CopyTo(works[i].Step.State, 0);
+                    items[i].Prediction.CopyTo(works[i].Step.Prediction, 0);
+                    works[i].Transfer = call.Transfer.Share((double)works[i].Rows / totalRows);
+                }
+            })).ConfigureAwait(false);
+        }
+    }
+}

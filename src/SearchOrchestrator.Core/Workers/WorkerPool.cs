@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+
+namespace SearchOrchestrator.Workers;
+
+/// <summary>
+/// The workers this orchestrator uses. A worker joins (from configuration or by registering) only if it speaks this
+/// protocol version and every model it shares with this orchestrator has the same SHA-256 here and there; its link is
+/// probed at several payload sizes so placement knows α and β from the start. <see cref="MaintainAsync"/> brings
+/// recovered workers back into rotation and re-probes idle links.
+/// </summary>
+public sealed class WorkerPool : IAsyncDisposable
+{
+    /// <summary>The worker protocol version this build speaks.</summary>
+    public const int ProtocolVersion = 1;
+
+    private readonly Func<string, IWorkerClient> _connect;
+    private readonly Func<string, string?> _localHash;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, WorkerBackend> _workers = new(StringComparer.Ordinal);
+    private long _nextHandle;
+
+    /// <summary>
+    /// Creates an empty pool. <paramref name="connect"/> makes a client for an endpoint; <paramref name="localHash"/>
+    /// gives this orchestrator's SHA-256 for a model name (null when it does not have the model).
+    /// </summary>
+    public WorkerPool(Func<string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(connect);
+        ArgumentNullException.ThrowIfNull(localHash);
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = options.Validate();
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures), nameof(options));
+        }
+
+        _connect = connect;
+        _localHash = localHash;
+        Options = options;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Identifies this orchestrator to workers; resident handles are unique within it.</summary>
+    public string Session { get; } = Guid.NewGuid().ToString("N");
+
+    /// <summary>The pool's settings.</summary>
+    public WorkerOptions Options { get; }
+
+    /// <summary>The joined workers, in rotation or not.</summary>
+    public IReadOnlyList<WorkerBackend> Workers => [.. _workers.Values.OrderBy(w => w.Name, StringComparer.Ordinal)];
+
+    /// <summary>Workers that host <paramref name="model"/>.</summary>
+    public IEnumerable<WorkerBackend> Hosting(string model) => Workers.Where(w => w.Hosts(model));
+
+    /// <summary>A new resident handle.</summary>
+    public ulong NextHandle() => (ulong)Interlocked.Increment(ref _nextHandle);
+
+    /// <summary>Connects, describes, checks and probes the worker at <paramref name="endpoint"/>, then adds it.</summary>
+    /// <exception cref="WorkerRefusedException">The worker speaks another protocol version or serves a model with a different hash.</exception>
+    /// <exception cref="WorkerUnavailableException">The worker cannot be reached.</exception>
+    public async Task<WorkerBackend> JoinAsync(string endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(endpoint);
+        if (_workers.TryGetValue(endpoint, out var existing))
+        {
+            return existing;
+        }
+
+        var client = _connect(endpoint);
+        WorkerBackend? backend = null;
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(Options.CallTimeout);
+            WorkerDescription description;
+            try
+            {
+                description = (await client.DescribeAsync(deadline.Token).ConfigureAwait(false)).Value;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new WorkerUnavailableException(endpoint, $"did not answer Describe within {Options.CallTimeout.TotalSeconds:0.###} s.");
+            }
+
+            Check(endpoint, description);
+            backend = new WorkerBackend(client, description, Options, _time);
+            await backend.ProbeAsync(cancellationToken).ConfigureAwait(false);
+            if (!_workers.TryAdd(endpoint, backend))
+            {
+                await backend.DisposeAsync().ConfigureAwait(false);
+                return _workers[endpoint];
+            }
+
+            return backend;
+        }
+        catch
+        {
+            if (backend is not null)
+            {
+                await backend.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Removes a worker from the pool (its resident nodes are recomputed where needed).</summary>
+    public async Task LeaveAsync(string endpoint)
+    {
+        if (_workers.TryRemove(endpoint, out var backend))
+        {
+            backend.TakeOutOfRotation();
+            await backend.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Until cancelled, every <see cref="WorkerOptions.HealthCheckInterval"/>: health-checks workers out of rotation,
+    /// bringing back those that pass. (Links of workers in rotation are refitted from their real traffic.)
+    /// </summary>
+    public async Task MaintainAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(Options.HealthCheckInterval, _time, cancellationToken).ConfigureAwait(false);
+            foreach (var worker in Workers)
+            {
+                if (!worker.IsAvailable)
+                {
+                    await worker.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var worker in _workers.Values)
+        {
+            await worker.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _workers.Clear();
+    }
+
+    private void Check(string endpoint, WorkerDescription description)
+    {
+        if (description.ProtocolVersion != ProtocolVersion)
+        {
+            throw new WorkerRefusedException(endpoint, $"speaks worker protocol version {description.ProtocolVersion}; this orchestrator speaks {ProtocolVersion}.");
+        }
+
+        foreach (var model in description.Models.Where(m => m.Sha256.Length > 0))
+        {
+            var local = _localHash(model.Name);
+            if (local is not null && !string.Equals(local, model.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new WorkerRefusedException(endpoint, $"model '{model.Name}' has SHA-256 {model.Sha256} there but {local} here; deploy the same model.onnx to both.");
+            }
+        }
+    }
+}
+
+/// <summary>A worker may not join: another protocol version, a mismatched model, or a wrong secret.</summary>
+public sealed class WorkerRefusedException(string worker, string message) : Exception($"worker {worker} refused: {message}")
+{
+    /// <summary>The worker's endpoint.</summary>
+    public string Worker { get; } = worker;
+}

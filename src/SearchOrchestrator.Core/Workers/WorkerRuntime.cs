@@ -1,0 +1,297 @@
+using System.Collections.Concurrent;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Tensors;
+
+namespace SearchOrchestrator.Workers;
+
+/// <summary>
+/// The worker's side of the worker protocol: stateless steps and verifications through this process's batchers (so
+/// remote work batches with everything else the worker runs), and the resident node states orchestrators keep here,
+/// bounded in bytes. Node states are made with <see cref="NodeStates"/>, exactly as the orchestrator's tree makes them.
+/// </summary>
+public sealed class WorkerRuntime
+{
+    private readonly IModelProvider _models;
+    private readonly SearchEngine _engine;
+    private readonly ConcurrentDictionary<(string Session, ulong Handle), ResidentNode> _nodes = new();
+    private long _residentBytes;
+
+    /// <summary>Creates the runtime over the models and batchers of this process.</summary>
+    public WorkerRuntime(IModelProvider models, SearchEngine engine, long maxResidentBytes)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxResidentBytes, 1);
+        _models = models;
+        _engine = engine;
+        MaxResidentBytes = maxResidentBytes;
+    }
+
+    /// <summary>The most bytes of resident state this worker holds.</summary>
+    public long MaxResidentBytes { get; }
+
+    /// <summary>Bytes of resident state held now.</summary>
+    public long ResidentBytes => Interlocked.Read(ref _residentBytes);
+
+    /// <summary>Resident nodes held now.</summary>
+    public int ResidentNodes => _nodes.Count;
+
+    /// <summary>Moves every item one step, in place, batched with this worker's other work.</summary>
+    public async Task StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var trajectory = Resolve(settings);
+        foreach (var item in items)
+        {
+            trajectory.CheckState(item.State, "state");
+            if (item.StepIndex < 0 || item.StepIndex >= settings.Steps)
+            {
+                throw new InvalidRequestException("items.step_index", $"step index {item.StepIndex} is outside 0..{settings.Steps - 1}.");
+            }
+        }
+
+        await Task.WhenAll(items.Select(item => trajectory.Batcher.StepAsync(
+            NodeStates.Step(trajectory.Schedule, trajectory.Sampler, settings.ConditionId, settings.Guidance, item.Key, item.StepIndex, item.State, item.Prediction),
+            cancellationToken))).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores node states under <paramref name="session"/>.</summary>
+    /// <exception cref="ResidentMemoryExhaustedException">The states would exceed <see cref="MaxResidentBytes"/>.</exception>
+    public void Put(string session, TrajectorySettings settings, IReadOnlyList<ResidentState> nodes)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        var trajectory = Resolve(settings);
+        var made = new List<ResidentNode>(nodes.Count);
+        foreach (var node in nodes)
+        {
+            float[] state;
+            if (node.FromPrior)
+            {
+                state = NodeStates.Prior(node.Key, trajectory.Elements);
+            }
+            else
+            {
+                state = node.State ?? throw new InvalidRequestException("items.state", $"node {node.Handle} has no state and is not from_prior.");
+                trajectory.CheckState(state, "state");
+            }
+
+            if (node.Prediction is { Length: > 0 } prediction)
+            {
+                trajectory.CheckState(prediction, "prediction");
+            }
+
+            if (node.StepIndex < 0 || node.StepIndex > settings.Steps)
+            {
+                throw new InvalidRequestException("items.step_index", $"step index {node.StepIndex} is outside 0..{settings.Steps}.");
+            }
+
+            made.Add(new ResidentNode(node.Handle, trajectory, node.Key, node.StepIndex, state, node.Prediction is { Length: > 0 } p ? p : null));
+        }
+
+        foreach (var node in made)
+        {
+            Add(session, node);
+        }
+    }
+
+    /// <summary>Advances resident nodes to <paramref name="toStep"/>; nodes already there do not move.</summary>
+    public async Task AdvanceAsync(string session, IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        var nodes = handles.Select(h => Get(session, h)).ToList();
+        foreach (var node in nodes)
+        {
+            if (toStep > node.Trajectory.Settings.Steps || toStep < node.StepIndex)
+            {
+                throw new InvalidRequestException("to_step", $"node {node.Handle} is at step {node.StepIndex} of {node.Trajectory.Settings.Steps}; it cannot be advanced to {toStep}.");
+            }
+        }
+
+        await Task.WhenAll(nodes.Select(node => AdvanceOneAsync(node, toStep, cancellationToken))).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates resident children of a resident parent, as the orchestrator's tree would.</summary>
+    public void Fork(string session, ulong parent, IReadOnlyList<ResidentChild> children)
+    {
+        ArgumentNullException.ThrowIfNull(children);
+        var source = Get(session, parent);
+        var made = new List<ResidentNode>(children.Count);
+        lock (source)
+        {
+            foreach (var child in children)
+            {
+                var state = child.Start switch
+                {
+                    ChildStart.Copy => (float[])source.State.Clone(),
+                    ChildStart.Prior => NodeStates.Prior(child.Key, source.Trajectory.Elements),
+                    ChildStart.Renoise when child.ToStep >= 0 && child.ToStep < source.StepIndex => NodeStates.Renoise(source.State, source.Trajectory.Schedule, source.StepIndex, child.ToStep, child.Key),
+                    ChildStart.Renoise => throw new InvalidRequestException("children.to_step", $"renoise goes back to an earlier step than {source.StepIndex}, got {child.ToStep}."),
+                    _ => throw new InvalidRequestException("children.start", $"unknown child start {child.Start}."),
+                };
+                var step = child.Start switch
+                {
+                    ChildStart.Copy => source.StepIndex,
+                    ChildStart.Prior => 0,
+                    _ => child.ToStep,
+                };
+                made.Add(new ResidentNode(child.Handle, source.Trajectory, child.Key, step, state, (float[]?)source.Prediction?.Clone()));
+            }
+        }
+
+        foreach (var node in made)
+        {
+            Add(session, node);
+        }
+    }
+
+    /// <summary>The states and x0-predictions of resident nodes.</summary>
+    public IReadOnlyList<ResidentState> Fetch(string session, IReadOnlyList<ulong> handles)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        return [.. handles.Select(h =>
+        {
+            var node = Get(session, h);
+            lock (node)
+            {
+                return new ResidentState(node.Handle, node.Key, node.StepIndex, (float[])node.State.Clone(), (float[]?)node.Prediction?.Clone());
+            }
+        })];
+    }
+
+    /// <summary>Forgets resident nodes; unknown handles are ignored (releasing twice is harmless).</summary>
+    public void Release(string session, IReadOnlyList<ulong> handles)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        foreach (var handle in handles)
+        {
+            if (_nodes.TryRemove((session, handle), out var node))
+            {
+                Interlocked.Add(ref _residentBytes, -node.Bytes);
+            }
+        }
+    }
+
+    /// <summary>Scores samples with a verifier of this process.</summary>
+    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        var batcher = _engine.BatcherFor(_models.GetVerifier(verifier));
+        foreach (var sample in samples)
+        {
+            if (sample.Length != shape.ElementCount)
+            {
+                throw new InvalidRequestException("samples", $"a sample has {sample.Length} values but shape {shape} has {shape.ElementCount}.");
+            }
+        }
+
+        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s, condition, cancellationToken))).ConfigureAwait(false);
+        return [.. results.Select(r => r.Score)];
+    }
+
+    /// <summary>Scores resident nodes' x0-predictions (their states once complete) with a verifier of this process.</summary>
+    public Task<float[]> VerifyResidentAsync(string verifier, string condition, string session, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        var nodes = handles.Select(h => Get(session, h)).ToList();
+        var samples = nodes.Select(n =>
+        {
+            lock (n)
+            {
+                var source = n.StepIndex == n.Trajectory.Settings.Steps ? n.State : n.Prediction
+                    ?? throw new InvalidRequestException("handles", $"node {n.Handle} has no x0-prediction yet; advance it first.");
+                return (float[])source.Clone();
+            }
+        }).ToList();
+        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
+    }
+
+    private async Task AdvanceOneAsync(ResidentNode node, int toStep, CancellationToken cancellationToken)
+    {
+        var trajectory = node.Trajectory;
+        var prediction = node.Prediction ?? new float[trajectory.Elements];
+        while (node.StepIndex < toStep)
+        {
+            await trajectory.Batcher.StepAsync(
+                NodeStates.Step(trajectory.Schedule, trajectory.Sampler, trajectory.Settings.ConditionId, trajectory.Settings.Guidance, node.Key, node.StepIndex, node.State, prediction),
+                cancellationToken).ConfigureAwait(false);
+            lock (node)
+            {
+                node.Prediction = prediction;
+                node.StepIndex++;
+            }
+        }
+    }
+
+    private void Add(string session, ResidentNode node)
+    {
+        if (Interlocked.Add(ref _residentBytes, node.Bytes) > MaxResidentBytes)
+        {
+            Interlocked.Add(ref _residentBytes, -node.Bytes);
+            throw new ResidentMemoryExhaustedException($"this worker holds {ResidentBytes} bytes of resident state and node {node.Handle} needs {node.Bytes} more than Worker:MaxResidentBytes = {MaxResidentBytes} allows; release nodes or raise the limit.");
+        }
+
+        if (!_nodes.TryAdd((session, node.Handle), node))
+        {
+            Interlocked.Add(ref _residentBytes, -node.Bytes);
+            throw new InvalidRequestException("handle", $"node {node.Handle} is already resident in this session.");
+        }
+    }
+
+    private ResidentNode Get(string session, ulong handle) =>
+        _nodes.TryGetValue((session, handle), out var node)
+            ? node
+            : throw new ResidentNodeNotFoundException($"node {handle} is not resident on this worker (never put, released, or the worker restarted).");
+
+    private Trajectory Resolve(TrajectorySettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var denoiser = _models.GetDenoiser(settings.Model);
+        var description = denoiser.Description;
+        var schedule = description.Process.Schedule.Steps(settings.Steps);
+        if (!(settings.Eta >= 0 && settings.Eta <= 1))
+        {
+            throw new InvalidRequestException("settings.eta", $"eta must lie in [0, 1], got {settings.Eta}.");
+        }
+
+        ClassifierFreeGuidance.Validate(settings.Guidance, description.Conditions, description.Name);
+        return new Trajectory(settings, description.SampleShape, schedule, new DdimSampler(settings.Eta), _engine.BatcherFor(denoiser));
+    }
+
+    private sealed record Trajectory(TrajectorySettings Settings, SampleShape Shape, StepSchedule Schedule, DdimSampler Sampler, Scheduling.DenoiserBatcher Batcher)
+    {
+        public int Elements => Shape.ElementCount;
+
+        public void CheckState(float[] values, string field)
+        {
+            if (values.Length != Elements)
+            {
+                throw new InvalidRequestException(field, $"has {values.Length} values but model '{Settings.Model}' samples have {Elements} ({Shape}).");
+            }
+        }
+    }
+
+    private sealed class ResidentNode(ulong handle, Trajectory trajectory, Randomness.RngKey key, int stepIndex, float[] state, float[]? prediction)
+    {
+        public ulong Handle { get; } = handle;
+
+        public Trajectory Trajectory { get; } = trajectory;
+
+        public Randomness.RngKey Key { get; } = key;
+
+        public int StepIndex { get; set; } = stepIndex;
+
+        public float[] State { get; } = state;
+
+        public float[]? Prediction { get; set; } = prediction;
+
+        public long Bytes { get; } = 2L * sizeof(float) * state.Length;
+    }
+}
+
+/// <summary>A worker's resident memory is full (maps to ResourceExhausted).</summary>
+public sealed class ResidentMemoryExhaustedException(string message) : Exception(message);
+
+/// <summary>A resident node is not on this worker (maps to NotFound; the orchestrator recomputes it).</summary>
+public sealed class ResidentNodeNotFoundException(string message) : Exception(message);
