@@ -61,6 +61,7 @@ public static class SearchOrchestratorServer
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
+        builder.Services.AddHostedService<Workers.WorkerPoolService>();
 
         var metricsPort = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MetricsPort)}", new ServingOptions().MetricsPort);
         if (metricsPort > 0)
@@ -78,12 +79,13 @@ public static class SearchOrchestratorServer
         var app = builder.Build();
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<SearchService>();
+        app.MapGrpcService<Workers.WorkerRegistryService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         return app;
     }
 
-    private static X509Certificate2? LoadCertificate(ServingOptions serving)
+    internal static X509Certificate2? LoadCertificate(ServingOptions serving)
     {
         if (string.IsNullOrEmpty(serving.CertificatePath))
         {
@@ -101,7 +103,7 @@ public static class SearchOrchestratorServer
     }
 
     /// <summary>Plaintext only on loopback unless allowed; https needs a certificate.</summary>
-    private static void CheckTransport(IEnumerable<string> urls, ServingOptions serving, X509Certificate2? certificate)
+    internal static void CheckTransport(IEnumerable<string> urls, ServingOptions serving, X509Certificate2? certificate)
     {
         foreach (var url in urls.Select(u => u.Trim()).Where(u => u.Length > 0))
         {

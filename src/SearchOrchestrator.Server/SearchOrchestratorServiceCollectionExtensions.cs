@@ -8,7 +8,9 @@ using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server;
 using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -39,10 +41,23 @@ public static class SearchOrchestratorServiceCollectionExtensions
                 : [];
             return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), .. plugins]);
         });
+        services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>());
+        services.TryAddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<WorkerOptions>>().Value;
+            var repository = provider.GetRequiredService<ModelRepository>();
+            return new WorkerPool(
+                (endpoint, session) => new GrpcWorkerClient(endpoint, session, options.Secret),
+                name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest?.Sha256,
+                options,
+                provider.GetService<TimeProvider>());
+        });
         services.TryAddSingleton(provider => new SearchEngine(
             provider.GetRequiredService<IModelProvider>(),
             provider.GetRequiredService<IOptions<BatchingOptions>>().Value,
-            provider.GetService<TimeProvider>()));
+            provider.GetService<TimeProvider>(),
+            provider.GetRequiredService<WorkerPool>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModelRepositoryLoader>());
         return new SearchOrchestratorBuilder(services);
     }
@@ -52,6 +67,16 @@ public static class SearchOrchestratorServiceCollectionExtensions
 internal sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
 {
     public ValidateOptionsResult Validate(string? name, BatchingOptions options)
+    {
+        var failures = options.Validate();
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>Validates <see cref="WorkerOptions"/>, naming every bad setting.</summary>
+internal sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WorkerOptions options)
     {
         var failures = options.Validate();
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -13,44 +13,51 @@ internal static class ServeCommand
         {
             TreatUnmatchedTokensAsErrors = false,
         };
-        command.SetAction(async (parse, cancellationToken) =>
+        command.SetAction((parse, cancellationToken) => HostAsync(parse.UnmatchedTokens.ToList(), SearchOrchestratorServer.Build, url =>
         {
-            var args = parse.UnmatchedTokens.ToList();
-            var named = args.Any(a => a.StartsWith("--Models:Path", StringComparison.OrdinalIgnoreCase) || a.Equals("--models", StringComparison.OrdinalIgnoreCase));
-            if (!named && (Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") ?? CommonOptions.FindNearestModels()) is { Length: > 0 } models)
-            {
-                args.AddRange(["--Models:Path", models]);
-            }
-
-            Microsoft.AspNetCore.Builder.WebApplication app;
-            try
-            {
-                app = SearchOrchestratorServer.Build([.. args]);
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException or IOException or DirectoryNotFoundException)
-            {
-                // A setting the operator can fix (bad option, busy port, missing folder): one line, not a stack trace.
-                await Console.Error.WriteLineAsync($"searchorch: error: {ex.Message}").ConfigureAwait(false);
-                return CommandErrors.Usage;
-            }
-
-            await using var running = app;
-            var url = app.Urls.First();
             Console.WriteLine($"searchorch: serving searched generations on {url} (Ctrl+C stops). Try:");
             Console.WriteLine($"  grpcurl -plaintext -d '{{\"model\":\"counting\",\"condition\":\"7\",\"guidance\":2,\"eta\":0.5,\"sharedPrefix\":{{\"k\":4,\"forkAt\":25}},\"verifiers\":[\"count-verifier\"]}}' {new Uri(url).Authority} searchorchestrator.v1.Search/Generate");
             Console.WriteLine($"  dotnet run --project samples/CSharpClient -- {url} 7");
-            try
-            {
-                await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            return 0;
-        });
+        }, cancellationToken));
         return command;
+    }
+
+    /// <summary>
+    /// Builds and runs a host until Ctrl+C: the embedded models unless a models folder is named, one-line errors for
+    /// settings the operator can fix, and a banner once it listens.
+    /// </summary>
+    internal static async Task<int> HostAsync(List<string> args, Func<string[], Microsoft.AspNetCore.Builder.WebApplication> build, Action<string> started, CancellationToken cancellationToken)
+    {
+        var named = args.Any(a => a.StartsWith("--Models:Path", StringComparison.OrdinalIgnoreCase) || a.Equals("--models", StringComparison.OrdinalIgnoreCase));
+        if (!named && (Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") ?? CommonOptions.FindNearestModels()) is { Length: > 0 } models)
+        {
+            args.AddRange(["--Models:Path", models]);
+        }
+
+        Microsoft.AspNetCore.Builder.WebApplication app;
+        try
+        {
+            app = build([.. args]);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException or IOException or DirectoryNotFoundException)
+        {
+            // A setting the operator can fix (bad option, busy port, missing folder): one line, not a stack trace.
+            await Console.Error.WriteLineAsync($"searchorch: error: {ex.Message}").ConfigureAwait(false);
+            return CommandErrors.Usage;
+        }
+
+        await using var running = app;
+        started(app.Urls.First());
+        try
+        {
+            await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        return 0;
     }
 }

@@ -13,17 +13,17 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>The worker protocol version this build speaks.</summary>
     public const int ProtocolVersion = 1;
 
-    private readonly Func<string, IWorkerClient> _connect;
+    private readonly Func<string, string, IWorkerClient> _connect;
     private readonly Func<string, string?> _localHash;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, WorkerBackend> _workers = new(StringComparer.Ordinal);
     private long _nextHandle;
 
     /// <summary>
-    /// Creates an empty pool. <paramref name="connect"/> makes a client for an endpoint; <paramref name="localHash"/>
+    /// Creates an empty pool. <paramref name="connect"/> makes a client for an endpoint and this pool's session; <paramref name="localHash"/>
     /// gives this orchestrator's SHA-256 for a model name (null when it does not have the model).
     /// </summary>
-    public WorkerPool(Func<string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null)
+    public WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(connect);
         ArgumentNullException.ThrowIfNull(localHash);
@@ -66,7 +66,7 @@ public sealed class WorkerPool : IAsyncDisposable
             return existing;
         }
 
-        var client = _connect(endpoint);
+        var client = _connect(endpoint, Session);
         WorkerBackend? backend = null;
         try
         {

@@ -237,6 +237,18 @@ internal sealed class SearchService(
                 QueueMs = cost.QueueTime.TotalMilliseconds,
                 ComputeMs = cost.ComputeTime.TotalMilliseconds,
                 WallMs = cost.WallTime.TotalMilliseconds,
+                ReplayNfe = cost.ReplayNfe,
+                Links =
+                {
+                    cost.Links.Select(l => new LinkTraffic
+                    {
+                        Link = l.Link,
+                        BytesSent = l.BytesSent,
+                        BytesReceived = l.BytesReceived,
+                        TransferMs = l.TransferTime.TotalMilliseconds,
+                        Calls = l.Calls,
+                    }),
+                },
             },
         };
         if (result.ForkStep is { } fork)

@@ -1,0 +1,78 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.Grpc;
+using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Workers;
+
+namespace SearchOrchestrator.Server;
+
+/// <summary>
+/// Builds the <c>searchorch worker</c> host: the same models and batchers as <c>serve</c>, exposed through the worker
+/// protocol (<c>protos/worker.proto</c>) for orchestrators on other machines, plus health and reflection.
+/// </summary>
+public static class SearchOrchestratorWorker
+{
+    /// <summary>The default address: plaintext, loopback only.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:50061";
+
+    /// <summary>
+    /// Creates the worker from command-line arguments (<c>--urls</c>, <c>--models</c>, <c>--secret</c>, <c>--join</c>,
+    /// any <c>--Section:Key</c>), environment variables and <c>appsettings.json</c>.
+    /// </summary>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
+        {
+            ["--models"] = $"{ModelRepositoryOptions.SectionName}:Path",
+            ["--secret"] = $"{WorkerHostOptions.SectionName}:Secret",
+            ["--join"] = $"{WorkerHostOptions.SectionName}:Join",
+            ["--advertise"] = $"{WorkerHostOptions.SectionName}:Advertise",
+        });
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        var serving = builder.Configuration.GetSection(ServingOptions.SectionName).Get<ServingOptions>() ?? new ServingOptions();
+        var worker = builder.Configuration.GetSection(WorkerHostOptions.SectionName).Get<WorkerHostOptions>() ?? new WorkerHostOptions();
+        var certificate = SearchOrchestratorServer.LoadCertificate(serving);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
+            if (certificate is not null)
+            {
+                k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
+            }
+        });
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSearchOrchestrator();
+        builder.Services.AddOptions<WorkerHostOptions>().BindConfiguration(WorkerHostOptions.SectionName).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<WorkerHostOptions>, WorkerHostOptionsValidator>();
+        builder.Services.AddSingleton(provider => new WorkerRuntime(
+            provider.GetRequiredService<IModelProvider>(),
+            provider.GetRequiredService<SearchEngine>(),
+            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes));
+        builder.Services.AddHostedService<WorkerRegistration>();
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = worker.MaxReceiveMessageSize;
+            o.MaxSendMessageSize = null;
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
+
+        var app = builder.Build();
+        SearchOrchestratorServer.CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
+        app.MapGrpcService<WorkerService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+}

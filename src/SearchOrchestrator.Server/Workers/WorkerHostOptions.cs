@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Options;
+
+namespace SearchOrchestrator.Server.Workers;
+
+/// <summary>How <c>searchorch worker</c> serves (configuration section <c>Worker</c>).</summary>
+public sealed record WorkerHostOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Worker";
+
+    /// <summary>
+    /// The shared secret callers must send in <c>x-worker-secret</c>, and the one sent when registering with
+    /// <see cref="Join"/>. Default none: every caller is served (fine on loopback; set it anywhere else).
+    /// </summary>
+    public string? Secret { get; init; }
+
+    /// <summary>Bytes of resident node state this worker holds before refusing more. Default 1 GiB.</summary>
+    public long MaxResidentBytes { get; init; } = 1L << 30;
+
+    /// <summary>An orchestrator to register with at start (e.g. <c>https://orchestrator:50051</c>). Default none.</summary>
+    public string? Join { get; init; }
+
+    /// <summary>The address the orchestrator should call this worker at. Default: the first address it listens on.</summary>
+    public string? Advertise { get; init; }
+
+    /// <summary>The device name reported by Describe. Default <c>cpu</c> (or <c>cuda:0</c> when CUDA runs).</summary>
+    public string? Device { get; init; }
+
+    /// <summary>The largest message the worker accepts. Default 64 MiB (a Step batch of 64 rows is about 1.2 MB).</summary>
+    public int MaxReceiveMessageSize { get; init; } = 64 << 20;
+}
+
+/// <summary>Validates <see cref="WorkerHostOptions"/>, naming every bad setting.</summary>
+internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WorkerHostOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxResidentBytes < 1)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:MaxResidentBytes must be positive, got {options.MaxResidentBytes}.");
+        }
+
+        if (options.MaxReceiveMessageSize < 1024)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:MaxReceiveMessageSize must be at least 1024 bytes, got {options.MaxReceiveMessageSize}.");
+        }
+
+        foreach (var (setting, value) in new[] { ("Join", options.Join), ("Advertise", options.Advertise) })
+        {
+            if (value is { Length: > 0 } && (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
+            {
+                failures.Add($"{WorkerHostOptions.SectionName}:{setting} must be an http:// or https:// address, got '{value}'.");
+            }
+        }
+
+        if (options.Join is { Length: > 0 } && string.IsNullOrEmpty(options.Secret))
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:Join needs {WorkerHostOptions.SectionName}:Secret: orchestrators refuse workers that register without the shared secret.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

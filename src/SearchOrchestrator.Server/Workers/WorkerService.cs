@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Protos.Worker.V1;
+using SearchOrchestrator.Randomness;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Workers;
+using CoreChildStart = SearchOrchestrator.Workers.ChildStart;
+using CoreSettings = SearchOrchestrator.Workers.TrajectorySettings;
+using WireChildStart = SearchOrchestrator.Protos.Worker.V1.ChildStart;
+
+namespace SearchOrchestrator.Server.Workers;
+
+/// <summary>
+/// The worker protocol's server: a thin adapter over <see cref="WorkerRuntime"/>. Checks the shared secret, maps
+/// messages, reports the time it spent so callers can tell transfer time from work, and maps errors to status codes.
+/// </summary>
+internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repository, IOptions<WorkerHostOptions> options, IOptions<Scheduling.BatchingOptions> batching) : Worker.WorkerBase
+{
+    /// <summary>The metadata header that carries the shared secret.</summary>
+    public const string SecretHeader = "x-worker-secret";
+
+    public override Task<DescribeResponse> Describe(DescribeRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        var response = new DescribeResponse
+        {
+            ProtocolVersion = WorkerPool.ProtocolVersion,
+            Device = options.Value.Device ?? (repository.ExecutionProvider == "cuda" ? "cuda:0" : "cpu"),
+            ExecutionProvider = repository.ExecutionProvider,
+            Threads = Environment.ProcessorCount,
+            MaxBatchSize = batching.Value.MaxBatchSize,
+            MaxResidentBytes = runtime.MaxResidentBytes,
+            ResidentBytes = runtime.ResidentBytes,
+        };
+        response.Models.AddRange(repository.Models.Where(m => m.IsReady).Select(m => new Protos.Worker.V1.HostedModel { Name = m.Name, Kind = m.Kind, Sha256 = m.Manifest?.Sha256 ?? string.Empty }));
+        return Task.FromResult(response);
+    });
+
+    public override Task<StepResponse> Step(StepRequest request, ServerCallContext context) => Handle(context, async () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        var settings = ToCore(request.Settings);
+        var items = request.Items.Select((item, i) =>
+        {
+            var state = WireTensors.ToFloats(item.State) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values.");
+            return new RemoteStep(new RngKey(item.Key), item.StepIndex, state, new float[state.Length]);
+        }).ToList();
+        await runtime.StepAsync(settings, items, context.CancellationToken);
+        var response = new StepResponse();
+        response.Results.AddRange(items.Select(i => new StepResult { State = WireTensors.ToBytes(i.State), Prediction = WireTensors.ToBytes(i.Prediction) }));
+        response.ServerMicros = Micros(started);
+        return response;
+    });
+
+    public override Task<ResidentResponse> Put(PutRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        runtime.Put(request.Session, ToCore(request.Settings), [.. request.Items.Select((item, i) => new ResidentState(
+            item.Handle,
+            new RngKey(item.Key),
+            item.StepIndex,
+            item.FromPrior ? null : WireTensors.ToFloats(item.State) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values."),
+            item.Prediction.IsEmpty ? null : WireTensors.ToFloats(item.Prediction) ?? throw new InvalidRequestException($"items[{i}].prediction", "is not a whole number of float32 values."),
+            item.FromPrior))]);
+        return Task.FromResult(Resident(started));
+    });
+
+    public override Task<ResidentResponse> Advance(AdvanceRequest request, ServerCallContext context) => Handle(context, async () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        await runtime.AdvanceAsync(request.Session, request.Handles, request.ToStep, context.CancellationToken);
+        return Resident(started);
+    });
+
+    public override Task<ResidentResponse> Fork(ForkRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        runtime.Fork(request.Session, request.Parent, [.. request.Children.Select(ToCore)]);
+        return Task.FromResult(Resident(started));
+    });
+
+    public override Task<ResidentResponse> Renoise(RenoiseRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        if (request.Child is null || request.Child.Start != WireChildStart.Renoise)
+        {
+            throw new InvalidRequestException("child", "Renoise needs a child with start CHILD_START_RENOISE and its to_step.");
+        }
+
+        runtime.Fork(request.Session, request.Parent, [ToCore(request.Child)]);
+        return Task.FromResult(Resident(started));
+    });
+
+    public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        var response = new FetchResponse();
+        response.Nodes.AddRange(runtime.Fetch(request.Session, request.Handles).Select(n => new FetchedNode
+        {
+            Handle = n.Handle,
+            StepIndex = n.StepIndex,
+            State = WireTensors.ToBytes(n.State),
+            Prediction = n.Prediction is null ? ByteString.Empty : WireTensors.ToBytes(n.Prediction),
+        }));
+        response.ServerMicros = Micros(started);
+        return Task.FromResult(response);
+    });
+
+    public override Task<ResidentResponse> Release(ReleaseRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        runtime.Release(request.Session, request.Handles);
+        return Task.FromResult(Resident(started));
+    });
+
+    public override Task<VerifyResponse> Verify(VerifyRequest request, ServerCallContext context) => Handle(context, async () =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        float[] scores;
+        if (request.Handles.Count > 0)
+        {
+            scores = await runtime.VerifyResidentAsync(request.Verifier, request.Condition, request.Session, request.Handles, context.CancellationToken);
+        }
+        else
+        {
+            if (request.Shape.Count == 0)
+            {
+                throw new InvalidRequestException("shape", "samples need their shape (channels, height, width).");
+            }
+
+            var shape = new SampleShape([.. request.Shape]);
+            var samples = request.Samples.Select((s, i) => WireTensors.ToFloats(s) ?? throw new InvalidRequestException($"samples[{i}]", "is not a whole number of float32 values.")).ToList();
+            scores = await runtime.VerifyAsync(request.Verifier, request.Condition, shape, samples, context.CancellationToken);
+        }
+
+        var response = new VerifyResponse { ServerMicros = Micros(started) };
+        response.Scores.AddRange(scores);
+        return response;
+    });
+
+    public override Task<ProbeResponse> Probe(ProbeRequest request, ServerCallContext context) => Handle(context, () =>
+    {
+        if (request.ResponseBytes < 0 || request.ResponseBytes > options.Value.MaxReceiveMessageSize)
+        {
+            throw new InvalidRequestException("response_bytes", $"must lie in 0..{options.Value.MaxReceiveMessageSize}, got {request.ResponseBytes}.");
+        }
+
+        return Task.FromResult(new ProbeResponse { Payload = ByteString.CopyFrom(new byte[request.ResponseBytes]) });
+    });
+
+    private static CoreSettings ToCore(Protos.Worker.V1.TrajectorySettings? settings) =>
+        settings is null
+            ? throw new InvalidRequestException("settings", "trajectory settings (model, steps, eta, guidance, condition_id) are required.")
+            : new CoreSettings(settings.Model, settings.Steps, settings.Eta, settings.Guidance, settings.ConditionId);
+
+    private static ResidentChild ToCore(ChildSpec child) => new(child.Handle, new RngKey(child.Key), child.Start switch
+    {
+        WireChildStart.Copy => CoreChildStart.Copy,
+        WireChildStart.Prior => CoreChildStart.Prior,
+        WireChildStart.Renoise => CoreChildStart.Renoise,
+        _ => throw new InvalidRequestException("children.start", $"unknown child start {child.Start}."),
+    }, child.ToStep);
+
+    private ResidentResponse Resident(long started) => new() { ServerMicros = Micros(started), ResidentBytes = runtime.ResidentBytes };
+
+    private static long Micros(long started) => (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+
+    /// <summary>Checks the secret, runs the call, and maps what can go wrong to a status code with a message.</summary>
+    private async Task<T> Handle<T>(ServerCallContext context, Func<Task<T>> call)
+    {
+        if (options.Value.Secret is { Length: > 0 } secret)
+        {
+            var sent = context.RequestHeaders.GetValue(SecretHeader) ?? string.Empty;
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), Encoding.UTF8.GetBytes(secret)))
+            {
+                throw new RpcException(new Status(StatusCode.Unauthenticated, $"this worker needs the shared secret in the '{SecretHeader}' header (Workers:Secret on the orchestrator)."));
+            }
+        }
+
+        try
+        {
+            return await call();
+        }
+        catch (InvalidRequestException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ex.Argument}: {ex.Message}"));
+        }
+        catch (ModelNotFoundException ex)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
+        }
+        catch (ResidentNodeNotFoundException ex)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
+        }
+        catch (ResidentMemoryExhaustedException ex)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "the caller cancelled the call."));
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using SearchOrchestrator.Tests;
+
+namespace SearchOrchestrator.Cli.Tests.Workers;
+
+/// <summary>A real <c>searchorch worker</c> process on a free loopback port.</summary>
+internal sealed class WorkerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private WorkerProcess(Process process, string url)
+    {
+        _process = process;
+        Url = url;
+    }
+
+    public string Url { get; }
+
+    public int Pid => _process.Id;
+
+    public static async Task<WorkerProcess> StartAsync(params string[] extra)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = RepositoryPaths.Root,
+        };
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "searchorch.dll"), "worker", "--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models,
+            "--Models:ExecutionProvider", "cpu", "--Models:IntraOpThreads", "1", "--Logging:LogLevel:Default", "Warning", .. extra])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(start)!;
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+        {
+            const string Banner = "searchorch: worker listening on ";
+            if (line.StartsWith(Banner, StringComparison.Ordinal))
+            {
+                var url = line[Banner.Length..].Split(' ')[0];
+                _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+                return new WorkerProcess(process, url);
+            }
+        }
+
+        throw new InvalidOperationException($"the worker exited ({process.ExitCode}) before it listened.");
+    }
+
+    /// <summary>Kills the process at once: everything it held is gone.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
+    /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the process: a hung worker.</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            Signal("CONT");
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,266 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Protos.Worker.V1;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Tests;
+using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
+
+namespace SearchOrchestrator.Cli.Tests.Workers;
+
+/// <summary>
+/// Real <c>searchorch worker</c> processes on loopback, called through the real gRPC worker client: join, describe,
+/// probe, stateless and resident steps, verification, refusals, and a worker killed or frozen mid-search.
+/// </summary>
+public sealed class WorkerProcessTests : IAsyncLifetime
+{
+    private const string Secret = "worker-test-secret-01";
+    private ModelRepository _repository = null!;
+    private ModelCatalog _models = null!;
+    private WorkerProcess _first = null!;
+    private WorkerProcess _second = null!;
+
+    public async Task InitializeAsync()
+    {
+        var workers = Task.WhenAll(WorkerProcess.StartAsync("--secret", Secret), WorkerProcess.StartAsync("--secret", Secret));
+        _repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu" });
+        _models = new ModelCatalog(_repository, [new ObjectCounter()]);
+        var started = await workers;
+        (_first, _second) = (started[0], started[1]);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _first.DisposeAsync();
+        await _second.DisposeAsync();
+        _repository.Dispose();
+    }
+
+    [Fact]
+    public async Task JoinAsync_RealWorker_DescribesModelsAndFitsTheLink()
+    {
+        await using var pool = Pool(new WorkerOptions());
+
+        var worker = await pool.JoinAsync(_first.Url);
+
+        Assert.Equal(WorkerPool.ProtocolVersion, worker.Description.ProtocolVersion);
+        Assert.Contains(worker.Description.Models, m => m.Name == "counting" && m.Kind == "denoiser" && m.Sha256 == LocalHash("counting"));
+        Assert.Contains(worker.Description.Models, m => m.Name == "count-verifier" && m.Kind == "verifier");
+        Assert.Equal("cpu", worker.Description.ExecutionProvider);
+        var fit = worker.Link!.Fit;
+        Assert.Equal(3 * 2, fit.Samples); // three probe sizes, twice each (see Pool)
+        Assert.True(fit.SecondsPerByte > 0, "a larger probe takes longer");
+        Assert.True(worker.Link.Usage.Bytes >= (0 + 65536 + 262144) * 2);
+    }
+
+    [Fact]
+    public async Task JoinAsync_ModelHashDiffers_RefusesNamingTheModel()
+    {
+        await using var pool = Pool(new WorkerOptions(), name => name == "counting" ? new string('0', 64) : LocalHash(name));
+
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => pool.JoinAsync(_first.Url));
+
+        Assert.Contains("model 'counting'", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(pool.Workers);
+    }
+
+    [Fact]
+    public async Task Call_WithoutTheSecret_IsUnauthenticated()
+    {
+        await using var client = new GrpcWorkerClient(_first.Url, "s", secret: null);
+
+        var failure = await Assert.ThrowsAsync<WorkerUnavailableException>(() => client.DescribeAsync());
+
+        Assert.Contains("Unauthenticated", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Register_WithWrongOrRightSecret_IsRefusedOrJoins()
+    {
+        var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models, "--Models:ExecutionProvider", "cpu",
+            "--Serving:MetricsPort", "0", "--Workers:Secret", Secret, "--Logging:LogLevel:Default", "Warning"]);
+        await app.StartAsync();
+        try
+        {
+            using var channel = GrpcChannel.ForAddress(app.Urls.First());
+            var registry = new WorkerRegistry.WorkerRegistryClient(channel);
+
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await registry.RegisterAsync(new RegisterRequest { Endpoint = _first.Url, Secret = "wrong" }));
+            var joined = await registry.RegisterAsync(new RegisterRequest { Endpoint = _first.Url, Secret = Secret });
+
+            Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+            Assert.Equal(_first.Url, joined.Name);
+            var pool = (WorkerPool)app.Services.GetService(typeof(WorkerPool))!;
+            Assert.Equal([_first.Url], pool.Workers.Select(w => w.Name));
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task VerifyAsync_OnTheWorker_MatchesLocalScores()
+    {
+        await using var pool = Pool(new WorkerOptions());
+        var worker = await pool.JoinAsync(_first.Url);
+        var local = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Stateless, steps: 10) with { Strategy = StrategyCatalog.Create("best_of_n", new Dictionary<string, string> { ["n"] = "3" }, 10), Candidates = 3 });
+        var samples = local.Candidates.Select(c => c.Sample).ToList();
+
+        var (scores, transfer) = await worker.VerifyAsync("count-verifier", "7", local.Candidates[0].Shape, samples);
+
+        Assert.Equal(local.Candidates.Select(c => (double)c.Scores["count-verifier"]), scores.Select(s => (double)s), new Tolerance(1e-5));
+        Assert.True(transfer.BytesSent >= samples.Sum(s => s.Length * sizeof(float)));
+    }
+
+    [Theory]
+    [InlineData(WorkerModes.Stateless)]
+    [InlineData(WorkerModes.Resident)]
+    public async Task RunAsync_OnWorkersOnly_MatchesTheLocalResult(string mode)
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request(mode));
+        await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
+        await pool.JoinAsync(_first.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var result = await engine.RunAsync(Request(mode));
+
+        AssertSameCandidates(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+        var link = Assert.Single(result.Cost.Links);
+        Assert.Equal(_first.Url, link.Link);
+        Assert.True(link.Bytes > 0 && link.TransferTime > TimeSpan.Zero);
+        Assert.Equal(0, result.Cost.ReplayNfe);
+    }
+
+    [Fact]
+    public async Task RunAsync_ResidentMode_MovesFarFewerBytesThanStateless()
+    {
+        await using var stateless = Pool(new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = false });
+        await using var resident = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
+        await stateless.JoinAsync(_first.Url);
+        await resident.JoinAsync(_first.Url);
+        await using var statelessEngine = new SearchEngine(_models, workers: stateless);
+        await using var residentEngine = new SearchEngine(_models, workers: resident);
+
+        var a = await statelessEngine.RunAsync(Request(WorkerModes.Stateless, steps: 50));
+        var b = await residentEngine.RunAsync(Request(WorkerModes.Resident, steps: 50));
+
+        AssertSameCandidates(a, b);
+        Assert.True(a.Cost.Links.Sum(l => l.Bytes) >= 10 * b.Cost.Links.Sum(l => l.Bytes), $"stateless {a.Cost.Links.Sum(l => l.Bytes)} B vs resident {b.Cost.Links.Sum(l => l.Bytes)} B");
+    }
+
+    [Fact]
+    public async Task RunAsync_WorkerKilledMidSearch_RecomputesElsewhereWithTheSameResult()
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
+        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
+        await pool.JoinAsync(_first.Url);
+        await pool.JoinAsync(_second.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+        var victim = pool.Workers[0].Name == _first.Url ? _first : _second;
+
+        var run = engine.Start(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
+        // Once the fork has happened, the children live only on the worker until the search fetches them.
+        while (run.Progress().Nodes < 2 && !run.Completion.IsCompleted)
+        {
+            await Task.Delay(2);
+        }
+
+        victim.Kill();
+        var result = await run.Completion;
+
+        AssertSameCandidates(reference, result);
+        Assert.True(result.Cost.ReplayNfe > 0, "the killed worker's nodes were recomputed");
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+    }
+
+    [Fact]
+    public async Task RunAsync_WorkerFrozenPastItsDeadline_IsCutOffAndTheResultIsTheSame()
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
+        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, CallTimeout = TimeSpan.FromSeconds(3), StepTimeout = TimeSpan.FromMilliseconds(100), MaxRetries = 0 });
+        await pool.JoinAsync(_first.Url);
+        await pool.JoinAsync(_second.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+        var victim = pool.Workers[0].Name == _first.Url ? _first : _second;
+
+        var run = engine.Start(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
+        // Once the fork has happened, the children live only on the worker until the search fetches them.
+        while (run.Progress().Nodes < 2 && !run.Completion.IsCompleted)
+        {
+            await Task.Delay(2);
+        }
+
+        victim.Signal("STOP");
+        var result = await run.Completion.WaitAsync(TimeSpan.FromMinutes(2));
+        victim.Signal("CONT");
+
+        AssertSameCandidates(reference, result);
+        Assert.True(result.Cost.ReplayNfe > 0, "the frozen worker's nodes were recomputed");
+    }
+
+    [Fact]
+    public async Task JoinAsync_BehindAnInjectedLink_FitsItsLatencyAndBandwidthWithin20Percent()
+    {
+        var latency = TimeSpan.FromMilliseconds(60);
+        const double BytesPerSecond = 10e6;
+        var options = new WorkerOptions { ProbeSizes = [0, 262144, 524288, 1048576, 2097152], ProbeRepeats = 3 };
+        await using var plain = new WorkerPool((endpoint, session) => new GrpcWorkerClient(endpoint, session, Secret), LocalHash, options);
+        await using var throttled = new WorkerPool((endpoint, session) => new GrpcWorkerClient(endpoint, session, Secret, new LinkThrottle(latency, BytesPerSecond)), LocalHash, options);
+
+        // The injected link adds to the loopback link under it: compare the difference with what was injected.
+        var baseline = (await plain.JoinAsync(_first.Url)).Link!.Fit;
+        var fit = (await throttled.JoinAsync(_first.Url)).Link!.Fit;
+
+        Assert.InRange((fit.Latency - baseline.Latency).TotalMilliseconds, 0.8 * latency.TotalMilliseconds, 1.2 * latency.TotalMilliseconds);
+        Assert.InRange(1 / (fit.SecondsPerByte - baseline.SecondsPerByte), 0.8 * BytesPerSecond, 1.2 * BytesPerSecond);
+        Assert.True(fit.RSquared > 0.9, $"R² {fit.RSquared}");
+    }
+
+    private static void AssertSameCandidates(SearchResult expected, SearchResult actual)
+    {
+        Assert.Equal(expected.Candidates.Select(c => c.Path), actual.Candidates.Select(c => c.Path));
+        for (var i = 0; i < expected.Candidates.Count; i++)
+        {
+            var e = expected.Candidates[i].Sample;
+            var a = actual.Candidates[i].Sample;
+            Assert.Equal(e.Length, a.Length);
+            var worst = e.Zip(a, (x, y) => Math.Abs(x - y)).Max();
+            Assert.True(worst <= 1e-4, $"candidate {i} differs by {worst}");
+        }
+    }
+
+    private WorkerPool Pool(WorkerOptions options, Func<string, string?>? hash = null) =>
+        new((endpoint, session) => new GrpcWorkerClient(endpoint, session, Secret), hash ?? LocalHash, options with { ProbeSizes = [0, 65536, 262144], ProbeRepeats = 2 });
+
+    private string? LocalHash(string name) => _repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256;
+
+    private static SearchRequest Request(string mode, int steps = 30, int? forkAt = null)
+    {
+        _ = mode;
+        return new SearchRequest
+        {
+            Model = "counting",
+            Condition = "7",
+            Steps = steps,
+            Eta = 0.5,
+            Guidance = 2,
+            Seed = 11,
+            Strategy = StrategyCatalog.Create("shared_prefix", new Dictionary<string, string> { ["k"] = "4", ["fork_at"] = (forkAt ?? (steps / 2)).ToString(System.Globalization.CultureInfo.InvariantCulture) }, steps),
+            Verifiers = ["count-verifier"],
+            Candidates = 4,
+        };
+    }
+
+    private sealed class Tolerance(double epsilon) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= epsilon;
+
+        public int GetHashCode(double obj) => 0;
+    }
+}
