@@ -3,6 +3,8 @@ namespace SearchOrchestrator.Workers;
 /// <summary>
 /// The measured cost of one link: every transfer's bytes and time, and a least-squares fit of
 /// time = α + β·bytes over the probes taken when the worker joined and the most recent real traffic.
+/// The fit uses the fastest observation of each payload size in the window: what the link can do. Scheduling
+/// hiccups on a busy machine only ever lengthen a transfer, and waiting behind other work is placement's queue term.
 /// Thread-safe.
 /// </summary>
 public sealed class LinkCostModel
@@ -87,7 +89,7 @@ public sealed class LinkCostModel
                 _samples.Dequeue();
             }
 
-            _fit = LinkFit.LeastSquares(_samples);
+            _fit = LinkFit.LeastSquares([.. _samples.GroupBy(x => x.Bytes).Select(g => (g.Key, g.Min(x => x.Seconds)))]);
         }
     }
 }
