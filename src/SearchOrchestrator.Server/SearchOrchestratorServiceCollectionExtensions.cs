@@ -51,7 +51,8 @@ public static class SearchOrchestratorServiceCollectionExtensions
                 (endpoint, session) => new GrpcWorkerClient(endpoint, session, options.Secret),
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest?.Sha256,
                 options,
-                provider.GetService<TimeProvider>());
+                provider.GetService<TimeProvider>(),
+                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description.SampleShape.ElementCount : null);
         });
         services.TryAddSingleton(provider => new SearchEngine(
             provider.GetRequiredService<IModelProvider>(),

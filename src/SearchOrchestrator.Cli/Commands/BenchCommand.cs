@@ -16,6 +16,8 @@ internal static class BenchCommand
         var command = new Command("bench", "Measure search quality per compute, side by side in one run.");
         command.Subcommands.Add(CreateSearch());
         command.Subcommands.Add(ServeBench.Create());
+        command.Subcommands.Add(WorkersBench.CreateLinks());
+        command.Subcommands.Add(WorkersBench.CreateWorkers());
         return command;
     }
 

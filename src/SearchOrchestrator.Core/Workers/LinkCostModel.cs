@@ -67,6 +67,15 @@ public sealed class LinkCostModel
         }
     }
 
+    /// <summary>The fastest transfer time seen for each payload size in the window, in seconds.</summary>
+    public IReadOnlyDictionary<long, double> Samples()
+    {
+        lock (_gate)
+        {
+            return _samples.GroupBy(s => (long)s.Bytes).ToDictionary(g => g.Key, g => g.Min(s => s.Seconds));
+        }
+    }
+
     /// <summary>Predicted time to move <paramref name="bytes"/> in one call (α + β·bytes).</summary>
     public TimeSpan Predict(long bytes) => Fit.Predict(bytes);
 

@@ -160,6 +160,24 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Times the worker's forward passes of <paramref name="model"/> at one row and at eight (twice each; the first
+    /// warms up), so placement knows its compute before real traffic refines it.
+    /// </summary>
+    public async Task CalibrateAsync(string model, int elements, CancellationToken cancellationToken = default)
+    {
+        var settings = new TrajectorySettings(model, 1, 0, 1, 0);
+        foreach (var (rows, warmUp) in new[] { (1, true), (1, false), (8, true), (8, false) })
+        {
+            var items = Enumerable.Range(0, rows).Select(i => new RemoteStep(new Randomness.RngKey((ulong)i), 0, new float[elements], new float[elements])).ToList();
+            var call = await CallAsync(ct => _client.StepAsync(settings, items, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+            if (!warmUp)
+            {
+                Compute.Record(rows, call.ServerTime);
+            }
+        }
+    }
+
     /// <summary>Asks the worker's health service; a healthy worker out of rotation comes back.</summary>
     public async Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default)
     {

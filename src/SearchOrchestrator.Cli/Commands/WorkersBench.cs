@@ -1,0 +1,217 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Workers;
+
+namespace SearchOrchestrator.Cli.Commands;
+
+/// <summary>
+/// <c>searchorch bench links</c> and <c>searchorch bench workers</c>: the measured cost of worker links, and the same
+/// searched workload run locally, on stateless workers and on resident workers, side by side in one run.
+/// </summary>
+internal static class WorkersBench
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    public static Command CreateLinks()
+    {
+        var common = new CommonOptions();
+        var workers = new Option<string?>("--workers") { Description = "Worker endpoints, comma-separated (default: start one worker on loopback)." };
+        var secret = new Option<string?>("--secret") { Description = "The workers' shared secret." };
+        var latency = new Option<double>("--inject-latency-ms") { Description = "Put an artificial link in front of each worker: this round-trip latency (ms)." };
+        var bandwidth = new Option<double>("--inject-bandwidth") { Description = "... and this bandwidth (MB/s)." };
+        var repeats = new Option<int>("--repeats") { Description = "Probes per payload size.", DefaultValueFactory = _ => 5 };
+        var command = new Command("links", "Probe each worker link at several payload sizes; print α, β (as bandwidth), R² and transfer time by payload size.")
+        {
+            workers, secret, latency, bandwidth, repeats,
+        };
+        common.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
+        {
+            var injectedLatency = parse.GetValue(latency);
+            var injectedBandwidth = parse.GetValue(bandwidth) * 1e6;
+            var injected = injectedLatency > 0 || injectedBandwidth > 0;
+            if (injected && (injectedLatency < 0 || injectedBandwidth <= 0))
+            {
+                throw new InvalidRequestException("inject-bandwidth", "an injected link needs a positive --inject-bandwidth (MB/s) and a non-negative --inject-latency-ms.");
+            }
+
+            using var repository = common.LoadRepository(parse);
+            await using var started = parse.GetValue(workers) is null
+                ? await WorkerProcesses.StartAsync(repository.RootPath, [[]], cancellationToken).ConfigureAwait(false)
+                : null;
+            var endpoints = started?.Urls ?? [.. parse.GetValue(workers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+            var sizes = new[] { 0, 65536, 262144, 524288, 1048576 };
+            var options = new WorkerOptions { ProbeSizes = sizes, ProbeRepeats = Math.Max(1, parse.GetValue(repeats)) };
+            string? Hash(string name) => repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256;
+
+            Console.WriteLine($"bench links: {endpoints.Count} worker(s), payloads {string.Join(", ", sizes.Select(s => Bytes(s)))}, {options.ProbeRepeats} probes each (the fit keeps the fastest of each size){(injected ? $"; injected link: {injectedLatency:0.#} ms + {injectedBandwidth / 1e6:0.#} MB/s" : string.Empty)}");
+            Console.WriteLine();
+            Console.WriteLine("| link | α | bandwidth | R² | " + string.Join(" | ", sizes.Select(s => $"{Bytes(s)} measured / fitted")) + " |");
+            Console.WriteLine("|---|---|---|---|" + string.Concat(sizes.Select(_ => "---|")));
+            foreach (var endpoint in endpoints)
+            {
+                await using var plain = new WorkerPool((e, session) => new GrpcWorkerClient(e, session, parse.GetValue(secret)), Hash, options);
+                var baseline = (await plain.JoinAsync(endpoint, cancellationToken).ConfigureAwait(false)).Link!;
+                Row(endpoint, baseline);
+                if (!injected)
+                {
+                    continue;
+                }
+
+                await using var throttled = new WorkerPool((e, session) => new GrpcWorkerClient(e, session, parse.GetValue(secret), new LinkThrottle(TimeSpan.FromMilliseconds(injectedLatency), injectedBandwidth)), Hash, options);
+                var link = (await throttled.JoinAsync(endpoint, cancellationToken).ConfigureAwait(false)).Link!;
+                Row($"{endpoint} + injected", link);
+                var alpha = (link.Fit.Latency - baseline.Fit.Latency).TotalMilliseconds;
+                var bw = 1 / (link.Fit.SecondsPerByte - baseline.Fit.SecondsPerByte);
+                Console.WriteLine();
+                Console.WriteLine($"injected vs fitted (fit with the link minus fit without): α {injectedLatency:0.0} ms vs {alpha:0.0} ms ({(alpha / injectedLatency) - 1:+0%;-0%}), bandwidth {injectedBandwidth / 1e6:0.0} vs {bw / 1e6:0.0} MB/s ({(bw / injectedBandwidth) - 1:+0%;-0%}): {(Math.Abs((alpha / injectedLatency) - 1) <= 0.2 && Math.Abs((bw / injectedBandwidth) - 1) <= 0.2 ? "within 20%" : "NOT within 20%")}");
+            }
+
+            return 0;
+
+            void Row(string name, LinkCostModel link)
+            {
+                var fit = link.Fit;
+                var measured = link.Samples();
+                Console.WriteLine($"| {name} | {fit.Latency.TotalMilliseconds:0.00} ms | {fit.BytesPerSecond / 1e6:0.0} MB/s | {fit.RSquared:0.000} | "
+                    + string.Join(" | ", sizes.Select(s => $"{(measured.TryGetValue(s, out var m) ? m * 1e3 : double.NaN):0.00} / {fit.Predict(s).TotalMilliseconds:0.00} ms")) + " |");
+            }
+        }));
+        return command;
+    }
+
+    public static Command CreateWorkers()
+    {
+        var common = new CommonOptions();
+        var searches = new Option<int>("--searches") { Description = "Searches per mode.", DefaultValueFactory = _ => 18 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once.", DefaultValueFactory = _ => 6 };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps N of each shared_prefix search (k = 4, fork at N/2).", DefaultValueFactory = _ => 50 };
+        var command = new Command("workers", "The same searched workload locally, on 2 loopback workers in stateless mode and in resident mode; then placement with heterogeneous workers.")
+        {
+            searches, concurrency, steps,
+        };
+        common.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
+        {
+            using var repository = common.LoadRepository(parse);
+            var catalog = common.CreateCatalog(parse, repository);
+            var n = parse.GetValue(steps);
+            var count = Math.Max(1, parse.GetValue(searches));
+            var inFlight = Math.Max(1, parse.GetValue(concurrency));
+            var denoiser = repository.GetDenoiser("counting");
+            var requests = Enumerable.Range(0, count).Select(i => new SearchRequest
+            {
+                Model = denoiser.Description.Name,
+                Condition = denoiser.Description.Conditions.Labels[i % denoiser.Description.Conditions.Labels.Count],
+                Steps = n,
+                Guidance = 2,
+                Eta = 0.5,
+                Seed = (ulong)(1000 + i),
+                Strategy = new SharedPrefixStrategy(4, n / 2),
+                Verifiers = ["count-verifier"],
+                Candidates = 4,
+            }).ToList();
+
+            string? Hash(string name) => repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256;
+            int? Elements(string name) => name == denoiser.Description.Name ? denoiser.Description.SampleShape.ElementCount : null;
+            Console.WriteLine($"bench workers: {count} shared_prefix searches (k = 4, N = {n}, fork at {n / 2}, guidance 2, η 0.5), {inFlight} in flight; {Environment.ProcessorCount} cores; workers are `searchorch worker` processes on loopback with 1 intra-op thread each");
+            Console.WriteLine();
+            await using (var workers = await WorkerProcesses.StartAsync(repository.RootPath, [["--Models:IntraOpThreads", "1"], ["--Models:IntraOpThreads", "1"]], cancellationToken).ConfigureAwait(false))
+            {
+                Console.WriteLine("| mode | searches/s | bytes per search | bytes per step | transfer ms per search | replay NFE | same candidates as local |");
+                Console.WriteLine("|---|---|---|---|---|---|---|");
+                var local = await RunAsync(new SearchEngine(catalog), requests, inFlight, cancellationToken).ConfigureAwait(false);
+                Print("local", local, local);
+                foreach (var mode in new[] { WorkerModes.Stateless, WorkerModes.Resident })
+                {
+                    await using var pool = new WorkerPool((e, s) => new GrpcWorkerClient(e, s, null), Hash, new WorkerOptions { Mode = mode, UseLocal = false }, localElements: Elements);
+                    foreach (var url in workers.Urls)
+                    {
+                        await pool.JoinAsync(url, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    Print($"{mode} (2 workers)", await RunAsync(new SearchEngine(catalog, workers: pool), requests, inFlight, cancellationToken).ConfigureAwait(false), local);
+                }
+            }
+
+            Console.WriteLine();
+            await PlacementAsync(repository, catalog, denoiser.Description.Name, Hash, Elements, cancellationToken).ConfigureAwait(false);
+            return 0;
+
+            void Print(string mode, Run run, Run local)
+            {
+                var bytes = run.Results.Sum(r => r.Cost.Links.Sum(l => l.Bytes));
+                var nfe = run.Results.Sum(r => r.Cost.Nfe);
+                var transfer = run.Results.Sum(r => r.Cost.Links.Sum(l => l.TransferTime.TotalMilliseconds));
+                var same = run.Results.Zip(local.Results).All(p => SameCandidates(p.First, p.Second));
+                Console.WriteLine($"| {mode} | {run.Results.Count / run.Elapsed.TotalSeconds:0.00} | {Bytes(bytes / run.Results.Count)} | {Bytes(nfe == 0 ? 0 : bytes / nfe)} | {transfer / run.Results.Count:0.0} | {run.Results.Sum(r => r.Cost.ReplayNfe)} | {(same ? "yes" : "NO")} |");
+            }
+        }));
+        return command;
+    }
+
+    /// <summary>
+    /// Heterogeneous workers: one with 2 threads behind an injected 10 ms link, one with 1 thread on plain loopback, no
+    /// local compute, stateless mode (so the link is paid every step). Prints which worker each batch size went to.
+    /// </summary>
+    private static async Task PlacementAsync(ModelRepository repository, IModelProvider catalog, string model, Func<string, string?> hash, Func<string, int?> elements, CancellationToken cancellationToken)
+    {
+        var latency = TimeSpan.FromMilliseconds(10);
+        const double Bandwidth = 200e6;
+        await using var workers = await WorkerProcesses.StartAsync(repository.RootPath, [["--Models:IntraOpThreads", "2"], ["--Models:IntraOpThreads", "1"]], cancellationToken).ConfigureAwait(false);
+        var fast = workers.Urls[0];
+        await using var pool = new WorkerPool(
+            (e, s) => new GrpcWorkerClient(e, s, null, e == fast ? new LinkThrottle(latency, Bandwidth) : null),
+            hash,
+            new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = false },
+            localElements: elements);
+        foreach (var url in workers.Urls)
+        {
+            await pool.JoinAsync(url, cancellationToken).ConfigureAwait(false);
+        }
+
+        Console.WriteLine($"placement: worker A = 2 threads behind an injected {latency.TotalMilliseconds:0} ms / {Bandwidth / 1e6:0} MB/s link, worker B = 1 thread on loopback; stateless, no local compute");
+        Console.WriteLine();
+        Console.WriteLine("| nodes advanced together | A: α, compute(rows) | B: α, compute(rows) | steps on A | steps on B |");
+        Console.WriteLine("|---|---|---|---|---|");
+        await using var engine = new SearchEngine(catalog, new BatchingOptions { MaxBatchSize = 64 }, workers: pool);
+        foreach (var group in new[] { 1, 32 })
+        {
+            var result = await engine.RunAsync(new SearchRequest { Model = model, Condition = "5", Steps = 10, Eta = 0.5, Seed = 7, Strategy = new BestOfNStrategy(group) }, cancellationToken).ConfigureAwait(false);
+            var calls = pool.Workers.ToDictionary(w => w.Name, w => result.Cost.Links.FirstOrDefault(l => l.Link == w.Name)?.Calls ?? 0);
+            string Describe(WorkerBackend w) => $"{w.Link!.Fit.Latency.TotalMilliseconds:0.0} ms, {w.Compute.Predict(group).TotalMilliseconds:0.0} ms";
+            var a = pool.Workers.Single(w => w.Name == fast);
+            var b = pool.Workers.Single(w => w.Name != fast);
+            Console.WriteLine($"| {group} | {Describe(a)} | {Describe(b)} | {calls[a.Name]} | {calls[b.Name]} |");
+        }
+    }
+
+    private static async Task<Run> RunAsync(SearchEngine engine, IReadOnlyList<SearchRequest> requests, int inFlight, CancellationToken cancellationToken)
+    {
+        await using var owned = engine;
+        var results = new SearchResult[requests.Count];
+        var stopwatch = Stopwatch.StartNew();
+        await Parallel.ForAsync(0, requests.Count, new ParallelOptions { MaxDegreeOfParallelism = inFlight, CancellationToken = cancellationToken }, async (i, ct) =>
+            results[i] = await engine.RunAsync(requests[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+        return new Run(results, stopwatch.Elapsed);
+    }
+
+    private static bool SameCandidates(SearchResult a, SearchResult b) =>
+        a.Candidates.Count == b.Candidates.Count
+        && a.Candidates.Zip(b.Candidates).All(p => p.First.Path == p.Second.Path && p.First.Sample.Zip(p.Second.Sample).All(v => Math.Abs(v.First - v.Second) <= 1e-4));
+
+    private static string Bytes(long bytes) => bytes switch
+    {
+        >= 1 << 20 => $"{bytes / 1048576.0:0.00} MiB",
+        >= 1 << 10 => $"{bytes / 1024.0:0.0} KiB",
+        _ => $"{bytes} B",
+    };
+
+    private sealed record Run(IReadOnlyList<SearchResult> Results, TimeSpan Elapsed);
+}
