@@ -80,7 +80,12 @@ internal static class WorkersBench
                 var fit = link.Fit;
                 var measured = link.Samples();
                 Console.WriteLine($"| {name} | {fit.Latency.TotalMilliseconds:0.00} ms | {fit.BytesPerSecond / 1e6:0.0} MB/s | {fit.RSquared:0.000} | "
-                    + string.Join(" | ", sizes.Select(s => $"{(measured.TryGetValue(s, out var m) ? m * 1e3 : double.NaN):0.00} / {fit.Predict(s).TotalMilliseconds:0.00} ms")) + " |");
+                    + string.Join(" | ", sizes.Select(s =>
+                    {
+                        // A probe's bytes on the wire are its payload plus a few bytes of protobuf framing.
+                        var (bytes, seconds) = measured.MinBy(m => Math.Abs(m.Key - s));
+                        return $"{seconds * 1e3:0.00} / {fit.Predict(bytes).TotalMilliseconds:0.00} ms";
+                    })) + " |");
             }
         }));
         return command;
@@ -181,7 +186,7 @@ internal static class WorkersBench
         Console.WriteLine("| nodes advanced together | A: α, compute(rows) | B: α, compute(rows) | steps on A | steps on B |");
         Console.WriteLine("|---|---|---|---|---|");
         await using var engine = new SearchEngine(catalog, new BatchingOptions { MaxBatchSize = 64 }, workers: pool);
-        foreach (var group in new[] { 1, 32 })
+        foreach (var group in new[] { 1, 64 })
         {
             var result = await engine.RunAsync(new SearchRequest { Model = model, Condition = "5", Steps = 10, Eta = 0.5, Seed = 7, Strategy = new BestOfNStrategy(group) }, cancellationToken).ConfigureAwait(false);
             var calls = pool.Workers.ToDictionary(w => w.Name, w => result.Cost.Links.FirstOrDefault(l => l.Link == w.Name)?.Calls ?? 0);
