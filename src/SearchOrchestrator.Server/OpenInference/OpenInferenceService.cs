@@ -111,13 +111,4 @@ internal static partial class OpenInferenceLog
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "KServe backend {Endpoint}: model {Model} served as {RemoteModel} version '{Version}'; metadata matches the manifest")]
     public static partial void BackendConnected(ILogger logger, string endpoint, string model, string remoteModel, string version);
-
-    [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "DNS discovery {Name}: {Address} joined")]
-    public static partial void DiscoveryJoined(ILogger logger, string name, string address);
-
-    [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message = "DNS discovery {Name}: {Address} left")]
-    public static partial void DiscoveryLeft(ILogger logger, string name, string address);
-
-    [LoggerMessage(EventId = 4103, Level = LogLevel.Warning, Message = "DNS discovery {Name}: resolving failed ({Error}); keeping the {Count} known addresses")]
-    public static partial void DiscoveryFailed(ILogger logger, string name, string error, int count);
 }
