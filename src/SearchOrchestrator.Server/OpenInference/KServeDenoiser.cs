@@ -49,9 +49,9 @@ public sealed class KServeDenoiser : IDenoiser
 
         var shape = Description.SampleShape.WithBatch(n);
         var request = new ModelInferRequest { ModelName = _remote.Name, ModelVersion = _remote.Version };
-        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Sample, Datatype = OpenInferenceDatatypes.Fp32, Shape = { shape } });
-        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Time, Datatype = OpenInferenceDatatypes.Fp32, Shape = { n } });
-        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Condition, Datatype = OpenInferenceDatatypes.Int64, Shape = { n } });
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Sample, Datatype = OpenInferenceDatatypes.Fp32, Shape = { _remote.Shape("sample", shape) } });
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Time, Datatype = OpenInferenceDatatypes.Fp32, Shape = { _remote.Shape("time", [n]) } });
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Condition, Datatype = OpenInferenceDatatypes.Int64, Shape = { _remote.Shape("condition", [n]) } });
         request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = _remote.Prediction });
         request.RawInputContents.Add(RawTensors.FromFloats(batch.Samples.Span[..(n * elements)]));
         request.RawInputContents.Add(RawTensors.FromFloats(batch.Times.Span[..n]));
@@ -62,7 +62,7 @@ public sealed class KServeDenoiser : IDenoiser
         var response = await KServeEndpoint.CallAsync(_what, "ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
         _endpoint.Traffic.Record(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
 
-        var prediction = ReadPrediction(response, shape);
+        var prediction = ReadPrediction(response, _remote.Shape("prediction", shape));
         var bad = RawTensors.FirstNonFinite(prediction);
         if (bad >= 0)
         {

@@ -38,7 +38,7 @@ public sealed class KServeEndpoint : IDisposable
     public static KServeEndpoint Create(KServeEndpointOptions options, LinkTraffic? traffic = null, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new KServeEndpoint(options, GrpcChannel.ForAddress(options.Endpoint), traffic, time, logger);
+        return new KServeEndpoint(options, GrpcChannel.ForAddress(options.Endpoint, new GrpcChannelOptions { MaxReceiveMessageSize = options.MaxReceiveMessageSize }), traffic, time, logger);
     }
 
     /// <summary>The endpoint's settings.</summary>
@@ -84,14 +84,14 @@ public sealed class KServeEndpoint : IDisposable
         }
 
         var metadata = await CallAsync(what, "ModelMetadata", c => Client.ModelMetadataAsync(new ModelMetadataRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
-        var problems = KServeMetadataCheck.Compare(manifest, remote, metadata);
+        var problems = KServeMetadataCheck.Compare(manifest, remote, metadata, out var trailingAxes);
         if (problems.Count > 0)
         {
             throw new KServeBackendException($"{what}: the server's metadata does not match our manifest: {string.Join("; ", problems)}.");
         }
 
         OpenInferenceLog.BackendConnected(_logger, Options.Endpoint, model, remote.Name, remote.Version);
-        return new KServeDenoiser(this, description, remote);
+        return new KServeDenoiser(this, description, remote with { TrailingAxes = trailingAxes });
 
         string Resolve(string role, bool input) =>
             mapping.Tensors.TryGetValue(role, out var name) ? name : (input ? manifest.Inputs : manifest.Outputs)?.GetValueOrDefault(role)?.Name
@@ -122,14 +122,26 @@ public sealed class KServeEndpoint : IDisposable
 }
 
 /// <summary>Our model as the remote server knows it: name, version, and the remote name of each tensor role.</summary>
-internal sealed record RemoteModel(string Name, string Version, string Sample, string Time, string Condition, string Prediction);
+internal sealed record RemoteModel(string Name, string Version, string Sample, string Time, string Condition, string Prediction)
+{
+    /// <summary>
+    /// Extra trailing axes of size 1 the server declares per role beyond our shape: Triton describes a model input of
+    /// shape [batch] as dims [1] with a reshape, and reports it as [-1, 1]. The bytes are the same; only the shape sent
+    /// and expected back differs.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> TrailingAxes { get; init; } = new Dictionary<string, int>();
+
+    /// <summary>The shape to send (or expect) for <paramref name="role"/>: ours plus the server's trailing 1s.</summary>
+    public long[] Shape(string role, long[] ours) => [.. ours, .. Enumerable.Repeat(1L, TrailingAxes.GetValueOrDefault(role))];
+}
 
 /// <summary>Compares a server's ModelMetadata with our manifest, tensor by tensor.</summary>
 internal static class KServeMetadataCheck
 {
-    public static List<string> Compare(ModelManifest manifest, RemoteModel remote, ModelMetadataResponse metadata)
+    public static List<string> Compare(ModelManifest manifest, RemoteModel remote, ModelMetadataResponse metadata, out Dictionary<string, int> trailingAxes)
     {
         var problems = new List<string>();
+        trailingAxes = new Dictionary<string, int>(StringComparer.Ordinal);
         var wanted = new (string Role, string Remote, TensorSpec Ours, bool Input)[]
         {
             ("sample", remote.Sample, manifest.Inputs!["sample"], true),
@@ -154,7 +166,11 @@ internal static class KServeMetadataCheck
                 problems.Add($"{kind} '{name}' (our {role}): datatype {theirs.Datatype}, expected {datatype}");
             }
 
-            if (!ShapeFits(ours.Shape!, theirs.Shape))
+            if (ShapeFits(ours.Shape!, theirs.Shape) is { } extra)
+            {
+                trailingAxes[role] = extra;
+            }
+            else
             {
                 problems.Add($"{kind} '{name}' (our {role}): shape {OpenInferenceDatatypes.Format(theirs.Shape)}, expected {OpenInferenceDatatypes.Format(ours.Shape!.Select(d => (long)d))} (-1 on the batch axis)");
             }
@@ -168,22 +184,25 @@ internal static class KServeMetadataCheck
         return problems;
     }
 
-    /// <summary>Same rank; the batch axis variable on both; every fixed axis of ours equal to theirs, or theirs variable.</summary>
-    private static bool ShapeFits(int[] ours, IList<long> theirs)
+    /// <summary>
+    /// The number of trailing size-1 axes the server adds to our shape, or null when the shapes differ: the batch axis
+    /// variable on both, every fixed axis of ours equal to theirs (or theirs variable), then only 1s.
+    /// </summary>
+    private static int? ShapeFits(int[] ours, IList<long> theirs)
     {
-        if (ours.Length != theirs.Count || theirs[0] != -1)
+        if (theirs.Count < ours.Length || theirs[0] != -1)
         {
-            return false;
+            return null;
         }
 
         for (var d = 1; d < ours.Length; d++)
         {
             if (theirs[d] != -1 && theirs[d] != ours[d])
             {
-                return false;
+                return null;
             }
         }
 
-        return true;
+        return theirs.Skip(ours.Length).All(d => d == 1) ? theirs.Count - ours.Length : null;
     }
 }

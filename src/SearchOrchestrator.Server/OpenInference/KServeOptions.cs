@@ -27,6 +27,9 @@ public sealed class KServeEndpointOptions
     /// <summary>The deadline of each readiness and metadata call made while connecting; default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The largest reply accepted, in bytes; default 64 MiB (gRPC's own default, 4 MiB, is one 64-row batch of 128×128×3 images).</summary>
+    public int MaxReceiveMessageSize { get; set; } = 64 * 1024 * 1024;
+
     /// <summary>Sent as <c>x-api-key</c> on every call when set (a SearchOrchestrator server with <c>Auth:ApiKeys</c>).</summary>
     public string? ApiKey { get; set; }
 
@@ -82,6 +85,11 @@ public sealed class KServeOptionsValidator : IValidateOptions<KServeOptions>
             if (e.ConnectTimeout <= TimeSpan.Zero)
             {
                 failures.Add($"{prefix}:ConnectTimeout: must be positive, got {e.ConnectTimeout}.");
+            }
+
+            if (e.MaxReceiveMessageSize < 1024)
+            {
+                failures.Add($"{prefix}:MaxReceiveMessageSize: must be at least 1024 bytes, got {e.MaxReceiveMessageSize}.");
             }
 
             if (e.Models.Count == 0)

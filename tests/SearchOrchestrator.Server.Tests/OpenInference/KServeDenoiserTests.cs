@@ -9,11 +9,12 @@ using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Tests.Grpc;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
+using Xunit.Abstractions;
 
 namespace SearchOrchestrator.Server.Tests.OpenInference;
 
 /// <summary>The kserve backend against the real serve host's Open Inference Protocol endpoint on a loopback socket.</summary>
-public sealed class KServeDenoiserTests(ServerFixture server, LocalModels local) : IClassFixture<ServerFixture>, IClassFixture<LocalModels>
+public sealed class KServeDenoiserTests(ServerFixture server, LocalModels local, ITestOutputHelper output) : IClassFixture<ServerFixture>, IClassFixture<LocalModels>
 {
     private static KServeEndpointOptions Options(Action<KServeModelOptions>? configure = null)
     {
@@ -67,10 +68,30 @@ public sealed class KServeDenoiserTests(ServerFixture server, LocalModels local)
             Assert.Equal(expected.Candidates[c].Score!.Value, actual.Candidates[c].Score!.Value, 5);
         }
 
+        output.WriteLine($"{strategy}: {actual.Cost.Nfe} NFE in {endpoint.Traffic.Calls} ModelInfer calls; sent {endpoint.Traffic.BytesSent} B, received {endpoint.Traffic.BytesReceived} B, {endpoint.Traffic.Elapsed.TotalMilliseconds:0.0} ms in calls; local wall {expected.Cost.WallTime.TotalMilliseconds:0} ms, kserve wall {actual.Cost.WallTime.TotalMilliseconds:0} ms");
+
         // Every forward pass of the search was one ModelInfer; each moved its batch's tensors both ways.
         Assert.Equal(actual.Cost.Batches, endpoint.Traffic.Calls);
         Assert.True(endpoint.Traffic.BytesSent > actual.Cost.Nfe * 24 * 24 * 4, $"sent {endpoint.Traffic.BytesSent} bytes for {actual.Cost.Nfe} NFE");
         Assert.True(endpoint.Traffic.BytesReceived > actual.Cost.Nfe * 24 * 24 * 4, $"received {endpoint.Traffic.BytesReceived} bytes for {actual.Cost.Nfe} NFE");
+    }
+
+    [Fact]
+    public async Task Create_FromTheEndpointAddress_OpensItsOwnChannelAndPredicts()
+    {
+        var options = Options();
+        options.Endpoint = $"http://{server.Channel.Target}";
+        using var endpoint = KServeEndpoint.Create(options);
+        var denoiser = await endpoint.ConnectDenoiserAsync("counting", local.Manifest("counting"));
+        var batch = new DenoiserBatch(2, new float[2 * 576], new[] { 999f, 1f }, new[] { 4L, 0L });
+        var expected = new float[2 * 576];
+        var actual = new float[2 * 576];
+        await local.Repository.GetDenoiser("counting").PredictAsync(batch, expected);
+
+        await denoiser.PredictAsync(batch, actual);
+
+        Assert.All(Enumerable.Range(0, expected.Length), k => Assert.True(Math.Abs(expected[k] - actual[k]) <= 1e-5, $"element {k}"));
+        Assert.Equal(options.Endpoint, denoiser.Traffic.Link);
     }
 
     [Fact]
@@ -191,6 +212,31 @@ public sealed class KServeDenoiserReplyTests(LocalModels local) : IClassFixture<
         Assert.Equal(1, denoiser.Traffic.Calls);
         Assert.Equal(sent.CalculateSize() + 5, denoiser.Traffic.BytesSent);
         Assert.Equal(Reply(values).CalculateSize() + 5, denoiser.Traffic.BytesReceived);
+    }
+
+    [Fact]
+    public async Task PredictAsync_ServerDeclaresTritonStyleTrailingAxes_SendsAndExpectsThoseShapes()
+    {
+        // Triton reports an ONNX input of shape [batch] configured as dims [1] + reshape [] as [-1, 1].
+        var metadata = CountingMetadata();
+        metadata.Inputs[1].Shape.Add(1);
+        metadata.Inputs[2].Shape.Add(1);
+        var (denoiser, server, _) = await ConnectAsync(Reply(new float[576]), metadata);
+
+        await denoiser.PredictAsync(OneSample, new float[576]);
+
+        Assert.Equal(["1,1,24,24", "1,1", "1,1"], server.InferRequests.Single().Inputs.Select(i => string.Join(',', i.Shape)));
+    }
+
+    [Fact]
+    public async Task ConnectDenoiserAsync_TrailingAxisIsNotOne_IsRefused()
+    {
+        var metadata = CountingMetadata();
+        metadata.Inputs[1].Shape.Add(2);
+
+        var error = await Assert.ThrowsAsync<KServeBackendException>(() => ConnectAsync(Reply(new float[576]), metadata));
+
+        Assert.Contains("input 't' (our time): shape [-1, 2], expected [-1] (-1 on the batch axis)", error.Message, StringComparison.Ordinal);
     }
 
     public static TheoryData<string, string> BadReplies() => new()
