@@ -37,6 +37,7 @@ public sealed class DnsDiscovery : BackgroundService
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private HashSet<DiscoveredEndpoint> _current = [];
+    private PeriodicTimer? _timer;
 
     /// <summary>Creates the discovery; call <see cref="RefreshAsync"/> yourself or run it as a hosted service.</summary>
     /// <exception cref="ArgumentException">The options are invalid; the message names every bad setting.</exception>
@@ -116,16 +117,30 @@ public sealed class DnsDiscovery : BackgroundService
         return change;
     }
 
+    /// <summary>Resolves the name once before the host reports started, then refreshes in the background.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // The timer exists before the first resolution, so a tick while it runs is not lost.
+        _timer ??= new PeriodicTimer(_options.RefreshInterval, _time);
+        await RefreshAsync(cancellationToken).ConfigureAwait(false);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _timer?.Dispose();
+        base.Dispose();
+    }
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // The timer exists before the first resolution, so a tick during it is not lost.
-        using var timer = new PeriodicTimer(_options.RefreshInterval, _time);
-        do
+        var timer = _timer ?? throw new InvalidOperationException("StartAsync creates the timer.");
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             await RefreshAsync(stoppingToken).ConfigureAwait(false);
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
     private static List<DiscoveredEndpoint> Ordered(IEnumerable<DiscoveredEndpoint> endpoints) =>
