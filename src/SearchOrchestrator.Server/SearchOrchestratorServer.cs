@@ -58,7 +58,8 @@ public static class SearchOrchestratorServer
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
-            .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+            .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
+            .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
         builder.Services.AddHostedService<Workers.WorkerPoolService>();
@@ -80,6 +81,7 @@ public static class SearchOrchestratorServer
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<SearchService>();
         app.MapGrpcService<Workers.WorkerRegistryService>();
+        app.MapOpenInferenceProtocol();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         return app;

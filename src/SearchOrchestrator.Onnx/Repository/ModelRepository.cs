@@ -246,7 +246,29 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    private static OnnxDenoiser CreateDenoiser(string name, ModelManifest m, InferenceSession session)
+    /// <summary>
+    /// What Core needs to drive the denoiser a validated manifest describes (sample shape, process, conditions);
+    /// backends that run the model elsewhere (the Open Inference Protocol client) describe it from the manifest too.
+    /// </summary>
+    /// <exception cref="ArgumentException">The manifest is not a valid denoiser manifest; the message names the fields.</exception>
+    public static DenoiserDescription DescribeDenoiser(string name, ModelManifest m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var errors = ManifestValidator.Validate(m, name).ToList();
+        if (m.Kind != ManifestNames.Denoiser)
+        {
+            errors.Add($"kind: '{m.Kind}' is not a {ManifestNames.Denoiser}");
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException($"model '{name}': {string.Join("; ", errors)}", nameof(m));
+        }
+
+        return Describe(name, m);
+    }
+
+    private static DenoiserDescription Describe(string name, ModelManifest m)
     {
         var schedule = m.Schedule!;
         var noise = schedule.Beta == "cosine"
@@ -254,15 +276,17 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             : NoiseSchedule.Linear(schedule.TrainingSteps!.Value, schedule.BetaStart!.Value, schedule.BetaEnd!.Value);
         var range = m.SampleRange is [var min, var max] ? (min, max) : ((float, float)?)null;
         var vocabulary = new ConditionVocabulary(m.Condition!.Vocabulary!, m.Condition.NullId);
-        var description = new DenoiserDescription
+        return new DenoiserDescription
         {
             Name = name,
             SampleShape = new SampleShape(m.Inputs!["sample"].Shape![1..]),
             Process = new GaussianProcess(noise, ManifestNames.Predictions[m.Prediction!], range),
             Conditions = vocabulary,
         };
-        return new OnnxDenoiser(session, description, m.Inputs["sample"].Name!, m.Inputs["time"].Name!, m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!);
     }
+
+    private static OnnxDenoiser CreateDenoiser(string name, ModelManifest m, InferenceSession session) =>
+        new(session, Describe(name, m), m.Inputs!["sample"].Name!, m.Inputs["time"].Name!, m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!);
 
     private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
         new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!);

@@ -11,7 +11,7 @@ namespace SearchOrchestrator.Onnx.Runtime;
 /// (log-)probability of the class matching the sample's condition, the single output value, or minus the distance
 /// from the output vector to the condition's target.
 /// </summary>
-internal sealed class OnnxVerifier : IVerifier, IDisposable
+internal sealed class OnnxVerifier : IVerifier, IVerifierModel, IDisposable
 {
     private readonly InferenceSession _session;
     private readonly SampleShape _shape;
@@ -37,6 +37,22 @@ internal sealed class OnnxVerifier : IVerifier, IDisposable
 
     public string Name { get; }
 
+    public SampleShape SampleShape => _shape;
+
+    public int OutputWidth => _width;
+
+    public Task RunAsync(ReadOnlyMemory<float> samples, int count, Memory<float> output, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (count < 1 || samples.Length < count * _shape.ElementCount || output.Length < count * _width)
+        {
+            throw new ArgumentException($"A batch of {count} for '{Name}' needs {count * _shape.ElementCount} sample values and room for {count * _width} outputs.", nameof(count));
+        }
+
+        Run(samples, count, output, cancellationToken);
+        return Task.CompletedTask;
+    }
+
     public Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -49,9 +65,7 @@ internal sealed class OnnxVerifier : IVerifier, IDisposable
         var n = batch.Count;
         var references = batch.Conditions.Select(Reference).ToArray();
         var outputs = new float[n * _width];
-        using var sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(batch.Samples[..(n * _shape.ElementCount)]), _shape.WithBatch(n));
-        using var output = OrtValue.CreateTensorValueFromMemory(outputs, [n, _width]);
-        OnnxRun.Run(_session, _inputNames, [sample], _outputNames, [output], cancellationToken);
+        Run(batch.Samples, n, outputs, cancellationToken);
 
         var scores = new float[n];
         for (var i = 0; i < n; i++)
@@ -70,6 +84,13 @@ internal sealed class OnnxVerifier : IVerifier, IDisposable
     }
 
     public void Dispose() => _session.Dispose();
+
+    private void Run(ReadOnlyMemory<float> samples, int n, Memory<float> outputs, CancellationToken cancellationToken)
+    {
+        using var sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(samples[..(n * _shape.ElementCount)]), _shape.WithBatch(n));
+        using var output = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outputs[..(n * _width)], [n, _width]);
+        OnnxRun.Run(_session, _inputNames, [sample], _outputNames, [output], cancellationToken);
+    }
 
     /// <summary>What a condition is scored against: its class, or its target vector; scalar rules ignore it.</summary>
     private (int Class, float[]? Target) Reference(string condition)

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SearchOrchestrator.Server;
+using SearchOrchestrator.Server.Discovery;
+using SearchOrchestrator.Server.OpenInference;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Open Inference Protocol backend settings and DNS discovery on a SearchOrchestrator host.</summary>
+public static class BackendRegistrationExtensions
+{
+    /// <summary>
+    /// Binds <see cref="KServeOptions"/> from <c>Backends:KServe</c> and validates them at start, naming every bad
+    /// setting.
+    /// </summary>
+    public static SearchOrchestratorBuilder AddKServeBackends(this SearchOrchestratorBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddOptions<KServeOptions>().BindConfiguration(KServeOptions.SectionName).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KServeOptions>, KServeOptionsValidator>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Binds <see cref="DnsDiscoveryOptions"/> from <c>Discovery:Dns</c> (validated at start) and runs one
+    /// <see cref="DnsDiscovery"/> as a hosted service; resolve it to subscribe to joins and leaves. A registered
+    /// <see cref="DnsResolver"/> and <see cref="TimeProvider"/> replace the system's.
+    /// </summary>
+    public static SearchOrchestratorBuilder AddDnsDiscovery(this SearchOrchestratorBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddOptions<DnsDiscoveryOptions>().BindConfiguration(DnsDiscoveryOptions.SectionName).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DnsDiscoveryOptions>, DnsDiscoveryOptionsValidator>());
+        builder.Services.TryAddSingleton(provider => new DnsDiscovery(
+            provider.GetRequiredService<IOptions<DnsDiscoveryOptions>>().Value,
+            provider.GetService<DnsResolver>(),
+            provider.GetService<TimeProvider>(),
+            provider.GetService<ILogger<DnsDiscovery>>()));
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DnsDiscoveryHost>());
+        return builder;
+    }
+}
+
+/// <summary>
+/// Starts the registered <see cref="DnsDiscovery"/> with the host. It resolves the discovery only when starting, after
+/// the options were validated, so bad settings are reported together rather than by the first one read.
+/// </summary>
+internal sealed class DnsDiscoveryHost(IServiceProvider services) : IHostedService
+{
+    private DnsDiscovery? _discovery;
+
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        (_discovery = services.GetRequiredService<DnsDiscovery>()).StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _discovery?.StopAsync(cancellationToken) ?? Task.CompletedTask;
+}

@@ -1,0 +1,21 @@
+using Grpc.Core;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// An Open Inference Protocol backend could not be used or returned something unusable: not ready, metadata that does
+/// not match our manifest, a failed or timed-out call, or a malformed reply. The message names the endpoint, the model
+/// and what to fix.
+/// </summary>
+public sealed class KServeBackendException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public KServeBackendException(string message, StatusCode? status = null, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Status = status;
+    }
+
+    /// <summary>The gRPC status of a failed call; null when the call succeeded but its content was refused.</summary>
+    public StatusCode? Status { get; }
+}

@@ -1,0 +1,208 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Protos.Inference;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// One Open Inference Protocol server: the channel to it, its link traffic, and the denoisers of ours it runs. A
+/// denoiser is connected only after the server and model report ready and the model's metadata matches our manifest.
+/// </summary>
+public sealed class KServeEndpoint : IDisposable
+{
+    private readonly GrpcChannel? _ownedChannel;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the endpoint over <paramref name="callInvoker"/>, e.g. a channel's, which the caller owns.</summary>
+    public KServeEndpoint(KServeEndpointOptions options, CallInvoker callInvoker, LinkTraffic? traffic = null, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(callInvoker);
+        Options = options;
+        Client = new GRPCInferenceService.GRPCInferenceServiceClient(callInvoker);
+        Traffic = traffic ?? new LinkTraffic(options.Endpoint);
+        Time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    private KServeEndpoint(KServeEndpointOptions options, GrpcChannel channel, LinkTraffic? traffic, TimeProvider? time, ILogger? logger)
+        : this(options, channel.CreateCallInvoker(), traffic, time, logger)
+    {
+        _ownedChannel = channel;
+    }
+
+    /// <summary>Opens a channel to <see cref="KServeEndpointOptions.Endpoint"/>, owned (and disposed) by the endpoint.</summary>
+    public static KServeEndpoint Create(KServeEndpointOptions options, LinkTraffic? traffic = null, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new KServeEndpoint(options, GrpcChannel.ForAddress(options.Endpoint, new GrpcChannelOptions { MaxReceiveMessageSize = options.MaxReceiveMessageSize }), traffic, time, logger);
+    }
+
+    /// <summary>The endpoint's settings.</summary>
+    public KServeEndpointOptions Options { get; }
+
+    /// <summary>Bytes and time of every <c>ModelInfer</c> call on this link.</summary>
+    public LinkTraffic Traffic { get; }
+
+    internal GRPCInferenceService.GRPCInferenceServiceClient Client { get; }
+
+    internal TimeProvider Time { get; }
+
+    internal Metadata Headers => Options.ApiKey is { Length: > 0 } key ? new Metadata { { "x-api-key", key } } : [];
+
+    /// <summary>
+    /// Checks ServerReady and ModelReady, reads ModelMetadata and compares every tensor with our manifest, then returns
+    /// the denoiser <paramref name="model"/> backed by this server.
+    /// </summary>
+    /// <exception cref="KServeBackendException">Not ready, unreachable, or the metadata does not match (the message names each tensor that differs).</exception>
+    public async Task<KServeDenoiser> ConnectDenoiserAsync(string model, ModelManifest manifest, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        if (!Options.Models.TryGetValue(model, out var mapping))
+        {
+            throw new KServeBackendException($"{Options.Endpoint}: model '{model}' is not mapped; add {KServeOptions.SectionName}:KServe:<n>:Models:{model}.");
+        }
+
+        var description = ModelRepository.DescribeDenoiser(model, manifest);
+        var remote = new RemoteModel(mapping.RemoteName ?? model, mapping.Version ?? string.Empty,
+            Resolve("sample", true), Resolve("time", true), Resolve("condition", true), Resolve("prediction", false));
+        var what = $"{Options.Endpoint}: model '{model}' (remote '{remote.Name}'{(remote.Version.Length > 0 ? $" version '{remote.Version}'" : string.Empty)})";
+
+        var ready = await CallAsync(what, "ServerReady", c => Client.ServerReadyAsync(new ServerReadyRequest(), Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+        if (!ready.Ready)
+        {
+            throw new KServeBackendException($"{Options.Endpoint}: ServerReady says the server is not ready.");
+        }
+
+        var modelReady = await CallAsync(what, "ModelReady", c => Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+        if (!modelReady.Ready)
+        {
+            throw new KServeBackendException($"{what}: ModelReady says it is not ready; check {KServeOptions.SectionName}:KServe:<n>:Models:{model}:RemoteName and :Version against the server's models.");
+        }
+
+        var metadata = await CallAsync(what, "ModelMetadata", c => Client.ModelMetadataAsync(new ModelMetadataRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+        var problems = KServeMetadataCheck.Compare(manifest, remote, metadata, out var trailingAxes);
+        if (problems.Count > 0)
+        {
+            throw new KServeBackendException($"{what}: the server's metadata does not match our manifest: {string.Join("; ", problems)}.");
+        }
+
+        OpenInferenceLog.BackendConnected(_logger, Options.Endpoint, model, remote.Name, remote.Version);
+        return new KServeDenoiser(this, description, remote with { TrailingAxes = trailingAxes });
+
+        string Resolve(string role, bool input) =>
+            mapping.Tensors.TryGetValue(role, out var name) ? name : (input ? manifest.Inputs : manifest.Outputs)?.GetValueOrDefault(role)?.Name
+                ?? throw new KServeBackendException($"model '{model}': our manifest has no {(input ? "input" : "output")} '{role}'.");
+    }
+
+    /// <summary>Disposes the channel when the endpoint opened it.</summary>
+    public void Dispose() => _ownedChannel?.Dispose();
+
+    internal DateTime Deadline(TimeSpan timeout) => Time.GetUtcNow().UtcDateTime + timeout;
+
+    internal static async Task<T> CallAsync<T>(string what, string method, Func<CancellationToken, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(cancellationToken).ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException($"{what}: {method} was cancelled.", ex, cancellationToken);
+        }
+        catch (RpcException ex)
+        {
+            var hint = ex.StatusCode == StatusCode.DeadlineExceeded ? " (its deadline passed; see CallTimeout / ConnectTimeout)" : string.Empty;
+            throw new KServeBackendException($"{what}: {method} failed with {ex.StatusCode}{hint}: {ex.Status.Detail}", ex.StatusCode, ex);
+        }
+    }
+}
+
+/// <summary>Our model as the remote server knows it: name, version, and the remote name of each tensor role.</summary>
+internal sealed record RemoteModel(string Name, string Version, string Sample, string Time, string Condition, string Prediction)
+{
+    /// <summary>
+    /// Extra trailing axes of size 1 the server declares per role beyond our shape: Triton describes a model input of
+    /// shape [batch] as dims [1] with a reshape, and reports it as [-1, 1]. The bytes are the same; only the shape sent
+    /// and expected back differs.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> TrailingAxes { get; init; } = new Dictionary<string, int>();
+
+    /// <summary>The shape to send (or expect) for <paramref name="role"/>: ours plus the server's trailing 1s.</summary>
+    public long[] Shape(string role, long[] ours) => [.. ours, .. Enumerable.Repeat(1L, TrailingAxes.GetValueOrDefault(role))];
+}
+
+/// <summary>Compares a server's ModelMetadata with our manifest, tensor by tensor.</summary>
+internal static class KServeMetadataCheck
+{
+    public static List<string> Compare(ModelManifest manifest, RemoteModel remote, ModelMetadataResponse metadata, out Dictionary<string, int> trailingAxes)
+    {
+        var problems = new List<string>();
+        trailingAxes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var wanted = new (string Role, string Remote, TensorSpec Ours, bool Input)[]
+        {
+            ("sample", remote.Sample, manifest.Inputs!["sample"], true),
+            ("time", remote.Time, manifest.Inputs["time"], true),
+            ("condition", remote.Condition, manifest.Inputs["condition"], true),
+            ("prediction", remote.Prediction, manifest.Outputs!["prediction"], false),
+        };
+        foreach (var (role, name, ours, input) in wanted)
+        {
+            var kind = input ? "input" : "output";
+            var list = input ? metadata.Inputs : metadata.Outputs;
+            var theirs = list.FirstOrDefault(t => t.Name == name);
+            if (theirs is null)
+            {
+                problems.Add($"{kind} '{name}' (our {role}): the remote model has no such {kind}; its {kind}s are {string.Join(", ", list.Select(t => $"'{t.Name}'"))}");
+                continue;
+            }
+
+            var datatype = OpenInferenceDatatypes.FromManifest(ours.Dtype!);
+            if (theirs.Datatype != datatype)
+            {
+                problems.Add($"{kind} '{name}' (our {role}): datatype {theirs.Datatype}, expected {datatype}");
+            }
+
+            if (ShapeFits(ours.Shape!, theirs.Shape) is { } extra)
+            {
+                trailingAxes[role] = extra;
+            }
+            else
+            {
+                problems.Add($"{kind} '{name}' (our {role}): shape {OpenInferenceDatatypes.Format(theirs.Shape)}, expected {OpenInferenceDatatypes.Format(ours.Shape!.Select(d => (long)d))} (-1 on the batch axis)");
+            }
+        }
+
+        foreach (var extra in metadata.Inputs.Where(t => t.Name != remote.Sample && t.Name != remote.Time && t.Name != remote.Condition))
+        {
+            problems.Add($"input '{extra.Name}': the remote model needs it but no role of ours maps to it (map sample, time and condition under Tensors)");
+        }
+
+        return problems;
+    }
+
+    /// <summary>
+    /// The number of trailing size-1 axes the server adds to our shape, or null when the shapes differ: the batch axis
+    /// variable on both, every fixed axis of ours equal to theirs (or theirs variable), then only 1s.
+    /// </summary>
+    private static int? ShapeFits(int[] ours, IList<long> theirs)
+    {
+        if (theirs.Count < ours.Length || theirs[0] != -1)
+        {
+            return null;
+        }
+
+        for (var d = 1; d < ours.Length; d++)
+        {
+            if (theirs[d] != -1 && theirs[d] != ours[d])
+            {
+                return null;
+            }
+        }
+
+        return theirs.Skip(ours.Length).All(d => d == 1) ? theirs.Count - ours.Length : null;
+    }
+}

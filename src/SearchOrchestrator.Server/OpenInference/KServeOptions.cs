@@ -1,0 +1,123 @@
+using Microsoft.Extensions.Options;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// Servers of the Open Inference Protocol (KServe v2: Triton, OpenVINO Model Server, KServe runtimes, another
+/// SearchOrchestrator) used as denoiser backends: configuration <c>Backends:KServe:n</c>.
+/// </summary>
+public sealed class KServeOptions
+{
+    /// <summary>The configuration section these options bind from; the endpoints are its <c>KServe</c> list.</summary>
+    public const string SectionName = "Backends";
+
+    /// <summary>The endpoints, <c>Backends:KServe:0</c>, <c>Backends:KServe:1</c> ….</summary>
+    public IList<KServeEndpointOptions> KServe { get; init; } = [];
+}
+
+/// <summary>One Open Inference Protocol server and the models of ours it runs.</summary>
+public sealed class KServeEndpointOptions
+{
+    /// <summary>The server's gRPC address, <c>http://host:8001</c> or <c>https://host:8001</c> (Triton's gRPC port is 8001).</summary>
+    public string Endpoint { get; set; } = string.Empty;
+
+    /// <summary>The deadline of each <c>ModelInfer</c> call; default 30 s.</summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The deadline of each readiness and metadata call made while connecting; default 10 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The largest reply accepted, in bytes; default 64 MiB (gRPC's own default, 4 MiB, is one 64-row batch of 128×128×3 images).</summary>
+    public int MaxReceiveMessageSize { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>Sent as <c>x-api-key</c> on every call when set (a SearchOrchestrator server with <c>Auth:ApiKeys</c>).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Our model names (as in our repository) and how the server knows each.</summary>
+    public IDictionary<string, KServeModelOptions> Models { get; init; } = new Dictionary<string, KServeModelOptions>(StringComparer.Ordinal);
+}
+
+/// <summary>How a remote server knows one of our models: its name, version and tensor names.</summary>
+public sealed class KServeModelOptions
+{
+    /// <summary>The tensor roles a denoiser mapping may name.</summary>
+    public static readonly IReadOnlyList<string> Roles = ["sample", "time", "condition", "prediction"];
+
+    /// <summary>The remote model's name; default our model's name.</summary>
+    public string? RemoteName { get; set; }
+
+    /// <summary>The remote model's version; default empty (the server's choice).</summary>
+    public string? Version { get; set; }
+
+    /// <summary>Remote tensor names by role (<c>sample</c>, <c>time</c>, <c>condition</c>, <c>prediction</c>); a role not listed uses our manifest's tensor name.</summary>
+    public IDictionary<string, string> Tensors { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+}
+
+/// <summary>Validates <see cref="KServeOptions"/>, naming every bad setting.</summary>
+public sealed class KServeOptionsValidator : IValidateOptions<KServeOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, KServeOptions options)
+    {
+        var failures = Check(options);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Every problem with <paramref name="options"/>, each naming its setting.</summary>
+    public static IReadOnlyList<string> Check(KServeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        for (var i = 0; i < options.KServe.Count; i++)
+        {
+            var prefix = $"{KServeOptions.SectionName}:KServe:{i}";
+            var e = options.KServe[i];
+            if (!Uri.TryCreate(e.Endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                failures.Add($"{prefix}:Endpoint: '{e.Endpoint}' is not an http:// or https:// address (e.g. http://triton:8001).");
+            }
+
+            if (e.CallTimeout <= TimeSpan.Zero)
+            {
+                failures.Add($"{prefix}:CallTimeout: must be positive, got {e.CallTimeout}.");
+            }
+
+            if (e.ConnectTimeout <= TimeSpan.Zero)
+            {
+                failures.Add($"{prefix}:ConnectTimeout: must be positive, got {e.ConnectTimeout}.");
+            }
+
+            if (e.MaxReceiveMessageSize < 1024)
+            {
+                failures.Add($"{prefix}:MaxReceiveMessageSize: must be at least 1024 bytes, got {e.MaxReceiveMessageSize}.");
+            }
+
+            if (e.Models.Count == 0)
+            {
+                failures.Add($"{prefix}:Models: empty; map at least one of our models (Models:<name>:RemoteName …).");
+            }
+
+            foreach (var (model, m) in e.Models)
+            {
+                if (m.RemoteName is { } remote && string.IsNullOrWhiteSpace(remote))
+                {
+                    failures.Add($"{prefix}:Models:{model}:RemoteName: empty; leave it out to use '{model}'.");
+                }
+
+                foreach (var (role, tensor) in m.Tensors)
+                {
+                    if (!KServeModelOptions.Roles.Contains(role))
+                    {
+                        failures.Add($"{prefix}:Models:{model}:Tensors:{role}: unknown role; expected {string.Join(", ", KServeModelOptions.Roles)}.");
+                    }
+                    else if (string.IsNullOrWhiteSpace(tensor))
+                    {
+                        failures.Add($"{prefix}:Models:{model}:Tensors:{role}: empty tensor name.");
+                    }
+                }
+            }
+        }
+
+        return failures;
+    }
+}

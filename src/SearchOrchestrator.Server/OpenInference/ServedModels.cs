@@ -1,0 +1,108 @@
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>One tensor as the protocol describes it: name, data type and shape (-1 on the batch axis).</summary>
+internal sealed record ServedTensor(string Name, string Datatype, long[] Shape)
+{
+    /// <summary>Elements per batch item: the product of every axis but the first.</summary>
+    public int ItemElements { get; } = checked((int)Shape.Skip(1).Aggregate(1L, (a, b) => a * b));
+}
+
+/// <summary>One decoded input: its spec and its values (floats for FP32, longs for INT64).</summary>
+internal sealed record InputValues(ServedTensor Spec, float[]? Floats, long[]? Longs);
+
+/// <summary>
+/// A repository model served over the Open Inference Protocol: its tensors as the manifest declares them (inputs in
+/// role order) and how to run one batch. Denoisers take sample, time and condition and give their prediction;
+/// ONNX verifiers take the sample and give their raw output rows (logits …), before any scoring rule.
+/// </summary>
+internal sealed class ServedModel
+{
+    private readonly Func<int, InputValues[], CancellationToken, Task<float[]>> _run;
+
+    private ServedModel(string name, string kind, ServedTensor[] inputs, ServedTensor output, Func<int, InputValues[], CancellationToken, Task<float[]>> run)
+    {
+        Name = name;
+        Kind = kind;
+        Inputs = inputs;
+        Output = output;
+        _run = run;
+    }
+
+    /// <summary>The version every model is served as: the repository holds one version of each.</summary>
+    public const string Version = "1";
+
+    /// <summary>The platform the protocol reports, as Triton names ONNX Runtime models.</summary>
+    public const string Platform = "onnxruntime_onnx";
+
+    public string Name { get; }
+
+    public string Kind { get; }
+
+    public IReadOnlyList<ServedTensor> Inputs { get; }
+
+    public ServedTensor Output { get; }
+
+    /// <summary>Condition ids the denoiser accepts (its vocabulary and null id); null for verifiers.</summary>
+    public IReadOnlySet<long>? ConditionIds { get; private init; }
+
+    public Task<float[]> RunAsync(int batch, InputValues[] inputs, CancellationToken cancellationToken) => _run(batch, inputs, cancellationToken);
+
+    /// <summary>Every ready repository model the provider serves as a denoiser or an ONNX verifier.</summary>
+    public static IReadOnlyDictionary<string, ServedModel> From(ModelRepository repository, IModelProvider models)
+    {
+        var served = new Dictionary<string, ServedModel>(StringComparer.Ordinal);
+        foreach (var entry in repository.Models.Where(e => e.IsReady && e.Manifest is not null))
+        {
+            var m = entry.Manifest!;
+            if (entry.Kind == ManifestNames.Denoiser)
+            {
+                var denoiser = models.GetDenoiser(entry.Name);
+                served[entry.Name] = ForDenoiser(entry.Name, m, denoiser);
+            }
+            else if (entry.Kind == ManifestNames.Verifier && models.GetVerifier(entry.Name) is IVerifierModel verifier)
+            {
+                served[entry.Name] = ForVerifier(entry.Name, m, verifier);
+            }
+        }
+
+        return served;
+    }
+
+    private static ServedTensor Tensor(TensorSpec spec) =>
+        new(spec.Name!, OpenInferenceDatatypes.FromManifest(spec.Dtype!), [.. spec.Shape!.Select(d => (long)d)]);
+
+    private static ServedModel ForDenoiser(string name, ModelManifest m, IDenoiser denoiser)
+    {
+        ServedTensor[] inputs = [Tensor(m.Inputs!["sample"]), Tensor(m.Inputs["time"]), Tensor(m.Inputs["condition"])];
+        var output = Tensor(m.Outputs!["prediction"]);
+        var conditions = denoiser.Description.Conditions;
+        var ids = conditions.Labels.Select(l => conditions.Resolve(l, name)).ToHashSet();
+        if (conditions.NullId is { } nullId)
+        {
+            ids.Add(nullId);
+        }
+
+        return new ServedModel(name, ManifestNames.Denoiser, inputs, output, async (n, values, cancellationToken) =>
+        {
+            var prediction = new float[n * output.ItemElements];
+            await denoiser.PredictAsync(new DenoiserBatch(n, values[0].Floats, values[1].Floats, values[2].Longs), prediction, cancellationToken).ConfigureAwait(false);
+            return prediction;
+        })
+        { ConditionIds = ids };
+    }
+
+    private static ServedModel ForVerifier(string name, ModelManifest m, IVerifierModel verifier)
+    {
+        var output = Tensor(m.Outputs!["output"]);
+        return new ServedModel(name, ManifestNames.Verifier, [Tensor(m.Inputs!["sample"])], output, async (n, values, cancellationToken) =>
+        {
+            var rows = new float[n * verifier.OutputWidth];
+            await verifier.RunAsync(values[0].Floats, n, rows, cancellationToken).ConfigureAwait(false);
+            return rows;
+        });
+    }
+}

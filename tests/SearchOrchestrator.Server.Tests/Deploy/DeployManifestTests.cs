@@ -1,0 +1,188 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using SearchOrchestrator.Server.Discovery;
+using SearchOrchestrator.Server.OpenInference;
+using SearchOrchestrator.Tests;
+using YamlDotNet.RepresentationModel;
+
+namespace SearchOrchestrator.Server.Tests.Deploy;
+
+/// <summary>samples/deploy parses, and its documents refer to each other by names that exist (no cluster needed).</summary>
+public sealed class DeployManifestTests
+{
+    private static readonly string Folder = Path.Combine(RepositoryPaths.Root, "samples", "deploy");
+
+    /// <summary>Every YAML document under samples/deploy, with the file it came from.</summary>
+    private static List<(string File, YamlMappingNode Root)> Documents()
+    {
+        var documents = new List<(string, YamlMappingNode)>();
+        foreach (var file in Directory.EnumerateFiles(Folder, "*.yaml", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var stream = new YamlStream();
+            using (var reader = new StreamReader(file))
+            {
+                stream.Load(reader);
+            }
+
+            foreach (var document in stream.Documents)
+            {
+                documents.Add((Path.GetRelativePath(Folder, file), Assert.IsType<YamlMappingNode>(document.RootNode)));
+            }
+        }
+
+        return documents;
+    }
+
+    private static YamlNode? At(YamlNode? node, params string[] path)
+    {
+        foreach (var key in path)
+        {
+            if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(key), out node))
+            {
+                return null;
+            }
+        }
+
+        return node;
+    }
+
+    private static string? Text(YamlNode? node, params string[] path) => (At(node, path) as YamlScalarNode)?.Value;
+
+    private static IEnumerable<YamlNode> Items(YamlNode? node, params string[] path) => At(node, path) is YamlSequenceNode list ? list.Children : [];
+
+    private static Dictionary<string, string> Labels(YamlNode? node) =>
+        (node as YamlMappingNode)?.Children.ToDictionary(p => ((YamlScalarNode)p.Key).Value!, p => ((YamlScalarNode)p.Value).Value!) ?? [];
+
+    private static string Name(YamlNode document) => $"{Text(document, "kind")}/{Text(document, "metadata", "name")}";
+
+    private static IEnumerable<YamlMappingNode> OfKind(IEnumerable<(string File, YamlMappingNode Root)> documents, params string[] kinds) =>
+        documents.Select(d => d.Root).Where(d => kinds.Contains(Text(d, "kind")));
+
+    [Fact]
+    public void Documents_EveryOne_HasApiVersionKindNameAndTheNamespace()
+    {
+        var documents = Documents();
+
+        Assert.Equal(8, documents.Count);
+        Assert.All(documents, d =>
+        {
+            Assert.False(string.IsNullOrEmpty(Text(d.Root, "apiVersion")), $"{d.File}: a document has no apiVersion");
+            Assert.False(string.IsNullOrEmpty(Text(d.Root, "kind")), $"{d.File}: a document has no kind");
+            Assert.False(string.IsNullOrEmpty(Text(d.Root, "metadata", "name")), $"{d.File}: {Text(d.Root, "kind")} has no metadata.name");
+            if (Text(d.Root, "kind") != "Namespace")
+            {
+                Assert.True(Text(d.Root, "metadata", "namespace") == "searchorch", $"{d.File}: {Name(d.Root)} is not in namespace searchorch");
+            }
+        });
+        Assert.Equal(documents.Count, documents.Select(d => Name(d.Root)).Distinct().Count());
+    }
+
+    [Fact]
+    public void Services_Selectors_MatchAWorkloadsPodLabelsAndNamedPorts()
+    {
+        var documents = Documents();
+        var workloads = OfKind(documents, "Deployment", "StatefulSet").ToList();
+        Assert.All(workloads, w => Assert.All(Labels(At(w, "spec", "selector", "matchLabels")), l =>
+            Assert.True(Labels(At(w, "spec", "template", "metadata", "labels")).GetValueOrDefault(l.Key) == l.Value, $"{Name(w)}: selector {l.Key}={l.Value} does not match its pod template's labels")));
+
+        foreach (var service in OfKind(documents, "Service"))
+        {
+            var selector = Labels(At(service, "spec", "selector"));
+            Assert.NotEmpty(selector);
+            var selected = workloads.Where(w => selector.All(l => Labels(At(w, "spec", "template", "metadata", "labels")).GetValueOrDefault(l.Key) == l.Value)).ToList();
+            var only = Assert.Single(selected);
+            var portNames = Items(only, "spec", "template", "spec", "containers").SelectMany(c => Items(c, "ports")).Select(p => Text(p, "name")).ToHashSet();
+            foreach (var port in Items(service, "spec", "ports"))
+            {
+                var target = Text(port, "targetPort");
+                Assert.True(target is not null && (int.TryParse(target, out _) || portNames.Contains(target)), $"{Name(service)}: targetPort '{target}' is not a port of {Name(only)} ({string.Join(", ", portNames)})");
+            }
+        }
+    }
+
+    [Fact]
+    public void Workloads_ConfigMapsSecretsAndTheirKeys_Exist()
+    {
+        var documents = Documents();
+        var keys = OfKind(documents, "ConfigMap", "Secret").ToDictionary(
+            Name,
+            d => new[] { "data", "stringData" }.SelectMany(k => (At(d, k) as YamlMappingNode)?.Children.Keys ?? []).Select(k => ((YamlScalarNode)k).Value!).ToHashSet());
+        foreach (var workload in OfKind(documents, "Deployment", "StatefulSet"))
+        {
+            var pod = At(workload, "spec", "template", "spec");
+            var volumes = new Dictionary<string, string>();
+            foreach (var volume in Items(pod, "volumes"))
+            {
+                var source = Text(volume, "configMap", "name") is { } map ? $"ConfigMap/{map}" : $"Secret/{Text(volume, "secret", "secretName")}";
+                Assert.True(keys.ContainsKey(source), $"{Name(workload)}: volume '{Text(volume, "name")}' refers to {source}, which no document defines");
+                volumes[Text(volume, "name")!] = source;
+            }
+
+            foreach (var container in Items(pod, "containers"))
+            {
+                foreach (var mount in Items(container, "volumeMounts"))
+                {
+                    var source = volumes.GetValueOrDefault(Text(mount, "name")!);
+                    Assert.True(source is not null, $"{Name(workload)}: mount '{Text(mount, "name")}' has no volume");
+                    if (Text(mount, "subPath") is { } subPath)
+                    {
+                        Assert.True(keys[source!].Contains(subPath), $"{Name(workload)}: subPath '{subPath}' is not a key of {source}");
+                    }
+                }
+
+                foreach (var env in Items(container, "env"))
+                {
+                    if (At(env, "valueFrom", "secretKeyRef") is { } secret)
+                    {
+                        var source = $"Secret/{Text(secret, "name")}";
+                        Assert.True(keys.TryGetValue(source, out var secretKeys) && secretKeys.Contains(Text(secret, "key")!), $"{Name(workload)}: env {Text(env, "name")} refers to {source} key '{Text(secret, "key")}', which does not exist");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void StatefulSet_ServiceName_IsAHeadlessServiceThatDiscoveryResolves()
+    {
+        var documents = Documents();
+        var workers = Assert.Single(OfKind(documents, "StatefulSet"));
+        var headless = Assert.Single(OfKind(documents, "Service"), s => Text(s, "metadata", "name") == Text(workers, "spec", "serviceName"));
+        Assert.Equal("None", Text(headless, "spec", "clusterIP"));
+
+        var discovery = Orchestrator().GetSection(DnsDiscoveryOptions.SectionName).Get<DnsDiscoveryOptions>()!;
+        Assert.Empty(DnsDiscoveryOptionsValidator.Check(discovery, DnsDiscoveryOptions.SectionName));
+        Assert.Equal($"{Text(headless, "metadata", "name")}.{Text(headless, "metadata", "namespace")}.svc.cluster.local", discovery.Name);
+        Assert.Equal(Text(Items(headless, "spec", "ports").Single(), "port"), discovery.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void ConfigMap_OrchestratorSettings_BindAndValidate()
+    {
+        var configuration = Orchestrator();
+
+        var kserve = configuration.GetSection(KServeOptions.SectionName).Get<KServeOptions>()!;
+
+        Assert.Empty(KServeOptionsValidator.Check(kserve));
+        Assert.Equal("x", Assert.Single(kserve.KServe).Models["counting"].Tensors["sample"]);
+        Assert.Equal("/etc/searchorch/tls/tls.crt", configuration["Serving:CertificatePath"]);
+    }
+
+    [Fact]
+    public void SystemdUnit_HasItsSectionsAndStartsAWorker()
+    {
+        var unit = File.ReadAllLines(Path.Combine(Folder, "systemd", "searchorch-worker.service"));
+
+        Assert.Equal(["[Unit]", "[Service]", "[Install]"], unit.Where(l => l.StartsWith('[')));
+        Assert.Contains(unit, l => l.StartsWith("ExecStart=/opt/searchorch/searchorch worker ", StringComparison.Ordinal));
+        Assert.DoesNotContain(unit, l => !l.StartsWith('#') && l.Contains("SharedSecret", StringComparison.Ordinal)); // the secret stays in the EnvironmentFile
+    }
+
+    /// <summary>The orchestrator's appsettings.json, from the ConfigMap, as the host would read it.</summary>
+    private static IConfigurationRoot Orchestrator()
+    {
+        var map = Assert.Single(OfKind(Documents(), "ConfigMap"));
+        var json = Text(map, "data", "orchestrator.appsettings.json")!;
+        return new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
+    }
+}
