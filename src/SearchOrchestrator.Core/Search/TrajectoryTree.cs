@@ -329,18 +329,19 @@ public sealed class TrajectoryTree
             return scored;
         }
 
-        await MaterializeAsync(scored, cancellationToken).ConfigureAwait(false);
-        var samples = scored.Select(n => n.Prediction!.Value.ToArray()).ToArray();
         var scores = new float[_verifiers.Count][];
         await Task.WhenAll(_verifiers.Select(async (verifier, v) =>
         {
-            var results = await Task.WhenAll(samples.Select(s => verifier.ScoreAsync(SampleShape, s, Condition, cancellationToken))).ConfigureAwait(false);
-            scores[v] = [.. results.Select(r => r.Score)];
-            foreach (var (_, timing) in results)
+            scores[v] = new float[scored.Count];
+            var here = await ScoreRemotelyAsync(_ensemble.Verifiers[v], scored, scores[v], cancellationToken).ConfigureAwait(false);
+            await MaterializeAsync([.. here.Select(i => scored[i])], cancellationToken).ConfigureAwait(false);
+            var results = await Task.WhenAll(here.Select(i => verifier.ScoreAsync(SampleShape, scored[i].Prediction!.Value.ToArray(), Condition, cancellationToken))).ConfigureAwait(false);
+            for (var j = 0; j < here.Count; j++)
             {
+                scores[v][here[j]] = results[j].Score;
                 lock (_gate)
                 {
-                    _queueTime += timing.Queued;
+                    _queueTime += results[j].Timing.Queued;
                 }
             }
         })).ConfigureAwait(false);
@@ -534,6 +535,47 @@ public sealed class TrajectoryTree
                 await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Verification runs where its inputs are: nodes resident on a worker that hosts <paramref name="verifier"/> are
+    /// scored there by handle (nothing but scores moves). Returns the indices left to score here (after fetching).
+    /// </summary>
+    private async Task<List<int>> ScoreRemotelyAsync(string verifier, List<Node> nodes, float[] scores, CancellationToken cancellationToken)
+    {
+        var here = new List<int>();
+        var remote = new Dictionary<WorkerBackend, List<int>>();
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            if (!nodes[i].IsLocal && nodes[i].Residence is { } r && r.Worker.IsAvailable && r.Worker.Hosts(verifier))
+            {
+                (remote.TryGetValue(r.Worker, out var list) ? list : remote[r.Worker] = []).Add(i);
+            }
+            else
+            {
+                here.Add(i);
+            }
+        }
+
+        foreach (var (worker, indices) in remote)
+        {
+            try
+            {
+                await Task.WhenAll(indices.Select(i => nodes[i].RemoteReady)).ConfigureAwait(false);
+                var (remoteScores, transfer) = await worker.VerifyResidentAsync(verifier, Condition, [.. indices.Select(i => nodes[i].Residence!.Handle)], cancellationToken).ConfigureAwait(false);
+                RecordTransfer(worker, transfer);
+                for (var j = 0; j < indices.Count; j++)
+                {
+                    scores[indices[j]] = remoteScores[j];
+                }
+            }
+            catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
+            {
+                here.AddRange(indices); // fetched or recomputed, then scored here
+            }
+        }
+
+        return here;
     }
 
     private static bool IsWorkerFault(Exception ex, CancellationToken cancellationToken) =>
