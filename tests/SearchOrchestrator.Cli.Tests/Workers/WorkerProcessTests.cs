@@ -78,10 +78,10 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Register_WithWrongOrRightSecret_IsRefusedOrJoins()
+    public async Task Register_WithWrongOrRightSecret_IsRefusedOrJoinsAndServesSearches()
     {
         var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models, "--Models:ExecutionProvider", "cpu",
-            "--Serving:MetricsPort", "0", "--Workers:Secret", Secret, "--Logging:LogLevel:Default", "Warning"]);
+            "--Serving:MetricsPort", "0", "--Workers:Secret", Secret, "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning"]);
         await app.StartAsync();
         try
         {
@@ -95,6 +95,11 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             Assert.Equal(_first.Url, joined.Name);
             var pool = (WorkerPool)app.Services.GetService(typeof(WorkerPool))!;
             Assert.Equal([_first.Url], pool.Workers.Select(w => w.Name));
+            var search = new Protos.V1.Search.SearchClient(channel);
+            var response = await search.GenerateAsync(new Protos.V1.GenerateRequest { Model = "counting", Condition = "3", Steps = 10, BestOfN = new Protos.V1.BestOfN { N = 2 } });
+            var link = Assert.Single(response.Cost.Links);
+            Assert.Equal(_first.Url, link.Link);
+            Assert.True(link.BytesSent > 0 && link.BytesReceived > 0 && link.Calls > 0);
         }
         finally
         {
