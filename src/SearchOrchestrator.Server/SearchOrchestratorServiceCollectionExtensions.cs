@@ -37,7 +37,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
             var plugins = provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
                 ? VerifierPluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifierPluginLoader)))
                 : [];
-            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), .. plugins]);
+            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. plugins]);
         });
         services.TryAddSingleton(provider => new SearchEngine(
             provider.GetRequiredService<IModelProvider>(),

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Diagnostics;
-using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Verifiers;
 
@@ -114,7 +113,7 @@ public sealed class SearchEngine : IAsyncDisposable
                 {
                     NodeId = n.Id,
                     Path = n.Path,
-                    Sample = n.Prediction!.Value.ToArray(),
+                    Sample = n.Prediction!.Value[..tree.SampleShape.ElementCount].ToArray(),
                     Shape = tree.SampleShape,
                     Complete = n.IsComplete,
                     StepIndex = n.StepIndex,
@@ -179,8 +178,8 @@ public sealed class SearchEngine : IAsyncDisposable
         var denoiser = _models.GetDenoiser(request.Model);
         var description = denoiser.Description;
         var conditionId = description.Conditions.Resolve(request.Condition, description.Name);
-        var schedule = description.Process.Schedule.Steps(request.Steps);
-        var sampler = new DdimSampler(request.Eta);
+        var schedule = description.Process.Steps(request.Steps);
+        var sampler = description.Process.CreateSampler(request.Sampler, request.Eta, request.Prompt, request.Condition);
         ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {

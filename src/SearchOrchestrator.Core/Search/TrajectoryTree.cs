@@ -21,7 +21,7 @@ public sealed class TrajectoryTree
     private readonly IReadOnlyList<VerifierBatcher> _verifiers;
     private readonly VerifierEnsemble _ensemble;
     private readonly StepSchedule _schedule;
-    private readonly DdimSampler _sampler;
+    private readonly ISampler _sampler;
     private readonly SearchBudget _budget;
     private readonly TimeProvider _time;
     private readonly long _started;
@@ -71,7 +71,7 @@ public sealed class TrajectoryTree
     /// <summary>The shape of one sample.</summary>
     public SampleShape SampleShape => _denoiser.Denoiser.Description.SampleShape;
 
-    /// <summary>True when a step draws fresh noise (η &gt; 0), so siblings diverge on their own.</summary>
+    /// <summary>True when a step draws fresh randomness (η &gt; 0, or sampled tokens), so siblings diverge on their own.</summary>
     public bool IsStochastic => _sampler.IsStochastic;
 
     /// <summary>How many steps a fork under a deterministic sampler renoises its children back, so they differ.</summary>
@@ -133,14 +133,7 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var (key, index, state) = NextRoot();
-            var keep = similarity;
-            var fresh = Math.Sqrt(1 - (similarity * similarity));
-            var source = pivot.Prior;
-            for (var k = 0; k < state.Length; k++)
-            {
-                state[k] = (float)((keep * source[k]) + (fresh * state[k]));
-            }
-
+            _sampler.Neighbour(pivot.Prior, similarity, state);
             return AddRoot(key, index, state);
         }
     }
@@ -170,12 +163,12 @@ public sealed class TrajectoryTree
                 else if (step == 0)
                 {
                     state = new float[node.MutableState.Length];
-                    key.FillStandardNormal(NoiseUse.Prior, 0, state);
+                    _sampler.Prior(key, state);
                 }
                 else
                 {
                     step = Math.Max(0, step - ForkRenoiseSteps);
-                    state = RenoiseState(node, key, step);
+                    state = RenoiseState(node, key, step, forFork: true);
                 }
 
                 children[j] = Add(node, key, step, state, (float[]?)node.PredictionOrNull?.Clone());
@@ -207,7 +200,7 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var key = node.Key.Child(node.Children.Count);
-            child = Add(node, key, toStep, RenoiseState(node, key, toStep), (float[]?)node.PredictionOrNull?.Clone());
+            child = Add(node, key, toStep, RenoiseState(node, key, toStep, forFork: false), (float[]?)node.PredictionOrNull?.Clone());
         }
 
         Record(new TreeEvent(TreeEventKind.Renoised, child.Id, child.Path, toStep, node.Id));
@@ -289,7 +282,7 @@ public sealed class TrajectoryTree
             return scored;
         }
 
-        var samples = scored.Select(n => n.Prediction!.Value.ToArray()).ToArray();
+        var samples = scored.Select(n => n.Prediction!.Value[..SampleShape.ElementCount].ToArray()).ToArray();
         var scores = new float[_verifiers.Count][];
         await Task.WhenAll(_verifiers.Select(async (verifier, v) =>
         {
@@ -476,12 +469,10 @@ public sealed class TrajectoryTree
         Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
     }
 
-    private float[] RenoiseState(Node node, RngKey key, int toStep)
+    private float[] RenoiseState(Node node, RngKey key, int toStep, bool forFork)
     {
-        var noise = new float[node.MutableState.Length];
-        key.FillStandardNormal(NoiseUse.Renoise, toStep, noise);
-        var state = new float[noise.Length];
-        GaussianProcess.Renoise(node.MutableState, _schedule.AlphaBarAt(node.StepIndex), _schedule.AlphaBarAt(toStep), noise, state);
+        var state = new float[node.MutableState.Length];
+        _sampler.Renoise(node.MutableState, _schedule, node.StepIndex, toStep, key, forFork, state);
         return state;
     }
 
@@ -490,8 +481,8 @@ public sealed class TrajectoryTree
     {
         var index = _roots.Count;
         var key = _seedKey.Child(index);
-        var noise = new float[SampleShape.ElementCount];
-        key.FillStandardNormal(NoiseUse.Prior, 0, noise);
+        var noise = new float[_denoiser.Denoiser.Description.StateElements];
+        _sampler.Prior(key, noise);
         return (key, index, noise);
     }
 
@@ -576,7 +567,7 @@ internal sealed record TreeSettings
 
     public required StepSchedule Schedule { get; init; }
 
-    public required DdimSampler Sampler { get; init; }
+    public required ISampler Sampler { get; init; }
 
     public required SearchBudget Budget { get; init; }
 

@@ -248,6 +248,19 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
     private static OnnxDenoiser CreateDenoiser(string name, ModelManifest m, InferenceSession session)
     {
+        if (m.Process == ManifestNames.Masked)
+        {
+            var length = m.Inputs!["sample"].Shape![1];
+            var masked = new DenoiserDescription
+            {
+                Name = name,
+                SampleShape = new SampleShape(length),
+                Process = new MaskedProcess(length, m.Tokens!.Vocabulary!.Length, m.Tokens.MaskId!.Value, m.Tokens.Vocabulary),
+                Conditions = ConditionVocabulary.FreeText,
+            };
+            return new OnnxDenoiser(session, masked, m.Inputs["sample"].Name!, m.Inputs["time"].Name!, null, m.Outputs!["prediction"].Name!, tokenInput: true);
+        }
+
         var schedule = m.Schedule!;
         var noise = schedule.Beta == "cosine"
             ? NoiseSchedule.Cosine(schedule.TrainingSteps!.Value)
@@ -261,7 +274,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             Process = new GaussianProcess(noise, ManifestNames.Predictions[m.Prediction!], range),
             Conditions = vocabulary,
         };
-        return new OnnxDenoiser(session, description, m.Inputs["sample"].Name!, m.Inputs["time"].Name!, m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!);
+        return new OnnxDenoiser(session, description, m.Inputs["sample"].Name!, m.Inputs["time"].Name!, m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!, tokenInput: false);
     }
 
     private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
@@ -270,8 +283,8 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     private static void WarmUp(IDenoiser denoiser)
     {
         var d = denoiser.Description;
-        var condition = d.Conditions.Resolve(d.Conditions.Labels[0], d.Name);
-        var output = new float[d.SampleShape.ElementCount];
+        var condition = d.Conditions.Resolve(d.Conditions.IsFreeText ? string.Empty : d.Conditions.Labels[0], d.Name);
+        var output = new float[d.OutputElements];
         denoiser.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
     }
 
