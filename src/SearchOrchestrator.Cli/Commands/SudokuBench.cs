@@ -116,7 +116,7 @@ internal static class SudokuBench
             (StrategyNames.BestOfN, new() { ["n"] = "4" }, Sampled),
             (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, Sampled),
             (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1" }, Sampled),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.5, 0.75, 1.0), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, Sampled),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, Sampled),
             (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.2), ["backward"] = At(0.3) }, Sampled),
             (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }, Sampled),
             (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, Sampled),
