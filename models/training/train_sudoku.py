@@ -10,6 +10,7 @@ Run with Debian's interpreter: /usr/bin/python3 models/training/train_sudoku.py
 Writes models/sudoku/{model.onnx,model.json} (and a checkpoint beside them, not committed)."""
 import argparse
 import copy
+import json
 import os
 import time
 
@@ -74,6 +75,9 @@ def main():
     p.add_argument("--max-seconds", type=float, default=1800, help="stop early (and export) after this long")
     p.add_argument("--seed", type=int, default=20261124)
     p.add_argument("--out", default=os.path.join(HERE, "..", "sudoku"))
+    p.add_argument("--stop-at", type=int, help="stop after this many steps of the --steps schedule (reproduces a capped run)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--resume", help="continue from a checkpoint.pt this script wrote (its steps and seconds are added up)")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -89,9 +93,24 @@ def main():
     print(f"data: {a.base_grids} base grids ({time.time() - started:.0f}s)", flush=True)
 
     model = nets.SudokuTransformer()
+    previous = {"steps": 0, "seconds": 0, "runs": []}
+    if a.resume:
+        checkpoint = torch.load(a.resume)
+        if "state" in checkpoint:
+            model.load_state_dict(checkpoint["state"])
+            previous = checkpoint["training"]
+        else:  # a bare state dict: its run's steps and seconds are in the model.json beside it
+            model.load_state_dict(checkpoint)
+            with open(os.path.join(os.path.dirname(a.resume), "model.json")) as f:
+                done = json.load(f)["training"]
+            previous = {"steps": done["steps"], "seconds": done["seconds"],
+                        "runs": [{"steps": done["steps"], "seconds": done["seconds"], "lr": 2e-3}]}
+        # A resumed run draws fresh batches: a different stream from the same seed.
+        rng = np.random.default_rng([a.seed, previous["steps"]])
+        print(f"resumed from {a.resume}: {previous['steps']} steps, {previous['seconds']}s", flush=True)
     ema = copy.deepcopy(model).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=a.steps, pct_start=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     trained = 0
     for step in range(a.steps):
         tokens, t, grids, masked = make_batch(pool, rng, a.batch)
@@ -112,6 +131,9 @@ def main():
             print(f"step {step}/{a.steps} loss {loss.item():.4f} ({elapsed:.0f}s)", flush=True)
         if step % 600 == 599:
             print(f"  held-out single-pass solve rate (16 steps): {solve_rate(ema, eval_puzzles, 16):.3f}", flush=True)
+        if a.stop_at is not None and trained >= a.stop_at:
+            print(f"stopping after {trained} steps (--stop-at)", flush=True)
+            break
         if elapsed > a.max_seconds:
             print(f"stopping at the {a.max_seconds:.0f}s cap after {trained} steps", flush=True)
             break
@@ -121,9 +143,11 @@ def main():
     print(f"trained {params} parameters in {seconds:.0f}s; held-out single-pass solve rate (16 steps): "
           f"{solve_rate(ema, eval_puzzles, 16):.3f}", flush=True)
     os.makedirs(a.out, exist_ok=True)
-    torch.save(ema.state_dict(), os.path.join(a.out, "checkpoint.pt"))
-    export_model(ema, a.out, {"script": "models/training/train_sudoku.py", "seed": a.seed, "steps": trained,
-                              "batch": a.batch, "parameters": params, "seconds": round(seconds)})
+    runs = previous["runs"] + [{"steps": trained, "seconds": round(seconds), "lr": a.lr}]
+    training = {"steps": previous["steps"] + trained, "seconds": previous["seconds"] + round(seconds), "runs": runs}
+    torch.save({"state": ema.state_dict(), "training": training}, os.path.join(a.out, "checkpoint.pt"))
+    export_model(ema, a.out, {"script": "models/training/train_sudoku.py", "seed": a.seed, "batch": a.batch,
+                              "parameters": params, **training})
 
 
 def export_model(ema, out, training):
