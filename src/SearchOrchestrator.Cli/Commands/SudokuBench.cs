@@ -28,6 +28,12 @@ internal static class SudokuBench
     /// </summary>
     internal static readonly SamplerSettings Sampled = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 2.0);
 
+    /// <summary>
+    /// Most likely tokens in confidence order, with random re-masking: branches differ only in which positions a fork or
+    /// a backtrack re-masks (by the child's key), and every token is the model's best guess in its context.
+    /// </summary>
+    internal static readonly SamplerSettings GreedyRandomRemask = Greedy.With(SamplerParameters.Remask, RemaskNames.Random);
+
     /// <summary><paramref name="perLevel"/> puzzles per level from <paramref name="seed"/>: (puzzle text, givens level).</summary>
     public static List<(string Puzzle, int Level)> Puzzles(int perLevel, int seed = 20261124)
     {
@@ -106,7 +112,7 @@ internal static class SudokuBench
         string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
 
     private static string Describe(SamplerSettings sampler) =>
-        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}, {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}");
+        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}, {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}");
 
     /// <summary>The single pass, then every strategy at about 3–4× its NFE.</summary>
     private static List<(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler)> Configurations(int n)
@@ -124,6 +130,11 @@ internal static class SudokuBench
             (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35) }, Sampled),
             (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }, Sampled),
             (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, Sampled),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1" }, GreedyRandomRemask),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, GreedyRandomRemask),
+            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35) }, GreedyRandomRemask),
+            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, GreedyRandomRemask),
         ];
     }
 }
