@@ -114,7 +114,10 @@ internal static class SudokuBench
     private static string Describe(SamplerSettings sampler) =>
         FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}, {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}");
 
-    /// <summary>The single pass, then every strategy at about 3–4× its NFE.</summary>
+    /// <summary>
+    /// The single pass; every strategy at about 3–4× its NFE, drawing tokens at temperature 2; the forking and
+    /// backtracking ones again with the single pass's greedy tokens and random re-masking; then a few larger budgets.
+    /// </summary>
     private static List<(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler)> Configurations(int n)
     {
         string At(double fraction) => Math.Max(1, (int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
@@ -135,6 +138,9 @@ internal static class SudokuBench
             (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, GreedyRandomRemask),
             (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35) }, GreedyRandomRemask),
             (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
         ];
     }
 }
