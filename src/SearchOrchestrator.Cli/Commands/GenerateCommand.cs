@@ -70,7 +70,10 @@ internal static class GenerateCommand
                     Steps = parse.GetValue(steps),
                     Seed = parse.GetValue(seed),
                     Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
-                    Strategy = StrategyCatalog.Create(parse.GetValue(strategy) ?? StrategyNames.BestOfN, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps)),
+                    Strategy = parse.GetValue(strategy) is { } searched
+                        ? StrategyCatalog.Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        : new BestOfNStrategy(1), // without --strategy: one pass
+
                     Verifiers = verifiers.SequenceEqual(["count-verifier"]) ? [SudokuVerifier.VerifierName] : verifiers,
                     Ensemble = parse.GetValue(ensemble),
                     Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },

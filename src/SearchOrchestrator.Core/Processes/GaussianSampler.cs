@@ -12,6 +12,8 @@ internal sealed class GaussianSampler(GaussianProcess process, SamplerSettings s
 
     public bool IsStochastic => ddim.IsStochastic;
 
+    public bool PriorIsRandom => true;
+
     public void Update(ReadOnlySpan<float> output, SamplerStep step, Span<float> state, Span<float> prediction)
     {
         var epsilon = new float[state.Length];

@@ -23,6 +23,9 @@ public interface ISampler
     /// <summary>True when steps draw randomness, so children forked from one node diverge without renoising.</summary>
     bool IsStochastic { get; }
 
+    /// <summary>True when every root's prior is a fresh draw (gaussian noise); false when all roots start alike (a masked prompt).</summary>
+    bool PriorIsRandom { get; }
+
     /// <summary>
     /// Applies one step: turns the denoiser's output for this node (<see cref="DiffusionProcess.OutputElements"/> values)
     /// into the next state (written over <paramref name="state"/>) and the x0-prediction made on the way.

@@ -23,6 +23,8 @@ internal sealed class MaskedSampler(
 
     public bool IsStochastic => temperature > 0 || policy.Name == UnmaskingPolicyNames.Random;
 
+    public bool PriorIsRandom => false;
+
     public void Update(ReadOnlySpan<float> output, SamplerStep step, Span<float> state, Span<float> prediction)
     {
         var tokens = state[.._length];

@@ -141,7 +141,8 @@ public sealed class TrajectoryTree
     /// <summary>
     /// fork(node, k): k children that start from the node's state and differ only in the noise they draw after it.
     /// Under a deterministic sampler (η = 0) the children are renoised back <see cref="ForkRenoiseSteps"/> steps
-    /// (a root's children draw fresh prior noise) so they never duplicate each other.
+    /// (a root's children draw fresh prior noise) so they never duplicate each other. A deterministic sampler whose roots
+    /// all start alike (greedy masked decoding) cannot make a root's children differ and refuses with <see cref="InvalidRequestException"/>.
     /// </summary>
     public IReadOnlyList<Node> Fork(Node node, int k)
     {
@@ -162,6 +163,7 @@ public sealed class TrajectoryTree
                 }
                 else if (step == 0)
                 {
+                    RequireDistinctRoots("fork a root");
                     state = new float[node.MutableState.Length];
                     _sampler.Prior(key, state);
                 }
@@ -480,6 +482,11 @@ public sealed class TrajectoryTree
     private (RngKey Key, int Index, float[] Noise) NextRoot()
     {
         var index = _roots.Count;
+        if (index > 0)
+        {
+            RequireDistinctRoots("start a second root");
+        }
+
         var key = _seedKey.Child(index);
         var noise = new float[_denoiser.Denoiser.Description.StateElements];
         _sampler.Prior(key, noise);
@@ -546,6 +553,15 @@ public sealed class TrajectoryTree
     }
 
     private bool WallTimeExhausted() => _budget.MaxWallTime is { } wall && _time.GetElapsedTime(_started) >= wall;
+
+    /// <summary>A deterministic sampler whose roots all start alike (greedy masked decoding) would only duplicate a trajectory: refuse.</summary>
+    private void RequireDistinctRoots(string action)
+    {
+        if (!_sampler.IsStochastic && !_sampler.PriorIsRandom)
+        {
+            throw new InvalidRequestException("sampler", $"cannot {action}: the {_sampler.Settings} sampler is deterministic and every root starts from the same prompt, so it would duplicate a trajectory; draw tokens with temperature > 0 or use the random policy (forks after step 0 and backtracking re-mask instead).");
+        }
+    }
 
     private static void RequireLive(Node node)
     {

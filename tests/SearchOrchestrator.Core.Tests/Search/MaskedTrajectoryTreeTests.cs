@@ -191,6 +191,24 @@ public sealed class MaskedTrajectoryTreeTests : IAsyncDisposable
     }
 
     [Fact]
+    public void CreateRoot_SecondRootUnderGreedyDecoding_IsRefusedRatherThanDuplicated()
+    {
+        var tree = Tree(temperature: 0);
+        var root = tree.CreateRoot();
+
+        var second = Assert.Throws<InvalidRequestException>(() => tree.CreateRoot());
+        var fork = Assert.Throws<InvalidRequestException>(() => tree.Fork(root, 2));
+
+        Assert.Equal("sampler", second.Argument);
+        Assert.Contains("duplicate a trajectory", second.Message, StringComparison.Ordinal);
+        Assert.Contains("cannot fork a root", fork.Message, StringComparison.Ordinal);
+        var sampled = Tree(temperature: 0.5);
+        sampled.CreateRoot();
+        sampled.CreateRoot();
+        Assert.Equal(2, sampled.Roots.Count);
+    }
+
+    [Fact]
     public void CreateTree_EtaForAMaskedModel_IsRejected()
     {
         var ex = Assert.Throws<InvalidRequestException>(() => _engine.Validate(new SearchRequest

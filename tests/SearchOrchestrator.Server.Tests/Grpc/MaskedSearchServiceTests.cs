@@ -100,6 +100,7 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
     [InlineData("temperature", "sampler.temperature: temperature must be 0")]
     [InlineData("policy", "sampler.policy: unknown unmasking policy 'premises-first'")]
     [InlineData("steps", "steps: steps must be between 1 and 81")]
+    [InlineData("greedy", "sampler: cannot start a second root: the masked(temperature=0, policy=confidence, remask=confidence) sampler is deterministic")]
     public async Task Generate_BadMaskedField_FailsWithInvalidArgumentNamingIt(string field, string message)
     {
         var request = Sudoku();
@@ -113,6 +114,7 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
             case "eta": request.MaskedSampler = null; request.Eta = 0.5; break;
             case "temperature": request.MaskedSampler.Temperature = -1; break;
             case "policy": request.MaskedSampler.Policy = "premises-first"; break;
+            case "greedy": request.MaskedSampler.Temperature = 0; break;
             default: request.Steps = 100; break;
         }
 
