@@ -35,8 +35,9 @@ models: models-deps ## Retrain every embedded model from its fixed seed (about a
 	cd models/training && $(PYTHON) train_count_verifier.py && $(PYTHON) train_counting.py && $(PYTHON) train_sudoku.py
 	$(MAKE) evaluate
 
-evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 samples per count)
+evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 samples per count) and the sudoku model's solve rate
 	$(DOTNET) $(CLI) models evaluate --model counting --samples-per-condition 200 --steps 50 --guidance 2 --seed 1
+	$(DOTNET) $(CLI) bench search --model sudoku --steps 16 --strategies best_of_n
 
 clean: ## Remove build outputs and generated images
 	$(DOTNET) clean SearchOrchestrator.sln -c $(CONFIG) --nologo -v q || true
