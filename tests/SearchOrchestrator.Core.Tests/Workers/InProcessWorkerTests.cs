@@ -87,7 +87,7 @@ public sealed class InProcessWorkerTests
     {
         var models = Models();
         var runtime = new WorkerRuntime(models, new SearchEngine(models), maxResidentBytes: 100);
-        var settings = new TrajectorySettings("gaussian-data", 10, 0.5, 1, 2);
+        var settings = new TrajectorySettings("gaussian-data", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0.5), null, 1, 2);
 
         runtime.Put("s", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true)]);
         var full = Assert.Throws<ResidentMemoryExhaustedException>(() => runtime.Put("s", settings, [new ResidentState(2, default, 0, null, null, FromPrior: true)]));

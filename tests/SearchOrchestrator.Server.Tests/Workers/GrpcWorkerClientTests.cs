@@ -42,7 +42,7 @@ public sealed class GrpcWorkerClientTests : IAsyncLifetime
         await using var client = new GrpcWorkerClient(_app.Urls.First(), "s", secret: null);
         var items = Enumerable.Range(0, 2).Select(i => new RemoteStep(default, 0, [1, 2, 3, 4], new float[4])).ToList();
 
-        var error = await Assert.ThrowsAsync<WorkerDataException>(() => client.StepAsync(new SearchOrchestrator.Workers.TrajectorySettings("m", 10, 0, 1, lie), items));
+        var error = await Assert.ThrowsAsync<WorkerDataException>(() => client.StepAsync(new SearchOrchestrator.Workers.TrajectorySettings("m", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0), null, 1, lie), items));
 
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
