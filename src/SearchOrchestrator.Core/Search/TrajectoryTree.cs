@@ -513,12 +513,13 @@ public sealed class TrajectoryTree
                     for (var i = 0; i < list.Count; i++)
                     {
                         var got = fetched[i];
-                        if (got.StepIndex != list[i].StepIndex || got.State?.Length != SampleShape.ElementCount)
+                        var elements = _denoiser.Denoiser.Description.StateElements;
+                        if (got.StepIndex != list[i].StepIndex || got.State?.Length != elements || (got.Prediction is { Length: > 0 } p && p.Length != elements))
                         {
-                            throw new WorkerDataException(worker.Name, $"node {got.Handle} came back at step {got.StepIndex} with {got.State?.Length ?? 0} values; expected step {list[i].StepIndex} and {SampleShape.ElementCount}.");
+                            throw new WorkerDataException(worker.Name, $"node {got.Handle} came back at step {got.StepIndex} with {got.State?.Length ?? 0} values; expected step {list[i].StepIndex} and {elements}.");
                         }
 
-                        list[i].SetLocal(got.State, got.Prediction is { Length: > 0 } p ? p : null);
+                        list[i].SetLocal(got.State, got.Prediction is { Length: > 0 } prediction ? prediction : null);
                     }
 
                     continue;

@@ -57,6 +57,9 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
     /// <inheritdoc />
     public LinkCostModel? Link { get; }
 
+    /// <summary>The latest failure's message, for operators (null until a call fails).</summary>
+    public string? LastFailure { get; private set; }
+
     /// <summary>Consecutive failed calls (reset by a success).</summary>
     public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
 
@@ -248,6 +251,7 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
                     ? new WorkerUnavailableException(Name, $"missed its deadline of {timeout.TotalSeconds:0.###} s.", ex)
                     : ex;
                 RecordFailure();
+                LastFailure = failure.Message;
                 if (attempt >= attempts || !_inRotation)
                 {
                     throw failure;
