@@ -83,6 +83,31 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public async Task CheckHealthAsync_WorkerOutOfRotationRecovers_ComesBackIntoRotation()
+    {
+        var models = Models();
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = true, MaxRetries = 0, MaxConsecutiveFailures = 1 });
+        var worker = pool.Workers[0];
+        var client = (InProcessWorkerClient)worker.Client;
+        client.CorruptSteps = true;
+        var process = models.GetDenoiser("gaussian-data").Description.Process;
+        var settings = new TrajectorySettings("gaussian-data", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0), null, 1, 2);
+        var step = NodeStates.Step(process.Steps(10), process.CreateSampler(settings.Sampler), 2, 1, default, 0, new float[8], new float[8]);
+        await Assert.ThrowsAsync<WorkerDataException>(() => worker.StepAsync(step, settings));
+        Assert.False(worker.IsAvailable);
+
+        var stillSick = await worker.CheckHealthAsync();
+        client.CorruptSteps = false;
+        var healthy = await worker.CheckHealthAsync();
+
+        Assert.False(stillSick);
+        Assert.True(healthy);
+        Assert.True(worker.IsAvailable);
+        Assert.Equal(0, worker.ConsecutiveFailures);
+        Assert.Contains("not finite", worker.LastFailure, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Put_PastTheResidentMemoryBound_SaysHowToRaiseIt()
     {
         var models = Models();
