@@ -9,7 +9,7 @@ CLI     := src/SearchOrchestrator.Cli/bin/$(CONFIG)/net10.0/searchorch.dll
 OUT     ?= out
 
 .DEFAULT_GOAL := help
-.PHONY: help run demo test build models models-deps evaluate clean
+.PHONY: help run worker demo test build models models-deps evaluate clean
 
 help: ## Show this help
 	@echo "SearchOrchestrator make targets:"
@@ -20,6 +20,9 @@ build: ## Restore and build the solution
 
 run: build ## Serve searched generations over gRPC on 127.0.0.1:50051 with the embedded models (Ctrl+C stops)
 	$(DOTNET) $(CLI) serve
+
+worker: build ## Serve the worker protocol on 127.0.0.1:50061 so an orchestrator can run steps here (see README, Remote workers)
+	$(DOTNET) $(CLI) worker
 
 demo: build ## Generate two images for each count 1..9 with the embedded models; writes out/generated.png
 	@mkdir -p $(OUT)
