@@ -4,7 +4,7 @@ using SearchOrchestrator.Search;
 namespace SearchOrchestrator.Workers;
 
 /// <summary>
-/// The backends one search's model may run on (this process's, and the pool's workers that host the model) and the
+/// The backends one search's model may run on (this process's, and the pool's workers and stateless backends that host the model) and the
 /// choice between them for a group of nodes, by <see cref="PlacementPolicy"/>.
 /// </summary>
 public sealed class TreePlacement
