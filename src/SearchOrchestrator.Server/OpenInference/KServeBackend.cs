@@ -86,6 +86,9 @@ public sealed class KServeBackend : IStatelessBackend
 
     LinkCostModel? IStepBackend.Link => Link;
 
+    /// <summary>Every ModelInfer on this server's link with its whole elapsed time (transfer and remote compute together).</summary>
+    public LinkTraffic Traffic => _endpoint.Traffic;
+
     /// <summary>The connected denoisers, each checked against our manifest.</summary>
     public IReadOnlyList<KServeDenoiser> Denoisers { get; }
 
