@@ -66,7 +66,9 @@ public sealed class TreePlacement
                 move = nodes.Where(n => n.Residence?.Worker != backend).Sum(n => n.IsKeyPrior && n.StepIndex == 0 ? 0 : 2 * stateBytes);
             }
 
-            return PlacementPolicy.Estimate(backend, rows, steps, stepBytesPerRow, move, backend is WorkerBackend && Resident);
+            // A model server's pass ships every row in (both rows of a guided step) and each row's prediction back.
+            var bytesPerRow = backend is IStatelessBackend ? 2 * stateBytes : stepBytesPerRow;
+            return PlacementPolicy.Estimate(backend, rows, steps, bytesPerRow, move, backend is WorkerBackend && Resident);
         })).Backend;
     }
 

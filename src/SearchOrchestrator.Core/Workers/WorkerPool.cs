@@ -88,6 +88,11 @@ public sealed class WorkerPool : IAsyncDisposable
             return existing;
         }
 
+        if (_stateless.ContainsKey(endpoint))
+        {
+            throw new WorkerRefusedException(endpoint, "is already in the pool as a stateless (kserve) backend; one address joins as one kind.");
+        }
+
         var client = _connect(endpoint, Session);
         WorkerBackend? backend = null;
         try

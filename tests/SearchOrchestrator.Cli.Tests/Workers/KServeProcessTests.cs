@@ -175,9 +175,11 @@ public sealed class KServeProcessTests : IAsyncLifetime
         try
         {
             var pool = (WorkerPool)app.Services.GetService(typeof(WorkerPool))!;
+            // The hosted service joins the configured server in the background once the host has started.
+            using var joining = new CancellationTokenSource(TimeSpan.FromMinutes(1));
             while (pool.StatelessBackends.Count == 0)
             {
-                await Task.Delay(10);
+                await Task.Delay(10, joining.Token);
             }
 
             var engine = (SearchEngine)app.Services.GetService(typeof(SearchEngine))!;
