@@ -184,7 +184,7 @@ public sealed class KServeBackend : IStatelessBackend
             RecordFailure(ex.Status == StatusCode.Unavailable);
             throw ex.Status is null ? new WorkerDataException(Name, ex.Message) : new WorkerUnavailableException(Name, ex.Message, ex);
         }
-        catch (ObjectDisposedException ex)
+        catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
         {
             throw new WorkerUnavailableException(Name, "left the pool before the step ran.", ex);
         }

@@ -127,6 +127,18 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
     }
 
     [Fact]
+    public async Task StepAsync_AfterTheBackendLeftThePool_IsUnavailable()
+    {
+        var (backend, _) = await ConnectAsync();
+        await backend.DisposeAsync();
+
+        var failure = await Assert.ThrowsAsync<WorkerUnavailableException>(() => backend.StepAsync(Step(new float[Elements]), Settings));
+
+        Assert.False(backend.IsAvailable);
+        Assert.Contains("left the pool", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StepAsync_ModelItDoesNotRun_IsUnavailableNamingTheModels()
     {
         var (backend, _) = await ConnectAsync();
