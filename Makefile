@@ -31,12 +31,13 @@ test: ## Restore, build and run every test project
 models-deps: ## Install Debian's python3-torch and python3-onnx (needs root)
 	@$(PYTHON) -c "import torch, onnx, numpy" 2>/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-torch python3-onnx python3-numpy; }
 
-models: models-deps ## Retrain every embedded model from its fixed seed (about 25 minutes on 2 cores)
-	cd models/training && $(PYTHON) train_count_verifier.py && $(PYTHON) train_counting.py
+models: models-deps ## Retrain every embedded model from its fixed seed (about an hour on 2 cores; see models/README.md)
+	cd models/training && $(PYTHON) train_count_verifier.py && $(PYTHON) train_counting.py && $(PYTHON) train_sudoku.py
 	$(MAKE) evaluate
 
-evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 samples per count)
+evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 samples per count) and the sudoku model's solve rate
 	$(DOTNET) $(CLI) models evaluate --model counting --samples-per-condition 200 --steps 50 --guidance 2 --seed 1
+	$(DOTNET) $(CLI) bench search --model sudoku --steps 16 --strategies best_of_n
 
 clean: ## Remove build outputs and generated images
 	$(DOTNET) clean SearchOrchestrator.sln -c $(CONFIG) --nologo -v q || true

@@ -39,7 +39,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
             var plugins = provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
                 ? VerifierPluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifierPluginLoader)))
                 : [];
-            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), .. plugins]);
+            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. plugins]);
         });
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>());
@@ -52,7 +52,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest?.Sha256,
                 options,
                 provider.GetService<TimeProvider>(),
-                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description.SampleShape.ElementCount : null);
+                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description : null);
         });
         services.TryAddSingleton(provider => new PoolMembership(
             provider.GetRequiredService<WorkerPool>(),

@@ -45,6 +45,11 @@ internal static class BenchCommand
             using var repository = common.LoadRepository(parse);
             await using var engine = new SearchEngine(common.CreateCatalog(parse, repository), new BatchingOptions { MaxBatchSize = 128 });
             var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
+            if (denoiser.Description.Process is Processes.MaskedProcess)
+            {
+                return await SudokuBench.RunAsync(engine, denoiser.Description, parse.GetValue(quick) ? 3 : parse.GetValue(seeds), n, parse.GetValue(only)?.Split(','), parse.GetValue(concurrency), cancellationToken).ConfigureAwait(false);
+            }
+
             var conditions = denoiser.Description.Conditions.Labels;
             var template = new SearchRequest
             {

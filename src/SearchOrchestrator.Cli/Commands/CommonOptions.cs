@@ -83,7 +83,7 @@ internal sealed class CommonOptions
 
         using var loggers = CreateLoggers(parse);
         var plugins = string.IsNullOrEmpty(folder) ? [] : VerifierPluginLoader.Load(folder, loggers.CreateLogger("plugins"));
-        return new ModelCatalog(repository, [new ObjectCounter(), .. plugins]);
+        return new ModelCatalog(repository, [new ObjectCounter(), new SudokuVerifier(), .. plugins]);
     }
 
     private ILoggerFactory CreateLoggers(ParseResult parse) => LoggerFactory.Create(b => b

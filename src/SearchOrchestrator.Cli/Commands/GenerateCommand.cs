@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SearchOrchestrator.Imaging;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tensors;
@@ -21,8 +22,9 @@ internal static class GenerateCommand
         var condition = new Option<string>("--condition")
         {
             Description = "The condition label (e.g. 7); without --strategy also a comma-separated list cycled over the samples, or 'all' for every label in turn.",
-            Required = true,
         };
+        var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
+        var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
         var seed = new Option<ulong>("--seed") { Description = "Request seed; every node's noise is keyed by (seed, its path).", DefaultValueFactory = _ => 1 };
         var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 2.0 };
@@ -41,7 +43,7 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG.")
         {
-            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output,
+            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler,
         };
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
@@ -52,12 +54,39 @@ internal static class GenerateCommand
                 throw new InvalidRequestException("samples", $"--samples must be at least 1, got {count}.");
             }
 
-            using var target = OutputFile.Open(parse.GetValue(output)!);
             using var repository = common.LoadRepository(parse);
             var catalog = common.CreateCatalog(parse, repository);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
             var verifiers = ParseList(parse.GetValue(verifier)!);
+            if (parse.GetValue(puzzle) is { } grid)
+            {
+                var masked = denoiser.Description.Process as MaskedProcess
+                    ?? throw new InvalidRequestException("puzzle", $"--puzzle needs a masked model; '{denoiser.Description.Name}' is {denoiser.Description.Process.Name}.");
+                return await MaskedGenerate.RunAsync(engine, masked, new SearchRequest
+                {
+                    Model = denoiser.Description.Name,
+                    Condition = grid,
+                    Steps = parse.GetValue(steps),
+                    Seed = parse.GetValue(seed),
+                    Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
+                    Strategy = parse.GetValue(strategy) is { } searched
+                        ? StrategyCatalog.Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        : new BestOfNStrategy(1), // without --strategy: one pass
+
+                    Verifiers = verifiers.SequenceEqual(["count-verifier"]) ? [SudokuVerifier.VerifierName] : verifiers,
+                    Ensemble = parse.GetValue(ensemble),
+                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                    Candidates = count,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (parse.GetValue(condition) is null)
+            {
+                throw new InvalidRequestException("condition", "--condition is required (or --puzzle for a masked model).");
+            }
+
+            using var target = OutputFile.Open(parse.GetValue(output)!);
             var template = new SearchRequest
             {
                 Model = denoiser.Description.Name,
@@ -82,7 +111,7 @@ internal static class GenerateCommand
                     Candidates = count,
                 }, cancellationToken).ConfigureAwait(false);
 
-            var range = denoiser.Description.Process.SampleRange ?? (-1f, 1f);
+            var range = (denoiser.Description.Process as GaussianProcess)?.SampleRange ?? (-1f, 1f);
             var shape = denoiser.Description.SampleShape;
             var tiles = report.Select(r => new GridTile(r.Sample, count == 1 ? string.Empty : r.Caption, r.Tone)).ToList();
             target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, shape.Dimensions[^2], shape.Dimensions[^1], range, scale: 8)));

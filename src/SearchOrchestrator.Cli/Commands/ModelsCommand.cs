@@ -36,7 +36,9 @@ internal static class ModelsCommand
     {
         var sample = m.Inputs?.GetValueOrDefault("sample")?.Shape is { } s ? string.Join('x', s.Skip(1)) : "?";
         return m.Kind == ManifestNames.Denoiser
-            ? $"{m.Process}/{m.Prediction}, sample {sample}, conditions {string.Join(",", m.Condition?.Vocabulary?.Keys.AsEnumerable() ?? [])}, sha256 {m.Sha256?[..12]}"
+            ? m.Tokens is { } tokens
+                ? $"{m.Process}/{m.Prediction}, sample {sample}, vocabulary {tokens.Vocabulary?.Length} tokens (mask id {tokens.MaskId}), sha256 {m.Sha256?[..12]}"
+                : $"{m.Process}/{m.Prediction}, sample {sample}, conditions {string.Join(",", m.Condition?.Vocabulary?.Keys.AsEnumerable() ?? [])}, sha256 {m.Sha256?[..12]}"
             : $"{m.Scoring?.Rule}, sample {sample}, labels {string.Join(",", m.Scoring?.Labels ?? [])}, sha256 {m.Sha256?[..12]}";
     }
 
@@ -65,6 +67,11 @@ internal static class ModelsCommand
 
             using var repository = common.LoadRepository(parse);
             var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
+            if (denoiser.Description.Process is not Processes.GaussianProcess)
+            {
+                throw new InvalidRequestException("model", $"'models evaluate' measures the counting task; for the masked model '{denoiser.Description.Name}' run 'bench search --model {denoiser.Description.Name}' (its first row is the single-shot solve rate).");
+            }
+
             var learned = repository.GetVerifier(parse.GetValue(verifier)!);
             await using var engine = new SearchEngine(repository, new BatchingOptions { MaxBatchSize = 128 });
             var vocabulary = denoiser.Description.Conditions.Labels;

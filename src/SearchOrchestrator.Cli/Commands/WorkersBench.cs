@@ -127,7 +127,7 @@ internal static class WorkersBench
 
             string? Hash(string name) => repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256;
             ModelManifest? Manifest(string name) => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest;
-            int? Elements(string name) => name == denoiser.Description.Name ? denoiser.Description.SampleShape.ElementCount : null;
+            Denoising.DenoiserDescription? Describe(string name) => name == denoiser.Description.Name ? denoiser.Description : null;
             Console.WriteLine($"bench workers: {count} shared_prefix searches (k = 4, N = {n}, fork at {n / 2}, guidance 2, η 0.5), {inFlight} in flight; {Environment.ProcessorCount} cores; workers are `searchorch worker` processes on loopback with 1 intra-op thread each");
             Console.WriteLine();
             var kserveNote = string.Empty;
@@ -139,7 +139,7 @@ internal static class WorkersBench
                 Print("local", local, local);
                 foreach (var mode in new[] { WorkerModes.Stateless, WorkerModes.Resident })
                 {
-                    await using var pool = new WorkerPool((e, s) => new GrpcWorkerClient(e, s, null), Hash, new WorkerOptions { Mode = mode, UseLocal = false }, localElements: Elements);
+                    await using var pool = new WorkerPool((e, s) => new GrpcWorkerClient(e, s, null), Hash, new WorkerOptions { Mode = mode, UseLocal = false }, localDenoiser: Describe);
                     foreach (var url in workers.Urls)
                     {
                         await pool.JoinAsync(url, cancellationToken).ConfigureAwait(false);
@@ -168,7 +168,7 @@ internal static class WorkersBench
             Console.WriteLine();
             Console.WriteLine(kserveNote);
             Console.WriteLine();
-            await PlacementAsync(repository, catalog, denoiser.Description.Name, Hash, Elements, cancellationToken).ConfigureAwait(false);
+            await PlacementAsync(repository, catalog, denoiser.Description.Name, Hash, Describe, cancellationToken).ConfigureAwait(false);
             return 0;
 
             void Print(string mode, Run run, Run local)
@@ -187,7 +187,7 @@ internal static class WorkersBench
     /// Heterogeneous workers: one with 2 threads behind an injected 10 ms link, one with 1 thread on plain loopback, no
     /// local compute, stateless mode (so the link is paid every step). Prints which worker each batch size went to.
     /// </summary>
-    private static async Task PlacementAsync(ModelRepository repository, IModelProvider catalog, string model, Func<string, string?> hash, Func<string, int?> elements, CancellationToken cancellationToken)
+    private static async Task PlacementAsync(ModelRepository repository, IModelProvider catalog, string model, Func<string, string?> hash, Func<string, Denoising.DenoiserDescription?> describe, CancellationToken cancellationToken)
     {
         var latency = TimeSpan.FromMilliseconds(10);
         const double Bandwidth = 200e6;
@@ -197,7 +197,7 @@ internal static class WorkersBench
             (e, s) => new GrpcWorkerClient(e, s, null, e == fast ? new LinkThrottle(latency, Bandwidth) : null),
             hash,
             new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = false },
-            localElements: elements);
+            localDenoiser: describe);
         foreach (var url in workers.Urls)
         {
             await pool.JoinAsync(url, cancellationToken).ConfigureAwait(false);

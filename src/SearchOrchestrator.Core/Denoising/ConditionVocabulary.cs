@@ -39,6 +39,21 @@ public sealed class ConditionVocabulary
         NullId = nullId;
     }
 
+    private ConditionVocabulary()
+    {
+        _ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        _labels = [];
+    }
+
+    /// <summary>
+    /// The vocabulary of a model that takes no condition input, whose condition is free text (a masked model's prompt, a
+    /// puzzle): every label resolves to id 0 and reaches the verifiers as it is.
+    /// </summary>
+    public static ConditionVocabulary FreeText { get; } = new();
+
+    /// <summary>True for <see cref="FreeText"/>: any label is accepted.</summary>
+    public bool IsFreeText => _labels.Length == 0;
+
     /// <summary>The labels in declared order.</summary>
     public IReadOnlyList<string> Labels => _labels;
 
@@ -54,6 +69,11 @@ public sealed class ConditionVocabulary
         if (label is not null && _ids.TryGetValue(label, out var id))
         {
             return id;
+        }
+
+        if (IsFreeText && label is not null)
+        {
+            return 0;
         }
 
         throw new InvalidRequestException("condition", $"condition '{label}' is not in the vocabulary of model '{modelName}'; use one of: {Describe()}.");

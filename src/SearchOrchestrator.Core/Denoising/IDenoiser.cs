@@ -12,11 +12,17 @@ public sealed record DenoiserDescription
     /// <summary>The shape of one sample (no batch axis).</summary>
     public required SampleShape SampleShape { get; init; }
 
-    /// <summary>The gaussian process the model was trained on.</summary>
-    public required GaussianProcess Process { get; init; }
+    /// <summary>The process the model was trained on: <see cref="GaussianProcess"/> or <see cref="MaskedProcess"/>.</summary>
+    public required DiffusionProcess Process { get; init; }
 
     /// <summary>The condition labels and ids, and the null id for guidance.</summary>
     public required ConditionVocabulary Conditions { get; init; }
+
+    /// <summary>Floats in one node's state and x0-prediction (the sample is their prefix; masked models add confidences).</summary>
+    public int StateElements => Process.StateElements(SampleShape);
+
+    /// <summary>Floats the denoiser outputs per sample: the sample's size, or positions × vocabulary for a masked model's logits.</summary>
+    public int OutputElements => Process.OutputElements(SampleShape);
 }
 
 /// <summary>
@@ -35,7 +41,8 @@ public interface IDenoiser
     DenoiserDescription Description { get; }
 
     /// <summary>
-    /// Runs one forward pass and writes <c>batch.Count × SampleShape.ElementCount</c> floats to
+    /// Runs one forward pass over <c>batch.Count × SampleShape.ElementCount</c> sample values (token ids as floats for
+    /// masked models) and writes <c>batch.Count × Description.OutputElements</c> floats to
     /// <paramref name="output"/>. Cancellation may stop a pass that is already running.
     /// </summary>
     Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default);

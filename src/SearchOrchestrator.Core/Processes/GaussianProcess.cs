@@ -4,7 +4,7 @@ namespace SearchOrchestrator.Processes;
 /// The <c>gaussian</c> process: x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε. Converts a denoiser's output into the
 /// (ε̂, x̂0) pair samplers need, and moves samples back to noisier levels with the forward kernel.
 /// </summary>
-public sealed class GaussianProcess
+public sealed class GaussianProcess : DiffusionProcess
 {
     /// <summary>Creates the process for a model trained on <paramref name="schedule"/>.</summary>
     /// <param name="schedule">The training noise schedule.</param>
@@ -31,6 +31,38 @@ public sealed class GaussianProcess
 
     /// <summary>The range x̂0 is clipped to, or null for no clipping.</summary>
     public (float Min, float Max)? SampleRange { get; }
+
+    /// <inheritdoc />
+    public override string Name => "gaussian";
+
+    /// <inheritdoc />
+    public override StepSchedule Steps(int steps) => Schedule.Steps(steps);
+
+    /// <inheritdoc />
+    public override SamplerSettings DefaultSampler(double eta) => SamplerSettings.Ddim(eta);
+
+    /// <inheritdoc />
+    public override ISampler CreateSampler(SamplerSettings settings, TokenPrompt? prompt = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (prompt is not null)
+        {
+            throw new InvalidRequestException("tokens", "token prompts and clamped positions apply to masked models; this model's process is gaussian.");
+        }
+
+        if (settings.Name != SamplerNames.Ddim)
+        {
+            throw new InvalidRequestException("sampler", $"the gaussian process samples with '{SamplerNames.Ddim}', not '{settings.Name}'.");
+        }
+
+        var unknown = settings.Numbers.Keys.Where(k => k != SamplerParameters.Eta).Concat(settings.Texts.Keys).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new InvalidRequestException("sampler", $"the ddim sampler takes only '{SamplerParameters.Eta}'; unknown: {string.Join(", ", unknown)}.");
+        }
+
+        return new GaussianSampler(this, settings, new DdimSampler(settings.Number(SamplerParameters.Eta, 0)));
+    }
 
     /// <summary>
     /// Turns a model output at noise level <paramref name="alphaBar"/> into ε̂ and x̂0. When a sample range

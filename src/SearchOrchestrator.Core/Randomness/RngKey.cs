@@ -14,6 +14,9 @@ public enum NoiseUse : uint
 
     /// <summary>The uniforms a strategy draws to resample particles.</summary>
     Resample = 4,
+
+    /// <summary>The uniforms a masked sampler's policy draws to choose which positions to unmask.</summary>
+    Unmask = 5,
 }
 
 /// <summary>

@@ -12,7 +12,7 @@ namespace SearchOrchestrator.Scheduling;
 /// </summary>
 public sealed record StepRequest
 {
-    /// <summary>The node's state x_i; overwritten with x_{i+1}.</summary>
+    /// <summary>The node's state x_i (the process's <see cref="DenoiserDescription.StateElements"/> floats); overwritten with x_{i+1}.</summary>
     public required float[] State { get; init; }
 
     /// <summary>Receives x̂0, the prediction at step i.</summary>
@@ -22,7 +22,7 @@ public sealed record StepRequest
     public required int StepIndex { get; init; }
 
     /// <summary>The model time of step i.</summary>
-    public required int Timestep { get; init; }
+    public required double Timestep { get; init; }
 
     /// <summary>ᾱ at step i.</summary>
     public required double AlphaBarFrom { get; init; }
@@ -36,8 +36,8 @@ public sealed record StepRequest
     /// <summary>Classifier-free guidance scale (1 = none).</summary>
     public required double Guidance { get; init; }
 
-    /// <summary>The sampler, with the request's η.</summary>
-    public required DdimSampler Sampler { get; init; }
+    /// <summary>The request's sampler (rebuildable from its plain <see cref="ISampler.Settings"/>); it applies the node's update.</summary>
+    public required ISampler Sampler { get; init; }
 
     /// <summary>The node's RNG key: the step's noise is a pure function of (key, step index).</summary>
     public required RngKey Key { get; init; }
@@ -45,7 +45,7 @@ public sealed record StepRequest
 
 /// <summary>
 /// The batcher of one denoiser backend: stacks queued steps along axis 0 (two rows for a guided step), runs one
-/// forward pass, and applies each node's DDIM update with that node's own noise.
+/// forward pass, and applies each node's sampler update (DDIM, or masked unmasking) with that node's own RNG key.
 /// </summary>
 public sealed class DenoiserBatcher : IAsyncDisposable
 {
@@ -82,19 +82,17 @@ public sealed class DenoiserBatcher : IAsyncDisposable
     private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time) : BatchPump<Work>(denoiser.Description.Name, options, time)
     {
         private readonly int _elements = denoiser.Description.SampleShape.ElementCount;
+        private readonly int _outputs = denoiser.Description.OutputElements;
         private readonly float[] _input = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];
-        private readonly float[] _output = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];
+        private readonly float[] _output = new float[options.MaxBatchSize * denoiser.Description.OutputElements];
         private readonly float[] _times = new float[options.MaxBatchSize];
         private readonly long[] _conditions = new long[options.MaxBatchSize];
-        private readonly float[] _epsilon = new float[denoiser.Description.SampleShape.ElementCount];
-        private readonly float[] _noise = new float[denoiser.Description.SampleShape.ElementCount];
-        private readonly float[] _guided = new float[denoiser.Description.SampleShape.ElementCount];
+        private readonly float[] _guided = new float[denoiser.Description.OutputElements];
 
         public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken) => SubmitAsync(new Work(step, cancellationToken));
 
         protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, CancellationToken passCancellation)
         {
-            var n = _elements;
             var nullId = denoiser.Description.Conditions.NullId;
             // Conditional rows first, in batch order; the unconditional rows of guided steps after them.
             var rows = 0;
@@ -119,28 +117,22 @@ public sealed class DenoiserBatcher : IAsyncDisposable
             for (var i = 0; i < batch.Count; i++)
             {
                 var step = batch[i].Step;
-                ReadOnlySpan<float> prediction = _output.AsSpan(i * n, n);
+                var m = _outputs;
+                ReadOnlySpan<float> prediction = _output.AsSpan(i * m, m);
                 if (unconditionalRow[i] >= 0)
                 {
-                    ClassifierFreeGuidance.Combine(prediction, _output.AsSpan(unconditionalRow[i] * n, n), step.Guidance, _guided);
+                    ClassifierFreeGuidance.Combine(prediction, _output.AsSpan(unconditionalRow[i] * m, m), step.Guidance, _guided);
                     prediction = _guided;
                 }
 
-                denoiser.Description.Process.ToEpsilonAndSample(prediction, step.State, step.AlphaBarFrom, _epsilon, step.Prediction);
-                var stochastic = step.Sampler.Sigma(step.AlphaBarFrom, step.AlphaBarTo) > 0;
-                if (stochastic)
-                {
-                    step.Key.FillStandardNormal(NoiseUse.Step, step.StepIndex, _noise);
-                }
-
-                step.Sampler.Step(_epsilon, step.Prediction, step.AlphaBarFrom, step.AlphaBarTo, _noise, step.State);
+                step.Sampler.Update(prediction, new SamplerStep(step.StepIndex, step.AlphaBarFrom, step.AlphaBarTo, step.Key), step.State, step.Prediction);
             }
         }
 
         private void Stack(StepRequest step, int row, long condition)
         {
-            step.State.AsSpan().CopyTo(_input.AsSpan(row * _elements, _elements));
-            _times[row] = step.Timestep;
+            step.State.AsSpan(0, _elements).CopyTo(_input.AsSpan(row * _elements, _elements));
+            _times[row] = (float)step.Timestep;
             _conditions[row] = condition;
         }
     }

@@ -46,7 +46,7 @@ public sealed class ForkCalibration
     public async Task<(ForkCalibrationResult Result, bool Ran)> GetAsync(SearchRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var key = string.Join('|', request.Model, request.Condition, request.Steps, request.Guidance.ToString(CultureInfo.InvariantCulture), request.Eta.ToString(CultureInfo.InvariantCulture), string.Join(',', request.Verifiers), request.Ensemble);
+        var key = string.Join('|', request.Model, request.Condition, request.Steps, request.Guidance.ToString(CultureInfo.InvariantCulture), request.Eta.ToString(CultureInfo.InvariantCulture), request.Sampler?.ToString() ?? string.Empty, PromptKey(request.Prompt), string.Join(',', request.Verifiers), request.Ensemble);
         var ran = false;
         var entry = _cache.GetOrAdd(key, _ => new Lazy<Task<ForkCalibrationResult>>(() =>
         {
@@ -63,6 +63,9 @@ public sealed class ForkCalibration
             throw;
         }
     }
+
+    private static string PromptKey(Processes.TokenPrompt? prompt) =>
+        prompt is null ? string.Empty : $"{string.Join(',', prompt.Tokens)}/{(prompt.Clamped is null ? "*" : string.Join(',', prompt.Clamped))}";
 
     /// <summary>Runs the calibration without the cache.</summary>
     public async Task<ForkCalibrationResult> MeasureAsync(SearchRequest request, CancellationToken cancellationToken = default)

@@ -202,6 +202,9 @@ internal enum NodeOrigin
 
     /// <summary>The parent's state renoised to <see cref="Node.StartStep"/> with its own key.</summary>
     Renoise,
+
+    /// <summary>Renoised as a fork under a deterministic sampler, whose siblings must differ.</summary>
+    ForkRenoise,
 }
 
 /// <summary>Where a resident node's state lives: the worker and the handle it is kept under.</summary>

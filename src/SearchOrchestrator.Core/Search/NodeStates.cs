@@ -11,27 +11,26 @@ namespace SearchOrchestrator.Search;
 /// </summary>
 public static class NodeStates
 {
-    /// <summary>The prior noise of a node with <paramref name="key"/> (a root at step 0).</summary>
-    public static float[] Prior(RngKey key, int elements)
+    /// <summary>The state of a root at step 0 with <paramref name="key"/>.</summary>
+    public static float[] Prior(ISampler sampler, RngKey key, int elements)
     {
+        ArgumentNullException.ThrowIfNull(sampler);
         var state = new float[elements];
-        key.FillStandardNormal(NoiseUse.Prior, 0, state);
+        sampler.Prior(key, state);
         return state;
     }
 
-    /// <summary>x_j drawn from q(x_j | x_i) with <paramref name="key"/>'s renoise stream: a child at an earlier step.</summary>
-    public static float[] Renoise(ReadOnlySpan<float> state, StepSchedule schedule, int fromStep, int toStep, RngKey key)
+    /// <summary>A child at the earlier step <paramref name="toStep"/>, drawn with its own <paramref name="key"/>.</summary>
+    public static float[] Renoise(ISampler sampler, ReadOnlySpan<float> state, StepSchedule schedule, int fromStep, int toStep, RngKey key, bool forFork)
     {
-        ArgumentNullException.ThrowIfNull(schedule);
-        var noise = new float[state.Length];
-        key.FillStandardNormal(NoiseUse.Renoise, toStep, noise);
-        var result = new float[noise.Length];
-        GaussianProcess.Renoise(state, schedule.AlphaBarAt(fromStep), schedule.AlphaBarAt(toStep), noise, result);
+        ArgumentNullException.ThrowIfNull(sampler);
+        var result = new float[state.Length];
+        sampler.Renoise(state, schedule, fromStep, toStep, key, forFork, result);
         return result;
     }
 
     /// <summary>The request that moves a node from step <paramref name="stepIndex"/> to the next, in place.</summary>
-    public static StepRequest Step(StepSchedule schedule, DdimSampler sampler, long condition, double guidance, RngKey key, int stepIndex, float[] state, float[] prediction)
+    public static StepRequest Step(StepSchedule schedule, ISampler sampler, long condition, double guidance, RngKey key, int stepIndex, float[] state, float[] prediction)
     {
         ArgumentNullException.ThrowIfNull(schedule);
         return new StepRequest

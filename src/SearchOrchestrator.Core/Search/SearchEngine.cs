@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Diagnostics;
-using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Workers;
@@ -127,7 +126,7 @@ public sealed class SearchEngine : IAsyncDisposable
                 {
                     NodeId = n.Id,
                     Path = n.Path,
-                    Sample = n.Prediction!.Value.ToArray(),
+                    Sample = n.Prediction!.Value[..tree.SampleShape.ElementCount].ToArray(),
                     Shape = tree.SampleShape,
                     Complete = n.IsComplete,
                     StepIndex = n.StepIndex,
@@ -192,8 +191,9 @@ public sealed class SearchEngine : IAsyncDisposable
         var denoiser = _models.GetDenoiser(request.Model);
         var description = denoiser.Description;
         var conditionId = description.Conditions.Resolve(request.Condition, description.Name);
-        var schedule = description.Process.Schedule.Steps(request.Steps);
-        var sampler = new DdimSampler(request.Eta);
+        var schedule = description.Process.Steps(request.Steps);
+        var prompt = request.Prompt ?? description.Process.PromptFromCondition(request.Condition);
+        var sampler = description.Process.CreateSampler(request.Sampler, request.Eta, prompt, request.Condition);
         ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
@@ -231,6 +231,7 @@ public sealed class SearchEngine : IAsyncDisposable
             ForkRenoiseSteps = request.ForkRenoiseSteps,
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
             RecordEvents = recordEvents,
+            Prompt = prompt,
             Placement = _workers is null ? null : new TreePlacement(_locals.GetOrAdd(batcher, b => new LocalBackend(b, _batching.MaxBatchSize)), _workers, description.Name, request.Guidance),
         });
     }

@@ -1,3 +1,4 @@
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
@@ -21,6 +22,15 @@ public sealed record SearchRequest
 
     /// <summary>DDIM η in [0, 1]. Default 0 (forks then renoise their children).</summary>
     public double Eta { get; init; }
+
+    /// <summary>
+    /// The sampler and its settings (e.g. masked: policy, temperature, top_k, top_p). Null means the process's default:
+    /// DDIM with <see cref="Eta"/> for gaussian models, confidence-ordered most-likely tokens for masked ones.
+    /// </summary>
+    public SamplerSettings? Sampler { get; init; }
+
+    /// <summary>Masked models: the token prompt and its clamped positions (a puzzle's givens). Null for gaussian models.</summary>
+    public TokenPrompt? Prompt { get; init; }
 
     /// <summary>The request seed; every node's noise is keyed by it and the node's path.</summary>
     public ulong Seed { get; init; }

@@ -22,7 +22,7 @@ public sealed class TrajectoryTree
     private readonly IReadOnlyList<VerifierBatcher> _verifiers;
     private readonly VerifierEnsemble _ensemble;
     private readonly StepSchedule _schedule;
-    private readonly DdimSampler _sampler;
+    private readonly ISampler _sampler;
     private readonly SearchBudget _budget;
     private readonly TimeProvider _time;
     private readonly long _started;
@@ -62,7 +62,7 @@ public sealed class TrajectoryTree
         _calibrate = settings.CalibrateForkStep;
         _events = settings.RecordEvents ? new Queue<TreeEvent>() : null;
         _placement = settings.Placement;
-        _trajectory = new TrajectorySettings(_denoiser.Denoiser.Description.Name, _schedule.Count, _sampler.Eta, Guidance, ConditionId);
+        _trajectory = new TrajectorySettings(_denoiser.Denoiser.Description.Name, _schedule.Count, _sampler.Settings, settings.Prompt, Guidance, ConditionId);
         _started = _time.GetTimestamp();
     }
 
@@ -78,7 +78,7 @@ public sealed class TrajectoryTree
     /// <summary>The shape of one sample.</summary>
     public SampleShape SampleShape => _denoiser.Denoiser.Description.SampleShape;
 
-    /// <summary>True when a step draws fresh noise (η &gt; 0), so siblings diverge on their own.</summary>
+    /// <summary>True when a step draws fresh randomness (η &gt; 0, or sampled tokens), so siblings diverge on their own.</summary>
     public bool IsStochastic => _sampler.IsStochastic;
 
     /// <summary>How many steps a fork under a deterministic sampler renoises its children back, so they differ.</summary>
@@ -140,14 +140,7 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var (key, index, state) = NextRoot();
-            var keep = similarity;
-            var fresh = Math.Sqrt(1 - (similarity * similarity));
-            var source = pivot.Prior;
-            for (var k = 0; k < state.Length; k++)
-            {
-                state[k] = (float)((keep * source[k]) + (fresh * state[k]));
-            }
-
+            _sampler.Neighbour(pivot.Prior, similarity, state);
             return AddRoot(key, index, state, isKeyPrior: false);
         }
     }
@@ -155,7 +148,8 @@ public sealed class TrajectoryTree
     /// <summary>
     /// fork(node, k): k children that start from the node's state and differ only in the noise they draw after it.
     /// Under a deterministic sampler (η = 0) the children are renoised back <see cref="ForkRenoiseSteps"/> steps
-    /// (a root's children draw fresh prior noise) so they never duplicate each other.
+    /// (a root's children draw fresh prior noise) so they never duplicate each other. A deterministic sampler whose roots
+    /// all start alike (greedy masked decoding) cannot make a root's children differ and refuses with <see cref="InvalidRequestException"/>.
     /// </summary>
     public IReadOnlyList<Node> Fork(Node node, int k)
     {
@@ -172,12 +166,17 @@ public sealed class TrajectoryTree
                 var key = node.Key.Child(node.Children.Count);
                 var (origin, step) = IsStochastic ? (NodeOrigin.Copy, node.StepIndex)
                     : node.StepIndex == 0 ? (NodeOrigin.Prior, 0)
-                    : (NodeOrigin.Renoise, Math.Max(0, node.StepIndex - ForkRenoiseSteps));
+                    : (NodeOrigin.ForkRenoise, Math.Max(0, node.StepIndex - ForkRenoiseSteps));
+                if (origin == NodeOrigin.Prior)
+                {
+                    RequireDistinctRoots("fork a root");
+                }
+
                 if (resident is not null)
                 {
                     // The parent lives on a worker: its children are made there too, and nothing moves.
                     var handle = _placement!.Pool.NextHandle();
-                    specs.Add(new ResidentChild(handle, key, origin switch { NodeOrigin.Copy => ChildStart.Copy, NodeOrigin.Prior => ChildStart.Prior, _ => ChildStart.Renoise }, step));
+                    specs.Add(new ResidentChild(handle, key, origin switch { NodeOrigin.Copy => ChildStart.Copy, NodeOrigin.Prior => ChildStart.Prior, _ => ChildStart.ForkRenoise }, step));
                     children[j] = Add(node, key, origin, step, null, node.HasPrediction);
                     children[j].Residence = new Residence(resident.Worker, handle);
                     continue;
@@ -186,8 +185,8 @@ public sealed class TrajectoryTree
                 var state = origin switch
                 {
                     NodeOrigin.Copy => (float[])node.MutableState.Clone(),
-                    NodeOrigin.Prior => NodeStates.Prior(key, node.MutableState.Length),
-                    _ => NodeStates.Renoise(node.MutableState, _schedule, node.StepIndex, step, key),
+                    NodeOrigin.Prior => NodeStates.Prior(_sampler, key, node.MutableState.Length),
+                    _ => NodeStates.Renoise(_sampler, node.MutableState, _schedule, node.StepIndex, step, key, forFork: true),
                 };
                 children[j] = Add(node, key, origin, step, state, (float[]?)node.PredictionOrNull?.Clone());
             }
@@ -239,7 +238,7 @@ public sealed class TrajectoryTree
             }
             else
             {
-                child = Add(node, key, NodeOrigin.Renoise, toStep, NodeStates.Renoise(node.MutableState, _schedule, node.StepIndex, toStep, key), (float[]?)node.PredictionOrNull?.Clone());
+                child = Add(node, key, NodeOrigin.Renoise, toStep, NodeStates.Renoise(_sampler, node.MutableState, _schedule, node.StepIndex, toStep, key, forFork: false), (float[]?)node.PredictionOrNull?.Clone());
             }
         }
 
@@ -329,18 +328,19 @@ public sealed class TrajectoryTree
             return scored;
         }
 
-        await MaterializeAsync(scored, cancellationToken).ConfigureAwait(false);
-        var samples = scored.Select(n => n.Prediction!.Value.ToArray()).ToArray();
         var scores = new float[_verifiers.Count][];
         await Task.WhenAll(_verifiers.Select(async (verifier, v) =>
         {
-            var results = await Task.WhenAll(samples.Select(s => verifier.ScoreAsync(SampleShape, s, Condition, cancellationToken))).ConfigureAwait(false);
-            scores[v] = [.. results.Select(r => r.Score)];
-            foreach (var (_, timing) in results)
+            scores[v] = new float[scored.Count];
+            var here = await ScoreRemotelyAsync(_ensemble.Verifiers[v], scored, scores[v], cancellationToken).ConfigureAwait(false);
+            await MaterializeAsync([.. here.Select(i => scored[i])], cancellationToken).ConfigureAwait(false);
+            var results = await Task.WhenAll(here.Select(i => verifier.ScoreAsync(SampleShape, scored[i].Prediction!.Value[..SampleShape.ElementCount].ToArray(), Condition, cancellationToken))).ConfigureAwait(false);
+            for (var j = 0; j < here.Count; j++)
             {
+                scores[v][here[j]] = results[j].Score;
                 lock (_gate)
                 {
-                    _queueTime += timing.Queued;
+                    _queueTime += results[j].Timing.Queued;
                 }
             }
         })).ConfigureAwait(false);
@@ -513,12 +513,13 @@ public sealed class TrajectoryTree
                     for (var i = 0; i < list.Count; i++)
                     {
                         var got = fetched[i];
-                        if (got.StepIndex != list[i].StepIndex || got.State?.Length != SampleShape.ElementCount)
+                        var elements = _denoiser.Denoiser.Description.StateElements;
+                        if (got.StepIndex != list[i].StepIndex || got.State?.Length != elements || (got.Prediction is { Length: > 0 } p && p.Length != elements))
                         {
-                            throw new WorkerDataException(worker.Name, $"node {got.Handle} came back at step {got.StepIndex} with {got.State?.Length ?? 0} values; expected step {list[i].StepIndex} and {SampleShape.ElementCount}.");
+                            throw new WorkerDataException(worker.Name, $"node {got.Handle} came back at step {got.StepIndex} with {got.State?.Length ?? 0} values; expected step {list[i].StepIndex} and {elements}.");
                         }
 
-                        list[i].SetLocal(got.State, got.Prediction is { Length: > 0 } p ? p : null);
+                        list[i].SetLocal(got.State, got.Prediction is { Length: > 0 } prediction ? prediction : null);
                     }
 
                     continue;
@@ -534,6 +535,47 @@ public sealed class TrajectoryTree
                 await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Verification runs where its inputs are: nodes resident on a worker that hosts <paramref name="verifier"/> are
+    /// scored there by handle (nothing but scores moves). Returns the indices left to score here (after fetching).
+    /// </summary>
+    private async Task<List<int>> ScoreRemotelyAsync(string verifier, List<Node> nodes, float[] scores, CancellationToken cancellationToken)
+    {
+        var here = new List<int>();
+        var remote = new Dictionary<WorkerBackend, List<int>>();
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            if (!nodes[i].IsLocal && nodes[i].Residence is { } r && r.Worker.IsAvailable && r.Worker.Hosts(verifier))
+            {
+                (remote.TryGetValue(r.Worker, out var list) ? list : remote[r.Worker] = []).Add(i);
+            }
+            else
+            {
+                here.Add(i);
+            }
+        }
+
+        foreach (var (worker, indices) in remote)
+        {
+            try
+            {
+                await Task.WhenAll(indices.Select(i => nodes[i].RemoteReady)).ConfigureAwait(false);
+                var (remoteScores, transfer) = await worker.VerifyResidentAsync(verifier, Condition, [.. indices.Select(i => nodes[i].Residence!.Handle)], cancellationToken).ConfigureAwait(false);
+                RecordTransfer(worker, transfer);
+                for (var j = 0; j < indices.Count; j++)
+                {
+                    scores[indices[j]] = remoteScores[j];
+                }
+            }
+            catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
+            {
+                here.AddRange(indices); // fetched or recomputed, then scored here
+            }
+        }
+
+        return here;
     }
 
     private static bool IsWorkerFault(Exception ex, CancellationToken cancellationToken) =>
@@ -758,7 +800,7 @@ public sealed class TrajectoryTree
         }
         else if (node.Parent is null)
         {
-            (state, prediction, at) = ((float[]?)node.Prior?.Clone() ?? NodeStates.Prior(node.Key, SampleShape.ElementCount), null, 0);
+            (state, prediction, at) = ((float[]?)node.Prior?.Clone() ?? NodeStates.Prior(_sampler, node.Key, _denoiser.Denoiser.Description.StateElements), null, 0);
         }
         else
         {
@@ -766,8 +808,8 @@ public sealed class TrajectoryTree
             (state, at) = node.Origin switch
             {
                 NodeOrigin.Copy => (parentState, node.BranchStep),
-                NodeOrigin.Prior => (NodeStates.Prior(node.Key, parentState.Length), 0),
-                _ => (NodeStates.Renoise(parentState, _schedule, node.BranchStep, node.StartStep, node.Key), node.StartStep),
+                NodeOrigin.Prior => (NodeStates.Prior(_sampler, node.Key, parentState.Length), 0),
+                _ => (NodeStates.Renoise(_sampler, parentState, _schedule, node.BranchStep, node.StartStep, node.Key, forFork: node.Origin == NodeOrigin.ForkRenoise), node.StartStep),
             };
             prediction = parentPrediction;
         }
@@ -842,8 +884,13 @@ public sealed class TrajectoryTree
     private (RngKey Key, int Index, float[] Noise) NextRoot()
     {
         var index = _roots.Count;
+        if (index > 0)
+        {
+            RequireDistinctRoots("start a second root");
+        }
+
         var key = _seedKey.Child(index);
-        return (key, index, NodeStates.Prior(key, SampleShape.ElementCount));
+        return (key, index, NodeStates.Prior(_sampler, key, _denoiser.Denoiser.Description.StateElements));
     }
 
     private Node AddRoot(RngKey key, int index, float[] state, bool isKeyPrior)
@@ -914,6 +961,15 @@ public sealed class TrajectoryTree
 
     private bool WallTimeExhausted() => _budget.MaxWallTime is { } wall && _time.GetElapsedTime(_started) >= wall;
 
+    /// <summary>A deterministic sampler whose roots all start alike (greedy masked decoding) would only duplicate a trajectory: refuse.</summary>
+    private void RequireDistinctRoots(string action)
+    {
+        if (!_sampler.IsStochastic && !_sampler.PriorIsRandom)
+        {
+            throw new InvalidRequestException("sampler", $"cannot {action}: the {_sampler.Settings} sampler is deterministic and every root starts from the same prompt, so it would duplicate a trajectory; draw tokens with temperature > 0 or use the random policy (forks after step 0 and backtracking re-mask instead).");
+        }
+    }
+
     private static void RequireLive(Node node)
     {
         if (node.IsPruned)
@@ -934,7 +990,7 @@ internal sealed record TreeSettings
 
     public required StepSchedule Schedule { get; init; }
 
-    public required DdimSampler Sampler { get; init; }
+    public required ISampler Sampler { get; init; }
 
     public required SearchBudget Budget { get; init; }
 
@@ -951,6 +1007,9 @@ internal sealed record TreeSettings
     public int ForkRenoiseSteps { get; init; } = 1;
 
     public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
+
+    /// <summary>A masked model's prompt (the sampler was built with it; workers rebuild theirs with it).</summary>
+    public Processes.TokenPrompt? Prompt { get; init; }
 
     /// <summary>Where steps may run besides this process's batcher; null runs everything on <see cref="Denoiser"/>.</summary>
     public TreePlacement? Placement { get; init; }

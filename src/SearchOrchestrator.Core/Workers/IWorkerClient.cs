@@ -79,8 +79,25 @@ public sealed record WorkerDescription
 /// <summary>A model a worker hosts.</summary>
 public sealed record HostedModel(string Name, string Kind, string Sha256);
 
-/// <summary>What every node of one search shares on a worker: the model and how its steps are sampled.</summary>
-public sealed record TrajectorySettings(string Model, int Steps, double Eta, double Guidance, long ConditionId);
+/// <summary>
+/// What every node of one search shares on a worker: the model, N, the sampler as plain data (rebuilt there with
+/// <see cref="Processes.DiffusionProcess.CreateSampler(Processes.SamplerSettings, Processes.TokenPrompt?)"/>), the prompt
+/// of a masked model (its clamped positions), the guidance scale and the condition id.
+/// </summary>
+public sealed record TrajectorySettings(string Model, int Steps, Processes.SamplerSettings Sampler, Processes.TokenPrompt? Prompt, double Guidance, long ConditionId)
+{
+    /// <inheritdoc />
+    public bool Equals(TrajectorySettings? other) =>
+        other is not null && Model == other.Model && Steps == other.Steps && Sampler.Equals(other.Sampler) && Guidance.Equals(other.Guidance)
+        && ConditionId == other.ConditionId && PromptEquals(Prompt, other.Prompt);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Model, Steps, Sampler, Guidance, ConditionId, Prompt?.Tokens.Count);
+
+    private static bool PromptEquals(Processes.TokenPrompt? a, Processes.TokenPrompt? b) =>
+        ReferenceEquals(a, b) || (a is not null && b is not null && a.Tokens.SequenceEqual(b.Tokens)
+            && (a.Clamped is null ? b.Clamped is null : b.Clamped is not null && a.Clamped.SequenceEqual(b.Clamped)));
+}
 
 /// <summary>One node's step to run remotely: its key, step index, and the buffers the result is written to.</summary>
 public sealed record RemoteStep(RngKey Key, int StepIndex, float[] State, float[] Prediction);
@@ -99,6 +116,9 @@ public enum ChildStart
 
     /// <summary>The parent's state renoised to <see cref="ResidentChild.ToStep"/> with the child's key.</summary>
     Renoise = 2,
+
+    /// <summary>As <see cref="Renoise"/>, for a fork under a deterministic sampler (siblings must differ).</summary>
+    ForkRenoise = 3,
 }
 
 /// <summary>A resident child to create: its handle, key, and how it starts.</summary>

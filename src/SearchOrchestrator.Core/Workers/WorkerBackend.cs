@@ -57,6 +57,9 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
     /// <inheritdoc />
     public LinkCostModel? Link { get; }
 
+    /// <summary>The latest failure's message, for operators (null until a call fails).</summary>
+    public string? LastFailure { get; private set; }
+
     /// <summary>Consecutive failed calls (reset by a success).</summary>
     public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
 
@@ -161,15 +164,18 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
     }
 
     /// <summary>
-    /// Times the worker's forward passes of <paramref name="model"/> at one row and at eight (twice each; the first
-    /// warms up), so placement knows its compute before real traffic refines it.
+    /// Times the worker's forward passes of <paramref name="denoiser"/> at one row and at eight (twice each; the first
+    /// warms up), on root states drawn by this orchestrator, so placement knows its compute before real traffic refines it.
     /// </summary>
-    public async Task CalibrateAsync(string model, int elements, CancellationToken cancellationToken = default)
+    public async Task CalibrateAsync(Denoising.DenoiserDescription denoiser, CancellationToken cancellationToken = default)
     {
-        var settings = new TrajectorySettings(model, 1, 0, 1, 0);
+        ArgumentNullException.ThrowIfNull(denoiser);
+        var sampler = denoiser.Process.DefaultSampler(0);
+        var prior = Search.NodeStates.Prior(denoiser.Process.CreateSampler(sampler), new Randomness.RngKey(1), denoiser.StateElements);
+        var settings = new TrajectorySettings(denoiser.Name, 1, sampler, null, 1, denoiser.Conditions.NullId ?? 0);
         foreach (var (rows, warmUp) in new[] { (1, true), (1, false), (8, true), (8, false) })
         {
-            var items = Enumerable.Range(0, rows).Select(i => new RemoteStep(new Randomness.RngKey((ulong)i), 0, new float[elements], new float[elements])).ToList();
+            var items = Enumerable.Range(0, rows).Select(i => new RemoteStep(new Randomness.RngKey((ulong)i), 0, (float[])prior.Clone(), new float[prior.Length])).ToList();
             var call = await CallAsync(ct => _client.StepAsync(settings, items, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
             if (!warmUp)
             {
@@ -245,6 +251,7 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
                     ? new WorkerUnavailableException(Name, $"missed its deadline of {timeout.TotalSeconds:0.###} s.", ex)
                     : ex;
                 RecordFailure();
+                LastFailure = failure.Message;
                 if (attempt >= attempts || !_inRotation)
                 {
                     throw failure;

@@ -15,7 +15,7 @@ public sealed class WorkerPool : IAsyncDisposable
 
     private readonly Func<string, string, IWorkerClient> _connect;
     private readonly Func<string, string?> _localHash;
-    private readonly Func<string, int?>? _localElements;
+    private readonly Func<string, Denoising.DenoiserDescription?>? _localDenoiser;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, WorkerBackend> _workers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IStatelessBackend> _stateless = new(StringComparer.Ordinal);
@@ -24,10 +24,10 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>
     /// Creates an empty pool. <paramref name="connect"/> makes a client for an endpoint and this pool's session; <paramref name="localHash"/>
     /// gives this orchestrator's SHA-256 for a model name (null when it does not have the model);
-    /// <paramref name="localElements"/>, the values in one sample of a denoiser, lets a joining worker's forward passes
-    /// be timed at two batch sizes before placement relies on them.
+    /// <paramref name="localDenoiser"/>, this orchestrator's description of a denoiser, lets a joining worker's forward
+    /// passes be timed at two batch sizes before placement relies on them.
     /// </summary>
-    public WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null, Func<string, int?>? localElements = null)
+    public WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null, Func<string, Denoising.DenoiserDescription?>? localDenoiser = null)
     {
         ArgumentNullException.ThrowIfNull(connect);
         ArgumentNullException.ThrowIfNull(localHash);
@@ -40,7 +40,7 @@ public sealed class WorkerPool : IAsyncDisposable
 
         _connect = connect;
         _localHash = localHash;
-        _localElements = localElements;
+        _localDenoiser = localDenoiser;
         Options = options;
         _time = time ?? TimeProvider.System;
     }
@@ -114,9 +114,9 @@ public sealed class WorkerPool : IAsyncDisposable
             await backend.ProbeAsync(cancellationToken).ConfigureAwait(false);
             foreach (var model in description.Models.Where(m => m.Kind == "denoiser"))
             {
-                if (_localElements?.Invoke(model.Name) is { } elements)
+                if (_localDenoiser?.Invoke(model.Name) is { } denoiser)
                 {
-                    await backend.CalibrateAsync(model.Name, elements, cancellationToken).ConfigureAwait(false);
+                    await backend.CalibrateAsync(denoiser, cancellationToken).ConfigureAwait(false);
                 }
             }
             if (!_workers.TryAdd(endpoint, backend))

@@ -69,7 +69,7 @@ public sealed class WorkerRuntime
             float[] state;
             if (node.FromPrior)
             {
-                state = NodeStates.Prior(node.Key, trajectory.Elements);
+                state = NodeStates.Prior(trajectory.Sampler, node.Key, trajectory.Elements);
             }
             else
             {
@@ -125,9 +125,10 @@ public sealed class WorkerRuntime
                 var state = child.Start switch
                 {
                     ChildStart.Copy => (float[])source.State.Clone(),
-                    ChildStart.Prior => NodeStates.Prior(child.Key, source.Trajectory.Elements),
-                    ChildStart.Renoise when child.ToStep >= 0 && child.ToStep < source.StepIndex => NodeStates.Renoise(source.State, source.Trajectory.Schedule, source.StepIndex, child.ToStep, child.Key),
-                    ChildStart.Renoise => throw new InvalidRequestException("children.to_step", $"renoise goes back to an earlier step than {source.StepIndex}, got {child.ToStep}."),
+                    ChildStart.Prior => NodeStates.Prior(source.Trajectory.Sampler, child.Key, source.Trajectory.Elements),
+                    ChildStart.Renoise or ChildStart.ForkRenoise when child.ToStep >= 0 && child.ToStep < source.StepIndex =>
+                        NodeStates.Renoise(source.Trajectory.Sampler, source.State, source.Trajectory.Schedule, source.StepIndex, child.ToStep, child.Key, forFork: child.Start == ChildStart.ForkRenoise),
+                    ChildStart.Renoise or ChildStart.ForkRenoise => throw new InvalidRequestException("children.to_step", $"renoise goes back to an earlier step than {source.StepIndex}, got {child.ToStep}."),
                     _ => throw new InvalidRequestException("children.start", $"unknown child start {child.Start}."),
                 };
                 var step = child.Start switch
@@ -201,7 +202,7 @@ public sealed class WorkerRuntime
             {
                 var source = n.StepIndex == n.Trajectory.Settings.Steps ? n.State : n.Prediction
                     ?? throw new InvalidRequestException("handles", $"node {n.Handle} has no x0-prediction yet; advance it first.");
-                return (float[])source.Clone();
+                return source[..n.Trajectory.Shape.ElementCount];
             }
         }).ToList();
         return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
@@ -249,20 +250,14 @@ public sealed class WorkerRuntime
         ArgumentNullException.ThrowIfNull(settings);
         var denoiser = _models.GetDenoiser(settings.Model);
         var description = denoiser.Description;
-        var schedule = description.Process.Schedule.Steps(settings.Steps);
-        if (!(settings.Eta >= 0 && settings.Eta <= 1))
-        {
-            throw new InvalidRequestException("settings.eta", $"eta must lie in [0, 1], got {settings.Eta}.");
-        }
-
+        var schedule = description.Process.Steps(settings.Steps);
+        var sampler = description.Process.CreateSampler(settings.Sampler, settings.Prompt);
         ClassifierFreeGuidance.Validate(settings.Guidance, description.Conditions, description.Name);
-        return new Trajectory(settings, description.SampleShape, schedule, new DdimSampler(settings.Eta), _engine.BatcherFor(denoiser));
+        return new Trajectory(settings, description.SampleShape, description.StateElements, schedule, sampler, _engine.BatcherFor(denoiser));
     }
 
-    private sealed record Trajectory(TrajectorySettings Settings, SampleShape Shape, StepSchedule Schedule, DdimSampler Sampler, Scheduling.DenoiserBatcher Batcher)
+    private sealed record Trajectory(TrajectorySettings Settings, SampleShape Shape, int Elements, StepSchedule Schedule, ISampler Sampler, Scheduling.DenoiserBatcher Batcher)
     {
-        public int Elements => Shape.ElementCount;
-
         public void CheckState(float[] values, string field)
         {
             if (values.Length != Elements)

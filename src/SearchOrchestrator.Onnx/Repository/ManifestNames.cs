@@ -12,6 +12,12 @@ public static class ManifestNames
     /// <summary>The gaussian (DDPM/DDIM) process.</summary>
     public const string Gaussian = "gaussian";
 
+    /// <summary>The masked (absorbing-state discrete) process.</summary>
+    public const string Masked = "masked";
+
+    /// <summary>A masked denoiser's prediction: logits over the vocabulary per position.</summary>
+    public const string Logits = "logits";
+
     /// <summary>Scoring rule: the softmax probability of the requested condition's class.</summary>
     public const string ClassProbability = "class-probability";
 

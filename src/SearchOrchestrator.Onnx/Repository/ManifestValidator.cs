@@ -129,9 +129,15 @@ public static partial class ManifestValidator
 
     private static void ValidateDenoiser(ModelManifest m, List<string> errors)
     {
+        if (m.Process == ManifestNames.Masked)
+        {
+            ValidateMaskedDenoiser(m, errors);
+            return;
+        }
+
         if (m.Process != ManifestNames.Gaussian)
         {
-            errors.Add(m.Process is null ? "process: missing (gaussian)" : $"process: '{m.Process}' is not supported (gaussian)");
+            errors.Add(m.Process is null ? "process: missing (gaussian or masked)" : $"process: '{m.Process}' is not supported (gaussian or masked)");
         }
 
         if (m.Prediction is null || !ManifestNames.Predictions.ContainsKey(m.Prediction))
@@ -189,6 +195,54 @@ public static partial class ManifestValidator
         if (m.SampleRange is { } range && (range.Length != 2 || !(range[0] < range[1])))
         {
             errors.Add($"sampleRange: must be [min, max] with min < max, got [{string.Join(", ", range)}]");
+        }
+    }
+
+    private static void ValidateMaskedDenoiser(ModelManifest m, List<string> errors)
+    {
+        if (m.Prediction != ManifestNames.Logits)
+        {
+            errors.Add($"prediction: a masked denoiser predicts {ManifestNames.Logits}, got {m.Prediction ?? "nothing"}");
+        }
+
+        var sample = RequireTensor(m.Inputs, "inputs", "sample", "int64", errors);
+        RequireTensor(m.Inputs, "inputs", "time", "float32", errors);
+        var prediction = RequireTensor(m.Outputs, "outputs", "prediction", "float32", errors);
+        if (sample?.Shape is { Length: not 2 } s)
+        {
+            errors.Add($"inputs.sample.shape: a masked denoiser takes token ids [-1, length], got [{string.Join(", ", s)}]");
+        }
+
+        if (m.Inputs?.ContainsKey("condition") == true)
+        {
+            errors.Add("inputs.condition: a masked denoiser takes its prompt as clamped tokens, not a condition input");
+        }
+
+        if (m.Tokens is not { } tokens)
+        {
+            errors.Add("tokens: missing (vocabulary: the text of each token id, and maskId)");
+            return;
+        }
+
+        if (tokens.Vocabulary is not { Length: >= 2 } vocabulary)
+        {
+            errors.Add("tokens.vocabulary: missing or shorter than 2 (the text of each token id, the mask's included)");
+            return;
+        }
+
+        if (vocabulary.Distinct(StringComparer.Ordinal).Count() != vocabulary.Length)
+        {
+            errors.Add("tokens.vocabulary: an entry appears twice");
+        }
+
+        if (tokens.MaskId is not { } mask || mask < 0 || mask >= vocabulary.Length)
+        {
+            errors.Add($"tokens.maskId: must be an id in [0, {vocabulary.Length}), got {tokens.MaskId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "nothing"}");
+        }
+
+        if (sample?.Shape is [_, var length] && prediction?.Shape is { } p && !p.AsSpan().SequenceEqual([-1, length, vocabulary.Length]))
+        {
+            errors.Add($"outputs.prediction.shape: logits must be [-1, {length}, {vocabulary.Length}] (length x vocabulary), got [{string.Join(", ", p)}]");
         }
     }
 

@@ -18,10 +18,10 @@ public sealed record ModelManifest
     /// <summary>One line for people.</summary>
     public string? Description { get; init; }
 
-    /// <summary>Denoisers: the process, <c>gaussian</c>.</summary>
+    /// <summary>Denoisers: the process, <c>gaussian</c> or <c>masked</c>.</summary>
     public string? Process { get; init; }
 
-    /// <summary>Denoisers: <c>epsilon</c>, <c>sample</c> or <c>v</c>.</summary>
+    /// <summary>Denoisers: <c>epsilon</c>, <c>sample</c> or <c>v</c> (gaussian); <c>logits</c> (masked).</summary>
     public string? Prediction { get; init; }
 
     /// <summary>Input tensors by role: denoisers <c>sample</c>, <c>time</c>, <c>condition</c>; verifiers <c>sample</c>.</summary>
@@ -33,7 +33,10 @@ public sealed record ModelManifest
     /// <summary>Denoisers: the training noise schedule.</summary>
     public ScheduleSpec? Schedule { get; init; }
 
-    /// <summary>Denoisers: the condition vocabulary and null id.</summary>
+    /// <summary>Masked denoisers: the token vocabulary and the mask id.</summary>
+    public TokenSpec? Tokens { get; init; }
+
+    /// <summary>Denoisers: the condition vocabulary and null id (gaussian; masked models take a token prompt instead).</summary>
     public ConditionSpec? Condition { get; init; }
 
     /// <summary>Denoisers: the range of clean samples, <c>[min, max]</c>; x̂0 is clipped to it.</summary>
@@ -68,6 +71,16 @@ public sealed record TensorSpec
 
     /// <summary>Dimensions; axis 0 is the batch and must be -1.</summary>
     public int[]? Shape { get; init; }
+}
+
+/// <summary>A masked denoiser's tokens: the text of each id (in id order) and which id is the mask.</summary>
+public sealed record TokenSpec
+{
+    /// <summary>The text of each token id; its length is the vocabulary size V (the logits per position).</summary>
+    public string[]? Vocabulary { get; init; }
+
+    /// <summary>The mask token's id, in [0, V).</summary>
+    public int? MaskId { get; init; }
 }
 
 /// <summary>A training noise schedule.</summary>

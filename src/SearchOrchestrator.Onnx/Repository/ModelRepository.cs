@@ -270,6 +270,19 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
     private static DenoiserDescription Describe(string name, ModelManifest m)
     {
+        if (m.Process == ManifestNames.Masked)
+        {
+            var length = m.Inputs!["sample"].Shape![1];
+            var masked = new DenoiserDescription
+            {
+                Name = name,
+                SampleShape = new SampleShape(length),
+                Process = new MaskedProcess(length, m.Tokens!.Vocabulary!.Length, m.Tokens.MaskId!.Value, m.Tokens.Vocabulary),
+                Conditions = ConditionVocabulary.FreeText,
+            };
+            return masked;
+        }
+
         var schedule = m.Schedule!;
         var noise = schedule.Beta == "cosine"
             ? NoiseSchedule.Cosine(schedule.TrainingSteps!.Value)
@@ -285,8 +298,11 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         };
     }
 
-    private static OnnxDenoiser CreateDenoiser(string name, ModelManifest m, InferenceSession session) =>
-        new(session, Describe(name, m), m.Inputs!["sample"].Name!, m.Inputs["time"].Name!, m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!);
+    private static OnnxDenoiser CreateDenoiser(string name, ModelManifest m, InferenceSession session)
+    {
+        var masked = m.Process == ManifestNames.Masked;
+        return new(session, Describe(name, m), m.Inputs!["sample"].Name!, m.Inputs["time"].Name!, masked ? null : m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!, tokenInput: masked);
+    }
 
     private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
         new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!);
@@ -294,8 +310,8 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     private static void WarmUp(IDenoiser denoiser)
     {
         var d = denoiser.Description;
-        var condition = d.Conditions.Resolve(d.Conditions.Labels[0], d.Name);
-        var output = new float[d.SampleShape.ElementCount];
+        var condition = d.Conditions.Resolve(d.Conditions.IsFreeText ? string.Empty : d.Conditions.Labels[0], d.Name);
+        var output = new float[d.OutputElements];
         denoiser.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
     }
 

@@ -6,20 +6,23 @@ namespace SearchOrchestrator.Onnx.Runtime;
 
 /// <summary>
 /// A denoiser served by one ONNX Runtime session. Inputs and the output are bound to the caller's memory
-/// (no copies); a cancelled token terminates a running pass through <see cref="RunOptions.Terminate"/>.
+/// (no copies, except token ids, which a masked model takes as int64); a cancelled token terminates a running pass
+/// through <see cref="RunOptions.Terminate"/>. A masked model has no condition input.
 /// </summary>
 internal sealed class OnnxDenoiser : IDenoiser, IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly bool _tokenInput;
 
-    public OnnxDenoiser(InferenceSession session, DenoiserDescription description, string sampleInput, string timeInput, string conditionInput, string predictionOutput)
+    public OnnxDenoiser(InferenceSession session, DenoiserDescription description, string sampleInput, string timeInput, string? conditionInput, string predictionOutput, bool tokenInput)
     {
         _session = session;
         Description = description;
-        _inputNames = [sampleInput, timeInput, conditionInput];
+        _inputNames = conditionInput is null ? [sampleInput, timeInput] : [sampleInput, timeInput, conditionInput];
         _outputNames = [predictionOutput];
+        _tokenInput = tokenInput;
     }
 
     public DenoiserDescription Description { get; }
@@ -30,21 +33,37 @@ internal sealed class OnnxDenoiser : IDenoiser, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var n = batch.Count;
         var elements = Description.SampleShape.ElementCount;
-        if (n < 1 || batch.Samples.Length < n * elements || batch.Times.Length < n || batch.Conditions.Length < n || output.Length < n * elements)
+        var outputs = Description.OutputElements;
+        if (n < 1 || batch.Samples.Length < n * elements || batch.Times.Length < n || batch.Conditions.Length < n || output.Length < n * outputs)
         {
-            throw new ArgumentException($"A batch of {n} for '{Description.Name}' needs {n * elements} sample values, {n} times, {n} conditions and room for {n * elements} outputs.", nameof(batch));
+            throw new ArgumentException($"A batch of {n} for '{Description.Name}' needs {n * elements} sample values, {n} times, {n} conditions and room for {n * outputs} outputs.", nameof(batch));
         }
 
         var shape = Description.SampleShape.WithBatch(n);
-        using var sample = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(batch.Samples[..(n * elements)]), shape);
+        using var sample = _tokenInput
+            ? OrtValue.CreateTensorValueFromMemory(Tokens(batch.Samples.Span[..(n * elements)]), shape)
+            : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(batch.Samples[..(n * elements)]), shape);
         using var time = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(batch.Times[..n]), [n]);
         using var condition = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, MemoryMarshal.AsMemory(batch.Conditions[..n]), [n]);
-        using var prediction = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output[..(n * elements)], shape);
-        OnnxRun.Run(_session, _inputNames, [sample, time, condition], _outputNames, [prediction], cancellationToken);
+        long[] outputShape = _tokenInput ? [.. shape, Description.OutputElements / elements] : shape;
+        using var prediction = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, output[..(n * outputs)], outputShape);
+        OrtValue[] inputs = _inputNames.Length == 3 ? [sample, time, condition] : [sample, time];
+        OnnxRun.Run(_session, _inputNames, inputs, _outputNames, [prediction], cancellationToken);
         return Task.CompletedTask;
     }
 
     public void Dispose() => _session.Dispose();
+
+    private static long[] Tokens(ReadOnlySpan<float> values)
+    {
+        var tokens = new long[values.Length];
+        for (var k = 0; k < values.Length; k++)
+        {
+            tokens[k] = (long)values[k];
+        }
+
+        return tokens;
+    }
 }
 
 /// <summary>One cancellable <see cref="InferenceSession.Run(RunOptions, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue})"/>.</summary>

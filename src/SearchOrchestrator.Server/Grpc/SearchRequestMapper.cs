@@ -1,4 +1,5 @@
 using System.Globalization;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
@@ -15,9 +16,14 @@ internal static class SearchRequestMapper
             throw new InvalidRequestException("model", "model is required (see ListModels).");
         }
 
-        if (string.IsNullOrEmpty(request.Condition))
+        if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0)
         {
-            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions).");
+            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text).");
+        }
+
+        if (request.Clamped.Count > 0 && request.Tokens.Count == 0)
+        {
+            throw new InvalidRequestException("clamped", "clamped positions refer to prompt tokens; set tokens too.");
         }
 
         if (request.Steps < 0)
@@ -52,7 +58,47 @@ internal static class SearchRequestMapper
                 MaxWallTime = budget is { MaxWallTimeMs: > 0 } ? TimeSpan.FromMilliseconds(budget.MaxWallTimeMs) : null,
             },
             Candidates = request.Candidates == 0 ? 1 : request.Candidates,
+            Sampler = Sampler(request.MaskedSampler),
+            Prompt = request.Tokens.Count == 0 ? null : new TokenPrompt([.. request.Tokens], request.Clamped.Count == 0 ? null : [.. request.Clamped]),
         };
+    }
+
+    /// <summary>The masked sampler's settings from the message; unset fields keep the process defaults.</summary>
+    private static SamplerSettings? Sampler(MaskedSampler? sampler)
+    {
+        if (sampler is null)
+        {
+            return null;
+        }
+
+        var settings = MaskedProcess.DefaultSettings;
+        if (sampler.Policy.Length > 0)
+        {
+            settings = settings.With(SamplerParameters.Policy, sampler.Policy);
+        }
+
+        if (sampler.Remask.Length > 0)
+        {
+            settings = settings.With(SamplerParameters.Remask, sampler.Remask);
+        }
+
+        settings = settings.With(SamplerParameters.Temperature, sampler.Temperature);
+        if (sampler.TopK != 0)
+        {
+            settings = settings.With(SamplerParameters.TopK, sampler.TopK);
+        }
+
+        if (sampler.TopP != 0)
+        {
+            settings = settings.With(SamplerParameters.TopP, sampler.TopP);
+        }
+
+        if (sampler.Threshold != 0)
+        {
+            settings = settings.With(SamplerParameters.Threshold, sampler.Threshold);
+        }
+
+        return settings;
     }
 
     /// <summary>The registered name of the request's strategy (for metrics and logs).</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Imaging;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
@@ -218,7 +219,7 @@ internal sealed class SearchService(
         return wire;
     }
 
-    private static GenerateResponse ToWire(SearchResult result, GenerateRequest request)
+    private GenerateResponse ToWire(SearchResult result, GenerateRequest request)
     {
         var cost = result.Cost;
         var response = new GenerateResponse
@@ -256,13 +257,23 @@ internal sealed class SearchService(
             response.ForkStep = fork;
         }
 
-        response.Candidates.AddRange(result.Candidates.Select(c => ToWire(c, request)));
+        var masked = TryGetMasked(request.Model);
+        response.Candidates.AddRange(result.Candidates.Select(c => ToWire(c, request, masked)));
         return response;
     }
 
-    private static WireCandidate ToWire(CoreCandidate candidate, GenerateRequest request)
+    /// <summary>The masked process of a model the search just ran on, for token ids and text in the response; null for gaussian models.</summary>
+    private MaskedProcess? TryGetMasked(string model) => models.GetDenoiser(model).Description.Process as MaskedProcess;
+
+    private static WireCandidate ToWire(CoreCandidate candidate, GenerateRequest request, MaskedProcess? masked)
     {
         var wire = new WireCandidate { Path = candidate.Path, Complete = candidate.Complete };
+        if (masked is not null)
+        {
+            wire.Tokens.AddRange(candidate.Sample.Select(v => (int)v));
+            wire.Text = masked.Decode(candidate.Sample) ?? string.Empty;
+        }
+
         if (candidate.Score is { } score)
         {
             wire.Score = score;
@@ -310,6 +321,16 @@ internal sealed class SearchService(
         }
 
         info.Conditions.AddRange(m?.Condition?.Vocabulary?.Keys ?? Enumerable.Empty<string>());
+        if (m?.Tokens is { Vocabulary: { } vocabulary } tokens)
+        {
+            info.VocabularySize = vocabulary.Length;
+            info.Vocabulary.AddRange(vocabulary);
+            if (tokens.MaskId is { } mask)
+            {
+                info.MaskId = mask;
+            }
+        }
+
         return info;
     }
 }

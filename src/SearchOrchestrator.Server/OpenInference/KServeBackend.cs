@@ -92,6 +92,9 @@ public sealed class KServeBackend : IStatelessBackend
     /// <summary>The connected denoisers, each checked against our manifest.</summary>
     public IReadOnlyList<KServeDenoiser> Denoisers { get; }
 
+    /// <inheritdoc />
+    public string? LastFailure { get; private set; }
+
     /// <summary>Consecutive failed passes (reset by a success).</summary>
     public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
 
@@ -127,6 +130,13 @@ public sealed class KServeBackend : IStatelessBackend
                 if (manifest is null || manifest.Kind != ManifestNames.Denoiser)
                 {
                     throw new WorkerRefusedException(options.Endpoint, $"model '{model}' is mapped in its Models, but this orchestrator has no ready denoiser '{model}' to check the server's metadata against; remove the mapping or deploy the model here too.");
+                }
+
+                var description = ModelRepository.DescribeDenoiser(model, manifest);
+                if (description.OutputElements != description.SampleShape.ElementCount)
+                {
+                    // A masked model's output is logits per position, not one value per sample element.
+                    throw new WorkerRefusedException(options.Endpoint, $"model '{model}' is a {description.Process.Name} model; the kserve backend runs gaussian denoisers (one prediction value per sample value) only; remove it from Models.");
                 }
 
                 denoisers.Add(await Map(options.Endpoint, () => endpoint.ConnectDenoiserAsync(model, manifest, cancellationToken)).ConfigureAwait(false));
@@ -181,6 +191,7 @@ public sealed class KServeBackend : IStatelessBackend
         }
         catch (KServeBackendException ex)
         {
+            LastFailure = ex.Message;
             RecordFailure(ex.Status == StatusCode.Unavailable);
             throw ex.Status is null ? new WorkerDataException(Name, ex.Message) : new WorkerUnavailableException(Name, ex.Message, ex);
         }

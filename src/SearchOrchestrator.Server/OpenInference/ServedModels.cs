@@ -77,7 +77,11 @@ internal sealed class ServedModel
 
     private static ServedModel ForDenoiser(string name, ModelManifest m, IDenoiser denoiser)
     {
-        ServedTensor[] inputs = [Tensor(m.Inputs!["sample"]), Tensor(m.Inputs["time"]), Tensor(m.Inputs["condition"])];
+        // A masked model's condition is its prompt, already in the tokens it is given: it has no condition input.
+        var conditioned = m.Inputs!.ContainsKey("condition");
+        ServedTensor[] inputs = conditioned
+            ? [Tensor(m.Inputs["sample"]), Tensor(m.Inputs["time"]), Tensor(m.Inputs["condition"])]
+            : [Tensor(m.Inputs["sample"]), Tensor(m.Inputs["time"])];
         var output = Tensor(m.Outputs!["prediction"]);
         var conditions = denoiser.Description.Conditions;
         var ids = conditions.Labels.Select(l => conditions.Resolve(l, name)).ToHashSet();
@@ -89,10 +93,12 @@ internal sealed class ServedModel
         return new ServedModel(name, ManifestNames.Denoiser, inputs, output, async (n, values, cancellationToken) =>
         {
             var prediction = new float[n * output.ItemElements];
-            await denoiser.PredictAsync(new DenoiserBatch(n, values[0].Floats, values[1].Floats, values[2].Longs), prediction, cancellationToken).ConfigureAwait(false);
+            // Token ids (INT64) travel as floats inside the engine, exactly.
+            var samples = values[0].Floats ?? [.. values[0].Longs!.Select(v => (float)v)];
+            await denoiser.PredictAsync(new DenoiserBatch(n, samples, values[1].Floats, conditioned ? values[2].Longs : new long[n]), prediction, cancellationToken).ConfigureAwait(false);
             return prediction;
         })
-        { ConditionIds = ids };
+        { ConditionIds = conditioned ? ids : null };
     }
 
     private static ServedModel ForVerifier(string name, ModelManifest m, IVerifierModel verifier)

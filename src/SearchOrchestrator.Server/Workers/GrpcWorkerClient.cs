@@ -120,7 +120,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
             Handle = c.Handle,
             Key = c.Key.Value,
             ToStep = c.ToStep,
-            Start = c.Start switch { CoreChildStart.Copy => WireChildStart.Copy, CoreChildStart.Prior => WireChildStart.Prior, _ => WireChildStart.Renoise },
+            Start = c.Start switch { CoreChildStart.Copy => WireChildStart.Copy, CoreChildStart.Prior => WireChildStart.Prior, CoreChildStart.ForkRenoise => WireChildStart.ForkRenoise, _ => WireChildStart.Renoise },
         }));
         return CallAsync(request, (r, o) => _worker.ForkAsync(r, o), r => r.ServerMicros, _ => true, cancellationToken);
     }
@@ -202,8 +202,25 @@ public sealed class GrpcWorkerClient : IWorkerClient
         return ValueTask.CompletedTask;
     }
 
-    private static Protos.Worker.V1.TrajectorySettings ToWire(CoreSettings s) =>
-        new() { Model = s.Model, Steps = s.Steps, Eta = s.Eta, Guidance = s.Guidance, ConditionId = s.ConditionId };
+    private static Protos.Worker.V1.TrajectorySettings ToWire(CoreSettings s)
+    {
+        var wire = new Protos.Worker.V1.TrajectorySettings
+        {
+            Model = s.Model,
+            Steps = s.Steps,
+            Guidance = s.Guidance,
+            ConditionId = s.ConditionId,
+            Sampler = new Sampler { Name = s.Sampler.Name, Numbers = { s.Sampler.Numbers }, Texts = { s.Sampler.Texts } },
+        };
+        if (s.Prompt is { } prompt)
+        {
+            wire.PromptTokens.AddRange(prompt.Tokens);
+            wire.HasClamped = prompt.Clamped is not null;
+            wire.Clamped.AddRange(prompt.Clamped ?? []);
+        }
+
+        return wire;
+    }
 
     private float[] Scores(VerifyResponse response, int expected)
     {

@@ -5,6 +5,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.Worker.V1;
 using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Tensors;
@@ -86,7 +87,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     public override Task<ResidentResponse> Renoise(RenoiseRequest request, ServerCallContext context) => Handle(context, () =>
     {
         var started = Stopwatch.GetTimestamp();
-        if (request.Child is null || request.Child.Start != WireChildStart.Renoise)
+        if (request.Child is null || request.Child.Start is not (WireChildStart.Renoise or WireChildStart.ForkRenoise))
         {
             throw new InvalidRequestException("child", "Renoise needs a child with start CHILD_START_RENOISE and its to_step.");
         }
@@ -152,16 +153,23 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         return Task.FromResult(new ProbeResponse { Payload = ByteString.CopyFrom(new byte[request.ResponseBytes]) });
     });
 
-    private static CoreSettings ToCore(Protos.Worker.V1.TrajectorySettings? settings) =>
-        settings is null
-            ? throw new InvalidRequestException("settings", "trajectory settings (model, steps, eta, guidance, condition_id) are required.")
-            : new CoreSettings(settings.Model, settings.Steps, settings.Eta, settings.Guidance, settings.ConditionId);
+    private static CoreSettings ToCore(Protos.Worker.V1.TrajectorySettings? settings)
+    {
+        if (settings?.Sampler is not { Name.Length: > 0 } sampler)
+        {
+            throw new InvalidRequestException("settings", "trajectory settings (model, steps, sampler, guidance, condition_id) are required.");
+        }
+
+        var prompt = settings.PromptTokens.Count == 0 && !settings.HasClamped ? null : new TokenPrompt([.. settings.PromptTokens], settings.HasClamped ? [.. settings.Clamped] : null);
+        return new CoreSettings(settings.Model, settings.Steps, new SamplerSettings(sampler.Name, sampler.Numbers, sampler.Texts), prompt, settings.Guidance, settings.ConditionId);
+    }
 
     private static ResidentChild ToCore(ChildSpec child) => new(child.Handle, new RngKey(child.Key), child.Start switch
     {
         WireChildStart.Copy => CoreChildStart.Copy,
         WireChildStart.Prior => CoreChildStart.Prior,
         WireChildStart.Renoise => CoreChildStart.Renoise,
+        WireChildStart.ForkRenoise => CoreChildStart.ForkRenoise,
         _ => throw new InvalidRequestException("children.start", $"unknown child start {child.Start}."),
     }, child.ToStep);
 

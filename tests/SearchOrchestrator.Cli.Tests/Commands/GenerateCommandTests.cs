@@ -56,7 +56,7 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--model nope", "searchorch: error: no denoiser named 'nope' in the model repository; available: counting.")]
+    [InlineData("--model nope", "searchorch: error: no denoiser named 'nope' in the model repository; available: counting, sudoku.")]
     [InlineData("--model count-verifier", "searchorch: error: model 'count-verifier' is a verifier, not a denoiser.")]
     [InlineData("--condition 12", "searchorch: error: condition '12' is not in the vocabulary of model 'counting'; use one of: 1, 2, 3, 4, 5, 6, 7, 8, 9.")]
     [InlineData("--steps 0", "searchorch: error: steps must be between 1 and 1000 (the model's training steps), got 0.")]
@@ -126,6 +126,33 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Equal(2, exit);
         Assert.Equal(expected, stderr.TrimEnd('\n'));
         Assert.Empty(_output.GetFiles());
+    }
+
+    [Fact]
+    public async Task Generate_SudokuPuzzleWithDfs_PrintsTheGridViolationsAndCostAccount()
+    {
+        const string puzzle = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79";
+
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync(
+            "generate", "--model", "sudoku", "--puzzle", puzzle, "--strategy", "dfs", "--steps", "16", "--sampler", "remask=random",
+            "--param", "evaluate_at=8,12,15", "--param", "threshold=-0.5", "--param", "recur_depth=4");
+
+        Assert.True(exit == 0, stderr + stdout);
+        Assert.Contains("5 3 . | . 7 . | . . .", stdout);
+        Assert.Contains("0 violated constraints, solved", stdout);
+        Assert.Contains("534678912672195348198342567859761423426853791713924856961537284287419635345286179", stdout);
+        Assert.Contains("NFE 48 (independent runs: 132", stdout);
+    }
+
+    [Theory]
+    [InlineData("53..7", "searchorch: error: a Sudoku puzzle has exactly 81 characters (row by row, '.' or '0' for a blank), got 5.")]
+    [InlineData("x3..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79", "searchorch: error: character 'x' at position 0 is not a digit 1-9 or a blank ('.' or '0').")]
+    public async Task Generate_BadPuzzle_PrintsOneLineNamingIt(string puzzle, string expected)
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "sudoku", "--puzzle", puzzle);
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal(expected, stderr.Trim());
     }
 
     [Fact]

@@ -109,6 +109,16 @@ public sealed class KServeProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConnectAsync_MaskedModel_IsRefusedNamingIt()
+    {
+        var options = new KServeEndpointOptions { Endpoint = _first.Url, ApiKey = Secret, Models = { ["sudoku"] = new KServeModelOptions() } };
+
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => KServeBackend.ConnectAsync(options, Manifest, PoolOptions()));
+
+        Assert.Contains("model 'sudoku' is a masked model; the kserve backend runs gaussian denoisers", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RunAsync_OnKServeBackendsOnly_MatchesTheLocalResult()
     {
         var reference = await new SearchEngine(_models).RunAsync(Request());

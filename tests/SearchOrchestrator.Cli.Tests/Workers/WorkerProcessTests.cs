@@ -27,7 +27,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     {
         var workers = Task.WhenAll(WorkerProcess.StartAsync("--secret", Secret), WorkerProcess.StartAsync("--secret", Secret));
         _repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu" });
-        _models = new ModelCatalog(_repository, [new ObjectCounter()]);
+        _models = new ModelCatalog(_repository, [new ObjectCounter(), new SudokuVerifier()]);
         var started = await workers;
         (_first, _second) = (started[0], started[1]);
     }
@@ -52,7 +52,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         Assert.Equal("cpu", worker.Description.ExecutionProvider);
         var fit = worker.Link!.Fit;
         Assert.Equal(3, fit.Samples); // three probe sizes (see Pool); the fit keeps the fastest of each
-        Assert.True(fit.SecondsPerByte > 0, "a larger probe takes longer");
+        Assert.True(fit.Latency > TimeSpan.Zero);
         Assert.True(worker.Link.Usage.Bytes >= (0 + 65536 + 262144) * 2);
     }
 
@@ -78,10 +78,10 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Register_WithWrongOrRightSecret_IsRefusedOrJoins()
+    public async Task Register_WithWrongOrRightSecret_IsRefusedOrJoinsAndServesSearches()
     {
         var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models, "--Models:ExecutionProvider", "cpu",
-            "--Serving:MetricsPort", "0", "--Workers:Secret", Secret, "--Logging:LogLevel:Default", "Warning"]);
+            "--Serving:MetricsPort", "0", "--Workers:Secret", Secret, "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning"]);
         await app.StartAsync();
         try
         {
@@ -95,6 +95,11 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             Assert.Equal(_first.Url, joined.Name);
             var pool = (WorkerPool)app.Services.GetService(typeof(WorkerPool))!;
             Assert.Equal([_first.Url], pool.Workers.Select(w => w.Name));
+            var search = new Protos.V1.Search.SearchClient(channel);
+            var response = await search.GenerateAsync(new Protos.V1.GenerateRequest { Model = "counting", Condition = "3", Steps = 10, BestOfN = new Protos.V1.BestOfN { N = 2 } });
+            var link = Assert.Single(response.Cost.Links);
+            Assert.Equal(_first.Url, link.Link);
+            Assert.True(link.BytesSent > 0 && link.BytesReceived > 0 && link.Calls > 0);
         }
         finally
         {
@@ -135,6 +140,34 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         Assert.Equal(_first.Url, link.Link);
         Assert.True(link.Bytes > 0 && link.TransferTime > TimeSpan.Zero);
         Assert.Equal(0, result.Cost.ReplayNfe);
+    }
+
+    [Theory]
+    [InlineData(WorkerModes.Stateless)]
+    [InlineData(WorkerModes.Resident)]
+    public async Task RunAsync_MaskedSudokuOnWorkersOnly_MatchesTheLocalResult(string mode)
+    {
+        var request = new SearchRequest
+        {
+            Model = "sudoku",
+            Condition = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79",
+            Steps = 12,
+            Seed = 3,
+            Sampler = new SearchOrchestrator.Processes.SamplerSettings("masked", [new("temperature", 0.7)], [new("remask", "confidence")]),
+            Strategy = new SearchOverPathsStrategy(2, 2, 4, 2, 4),
+            Verifiers = [SudokuVerifier.VerifierName],
+            Candidates = 2,
+        };
+        var reference = await new SearchEngine(_models).RunAsync(request);
+        await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
+        await pool.JoinAsync(_first.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var result = await engine.RunAsync(request);
+
+        AssertSameCandidates(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+        Assert.True(Assert.Single(result.Cost.Links).Bytes > 0);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ internal sealed class DecidedAtStepDenoiser : IDenoiser
     public DecidedAtStepDenoiser(int steps, int decisionStep, int elements = 1024)
     {
         var schedule = NoiseSchedule.Linear(1000, 1e-4, 0.02);
-        _decisionTimestep = schedule.Steps(steps).TimestepAt(decisionStep);
+        _decisionTimestep = (int)schedule.Steps(steps).TimestepAt(decisionStep);
         Description = new DenoiserDescription
         {
             Name = "decided",

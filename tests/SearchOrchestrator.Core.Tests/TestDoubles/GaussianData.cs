@@ -98,7 +98,7 @@ internal sealed class GaussianDataDenoiser : IDenoiser
         var n = Description.SampleShape.ElementCount;
         for (var i = 0; i < batch.Count; i++)
         {
-            var alphaBar = Description.Process.Schedule.AlphaBar((int)batch.Times.Span[i]);
+            var alphaBar = ((GaussianProcess)Description.Process).Schedule.AlphaBar((int)batch.Times.Span[i]);
             var mean = batch.Conditions.Span[i] * 0.5;
             _data.OptimalEpsilon(batch.Samples.Span.Slice(i * n, n), alphaBar, mean, output.Span.Slice(i * n, n));
         }

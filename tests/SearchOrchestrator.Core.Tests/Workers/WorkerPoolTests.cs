@@ -79,6 +79,8 @@ public sealed class WorkerPoolTests
 
         public bool IsAvailable { get; set; } = true;
 
+        public string? LastFailure => null;
+
         public int QueuedRows => 0;
 
         public int MaxBatchSize => 8;

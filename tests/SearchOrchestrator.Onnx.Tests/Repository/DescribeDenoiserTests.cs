@@ -1,3 +1,4 @@
+using SearchOrchestrator.Processes;
 using System.Text.Json;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
@@ -20,7 +21,7 @@ public sealed class DescribeDenoiserTests(SharedRepository shared) : IClassFixtu
         Assert.Equal(loaded.SampleShape, described.SampleShape);
         Assert.Equal(loaded.Conditions.Labels, described.Conditions.Labels);
         Assert.Equal(loaded.Conditions.NullId, described.Conditions.NullId);
-        Assert.Equal(loaded.Process.Prediction, described.Process.Prediction);
+        Assert.Equal(((GaussianProcess)loaded.Process).Prediction, ((GaussianProcess)described.Process).Prediction);
     }
 
     [Fact]

@@ -12,9 +12,38 @@ public sealed class ManifestValidatorTests
     [Theory]
     [InlineData("counting")]
     [InlineData("count-verifier")]
+    [InlineData("sudoku")]
     public void Validate_ShippedManifests_HaveNoErrors(string model)
     {
         Assert.Empty(ManifestValidator.Validate(Shipped(model), model));
+    }
+
+    [Fact]
+    public void Validate_MaskedDenoiserWithoutTokens_NamesTheMissingVocabulary()
+    {
+        var errors = ManifestValidator.Validate(Shipped("sudoku") with { Tokens = null }, "sudoku");
+
+        Assert.Equal(["tokens: missing (vocabulary: the text of each token id, and maskId)"], errors);
+    }
+
+    [Fact]
+    public void Validate_MaskedDenoiserWithBadMaskAndLogitsShape_NamesBoth()
+    {
+        var shipped = Shipped("sudoku");
+        var manifest = shipped with
+        {
+            Tokens = shipped.Tokens! with { MaskId = 10 },
+            Outputs = new() { ["prediction"] = new TensorSpec { Name = "logits", Dtype = "float32", Shape = [-1, 81, 9] } },
+        };
+
+        var errors = ManifestValidator.Validate(manifest, "sudoku");
+
+        Assert.Equal(
+            [
+                "tokens.maskId: must be an id in [0, 10), got 10",
+                "outputs.prediction.shape: logits must be [-1, 81, 10] (length x vocabulary), got [-1, 81, 9]",
+            ],
+            errors);
     }
 
     [Fact]
@@ -26,7 +55,7 @@ public sealed class ManifestValidatorTests
             [
                 "name: missing",
                 "sha256: missing (the SHA-256 of model.onnx, 64 lower-case hex digits)",
-                "process: missing (gaussian)",
+                "process: missing (gaussian or masked)",
                 "prediction: missing one of epsilon, sample, v",
                 "inputs.sample: missing",
                 "inputs.time: missing",

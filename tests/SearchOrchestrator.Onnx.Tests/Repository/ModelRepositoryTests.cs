@@ -15,7 +15,7 @@ public sealed class ModelRepositoryTests
         using var repository = Load(RepositoryPaths.Models);
 
         Assert.Equal("cpu", repository.ExecutionProvider);
-        Assert.Equal(["count-verifier", "counting"], repository.Models.Select(m => m.Name));
+        Assert.Equal(["count-verifier", "counting", "sudoku"], repository.Models.Select(m => m.Name));
         Assert.All(repository.Models, m => Assert.True(m.IsReady, m.Error));
         Assert.Equal("counting", repository.GetDenoiser("counting").Description.Name);
         Assert.Equal("count-verifier", repository.GetVerifier("count-verifier").Name);
@@ -154,7 +154,7 @@ public sealed class ModelRepositoryTests
 
         var ex = Assert.Throws<ModelNotFoundException>(() => repository.GetDenoiser("../etc/passwd"));
 
-        Assert.Equal("no denoiser named '../etc/passwd' in the model repository; available: counting.", ex.Message);
+        Assert.Equal("no denoiser named '../etc/passwd' in the model repository; available: counting, sudoku.", ex.Message);
     }
 
     [Fact]

@@ -23,11 +23,12 @@ public sealed class OnnxDenoiserTests(SharedRepository shared) : IClassFixture<S
         var d = _counting.Description;
 
         Assert.Equal("1x24x24", d.SampleShape.ToString());
-        Assert.Equal(Processes.PredictionType.Epsilon, d.Process.Prediction);
-        Assert.Equal(1000, d.Process.Schedule.TrainingSteps);
+        var process = Assert.IsType<Processes.GaussianProcess>(d.Process);
+        Assert.Equal(Processes.PredictionType.Epsilon, process.Prediction);
+        Assert.Equal(1000, process.Schedule.TrainingSteps);
         Assert.Equal(["1", "2", "3", "4", "5", "6", "7", "8", "9"], d.Conditions.Labels);
         Assert.Equal(0, d.Conditions.NullId);
-        Assert.Equal((-1f, 1f), d.Process.SampleRange);
+        Assert.Equal((-1f, 1f), process.SampleRange);
     }
 
     [Fact]

@@ -32,7 +32,7 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
         return (await KServeBackend.ConnectAsync(options, local.Manifest, Pool, time, callInvoker: server), server);
     }
 
-    private static StepRequest Step(float[] state) => new()
+    private StepRequest Step(float[] state) => new()
     {
         State = state,
         Prediction = new float[Elements],
@@ -42,11 +42,11 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
         AlphaBarTo = 0.6,
         Condition = 1,
         Guidance = 1,
-        Sampler = new DdimSampler(0),
+        Sampler = local.Repository.GetDenoiser("counting").Description.Process.CreateSampler(SamplerSettings.Ddim(0)),
         Key = new RngKey(42),
     };
 
-    private static TrajectorySettings Settings => new("counting", 10, 0, 1, 1);
+    private static TrajectorySettings Settings => new("counting", 10, SamplerSettings.Ddim(0), null, 1, 1);
 
     [Fact]
     public async Task ConnectAsync_ServerWithoutTimings_FitsTheLinkFromProbesAndComputeFromTheRest()

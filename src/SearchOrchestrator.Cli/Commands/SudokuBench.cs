@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Cli.Commands;
+
+/// <summary>
+/// <c>searchorch bench search --model sudoku</c>: solve rate against NFE for every strategy on the masked process,
+/// over seeded unique-solution puzzles of mixed difficulty (six levels of givens). A grid counts as solved when it
+/// violates no row, column or box constraint and keeps every given (<see cref="Sudoku.Check"/>).
+/// </summary>
+internal static class SudokuBench
+{
+    /// <summary>Givens per difficulty level, easiest first.</summary>
+    internal static readonly IReadOnlyList<int> Levels = [40, 36, 32, 29, 26, 24];
+
+    /// <summary>The sampler of the single-pass baseline: confidence order, most likely tokens.</summary>
+    internal static readonly SamplerSettings Greedy = MaskedProcess.DefaultSettings;
+
+    /// <summary>
+    /// The sampler searches draw with: confidence order over tokens drawn at temperature 2, so branches differ. The model
+    /// is confident enough that at temperature 1 four independent samples mostly coincide (measured: best-of-4 solved no
+    /// more than one sample did on the smoke set), while temperature 2 spreads them.
+    /// </summary>
+    internal static readonly SamplerSettings Sampled = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 2.0);
+
+    /// <summary>
+    /// Most likely tokens in confidence order, with random re-masking: branches differ only in which positions a fork or
+    /// a backtrack re-masks (by the child's key), and every token is the model's best guess in its context.
+    /// </summary>
+    internal static readonly SamplerSettings GreedyRandomRemask = Greedy.With(SamplerParameters.Remask, RemaskNames.Random);
+
+    /// <summary><paramref name="perLevel"/> puzzles per level from <paramref name="seed"/>: (puzzle text, givens level).</summary>
+    public static List<(string Puzzle, int Level)> Puzzles(int perLevel, int seed = 20261124)
+    {
+        var random = new Random(seed);
+        var puzzles = new List<(string, int)>();
+        foreach (var level in Levels)
+        {
+            for (var i = 0; i < perLevel; i++)
+            {
+                puzzles.Add((Sudoku.Format(Sudoku.Dig(Sudoku.SolvedGrid(random), level, random)), level));
+            }
+        }
+
+        return puzzles;
+    }
+
+    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, int perLevel, int steps, IReadOnlyList<string>? only, int concurrency, CancellationToken cancellationToken)
+    {
+        var puzzles = Puzzles(perLevel);
+        var n = steps;
+        var configs = Configurations(n).Where(c => only is null || only.Contains(c.Name)).ToList();
+        if (configs.Count == 0)
+        {
+            throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
+        }
+
+        var givens = puzzles.Select(p => p.Puzzle.Count(ch => ch != '.')).ToList();
+        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles ({perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName}; solved = no violated constraint; {Environment.ProcessorCount} cores");
+        Console.WriteLine();
+        Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
+        Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
+        for (var c = 0; c < configs.Count; c++)
+        {
+            var (name, parameters, sampler) = configs[c];
+            var clock = Stopwatch.StartNew();
+            using var gate = new SemaphoreSlim(concurrency);
+            var done = 0;
+            var results = await Task.WhenAll(puzzles.Select(async (puzzle, index) =>
+            {
+                await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var result = await engine.RunAsync(new SearchRequest
+                    {
+                        Model = model.Name,
+                        Condition = puzzle.Puzzle,
+                        Steps = n,
+                        Seed = (ulong)index + 1,
+                        Sampler = sampler,
+                        Strategy = StrategyCatalog.Create(name, parameters, n),
+                        Verifiers = [SudokuVerifier.VerifierName],
+                    }, cancellationToken).ConfigureAwait(false);
+                    var finished = Interlocked.Increment(ref done);
+                    Console.Error.Write($"\r[{c + 1}/{configs.Count}] {name,-18} {finished}/{puzzles.Count} searches, {clock.Elapsed.TotalSeconds:0}s   ");
+                    var solved = result.Candidates.Count > 0 && result.Candidates[0].Complete
+                        && Sudoku.Check(result.Candidates[0].Sample, Sudoku.Parse(puzzle.Puzzle)).Solved;
+                    return (puzzle.Level, Solved: solved, result.Cost);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            })).ConfigureAwait(false);
+            Console.Error.WriteLine();
+            var meanNfe = results.Average(r => (double)r.Cost.Nfe);
+            var solvedCount = results.Count(r => r.Solved);
+            var perLevelRates = Levels.Select(l => results.Where(r => r.Level == l).ToList()).Select(g => g.Count == 0 ? "-" : FormattableString.Invariant($"{100.0 * g.Count(r => r.Solved) / g.Count:0}%"));
+            Console.WriteLine(FormattableString.Invariant(
+                $"| {name} | {Describe(parameters)} | {Describe(sampler)} | {meanNfe:0.0} | {meanNfe / n:0.00} | {solvedCount}/{results.Length} | {100.0 * solvedCount / results.Length:0.0}% | {string.Join(" | ", perLevelRates)} | {results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s |"));
+        }
+
+        return 0;
+    }
+
+    private static string Describe(IReadOnlyDictionary<string, string> parameters) =>
+        string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
+
+    private static string Describe(SamplerSettings sampler) =>
+        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}, {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}");
+
+    /// <summary>
+    /// The single pass; every strategy at about 3–4× its NFE, drawing tokens at temperature 2; the forking and
+    /// backtracking ones again with the single pass's greedy tokens and random re-masking; then a few larger budgets.
+    /// </summary>
+    private static List<(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler)> Configurations(int n)
+    {
+        string At(double fraction) => Math.Max(1, (int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
+        string Steps(params double[] fractions) => string.Join(',', fractions.Select(f => Math.Max(1, (int)(f * n)).ToString(CultureInfo.InvariantCulture)).Distinct());
+        return
+        [
+            (StrategyNames.BestOfN, new() { ["n"] = "1" }, Greedy),
+            (StrategyNames.BestOfN, new() { ["n"] = "1" }, Sampled),
+            (StrategyNames.BestOfN, new() { ["n"] = "4" }, Sampled),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, Sampled),
+            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1" }, Sampled),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, Sampled),
+            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35) }, Sampled),
+            (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }, Sampled),
+            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, Sampled),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1" }, GreedyRandomRemask),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, GreedyRandomRemask),
+            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35) }, GreedyRandomRemask),
+            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            (StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
+        ];
+    }
+}

@@ -1,0 +1,208 @@
+using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Workers;
+
+namespace SearchOrchestrator.Core.Tests.Workers;
+
+/// <summary>
+/// The worker protocol's semantics without a network: an in-process worker (a <see cref="WorkerRuntime"/> behind an
+/// <see cref="IWorkerClient"/> that can be made to fail) under the real tree, placement and replay.
+/// </summary>
+public sealed class InProcessWorkerTests
+{
+    private static readonly GaussianData Data = new(0.3, 0.7);
+
+    private static SearchRequest Request(ISearchStrategy strategy, int steps = 20) => new()
+    {
+        Model = "gaussian-data",
+        Condition = "1",
+        Steps = steps,
+        Eta = 0.5,
+        Seed = 5,
+        Strategy = strategy,
+        Candidates = 4,
+    };
+
+    [Theory]
+    [InlineData(WorkerModes.Stateless)]
+    [InlineData(WorkerModes.Resident)]
+    public async Task RunAsync_OnAWorkerOnly_IsBitIdenticalToLocal(string mode)
+    {
+        var models = Models();
+        var reference = await new SearchEngine(models).RunAsync(Request(new SharedPrefixStrategy(4, 10)));
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = mode, UseLocal = false });
+        await using var engine = new SearchEngine(models, workers: pool);
+
+        var result = await engine.RunAsync(Request(new SharedPrefixStrategy(4, 10)));
+
+        AssertSame(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+        Assert.True(Assert.Single(result.Cost.Links).Bytes > 0);
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(6)]
+    [InlineData(9)]
+    public async Task RunAsync_WorkerDiesAfterSomeCalls_ReplaysItsNodesWithTheSameResult(int callsBeforeDeath)
+    {
+        var models = Models();
+        var strategy = new BfsStrategy(4, [5, 10, 15], BfsMode.Resample);
+        var reference = await new SearchEngine(models).RunAsync(Request(strategy) with { Verifiers = ["mean"] });
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = true, MaxRetries = 0 });
+        var client = (InProcessWorkerClient)pool.Workers[0].Client;
+        client.FailAfter = callsBeforeDeath;
+        await using var engine = new SearchEngine(models, workers: pool);
+
+        var result = await engine.RunAsync(Request(strategy) with { Verifiers = ["mean"] });
+
+        AssertSame(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+    }
+
+    [Fact]
+    public async Task RunAsync_WorkerReturnsBadData_RerunsElsewhereAndTakesItOutOfRotation()
+    {
+        var models = Models();
+        var reference = await new SearchEngine(models).RunAsync(Request(new BestOfNStrategy(4)));
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = true, MaxRetries = 0, MaxConsecutiveFailures = 1 });
+        var client = (InProcessWorkerClient)pool.Workers[0].Client;
+        client.CorruptSteps = true;
+        // Make the worker look free and local look busy, so placement sends work to the worker first.
+        pool.Workers[0].Compute.Record(1, TimeSpan.Zero);
+        pool.Workers[0].Compute.Record(64, TimeSpan.Zero);
+        await using var engine = new SearchEngine(models, workers: pool);
+
+        var result = await engine.RunAsync(Request(new BestOfNStrategy(4)));
+
+        AssertSame(reference, result);
+        Assert.True(client.Steps > 0, "the worker was tried");
+        Assert.False(pool.Workers[0].IsAvailable);
+    }
+
+    [Fact]
+    public void Put_PastTheResidentMemoryBound_SaysHowToRaiseIt()
+    {
+        var models = Models();
+        var runtime = new WorkerRuntime(models, new SearchEngine(models), maxResidentBytes: 100);
+        var settings = new TrajectorySettings("gaussian-data", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0.5), null, 1, 2);
+
+        runtime.Put("s", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true)]);
+        var full = Assert.Throws<ResidentMemoryExhaustedException>(() => runtime.Put("s", settings, [new ResidentState(2, default, 0, null, null, FromPrior: true)]));
+
+        Assert.Contains("Worker:MaxResidentBytes", full.Message, StringComparison.Ordinal);
+        Assert.Equal(1, runtime.ResidentNodes);
+        runtime.Release("s", [1]);
+        Assert.Equal(0, runtime.ResidentBytes);
+    }
+
+    [Fact]
+    public async Task JoinAsync_OtherProtocolVersion_IsRefused()
+    {
+        var models = Models();
+        await using var pool = new WorkerPool((e, s) => new InProcessWorkerClient(e, new WorkerRuntime(models, new SearchEngine(models), 1 << 20)) { ProtocolVersion = 99 }, _ => null, new WorkerOptions());
+
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => pool.JoinAsync("http://w:1"));
+
+        Assert.Contains("protocol version 99", refused.Message, StringComparison.Ordinal);
+    }
+
+    private static FakeModels Models() => new([new GaussianDataDenoiser(Data)], [new MeanVerifier()]);
+
+    private static async Task<WorkerPool> PoolAsync(FakeModels models, WorkerOptions options)
+    {
+        var pool = new WorkerPool((e, s) => new InProcessWorkerClient(e, new WorkerRuntime(models, new SearchEngine(models), 1 << 24)), _ => null, options with { ProbeSizes = [0, 1024], ProbeRepeats = 1 });
+        await pool.JoinAsync("http://in-process:1");
+        return pool;
+    }
+
+    private static void AssertSame(SearchResult expected, SearchResult actual)
+    {
+        Assert.Equal(expected.Candidates.Select(c => c.Path), actual.Candidates.Select(c => c.Path));
+        for (var i = 0; i < expected.Candidates.Count; i++)
+        {
+            Assert.Equal(expected.Candidates[i].Sample, actual.Candidates[i].Sample);
+        }
+    }
+
+    /// <summary>A worker in this process; <see cref="FailAfter"/> calls later it dies, and <see cref="CorruptSteps"/> makes Step answer NaN.</summary>
+    private sealed class InProcessWorkerClient(string endpoint, WorkerRuntime runtime) : IWorkerClient
+    {
+        private const string Session = "in-process";
+        private int _calls;
+
+        public string Endpoint { get; } = endpoint;
+
+        public int ProtocolVersion { get; init; } = WorkerPool.ProtocolVersion;
+
+        public int FailAfter { get; set; } = int.MaxValue;
+
+        public bool CorruptSteps { get; set; }
+
+        public int Steps { get; private set; }
+
+        public Task<WorkerCall<WorkerDescription>> DescribeAsync(CancellationToken cancellationToken = default) => Call(() => Task.FromResult(new WorkerDescription
+        {
+            ProtocolVersion = ProtocolVersion,
+            Models = [new HostedModel("gaussian-data", "denoiser", string.Empty)],
+            Device = "cpu",
+            ExecutionProvider = "cpu",
+            Threads = 1,
+            MaxBatchSize = 64,
+            MaxResidentBytes = runtime.MaxResidentBytes,
+        }), counted: false);
+
+        public Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => Call(async () =>
+        {
+            Steps++;
+            if (CorruptSteps)
+            {
+                throw new WorkerDataException(Endpoint, "Step result 0 is not finite float32 values.");
+            }
+
+            await runtime.StepAsync(settings, items, cancellationToken);
+            return true;
+        }, bytes: items.Sum(i => i.State.Length * 12L));
+
+        public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) =>
+            Call(() => { runtime.Put(Session, settings, nodes); return Task.FromResult(true); }, bytes: nodes.Sum(n => (n.State?.Length ?? 0) * 4L));
+
+        public Task<WorkerCall<bool>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default) =>
+            Call(async () => { await runtime.AdvanceAsync(Session, handles, toStep, cancellationToken); return true; });
+
+        public Task<WorkerCall<bool>> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default) =>
+            Call(() => { runtime.Fork(Session, parent, children); return Task.FromResult(true); });
+
+        public Task<WorkerCall<IReadOnlyList<ResidentState>>> FetchAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            Call(() => Task.FromResult(runtime.Fetch(Session, handles)));
+
+        public Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            Call(() => { runtime.Release(Session, handles); return Task.FromResult(true); });
+
+        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.VerifyAsync(verifier, condition, shape, samples, cancellationToken));
+
+        public Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.VerifyResidentAsync(verifier, condition, Session, handles, cancellationToken));
+
+        public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
+            Call(() => Task.FromResult(true), bytes: sendBytes + receiveBytes, counted: false);
+
+        public Task<bool> IsHealthyAsync(CancellationToken cancellationToken = default) => Task.FromResult(_calls < FailAfter && !CorruptSteps);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+        private async Task<WorkerCall<T>> Call<T>(Func<Task<T>> body, long bytes = 16, bool counted = true)
+        {
+            if (counted && Interlocked.Increment(ref _calls) > FailAfter)
+            {
+                throw new WorkerUnavailableException(Endpoint, "Unavailable: the worker process is gone.");
+            }
+
+            var value = await body();
+            return new WorkerCall<T>(value, new Transfer(bytes, bytes, TimeSpan.FromMicroseconds(bytes)), TimeSpan.Zero);
+        }
+    }
+}
