@@ -46,7 +46,12 @@ public static class SearchOrchestratorServer
             }
         });
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSearchOrchestrator();
+        var orchestrator = builder.Services.AddSearchOrchestrator().AddKServeBackends();
+        if (builder.Configuration.GetSection(Discovery.DnsDiscoveryOptions.SectionName).Exists())
+        {
+            orchestrator.AddDnsDiscovery();
+        }
+
         builder.Services.AddOptions<ServingOptions>().BindConfiguration(ServingOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<ServingOptions>, ServingOptionsValidator>();
         builder.Services.AddSingleton<SearchAdmission>();

@@ -54,6 +54,11 @@ public static class SearchOrchestratorServiceCollectionExtensions
                 provider.GetService<TimeProvider>(),
                 name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description : null);
         });
+        services.TryAddSingleton(provider => new PoolMembership(
+            provider.GetRequiredService<WorkerPool>(),
+            provider.GetRequiredService<ModelRepository>(),
+            provider.GetService<TimeProvider>(),
+            provider.GetService<ILogger<PoolMembership>>()));
         services.TryAddSingleton(provider => new SearchEngine(
             provider.GetRequiredService<IModelProvider>(),
             provider.GetRequiredService<IOptions<BatchingOptions>>().Value,

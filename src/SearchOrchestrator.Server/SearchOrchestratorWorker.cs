@@ -14,7 +14,9 @@ namespace SearchOrchestrator.Server;
 
 /// <summary>
 /// Builds the <c>searchorch worker</c> host: the same models and batchers as <c>serve</c>, exposed through the worker
-/// protocol (<c>protos/worker.proto</c>) for orchestrators on other machines, plus health and reflection.
+/// protocol (<c>protos/worker.proto</c>) for orchestrators on other machines, the Open Inference Protocol (KServe v2)
+/// for standard clients and orchestrators' <c>kserve</c> backends, plus health and reflection. With
+/// <c>Worker:Secret</c> set, both protocols require the secret.
 /// </summary>
 public static class SearchOrchestratorWorker
 {
@@ -60,17 +62,19 @@ public static class SearchOrchestratorWorker
             provider.GetRequiredService<SearchEngine>(),
             provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes));
         builder.Services.AddHostedService<WorkerRegistration>();
+        builder.Services.AddSingleton<WorkerSecretInterceptor>();
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = worker.MaxReceiveMessageSize;
             o.MaxSendMessageSize = null;
-        });
+        }).AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<WorkerSecretInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
 
         var app = builder.Build();
         SearchOrchestratorServer.CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<WorkerService>();
+        app.MapOpenInferenceProtocol();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         return app;

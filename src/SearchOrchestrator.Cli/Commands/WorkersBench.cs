@@ -4,6 +4,7 @@ using System.Globalization;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Workers;
@@ -12,7 +13,8 @@ namespace SearchOrchestrator.Cli.Commands;
 
 /// <summary>
 /// <c>searchorch bench links</c> and <c>searchorch bench workers</c>: the measured cost of worker links, and the same
-/// searched workload run locally, on stateless workers and on resident workers, side by side in one run.
+/// searched workload run locally, on stateless workers, on resident workers and on the same workers as Open Inference
+/// Protocol (kserve) servers, side by side in one run.
 /// </summary>
 internal static class WorkersBench
 {
@@ -97,7 +99,7 @@ internal static class WorkersBench
         var searches = new Option<int>("--searches") { Description = "Searches per mode.", DefaultValueFactory = _ => 18 };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once.", DefaultValueFactory = _ => 6 };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N of each shared_prefix search (k = 4, fork at N/2).", DefaultValueFactory = _ => 50 };
-        var command = new Command("workers", "The same searched workload locally, on 2 loopback workers in stateless mode and in resident mode; then placement with heterogeneous workers.")
+        var command = new Command("workers", "The same searched workload locally, on 2 loopback workers in stateless mode, in resident mode and as KServe v2 servers; then placement with heterogeneous workers.")
         {
             searches, concurrency, steps,
         };
@@ -124,9 +126,11 @@ internal static class WorkersBench
             }).ToList();
 
             string? Hash(string name) => repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256;
+            ModelManifest? Manifest(string name) => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest;
             Denoising.DenoiserDescription? Describe(string name) => name == denoiser.Description.Name ? denoiser.Description : null;
             Console.WriteLine($"bench workers: {count} shared_prefix searches (k = 4, N = {n}, fork at {n / 2}, guidance 2, η 0.5), {inFlight} in flight; {Environment.ProcessorCount} cores; workers are `searchorch worker` processes on loopback with 1 intra-op thread each");
             Console.WriteLine();
+            var kserveNote = string.Empty;
             await using (var workers = await WorkerProcesses.StartAsync(repository.RootPath, [["--Models:IntraOpThreads", "1"], ["--Models:IntraOpThreads", "1"]], cancellationToken).ConfigureAwait(false))
             {
                 Console.WriteLine("| mode | searches/s | bytes per search | bytes per step | transfer ms per search | replay NFE | same candidates as local |");
@@ -143,8 +147,26 @@ internal static class WorkersBench
 
                     Print($"{mode} (2 workers)", await RunAsync(new SearchEngine(catalog, workers: pool), requests, inFlight, cancellationToken).ConfigureAwait(false), local);
                 }
+
+                // The same two processes as Open Inference Protocol servers: forward passes there, sampler updates here.
+                await using (var kserve = new WorkerPool((e, s) => new GrpcWorkerClient(e, s, null), Hash, new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = false }))
+                {
+                    foreach (var url in workers.Urls)
+                    {
+                        var options = new KServeEndpointOptions { Endpoint = url, Models = { [denoiser.Description.Name] = new KServeModelOptions() } };
+                        kserve.Add(await KServeBackend.ConnectAsync(options, Manifest, kserve.Options, cancellationToken: cancellationToken).ConfigureAwait(false));
+                    }
+
+                    var before = kserve.StatelessBackends.OfType<KServeBackend>().Sum(b => b.Traffic.Elapsed.TotalMilliseconds);
+                    var run = await RunAsync(new SearchEngine(catalog, workers: kserve), requests, inFlight, cancellationToken).ConfigureAwait(false);
+                    Print("kserve (2 servers)", run, local);
+                    var inCalls = kserve.StatelessBackends.OfType<KServeBackend>().Sum(b => b.Traffic.Elapsed.TotalMilliseconds) - before;
+                    kserveNote = $"kserve: a KServe v2 reply reports no server time, so its transfer ms are the link fit's α + β·bytes for each ModelInfer (fitted from ServerLive and refused probes of 64 KiB…1 MiB); the whole ModelInfer calls took {inCalls / run.Results.Count:0.0} ms per search (transfer + remote forward pass). Workers' transfer ms are measured: call time minus the time the worker reports spending.";
+                }
             }
 
+            Console.WriteLine();
+            Console.WriteLine(kserveNote);
             Console.WriteLine();
             await PlacementAsync(repository, catalog, denoiser.Description.Name, Hash, Describe, cancellationToken).ConfigureAwait(false);
             return 0;

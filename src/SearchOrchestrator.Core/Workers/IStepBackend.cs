@@ -3,8 +3,9 @@ using SearchOrchestrator.Scheduling;
 namespace SearchOrchestrator.Workers;
 
 /// <summary>
-/// A place a node's steps run: this process's ONNX Runtime (<see cref="LocalBackend"/>) or a remote worker
-/// (<see cref="WorkerBackend"/>). Placement compares backends by <see cref="PlacementPolicy.Estimate"/>.
+/// A place a node's steps run: this process's ONNX Runtime (<see cref="LocalBackend"/>), a remote worker
+/// (<see cref="WorkerBackend"/>), or a stateless model server the pool holds (<see cref="IStatelessBackend"/>).
+/// Placement compares backends by <see cref="PlacementPolicy.Estimate"/>.
 /// </summary>
 public interface IStepBackend
 {

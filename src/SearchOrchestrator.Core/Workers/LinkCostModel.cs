@@ -80,7 +80,15 @@ public sealed class LinkCostModel
     public TimeSpan Predict(long bytes) => Fit.Predict(bytes);
 
     /// <summary>Records one call: bytes each way and its transfer time; refits α and β.</summary>
-    public void Record(Transfer transfer)
+    public void Record(Transfer transfer) => Add(transfer, refit: true);
+
+    /// <summary>
+    /// Records one call in the totals and metrics without refitting: for calls whose transfer time is itself inferred
+    /// from the fit (a server that reports no handling time of its own, so its replies cannot tell transfer from work).
+    /// </summary>
+    public void RecordUsage(Transfer transfer) => Add(transfer, refit: false);
+
+    private void Add(Transfer transfer, bool refit)
     {
         Diagnostics.SearchMetrics.LinkBytes.Add(transfer.BytesSent, new("link", Name), new("direction", "sent"));
         Diagnostics.SearchMetrics.LinkBytes.Add(transfer.BytesReceived, new("link", Name), new("direction", "received"));
@@ -92,6 +100,11 @@ public sealed class LinkCostModel
             _transferTime += transfer.Time;
             _transfers++;
             _lastRoundTrip = transfer.Time;
+            if (!refit)
+            {
+                return;
+            }
+
             _samples.Enqueue((transfer.BytesSent + transfer.BytesReceived, Math.Max(0, transfer.Time.TotalSeconds)));
             while (_samples.Count > Window)
             {

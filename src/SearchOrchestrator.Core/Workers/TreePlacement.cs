@@ -4,7 +4,7 @@ using SearchOrchestrator.Search;
 namespace SearchOrchestrator.Workers;
 
 /// <summary>
-/// The backends one search's model may run on (this process's, and the pool's workers that host the model) and the
+/// The backends one search's model may run on (this process's, and the pool's workers and stateless backends that host the model) and the
 /// choice between them for a group of nodes, by <see cref="PlacementPolicy"/>.
 /// </summary>
 public sealed class TreePlacement
@@ -66,7 +66,9 @@ public sealed class TreePlacement
                 move = nodes.Where(n => n.Residence?.Worker != backend).Sum(n => n.IsKeyPrior && n.StepIndex == 0 ? 0 : 2 * stateBytes);
             }
 
-            return PlacementPolicy.Estimate(backend, rows, steps, stepBytesPerRow, move, backend is WorkerBackend && Resident);
+            // A model server's pass ships every row in (both rows of a guided step) and each row's prediction back.
+            var bytesPerRow = backend is IStatelessBackend ? 2 * stateBytes : stepBytesPerRow;
+            return PlacementPolicy.Estimate(backend, rows, steps, bytesPerRow, move, backend is WorkerBackend && Resident);
         })).Backend;
     }
 
@@ -76,5 +78,8 @@ public sealed class TreePlacement
         ?? throw new InvalidOperationException($"No backend is available to recompute nodes a failed worker held: every worker is out of rotation or has failed this search, and local compute is off (Workers:UseLocal).{LastFailures()}");
 
     private string LastFailures() =>
-        string.Concat(Pool.Hosting(_model).Where(w => w.LastFailure is not null).Select(w => $" {w.Name}: {w.LastFailure}"));
+        string.Concat(Pool.Hosting(_model)
+            .Select(b => (b.Name, Failure: b switch { WorkerBackend w => w.LastFailure, IStatelessBackend s => s.LastFailure, _ => null }))
+            .Where(b => b.Failure is not null)
+            .Select(b => $" {b.Name}: {b.Failure}"));
 }

@@ -18,6 +18,7 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly Func<string, Denoising.DenoiserDescription?>? _localDenoiser;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, WorkerBackend> _workers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IStatelessBackend> _stateless = new(StringComparer.Ordinal);
     private long _nextHandle;
 
     /// <summary>
@@ -53,8 +54,25 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>The joined workers, in rotation or not.</summary>
     public IReadOnlyList<WorkerBackend> Workers => [.. _workers.Values.OrderBy(w => w.Name, StringComparer.Ordinal)];
 
-    /// <summary>Workers that host <paramref name="model"/>.</summary>
-    public IEnumerable<WorkerBackend> Hosting(string model) => Workers.Where(w => w.Hosts(model));
+    /// <summary>The stateless backends added next to the workers (e.g. Open Inference Protocol servers), in rotation or not.</summary>
+    public IReadOnlyList<IStatelessBackend> StatelessBackends => [.. _stateless.Values.OrderBy(b => b.Name, StringComparer.Ordinal)];
+
+    /// <summary>Workers, then stateless backends, that host <paramref name="model"/>.</summary>
+    public IEnumerable<IStepBackend> Hosting(string model) =>
+        Workers.Where(w => w.Hosts(model)).Cast<IStepBackend>().Concat(StatelessBackends.Where(b => b.Hosts(model)));
+
+    /// <summary>True when a worker or a stateless backend called <paramref name="name"/> is in the pool.</summary>
+    public bool Contains(string name) => _workers.ContainsKey(name) || _stateless.ContainsKey(name);
+
+    /// <summary>
+    /// Adds a connected stateless backend. Returns false (and leaves <paramref name="backend"/> to the caller) when a
+    /// backend or worker of the same name is already in the pool.
+    /// </summary>
+    public bool Add(IStatelessBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        return !_workers.ContainsKey(backend.Name) && _stateless.TryAdd(backend.Name, backend);
+    }
 
     /// <summary>A new resident handle.</summary>
     public ulong NextHandle() => (ulong)Interlocked.Increment(ref _nextHandle);
@@ -68,6 +86,11 @@ public sealed class WorkerPool : IAsyncDisposable
         if (_workers.TryGetValue(endpoint, out var existing))
         {
             return existing;
+        }
+
+        if (_stateless.ContainsKey(endpoint))
+        {
+            throw new WorkerRefusedException(endpoint, "is already in the pool as a stateless (kserve) backend; one address joins as one kind.");
         }
 
         var client = _connect(endpoint, Session);
@@ -119,7 +142,10 @@ public sealed class WorkerPool : IAsyncDisposable
         }
     }
 
-    /// <summary>Removes a worker from the pool (its resident nodes are recomputed where needed).</summary>
+    /// <summary>
+    /// Removes a worker or stateless backend from the pool (a worker's resident nodes are recomputed where needed; steps
+    /// queued on a stateless backend fail and rerun elsewhere).
+    /// </summary>
     public async Task LeaveAsync(string endpoint)
     {
         if (_workers.TryRemove(endpoint, out var backend))
@@ -127,11 +153,16 @@ public sealed class WorkerPool : IAsyncDisposable
             backend.TakeOutOfRotation();
             await backend.DisposeAsync().ConfigureAwait(false);
         }
+
+        if (_stateless.TryRemove(endpoint, out var stateless))
+        {
+            await stateless.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>
-    /// Until cancelled, every <see cref="WorkerOptions.HealthCheckInterval"/>: health-checks workers out of rotation,
-    /// bringing back those that pass. (Links of workers in rotation are refitted from their real traffic.)
+    /// Until cancelled, every <see cref="WorkerOptions.HealthCheckInterval"/>: health-checks workers and stateless
+    /// backends out of rotation, bringing back those that pass. (Links of workers in rotation are refitted from their real traffic.)
     /// </summary>
     public async Task MaintainAsync(CancellationToken cancellationToken)
     {
@@ -145,6 +176,11 @@ public sealed class WorkerPool : IAsyncDisposable
                     await worker.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
+
+            foreach (var backend in StatelessBackends.Where(b => !b.IsAvailable))
+            {
+                await backend.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -157,6 +193,12 @@ public sealed class WorkerPool : IAsyncDisposable
         }
 
         _workers.Clear();
+        foreach (var backend in _stateless.Values)
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stateless.Clear();
     }
 
     private void Check(string endpoint, WorkerDescription description)

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Options;
+using SearchOrchestrator.Server.OpenInference;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Discovery;
 
@@ -22,6 +24,18 @@ public sealed class DnsDiscoveryOptions
 
     /// <summary>How often the name is resolved again; default 30 s, at least 1 s.</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// What the discovered addresses are: <c>worker</c> (default; <c>searchorch worker</c>s joined through the worker
+    /// protocol) or <c>kserve</c> (Open Inference Protocol servers, connected with the <see cref="KServe"/> settings).
+    /// </summary>
+    public string Kind { get; set; } = BackendKinds.Worker;
+
+    /// <summary>
+    /// With <see cref="Kind"/> <c>kserve</c>: the settings every discovered server shares (models mapping, timeouts,
+    /// API key, batch size), as under <c>Backends:KServe:n</c>; its <c>Endpoint</c> is each discovered address.
+    /// </summary>
+    public KServeEndpointOptions KServe { get; set; } = new();
 }
 
 /// <summary>Validates <see cref="DnsDiscoveryOptions"/>, naming every bad setting.</summary>
@@ -57,6 +71,19 @@ public sealed class DnsDiscoveryOptionsValidator : IValidateOptions<DnsDiscovery
         if (options.RefreshInterval < TimeSpan.FromSeconds(1))
         {
             failures.Add($"{section}:RefreshInterval: must be at least 00:00:01, got {options.RefreshInterval}.");
+        }
+
+        if (options.Kind is not (BackendKinds.Worker or BackendKinds.KServe))
+        {
+            failures.Add($"{section}:Kind: must be {BackendKinds.Worker} or {BackendKinds.KServe}, got '{options.Kind}'.");
+        }
+        else if (options.Kind == BackendKinds.KServe)
+        {
+            // The template's endpoint is each discovered address; check the rest as a configured server would be.
+            var template = options.KServe.WithEndpoint($"{(options.Scheme is "http" ? "http" : "https")}://discovered:1");
+            const string Listed = $"{KServeOptions.SectionName}:KServe:0";
+            failures.AddRange(KServeOptionsValidator.Check(new KServeOptions { KServe = [template] })
+                .Select(f => f.Replace(Listed, $"{section}:KServe", StringComparison.Ordinal)));
         }
 
         return failures;

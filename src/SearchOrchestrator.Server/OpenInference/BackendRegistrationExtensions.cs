@@ -24,9 +24,10 @@ public static class BackendRegistrationExtensions
     }
 
     /// <summary>
-    /// Binds <see cref="DnsDiscoveryOptions"/> from <c>Discovery:Dns</c> (validated at start) and runs one
-    /// <see cref="DnsDiscovery"/> as a hosted service; resolve it to subscribe to joins and leaves. A registered
-    /// <see cref="DnsResolver"/> and <see cref="TimeProvider"/> replace the system's.
+    /// Binds <see cref="DnsDiscoveryOptions"/> from <c>Discovery:Dns</c> (validated at start), runs one
+    /// <see cref="DnsDiscovery"/> as a hosted service (resolve it to subscribe to joins and leaves), and feeds the pool
+    /// from it (<see cref="DiscoveryPoolFeed"/>): discovered addresses join as workers or <c>kserve</c> servers and leave
+    /// when they are gone. A registered <see cref="DnsResolver"/> and <see cref="TimeProvider"/> replace the system's.
     /// </summary>
     public static SearchOrchestratorBuilder AddDnsDiscovery(this SearchOrchestratorBuilder builder)
     {
@@ -39,8 +40,25 @@ public static class BackendRegistrationExtensions
             provider.GetService<TimeProvider>(),
             provider.GetService<ILogger<DnsDiscovery>>()));
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DnsDiscoveryHost>());
+        builder.Services.TryAddSingleton(provider => new DiscoveryPoolFeed(
+            provider.GetRequiredService<DnsDiscovery>(),
+            provider.GetRequiredService<SearchOrchestrator.Server.Workers.PoolMembership>(),
+            provider.GetRequiredService<IOptions<DnsDiscoveryOptions>>().Value,
+            provider.GetService<ILogger<DiscoveryPoolFeed>>()));
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DiscoveryPoolFeedHost>());
         return builder;
     }
+}
+
+/// <summary>Starts the registered <see cref="DiscoveryPoolFeed"/> with the host (resolved at start, after validation).</summary>
+internal sealed class DiscoveryPoolFeedHost(IServiceProvider services) : IHostedService
+{
+    private DiscoveryPoolFeed? _feed;
+
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        (_feed = services.GetRequiredService<DiscoveryPoolFeed>()).StartAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => _feed?.StopAsync(cancellationToken) ?? Task.CompletedTask;
 }
 
 /// <summary>

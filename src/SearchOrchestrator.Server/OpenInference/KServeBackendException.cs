@@ -18,4 +18,7 @@ public sealed class KServeBackendException : Exception
 
     /// <summary>The gRPC status of a failed call; null when the call succeeded but its content was refused.</summary>
     public StatusCode? Status { get; }
+
+    /// <summary>True when the server answered that it, or the model, is not ready (yet): worth trying again later.</summary>
+    public bool NotReady { get; init; }
 }

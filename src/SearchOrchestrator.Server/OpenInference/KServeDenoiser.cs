@@ -36,7 +36,11 @@ public sealed class KServeDenoiser : IDenoiser
 
     /// <inheritdoc />
     /// <exception cref="KServeBackendException">The call failed or timed out, or the reply was malformed or not finite.</exception>
-    public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
+    public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
+        PredictMeasuredAsync(batch, output, cancellationToken);
+
+    /// <summary><see cref="PredictAsync"/>, returning the call's traffic (also recorded on <see cref="Traffic"/>).</summary>
+    internal async Task<LinkTrafficSample> PredictMeasuredAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         cancellationToken.ThrowIfCancellationRequested();
@@ -60,7 +64,8 @@ public sealed class KServeDenoiser : IDenoiser
         var time = _endpoint.Time;
         var started = time.GetTimestamp();
         var response = await KServeEndpoint.CallAsync(_what, "ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
-        _endpoint.Traffic.Record(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
+        var traffic = new LinkTrafficSample(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
+        _endpoint.Traffic.Record(traffic.BytesSent, traffic.BytesReceived, traffic.Elapsed);
 
         var prediction = ReadPrediction(response, _remote.Shape("prediction", shape));
         var bad = RawTensors.FirstNonFinite(prediction);
@@ -70,6 +75,7 @@ public sealed class KServeDenoiser : IDenoiser
         }
 
         prediction.CopyTo(output.Span);
+        return traffic;
     }
 
     private float[] ReadPrediction(ModelInferResponse response, long[] shape)

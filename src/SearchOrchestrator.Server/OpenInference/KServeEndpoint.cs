@@ -74,13 +74,13 @@ public sealed class KServeEndpoint : IDisposable
         var ready = await CallAsync(what, "ServerReady", c => Client.ServerReadyAsync(new ServerReadyRequest(), Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
         if (!ready.Ready)
         {
-            throw new KServeBackendException($"{Options.Endpoint}: ServerReady says the server is not ready.");
+            throw new KServeBackendException($"{Options.Endpoint}: ServerReady says the server is not ready.") { NotReady = true };
         }
 
         var modelReady = await CallAsync(what, "ModelReady", c => Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
         if (!modelReady.Ready)
         {
-            throw new KServeBackendException($"{what}: ModelReady says it is not ready; check {KServeOptions.SectionName}:KServe:<n>:Models:{model}:RemoteName and :Version against the server's models.");
+            throw new KServeBackendException($"{what}: ModelReady says it is not ready; check {KServeOptions.SectionName}:KServe:<n>:Models:{model}:RemoteName and :Version against the server's models.") { NotReady = true };
         }
 
         var metadata = await CallAsync(what, "ModelMetadata", c => Client.ModelMetadataAsync(new ModelMetadataRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);

@@ -30,11 +30,29 @@ public sealed class KServeEndpointOptions
     /// <summary>The largest reply accepted, in bytes; default 64 MiB (gRPC's own default, 4 MiB, is one 64-row batch of 128×128×3 images).</summary>
     public int MaxReceiveMessageSize { get; set; } = 64 * 1024 * 1024;
 
-    /// <summary>Sent as <c>x-api-key</c> on every call when set (a SearchOrchestrator server with <c>Auth:ApiKeys</c>).</summary>
+    /// <summary>
+    /// The most rows one <c>ModelInfer</c> carries (steps of every search are batched up to it; a guided step takes two
+    /// rows); at most the server's own <c>max_batch_size</c>. Default 32.
+    /// </summary>
+    public int MaxBatchSize { get; set; } = 32;
+
+    /// <summary>Sent as <c>x-api-key</c> on every call when set (a SearchOrchestrator server with <c>Auth:ApiKeys</c>, or a <c>searchorch worker</c> with <c>Worker:Secret</c>).</summary>
     public string? ApiKey { get; set; }
 
     /// <summary>Our model names (as in our repository) and how the server knows each.</summary>
     public IDictionary<string, KServeModelOptions> Models { get; init; } = new Dictionary<string, KServeModelOptions>(StringComparer.Ordinal);
+
+    /// <summary>A copy of these settings for the server at <paramref name="endpoint"/> (a discovered address).</summary>
+    public KServeEndpointOptions WithEndpoint(string endpoint) => new()
+    {
+        Endpoint = endpoint,
+        CallTimeout = CallTimeout,
+        ConnectTimeout = ConnectTimeout,
+        MaxReceiveMessageSize = MaxReceiveMessageSize,
+        MaxBatchSize = MaxBatchSize,
+        ApiKey = ApiKey,
+        Models = Models,
+    };
 }
 
 /// <summary>How a remote server knows one of our models: its name, version and tensor names.</summary>
@@ -90,6 +108,11 @@ public sealed class KServeOptionsValidator : IValidateOptions<KServeOptions>
             if (e.MaxReceiveMessageSize < 1024)
             {
                 failures.Add($"{prefix}:MaxReceiveMessageSize: must be at least 1024 bytes, got {e.MaxReceiveMessageSize}.");
+            }
+
+            if (e.MaxBatchSize < 2)
+            {
+                failures.Add($"{prefix}:MaxBatchSize: must be at least 2 (a guided step takes two rows), got {e.MaxBatchSize}.");
             }
 
             if (e.Models.Count == 0)

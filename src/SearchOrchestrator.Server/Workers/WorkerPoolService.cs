@@ -5,51 +5,29 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Protos.Worker.V1;
+using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Workers;
 
 /// <summary>
-/// Joins the workers listed in <c>Workers:Endpoints</c> (retrying those not up yet, with backoff) and keeps the pool
-/// healthy: workers out of rotation come back once their health check passes.
+/// Joins the workers listed in <c>Workers:Endpoints</c> and the Open Inference Protocol servers listed in
+/// <c>Backends:KServe</c> (retrying those not up yet, with backoff) and keeps the pool healthy: backends out of rotation
+/// come back once their health check passes.
 /// </summary>
-internal sealed partial class WorkerPoolService(WorkerPool pool, ILogger<WorkerPoolService> logger, TimeProvider time) : BackgroundService
+internal sealed partial class WorkerPoolService(WorkerPool pool, PoolMembership membership, IOptions<KServeOptions> kserve) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var joining = pool.Options.Endpoints.Select(e => JoinWithRetryAsync(e, stoppingToken)).ToList();
+        var joining = pool.Options.Endpoints.Select(e => membership.JoinWithRetryAsync(e, ct => membership.JoinWorkerAsync(e, ct), stoppingToken))
+            .Concat(kserve.Value.KServe.Select(k => membership.JoinWithRetryAsync(k.Endpoint, ct => membership.JoinKServeAsync(k, ct), stoppingToken)))
+            .ToList();
         try
         {
             await Task.WhenAll([.. joining, pool.MaintainAsync(stoppingToken)]);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-        }
-    }
-
-    private async Task JoinWithRetryAsync(string endpoint, CancellationToken stoppingToken)
-    {
-        var backoff = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                var worker = await pool.JoinAsync(endpoint, stoppingToken);
-                var fit = worker.Link!.Fit;
-                WorkerLog.Joined(logger, endpoint, worker.Description.Device, fit.Latency.TotalMilliseconds, fit.BytesPerSecond / 1e6, fit.RSquared);
-                return;
-            }
-            catch (WorkerRefusedException ex)
-            {
-                WorkerLog.Refused(logger, endpoint, ex.Message);
-                return;
-            }
-            catch (WorkerUnavailableException ex)
-            {
-                WorkerLog.JoinFailed(logger, endpoint, ex.Message, backoff.TotalSeconds);
-                await Task.Delay(backoff, time, stoppingToken);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
         }
     }
 }
@@ -152,6 +130,9 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Information, Message = "Registered with orchestrator {Orchestrator} as {Endpoint}")]
     public static partial void Registered(ILogger logger, string orchestrator, string endpoint);
+
+    [LoggerMessage(EventId = 406, Level = LogLevel.Information, Message = "KServe backend {Endpoint} joined for {Models}: link α {LatencyMs:0.###} ms, {MegabytesPerSecond:0.#} MB/s, R² {RSquared:0.###}")]
+    public static partial void KServeJoined(ILogger logger, string endpoint, string models, double latencyMs, double megabytesPerSecond, double rSquared);
 
     [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Orchestrator {Orchestrator} refused this worker: {Reason}")]
     public static partial void RegistrationRefused(ILogger logger, string orchestrator, string reason);

@@ -168,14 +168,60 @@ public sealed class DeployManifestTests
         Assert.Equal("/etc/searchorch/tls/tls.crt", configuration["Serving:CertificatePath"]);
     }
 
+    /// <summary>The options type each settings section binds to, for checking that a setting's name exists.</summary>
+    private static readonly Dictionary<string, Type> Sections = new(StringComparer.Ordinal)
+    {
+        ["Workers"] = typeof(SearchOrchestrator.Workers.WorkerOptions),
+        ["Worker"] = typeof(SearchOrchestrator.Server.Workers.WorkerHostOptions),
+        ["Serving"] = typeof(SearchOrchestrator.Server.Grpc.ServingOptions),
+    };
+
+    /// <summary>Null when <paramref name="setting"/> (<c>Section__Key</c> or <c>Section:Key</c>) names a real setting, else what is wrong.</summary>
+    private static string? Unknown(string setting)
+    {
+        var parts = setting.Replace("__", ":", StringComparison.Ordinal).Split(':');
+        return Sections.TryGetValue(parts[0], out var type)
+            ? type.GetProperty(parts[1]) is null ? $"{setting}: {type.Name} has no setting {parts[1]}" : null
+            : $"{setting}: unknown section {parts[0]}";
+    }
+
+    [Fact]
+    public void Workloads_EnvironmentSettings_NameRealSettingsAndBind()
+    {
+        var documents = Documents();
+        var containers = OfKind(documents, "Deployment", "StatefulSet").ToDictionary(
+            w => Text(w, "metadata", "name")!,
+            w => Items(w, "spec", "template", "spec", "containers").Single());
+        var env = containers.ToDictionary(c => c.Key, c => Items(c.Value, "env")
+            .Where(e => Text(e, "name") != "DOTNET_ENVIRONMENT")
+            .ToDictionary(e => Text(e, "name")!.Replace("__", ":", StringComparison.Ordinal), e => Text(e, "value") ?? "from-a-secret"));
+
+        var orchestrator = new ConfigurationBuilder().AddConfiguration(Orchestrator()).AddInMemoryCollection(env["searchorch-orchestrator"]!).Build()
+            .GetSection(SearchOrchestrator.Workers.WorkerOptions.SectionName).Get<SearchOrchestrator.Workers.WorkerOptions>()!;
+        var worker = new ConfigurationBuilder().AddInMemoryCollection(env["searchorch-worker"]!).Build()
+            .GetSection(SearchOrchestrator.Server.Workers.WorkerHostOptions.SectionName).Get<SearchOrchestrator.Server.Workers.WorkerHostOptions>()!;
+
+        Assert.Empty(env.Values.SelectMany(e => e.Keys).Select(Unknown).OfType<string>());
+        Assert.Equal("from-a-secret", orchestrator.Secret);
+        Assert.Equal(SearchOrchestrator.Workers.WorkerModes.Resident, orchestrator.Mode);
+        Assert.Empty(orchestrator.Validate());
+        Assert.Equal("from-a-secret", worker.Secret);
+        Assert.Equal(["serve", "--urls", "https://0.0.0.0:50051"], Items(containers["searchorch-orchestrator"], "args").Select(a => ((YamlScalarNode)a).Value));
+        Assert.Equal(["worker", "--urls", "https://0.0.0.0:50061"], Items(containers["searchorch-worker"], "args").Select(a => ((YamlScalarNode)a).Value));
+    }
+
     [Fact]
     public void SystemdUnit_HasItsSectionsAndStartsAWorker()
     {
         var unit = File.ReadAllLines(Path.Combine(Folder, "systemd", "searchorch-worker.service"));
 
         Assert.Equal(["[Unit]", "[Service]", "[Install]"], unit.Where(l => l.StartsWith('[')));
-        Assert.Contains(unit, l => l.StartsWith("ExecStart=/opt/searchorch/searchorch worker ", StringComparison.Ordinal));
-        Assert.DoesNotContain(unit, l => !l.StartsWith('#') && l.Contains("SharedSecret", StringComparison.Ordinal)); // the secret stays in the EnvironmentFile
+        Assert.Contains(unit, l => l.StartsWith("ExecStart=/opt/searchorch/searchorch worker --urls https://0.0.0.0:50061 ", StringComparison.Ordinal));
+        Assert.DoesNotContain(unit, l => !l.StartsWith('#') && l.Contains("Secret", StringComparison.Ordinal)); // the secret stays in the EnvironmentFile
+        var settings = unit.Where(l => l.StartsWith("Environment=", StringComparison.Ordinal) && !l.Contains("DOTNET_", StringComparison.Ordinal))
+            .Select(l => l["Environment=".Length..].Split('=')[0]).ToList();
+        Assert.Equal(["Serving__CertificatePath", "Serving__CertificateKeyPath", "Worker__Join", "Worker__Advertise"], settings);
+        Assert.Empty(settings.Select(Unknown).OfType<string>());
     }
 
     /// <summary>The orchestrator's appsettings.json, from the ConfigMap, as the host would read it.</summary>

@@ -1,0 +1,33 @@
+namespace SearchOrchestrator.Workers;
+
+/// <summary>
+/// A backend the <see cref="WorkerPool"/> holds next to its workers that keeps no node state: a model server speaking
+/// the Open Inference Protocol, for instance. Every step moves its tensors, so placement charges its link on every step
+/// exactly as for a stateless worker. Its steps throw <see cref="WorkerUnavailableException"/> or
+/// <see cref="WorkerDataException"/> on failure (the tree then reruns them elsewhere); a backend that keeps failing
+/// leaves the rotation and comes back once <see cref="CheckHealthAsync"/> passes.
+/// </summary>
+public interface IStatelessBackend : IStepBackend, IAsyncDisposable
+{
+    /// <summary>The backend kind, one of <see cref="BackendKinds"/>.</summary>
+    string Kind { get; }
+
+    /// <summary>The message of the backend's latest failure, for errors that say why no backend was left; null before any.</summary>
+    string? LastFailure { get; }
+
+    /// <summary>True when the backend runs the denoiser <paramref name="model"/>.</summary>
+    bool Hosts(string model);
+
+    /// <summary>Asks the backend whether it is ready; a ready backend out of rotation comes back.</summary>
+    Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>The kinds of backend a pool holds, by the names configuration uses.</summary>
+public static class BackendKinds
+{
+    /// <summary>A <c>searchorch worker</c> reached through the worker protocol (stateless or resident).</summary>
+    public const string Worker = "worker";
+
+    /// <summary>An Open Inference Protocol (KServe v2) server: Triton, OpenVINO Model Server, a KServe runtime, a <c>searchorch worker</c>.</summary>
+    public const string KServe = "kserve";
+}

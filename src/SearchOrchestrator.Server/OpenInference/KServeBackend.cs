@@ -1,0 +1,370 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Workers;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// An Open Inference Protocol (KServe v2) server as a placement backend (kind <c>kserve</c>): for each of our denoisers
+/// it runs, a <see cref="DenoiserBatcher"/> over a <see cref="KServeDenoiser"/>, so steps of every search meet in one
+/// <c>ModelInfer</c> and the sampler update runs here. Stateless: every step moves its tensors, and placement charges
+/// its link for every step as for a stateless worker.
+/// <para>
+/// The link and compute are measured, not assumed. A KServe reply carries no server time, so a <c>ModelInfer</c>'s
+/// elapsed time mixes transfer and forward pass and cannot be split by itself. The link is therefore fitted from calls
+/// that do no model work: <c>ServerLive</c> (an empty round trip: α) and <c>ModelInfer</c> requests of several payload
+/// sizes addressed to a model the server does not have (it reads the whole request, then answers NOT_FOUND: α + β·bytes
+/// without compute; β is assumed the same both ways). Each real pass's elapsed time is then split with that fit:
+/// transfer = α + β·bytes (at most the elapsed time), compute = the rest, which trains the
+/// <see cref="ComputeCostModel"/> (calibrated at connect with passes of 1 and 8 rows). Real passes add to the link's
+/// totals (<see cref="LinkCostModel.RecordUsage"/>) but not to its fit; the fit is refreshed whenever the server comes
+/// back into rotation.
+/// </para>
+/// <para>
+/// Failures surface as <see cref="WorkerUnavailableException"/> (unreachable, failed call, deadline) or
+/// <see cref="WorkerDataException"/> (a malformed or non-finite reply), so the tree reruns the step elsewhere; a failed
+/// pass leaves every node's state untouched. A connection failure takes the server out of rotation at once, other
+/// failures after <see cref="WorkerOptions.MaxConsecutiveFailures"/> in a row; it comes back when ServerReady says ready.
+/// </para>
+/// </summary>
+public sealed class KServeBackend : IStatelessBackend
+{
+    /// <summary>The model name link probes address: no server should have it.</summary>
+    public const string ProbeModel = "searchorchestrator.link-probe";
+
+    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
+    private const int GrpcMessagePrefix = 5;
+
+    private readonly KServeEndpoint _endpoint;
+    private readonly WorkerOptions _options;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, DenoiserBatcher> _batchers;
+    private readonly ConcurrentDictionary<int, Transfer> _passByRows = new();
+    private int _queuedRows;
+    private int _consecutiveFailures;
+    private volatile bool _inRotation = true;
+    private int _disposed;
+
+    private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, WorkerOptions options, TimeProvider time, ILogger logger)
+    {
+        _endpoint = endpoint;
+        _options = options;
+        _logger = logger;
+        MaxBatchSize = Math.Max(2, endpoint.Options.MaxBatchSize);
+        Link = new LinkCostModel(endpoint.Options.Endpoint);
+        var batching = new BatchingOptions { MaxBatchSize = MaxBatchSize, MaxQueueDelay = TimeSpan.FromMilliseconds(1) };
+        _batchers = denoisers.ToDictionary(d => d.Description.Name, d => new DenoiserBatcher(new MeasuredDenoiser(this, d), batching, time), StringComparer.Ordinal);
+        Denoisers = denoisers;
+    }
+
+    /// <inheritdoc />
+    public string Name => _endpoint.Options.Endpoint;
+
+    /// <inheritdoc />
+    public string Kind => BackendKinds.KServe;
+
+    /// <inheritdoc />
+    public bool IsAvailable => _inRotation && Volatile.Read(ref _disposed) == 0;
+
+    /// <inheritdoc />
+    public int QueuedRows => Volatile.Read(ref _queuedRows);
+
+    /// <inheritdoc />
+    public int MaxBatchSize { get; }
+
+    /// <inheritdoc />
+    public ComputeCostModel Compute { get; } = new(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(1));
+
+    /// <inheritdoc />
+    public LinkCostModel Link { get; }
+
+    LinkCostModel? IStepBackend.Link => Link;
+
+    /// <summary>Every ModelInfer on this server's link with its whole elapsed time (transfer and remote compute together).</summary>
+    public LinkTraffic Traffic => _endpoint.Traffic;
+
+    /// <summary>The connected denoisers, each checked against our manifest.</summary>
+    public IReadOnlyList<KServeDenoiser> Denoisers { get; }
+
+    /// <inheritdoc />
+    public string? LastFailure { get; private set; }
+
+    /// <summary>Consecutive failed passes (reset by a success).</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+
+    /// <summary>
+    /// Connects to the server at <see cref="KServeEndpointOptions.Endpoint"/>: checks it is ready, connects every mapped
+    /// model (each checked against our manifest from <paramref name="localManifest"/>), fits the link and times the
+    /// forward passes. <paramref name="callInvoker"/> replaces the channel the backend would open (tests, throttled links).
+    /// </summary>
+    /// <exception cref="WorkerRefusedException">A mapped model is not ours, or the server's metadata does not match our manifest.</exception>
+    /// <exception cref="WorkerUnavailableException">The server cannot be reached, fails, or is not ready yet.</exception>
+    public static async Task<KServeBackend> ConnectAsync(
+        KServeEndpointOptions options,
+        Func<string, ModelManifest?> localManifest,
+        WorkerOptions pool,
+        TimeProvider? time = null,
+        ILogger? logger = null,
+        CallInvoker? callInvoker = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(localManifest);
+        ArgumentNullException.ThrowIfNull(pool);
+        time ??= TimeProvider.System;
+        logger ??= NullLogger.Instance;
+        var endpoint = callInvoker is null ? KServeEndpoint.Create(options, time: time, logger: logger) : new KServeEndpoint(options, callInvoker, time: time, logger: logger);
+        KServeBackend? backend = null;
+        try
+        {
+            var denoisers = new List<KServeDenoiser>();
+            foreach (var model in options.Models.Keys.Order(StringComparer.Ordinal))
+            {
+                var manifest = localManifest(model);
+                if (manifest is null || manifest.Kind != ManifestNames.Denoiser)
+                {
+                    throw new WorkerRefusedException(options.Endpoint, $"model '{model}' is mapped in its Models, but this orchestrator has no ready denoiser '{model}' to check the server's metadata against; remove the mapping or deploy the model here too.");
+                }
+
+                var description = ModelRepository.DescribeDenoiser(model, manifest);
+                if (description.OutputElements != description.SampleShape.ElementCount)
+                {
+                    // A masked model's output is logits per position, not one value per sample element.
+                    throw new WorkerRefusedException(options.Endpoint, $"model '{model}' is a {description.Process.Name} model; the kserve backend runs gaussian denoisers (one prediction value per sample value) only; remove it from Models.");
+                }
+
+                denoisers.Add(await Map(options.Endpoint, () => endpoint.ConnectDenoiserAsync(model, manifest, cancellationToken)).ConfigureAwait(false));
+            }
+
+            backend = new KServeBackend(endpoint, denoisers, pool, time, logger);
+            await backend.ProbeAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var denoiser in denoisers)
+            {
+                await backend.CalibrateAsync(denoiser, cancellationToken).ConfigureAwait(false);
+            }
+
+            return backend;
+        }
+        catch
+        {
+            if (backend is not null)
+            {
+                await backend.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                endpoint.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public bool Hosts(string model) => _batchers.ContainsKey(model);
+
+    /// <inheritdoc />
+    public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        ArgumentNullException.ThrowIfNull(settings);
+        if (!_batchers.TryGetValue(settings.Model, out var batcher))
+        {
+            throw new WorkerUnavailableException(Name, $"does not run model '{settings.Model}' (it runs {string.Join(", ", _batchers.Keys.Select(k => $"'{k}'"))}).");
+        }
+
+        var rows = ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
+        Interlocked.Add(ref _queuedRows, rows);
+        try
+        {
+            var timing = await batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _consecutiveFailures, 0);
+            // Passes of one size carry the same bytes; each step's share of its pass is its share of the rows.
+            var pass = _passByRows.GetValueOrDefault(timing.BatchRows);
+            return new StepOutcome(timing, pass.Share((double)rows / timing.BatchRows));
+        }
+        catch (KServeBackendException ex)
+        {
+            LastFailure = ex.Message;
+            RecordFailure(ex.Status == StatusCode.Unavailable);
+            throw ex.Status is null ? new WorkerDataException(Name, ex.Message) : new WorkerUnavailableException(Name, ex.Message, ex);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
+        {
+            throw new WorkerUnavailableException(Name, "left the pool before the step ran.", ex);
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedRows, -rows);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default)
+    {
+        bool ready;
+        try
+        {
+            ready = (await KServeEndpoint.CallAsync(Name, "ServerReady", c => _endpoint.Client.ServerReadyAsync(new ServerReadyRequest(), _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false)).Ready;
+            if (ready && !_inRotation)
+            {
+                await ProbeAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is KServeBackendException or WorkerUnavailableException)
+        {
+            ready = false;
+        }
+
+        if (ready && !_inRotation)
+        {
+            Volatile.Write(ref _consecutiveFailures, 0);
+            _inRotation = true;
+            KServeBackendLog.BackInRotation(_logger, Name);
+        }
+
+        return ready;
+    }
+
+    /// <summary>
+    /// Fits the link: <see cref="WorkerOptions.ProbeRepeats"/> rounds of one ServerLive and one ModelInfer of each
+    /// nonzero <see cref="WorkerOptions.ProbeSizes"/> addressed to <see cref="ProbeModel"/>.
+    /// </summary>
+    /// <exception cref="WorkerUnavailableException">A probe failed for a reason other than the expected refusal.</exception>
+    public async Task ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        var time = _endpoint.Time;
+        for (var r = 0; r < _options.ProbeRepeats; r++)
+        {
+            var started = time.GetTimestamp();
+            await Map(Name, () => KServeEndpoint.CallAsync(Name, "ServerLive", c => _endpoint.Client.ServerLiveAsync(new ServerLiveRequest(), _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken)).ConfigureAwait(false);
+            Link.Record(new Transfer(GrpcMessagePrefix, GrpcMessagePrefix + 2, time.GetElapsedTime(started)));
+            foreach (var size in _options.ProbeSizes.Where(s => s > 0))
+            {
+                var request = new ModelInferRequest { ModelName = ProbeModel };
+                request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "payload", Datatype = "BYTES", Shape = { 1 } });
+                request.RawInputContents.Add(Google.Protobuf.ByteString.CopyFrom(new byte[size]));
+                started = time.GetTimestamp();
+                try
+                {
+                    await _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), cancellationToken).ResponseAsync.ConfigureAwait(false);
+                }
+                catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.Unimplemented or StatusCode.FailedPrecondition or StatusCode.Internal)
+                {
+                    // The expected refusal, sent after the server read the whole request.
+                }
+                catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new WorkerUnavailableException(Name, $"link probe of {size} bytes failed with {ex.StatusCode}: {ex.Status.Detail}", ex);
+                }
+
+                Link.Record(new Transfer(request.CalculateSize() + GrpcMessagePrefix, GrpcMessagePrefix, time.GetElapsedTime(started)));
+            }
+        }
+    }
+
+    /// <summary>Takes the server out of rotation now (drain, or a fault seen elsewhere).</summary>
+    public void TakeOutOfRotation() => _inRotation = false;
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        foreach (var batcher in _batchers.Values)
+        {
+            await batcher.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _endpoint.Dispose();
+    }
+
+    /// <summary>Times passes of 1 and 8 rows (twice each; the first warms up) so placement knows the compute from the start.</summary>
+    private async Task CalibrateAsync(KServeDenoiser denoiser, CancellationToken cancellationToken)
+    {
+        var description = denoiser.Description;
+        var elements = description.SampleShape.ElementCount;
+        var condition = description.Conditions.Labels.Count > 0 ? description.Conditions.Resolve(description.Conditions.Labels[0], description.Name) : description.Conditions.NullId ?? 0;
+        var measured = new MeasuredDenoiser(this, denoiser);
+        foreach (var (rows, warmUp) in new[] { (1, true), (1, false), (8, true), (8, false) })
+        {
+            var batch = new DenoiserBatch(rows, new float[rows * elements], new float[rows], Enumerable.Repeat(condition, rows).ToArray());
+            await Map(Name, async () =>
+            {
+                await measured.PredictAsync(batch, new float[rows * elements], cancellationToken, record: !warmUp).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
+        }
+    }
+
+    private void RecordFailure(bool unreachable)
+    {
+        if ((Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures || unreachable) && _inRotation)
+        {
+            _inRotation = false;
+            KServeBackendLog.OutOfRotation(_logger, Name, ConsecutiveFailures);
+        }
+    }
+
+    /// <summary>Maps a connect-time failure: a refusal of content (metadata) is final, anything else may pass with time.</summary>
+    private static async Task<T> Map<T>(string endpoint, Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (KServeBackendException ex) when (ex.Status is null && !ex.NotReady)
+        {
+            throw new WorkerRefusedException(endpoint, ex.Message);
+        }
+        catch (KServeBackendException ex)
+        {
+            throw new WorkerUnavailableException(endpoint, ex.Message, ex);
+        }
+    }
+
+    /// <summary>
+    /// The denoiser the batcher calls: one <c>ModelInfer</c> per pass, its elapsed time split into transfer (the link's
+    /// fit for its bytes) and compute (the rest).
+    /// </summary>
+    private sealed class MeasuredDenoiser(KServeBackend owner, KServeDenoiser inner) : IDenoiser
+    {
+        public DenoiserDescription Description => inner.Description;
+
+        public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
+            PredictAsync(batch, output, cancellationToken, record: true);
+
+        public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken, bool record)
+        {
+            var sample = await inner.PredictMeasuredAsync(batch, output, cancellationToken).ConfigureAwait(false);
+            var bytes = sample.BytesSent + sample.BytesReceived;
+            var transfer = TimeSpan.FromTicks(Math.Min(sample.Elapsed.Ticks, owner.Link.Predict(bytes).Ticks));
+            var traffic = new Transfer(sample.BytesSent, sample.BytesReceived, transfer);
+            owner.Link.RecordUsage(traffic);
+            if (record)
+            {
+                owner.Compute.Record(batch.Count, sample.Elapsed - transfer);
+                owner._passByRows[batch.Count] = traffic;
+            }
+        }
+    }
+}
+
+/// <summary>Log messages of the Open Inference Protocol backend's rotation.</summary>
+internal static partial class KServeBackendLog
+{
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "KServe backend {Endpoint} left the rotation after {Failures} failure(s)")]
+    public static partial void OutOfRotation(ILogger logger, string endpoint, int failures);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "KServe backend {Endpoint} passed its health check and is back in rotation")]
+    public static partial void BackInRotation(ILogger logger, string endpoint);
+}
