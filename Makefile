@@ -38,6 +38,10 @@ models: models-deps ## Retrain every embedded model from its fixed seed (about 2
 evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 samples per count)
 	$(DOTNET) $(CLI) models evaluate --model counting --samples-per-condition 200 --steps 50 --guidance 2 --seed 1
 
+.PHONY: bench
+bench: build ## Run every benchmark into bench-results/<timestamp>/ (about an hour on 2 cores; BENCH_FLAGS=--quick: a few minutes)
+	$(DOTNET) $(CLI) bench all $(BENCH_FLAGS)
+
 clean: ## Remove build outputs and generated images
 	$(DOTNET) clean SearchOrchestrator.sln -c $(CONFIG) --nologo -v q || true
 	rm -rf $(OUT) src/*/bin src/*/obj tests/*/bin tests/*/obj samples/*/bin samples/*/obj

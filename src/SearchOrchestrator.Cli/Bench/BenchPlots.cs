@@ -8,7 +8,7 @@ internal sealed record PlotSeries(string Label, double[] X, double[] Y, bool Das
 /// <summary>The benches' PNG plots (ScottPlot), all drawn the same way: lines with markers, a legend, labelled axes.</summary>
 internal static class BenchPlots
 {
-    public const int Width = 900;
+    public const int Width = 1100;
     public const int Height = 560;
 
     /// <summary>Draws <paramref name="series"/> on one pair of axes and returns the PNG.</summary>
@@ -30,14 +30,14 @@ internal static class BenchPlots
 
         if (logX)
         {
-            var ticks = series.SelectMany(s => s.X).Distinct().Order().ToArray();
+            var ticks = series[0].X.Distinct().Order().ToArray(); // the first series' x values label the axis
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.Select(Math.Log2).ToArray(), ticks.Select(t => t.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
         }
 
         plot.Title(title);
         plot.XLabel(logX ? $"{xLabel} (log scale)" : xLabel);
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right); // beside the axes, so it never hides a line
         plot.Axes.AutoScale();
         if (yMin is not null || yMax is not null)
         {
