@@ -192,7 +192,8 @@ internal static class BenchCommand
     private static Command CreateAll()
     {
         var bench = new BenchOptions();
-        var command = new Command("all", "Every bench with its defaults into one report folder: sharing, engine, search, serve (--quick: a smoke run of a few minutes).");
+        var seeds = new Option<int?>("--seeds") { Description = "Seeds per condition for sharing and search (default 10 and 20; --quick: 1)." };
+        var command = new Command("all", "Every bench with its defaults into one report folder: sharing, engine, search, serve (--quick: a smoke run of a few minutes).") { seeds };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench all", async context =>
         {
@@ -204,7 +205,7 @@ internal static class BenchCommand
                 Ks = [2, 4, 8],
                 Fractions = [0, 0.2, 0.5, 0.8],
                 Steps = 50,
-                Seeds = quick ? 1 : 10,
+                Seeds = quick ? 1 : parse.GetValue(seeds) ?? 10,
                 Conditions = quick ? ["1", "5", "9"] : [],
                 Guidance = 2,
                 Eta = 0.5,
@@ -222,7 +223,7 @@ internal static class BenchCommand
             {
                 Model = "counting",
                 Verifier = "count-verifier",
-                Seeds = quick ? 1 : 20,
+                Seeds = quick ? 1 : parse.GetValue(seeds) ?? 20,
                 Steps = 50,
                 Guidance = 2,
                 Eta = 0.5,
