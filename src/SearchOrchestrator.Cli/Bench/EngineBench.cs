@@ -51,9 +51,12 @@ internal sealed record EngineSettings
 }
 
 /// <summary>The raw forward-pass loop at one batch size.</summary>
-internal sealed record RawPoint(int BatchSize, long Passes, double Seconds)
+internal sealed record RawPoint(int BatchSize, long Passes, double Seconds, long Rows)
 {
-    public double RowsPerSecond => BatchSize * Passes / Seconds;
+    /// <summary>This and <paramref name="other"/> together (named by the batch size of the larger share of rows).</summary>
+    public RawPoint Plus(RawPoint other) => new(other.Rows > Rows ? other.BatchSize : BatchSize, Passes + other.Passes, Seconds + other.Seconds, Rows + other.Rows);
+
+    public double RowsPerSecond => Rows / Seconds;
 
     public double MicrosecondsPerPass => Seconds * 1e6 / Passes;
 }
@@ -85,6 +88,16 @@ internal sealed record EnginePoint
 
     /// <summary>Sample-steps through the denoiser per second: rows (one sample at one step in one pass) per second.</summary>
     public double RowsPerSecond => Rows / Seconds;
+
+    /// <summary>This and another slice of the same level, with their paired raw-loop slice, together.</summary>
+    public EnginePoint Plus(EnginePoint other, RawPoint paired) => this with
+    {
+        Seconds = Seconds + other.Seconds,
+        Passes = Passes + other.Passes,
+        Rows = Rows + other.Rows,
+        ForwardSeconds = ForwardSeconds + other.ForwardSeconds,
+        PairedRaw = PairedRaw.Plus(paired),
+    };
 
     /// <summary>Search steps per second (NFE/s): a guided step is two rows.</summary>
     public double NfePerSecond => RowsPerSecond / RowsPerStep;
@@ -121,26 +134,41 @@ internal static class EngineBench
         var denoiser = context.Repository.GetDenoiser(settings.Model);
         var rowsPerStep = ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? 2 : 1;
         var bar = context.Progress.Start("bench engine", (settings.BatchSizes.Count + (4 * settings.Concurrency.Count)) * settings.Window.TotalSeconds);
-        var raw = new List<RawPoint>();
-        foreach (var size in settings.BatchSizes)
+        // A shared machine's load drifts over minutes: measure in slices, round-robin over the batch sizes and, for
+        // each engine level, alternating with the raw loop at its batch size, so every comparison saw the same load.
+        var slices = Math.Max(1, (int)Math.Round(settings.Window.TotalSeconds));
+        var slice = settings.Window / slices;
+        var sweep = settings.BatchSizes.ToDictionary(b => b, b => new RawPoint(b, 0, 0, 0));
+        for (var round = 0; round < slices; round++)
         {
-            bar.Describe($"raw forward loop, batch {size}");
-            raw.Add(await RawLoopAsync(denoiser, size, settings.Window, cancellationToken).ConfigureAwait(false));
-            bar.Advance(settings.Window.TotalSeconds);
+            foreach (var size in settings.BatchSizes)
+            {
+                bar.Describe($"raw forward loop, batch {size} (slice {round + 1}/{slices})");
+                sweep[size] = sweep[size].Plus(await RawLoopAsync(denoiser, size, slice, cancellationToken).ConfigureAwait(false));
+                bar.Advance(slice.TotalSeconds);
+            }
         }
 
+        var raw = settings.BatchSizes.Select(b => sweep[b]).ToList();
         var engine = new List<EnginePoint>();
         foreach (var concurrency in settings.Concurrency)
         {
             foreach (var batched in new[] { true, false })
             {
-                bar.Describe($"engine, {concurrency} concurrent searches, {(batched ? "batched" : "batching off")}");
                 var maxBatch = batched ? new BatchingOptions().MaxBatchSize : rowsPerStep;
-                var point = await EngineLevelAsync(context, settings, concurrency, maxBatch, batched, rowsPerStep, raw, cancellationToken).ConfigureAwait(false);
-                bar.Advance(settings.Window.TotalSeconds);
-                bar.Describe($"raw forward loop, batch {Math.Max(1, (int)Math.Round(point.MeanBatchRows))} (paired with {concurrency} searches)");
-                engine.Add(point with { PairedRaw = await RawLoopAsync(denoiser, Math.Max(1, (int)Math.Round(point.MeanBatchRows)), settings.Window, cancellationToken).ConfigureAwait(false) });
-                bar.Advance(settings.Window.TotalSeconds);
+                EnginePoint? point = null;
+                for (var round = 0; round < slices; round++)
+                {
+                    bar.Describe($"engine, {concurrency} concurrent searches, {(batched ? "batched" : "batching off")} (slice {round + 1}/{slices})");
+                    var part = await EngineLevelAsync(context, settings, slice, concurrency, maxBatch, batched, rowsPerStep, raw, cancellationToken).ConfigureAwait(false);
+                    bar.Advance(slice.TotalSeconds);
+                    bar.Describe($"raw forward loop, batch {Math.Max(1, (int)Math.Round(part.MeanBatchRows))} (paired with {concurrency} searches)");
+                    var paired = await RawLoopAsync(denoiser, Math.Max(1, (int)Math.Round(part.MeanBatchRows)), slice, cancellationToken).ConfigureAwait(false);
+                    bar.Advance(slice.TotalSeconds);
+                    point = point is null ? part with { PairedRaw = paired } : point.Plus(part, paired);
+                }
+
+                engine.Add(point! with { RawRowsPerSecondAtMeanBatch = RawAt(raw, point.MeanBatchRows) });
             }
         }
 
@@ -185,14 +213,14 @@ internal static class EngineBench
             passes++;
         }
         while (Stopwatch.GetElapsedTime(started) < window);
-        return new RawPoint(size, passes, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return new RawPoint(size, passes, Stopwatch.GetElapsedTime(started).TotalSeconds, size * passes);
     }
 
     /// <summary>
     /// <paramref name="concurrency"/> workers each run one single-trajectory search after another; after a warm-up
     /// the forward passes of a fixed window are counted, then the workers stop.
     /// </summary>
-    private static async Task<EnginePoint> EngineLevelAsync(BenchContext context, EngineSettings settings, int concurrency, int maxBatch, bool batched, int rowsPerStep, List<RawPoint> raw, CancellationToken cancellationToken)
+    private static async Task<EnginePoint> EngineLevelAsync(BenchContext context, EngineSettings settings, TimeSpan window, int concurrency, int maxBatch, bool batched, int rowsPerStep, List<RawPoint> raw, CancellationToken cancellationToken)
     {
         await using var engine = new SearchEngine(context.Models, new BatchingOptions { MaxBatchSize = maxBatch });
         var labels = context.Models.GetDenoiser(settings.Model).Description.Conditions.Labels;
@@ -223,11 +251,11 @@ internal static class EngineBench
         }, CancellationToken.None)).ToList();
 
         // Warm up until every worker has its search in flight and the pump is in its steady state.
-        await Task.Delay(TimeSpan.FromSeconds(Math.Min(1.0, settings.Window.TotalSeconds / 2)), cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromSeconds(Math.Min(0.5, window.TotalSeconds / 2)), cancellationToken).ConfigureAwait(false);
         var before = context.Models.Denoising.Read();
         var started = Stopwatch.GetTimestamp();
-        await Task.Delay(settings.Window, cancellationToken).ConfigureAwait(false);
-        var window = context.Models.Denoising.Read() - before;
+        await Task.Delay(window, cancellationToken).ConfigureAwait(false);
+        var counted = context.Models.Denoising.Read() - before;
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(workers).ConfigureAwait(false);
@@ -237,12 +265,12 @@ internal static class EngineBench
             Batched = batched,
             MaxBatchSize = maxBatch,
             Seconds = seconds,
-            Passes = window.Passes,
-            Rows = window.Rows,
-            ForwardSeconds = window.Time.TotalSeconds,
+            Passes = counted.Passes,
+            Rows = counted.Rows,
+            ForwardSeconds = counted.Time.TotalSeconds,
             RowsPerStep = rowsPerStep,
-            RawRowsPerSecondAtMeanBatch = RawAt(raw, window.MeanRows),
-            PairedRaw = new RawPoint(0, 0, 0),
+            RawRowsPerSecondAtMeanBatch = RawAt(raw, counted.MeanRows),
+            PairedRaw = new RawPoint(0, 0, 0, 0),
         };
     }
 
@@ -272,7 +300,7 @@ internal static class EngineBench
     {
         report.Heading("Engine: throughput against the raw forward-pass limit");
         report.Paragraph(FormattableString.Invariant(
-            $"A *row* is one sample at one step in one forward pass (a sample-step as the denoiser sees it); a guided step (guidance {settings.Guidance}) is {(ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? "two rows" : "one row")}. The raw loop calls the `{model}` denoiser's forward pass back to back on one fixed batch (ONNX Runtime with inputs bound to memory; no queue, no tree, no sampler), {settings.Window.TotalSeconds:0.#} s per batch size."));
+            $"A *row* is one sample at one step in one forward pass (a sample-step as the denoiser sees it); a guided step (guidance {settings.Guidance}) is {(ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? "two rows" : "one row")}. The raw loop calls the `{model}` denoiser's forward pass back to back on one fixed batch (ONNX Runtime with inputs bound to memory; no queue, no tree, no sampler), {settings.Window.TotalSeconds:0.#} s per batch size in 1-second slices taken round-robin over the sizes, so a change in the machine's load falls on every size alike."));
         var rawTable = new MarkdownTable("batch rows", "passes", "µs / pass", "rows / s");
         foreach (var p in raw)
         {
@@ -281,7 +309,7 @@ internal static class EngineBench
 
         report.Table(rawTable);
         report.Paragraph(FormattableString.Invariant(
-            $"The engine runs C concurrent searches, each a {settings.Steps}-step single trajectory (best_of_n n=1, η 0.5), one after another; after a warm-up, the forward passes of a {settings.Window.TotalSeconds:0.#} s window are counted. *Batched* is the serving default (`Batching:MaxBatchSize` 64 rows, `MaxQueueDelay` 1 ms); *batching off* caps a pass at one search's step. *vs raw* divides by the raw loop at the same (rounded) mean batch size, measured right after the level so both saw the same load on this shared machine (*vs sweep* uses the sweep above, interpolated); *non-forward* is window time outside forward passes, per search step."));
+            $"The engine runs C concurrent searches, each a {settings.Steps}-step single trajectory (best_of_n n=1, η 0.5), one after another; after a warm-up, the forward passes of {settings.Window.TotalSeconds:0.#} s are counted, in 1-second slices each followed by a slice of the raw loop at the level's mean batch size. *Batched* is the serving default (`Batching:MaxBatchSize` 64 rows, `MaxQueueDelay` 1 ms); *batching off* caps a pass at one search's step. *vs raw* divides by the raw loop at the same (rounded) mean batch size, measured in slices alternating with the level's, so both saw the same load on a shared machine (*vs sweep* uses the sweep above, interpolated); *non-forward* is window time outside forward passes, per search step."));
         var table = new MarkdownTable("concurrent searches", "batching", "rows / s", "NFE / s", "mean batch rows", "raw rows / s at that batch", "vs raw", "vs sweep", "forward busy", "non-forward µs / step", "batching gain");
         foreach (var p in engine)
         {

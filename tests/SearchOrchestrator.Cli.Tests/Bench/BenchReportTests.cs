@@ -90,7 +90,7 @@ public sealed class BenchReportTests : IDisposable
     [Fact]
     public void RawAt_BetweenMeasuredSizes_InterpolatesLinearly()
     {
-        RawPoint[] raw = [new(2, 100, 1.0), new(16, 20, 1.0), new(32, 12, 1.0)]; // 200, 320, 384 rows/s
+        RawPoint[] raw = [new(2, 100, 1.0, 200), new(16, 20, 1.0, 320), new(32, 12, 1.0, 384)]; // 200, 320, 384 rows/s
 
         Assert.Equal(200, EngineBench.RawAt(raw, 1));
         Assert.Equal(260, EngineBench.RawAt(raw, 9), 9);
