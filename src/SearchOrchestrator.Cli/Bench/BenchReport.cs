@@ -118,6 +118,15 @@ internal sealed class BenchReport
         return path;
     }
 
+    /// <summary>Removes the folder when the run failed before writing anything into it.</summary>
+    public void DiscardIfEmpty()
+    {
+        if (Directory.Exists(Folder) && !Directory.EnumerateFileSystemEntries(Folder).Any())
+        {
+            Directory.Delete(Folder);
+        }
+    }
+
     private void Append(string markdown)
     {
         _body.AppendLine(markdown.TrimEnd()).AppendLine();

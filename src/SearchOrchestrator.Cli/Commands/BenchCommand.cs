@@ -47,11 +47,19 @@ internal static class BenchCommand
             using var repository = Common.LoadRepository(parse);
             var models = new TimedModels(Common.CreateCatalog(parse, repository));
             var report = BenchReport.Create(parse.GetValue(Out)!, title, MachineInfo.Read(repository.ExecutionProvider), TimeProvider.System, echo: null);
-            await BenchProgress.RunAsync(quiet, async progress =>
+            try
             {
-                await body(new BenchContext(repository, models, report, progress, parse.GetValue(Quick))).ConfigureAwait(false);
-                return 0;
-            }).ConfigureAwait(false);
+                await BenchProgress.RunAsync(quiet, async progress =>
+                {
+                    await body(new BenchContext(repository, models, report, progress, parse.GetValue(Quick))).ConfigureAwait(false);
+                    return 0;
+                }).ConfigureAwait(false);
+            }
+            catch
+            {
+                report.DiscardIfEmpty(); // a bad option leaves no empty run folder behind
+                throw;
+            }
             var path = report.Write(TimeProvider.System);
             if (!quiet)
             {

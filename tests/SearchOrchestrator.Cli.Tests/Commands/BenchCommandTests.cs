@@ -67,6 +67,7 @@ public sealed class BenchCommandTests : IDisposable
 
         Assert.Equal(2, exit);
         Assert.Contains("--ks must list branch counts of at least 2", stderr, StringComparison.Ordinal);
+        Assert.Empty(_output.GetDirectories());
     }
 
     [Fact]
