@@ -42,6 +42,10 @@ evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 sam
 	$(DOTNET) $(CLI) models evaluate --model counting --samples-per-condition 200 --steps 50 --guidance 2 --seed 1
 	$(DOTNET) $(CLI) bench search --model sudoku --steps 16 --strategies best_of_n
 
+.PHONY: bench
+bench: build ## Run every benchmark into bench-results/<timestamp>/ (about an hour on 2 cores; BENCH_FLAGS=--quick: a few minutes)
+	$(DOTNET) $(CLI) bench all $(BENCH_FLAGS)
+
 clean: ## Remove build outputs and generated images
 	$(DOTNET) clean SearchOrchestrator.sln -c $(CONFIG) --nologo -v q || true
 	rm -rf $(OUT) src/*/bin src/*/obj tests/*/bin tests/*/obj samples/*/bin samples/*/obj

@@ -9,4 +9,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(StrategiesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(EstimateCommand.Create());
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

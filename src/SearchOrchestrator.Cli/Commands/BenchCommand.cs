@@ -1,177 +1,272 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
-using SearchOrchestrator.Scheduling;
-using SearchOrchestrator.Search;
-using SearchOrchestrator.Strategies;
-using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Cli.Bench;
 
 namespace SearchOrchestrator.Cli.Commands;
 
-/// <summary><c>searchorch bench</c>: measurements made in one run, printed as tables (never asserted in tests).</summary>
+/// <summary>
+/// <c>searchorch bench</c>: measurements made side by side in one run, each run written to
+/// <c>bench-results/&lt;timestamp&gt;/</c> (report.md, results.json, PNG plots); never asserted in tests.
+/// </summary>
 internal static class BenchCommand
 {
     public static Command Create()
     {
-        var command = new Command("bench", "Measure search quality per compute, side by side in one run.");
+        var command = new Command("bench", "Measure what sharing saves, how close the engine gets to the hardware, and what search buys per NFE; each run writes bench-results/<timestamp>/.");
+        command.Subcommands.Add(CreateSharing());
+        command.Subcommands.Add(CreateEngine());
         command.Subcommands.Add(CreateSearch());
-        command.Subcommands.Add(ServeBench.Create());
+        command.Subcommands.Add(CreateServe());
+        command.Subcommands.Add(CreateAll());
         command.Subcommands.Add(WorkersBench.CreateLinks());
         command.Subcommands.Add(WorkersBench.CreateWorkers());
         return command;
     }
 
+    /// <summary>The options every bench takes: where to write, how much to print, how long to run.</summary>
+    private sealed class BenchOptions
+    {
+        public CommonOptions Common { get; } = new();
+
+        public Option<string> Out { get; } = new("--out") { Description = "The folder each run's <timestamp>/ report folder goes in.", DefaultValueFactory = _ => "bench-results" };
+
+        public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "No progress bars and no tables on the console: print only the report's path." };
+
+        public Option<bool> Quick { get; } = new("--quick") { Description = "A smoke run: fewer seeds, shorter windows." };
+
+        public void AddTo(Command command)
+        {
+            Common.AddTo(command);
+            command.Options.Add(Out);
+            command.Options.Add(Quiet);
+            command.Options.Add(Quick);
+        }
+
+        /// <summary>Loads the models, runs <paramref name="body"/> under progress bars, writes the report folder.</summary>
+        public Task<int> RunAsync(ParseResult parse, string title, Func<BenchContext, Task> body) => CommandErrors.RunAsync(async () =>
+        {
+            var quiet = parse.GetValue(Quiet);
+            using var repository = Common.LoadRepository(parse);
+            var models = new TimedModels(Common.CreateCatalog(parse, repository));
+            var report = BenchReport.Create(parse.GetValue(Out)!, title, MachineInfo.Read(repository.ExecutionProvider), TimeProvider.System, echo: null);
+            try
+            {
+                await BenchProgress.RunAsync(quiet, async progress =>
+                {
+                    await body(new BenchContext(repository, models, report, progress, parse.GetValue(Quick))).ConfigureAwait(false);
+                    return 0;
+                }).ConfigureAwait(false);
+            }
+            catch
+            {
+                report.DiscardIfEmpty(); // a bad option leaves no empty run folder behind
+                throw;
+            }
+            var path = report.Write(TimeProvider.System);
+            if (!quiet)
+            {
+                Console.WriteLine(await File.ReadAllTextAsync(path).ConfigureAwait(false));
+            }
+
+            Console.WriteLine($"report: {path}");
+            return 0;
+        });
+
+        public string ModelsPath(ParseResult parse) =>
+            parse.GetValue(Common.Models) is { Length: > 0 } given ? given
+            : Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") is { Length: > 0 } env ? env
+            : CommonOptions.FindNearestModels() ?? throw new InvalidRequestException("models", "no model repository found: pass --models <folder>.");
+    }
+
+    private static Option<string> ModelOption() => new("--model") { Description = "The denoiser.", DefaultValueFactory = _ => "counting" };
+
+    private static Option<string> VerifierOption() => new("--verifier") { Description = "The verifier searches score with.", DefaultValueFactory = _ => "count-verifier" };
+
+    private static Option<int> SeedsOption(int fallback) => new("--seeds") { Description = "Seeds per condition (--quick: 1).", DefaultValueFactory = _ => fallback };
+
+    private static Option<int> StepsOption(int fallback, string what) => new("--steps") { Description = what, DefaultValueFactory = _ => fallback };
+
+    private static Option<double> GuidanceOption() => new("--guidance") { Description = "Classifier-free guidance scale.", DefaultValueFactory = _ => 2.0 };
+
+    private static Option<double> EtaOption() => new("--eta") { Description = "DDIM η.", DefaultValueFactory = _ => 0.5 };
+
+    private static Command CreateSharing()
+    {
+        var bench = new BenchOptions();
+        var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(10), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
+        var ks = new Option<string>("--ks") { Description = "Branch counts k, comma-separated.", DefaultValueFactory = _ => "2,4,8" };
+        var fractions = new Option<string>("--fractions") { Description = "Fork points s/N, comma-separated.", DefaultValueFactory = _ => "0,0.2,0.5,0.8" };
+        var conditions = new Option<string?>("--conditions") { Description = "Conditions, comma-separated (default: all; --quick: 1,5,9)." };
+        var command = new Command("sharing", "shared_prefix against independent best-of-k for each k and s/N: formula m, measured NFE ratio, wall-time ratio, accuracy, and where the time goes.")
+        {
+            model, verifier, seeds, steps, guidance, eta, ks, fractions, conditions,
+        };
+        bench.AddTo(command);
+        command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench sharing", context =>
+            SharingBench.RunAsync(context, Sharing(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, ks, fractions, conditions), cancellationToken)));
+        return command;
+    }
+
+    private static SharingSettings Sharing(ParseResult parse, bool quick, Option<string> model, Option<string> verifier, Option<int> seeds, Option<int> steps, Option<double> guidance, Option<double> eta, Option<string> ks, Option<string> fractions, Option<string?> conditions) => new()
+    {
+        Model = parse.GetValue(model)!,
+        Verifier = parse.GetValue(verifier)!,
+        Ks = Numbers("ks", parse.GetValue(ks)!, s => int.Parse(s, CultureInfo.InvariantCulture)),
+        Fractions = Numbers("fractions", parse.GetValue(fractions)!, s => double.Parse(s, CultureInfo.InvariantCulture)),
+        Steps = parse.GetValue(steps),
+        Seeds = quick ? 1 : parse.GetValue(seeds),
+        Conditions = parse.GetValue(conditions) is { } list ? Split(list) : quick ? ["1", "5", "9"] : [],
+        Guidance = parse.GetValue(guidance),
+        Eta = parse.GetValue(eta),
+    };
+
+    private static Command CreateEngine()
+    {
+        var bench = new BenchOptions();
+        var model = ModelOption();
+        var steps = StepsOption(20, "Steps of each search in the engine runs.");
+        var guidance = GuidanceOption();
+        var sizes = new Option<string>("--batch-sizes") { Description = "Raw-loop batch sizes (rows), comma-separated.", DefaultValueFactory = _ => "1,2,4,8,16,32,48,64" };
+        var concurrency = new Option<string>("--concurrency") { Description = "Concurrent searches, comma-separated.", DefaultValueFactory = _ => "1,8,32,64" };
+        var seconds = new Option<double>("--seconds") { Description = "Measuring window per batch size and per level (--quick: 1).", DefaultValueFactory = _ => 5 };
+        var command = new Command("engine", "The raw forward-pass limit at batch 1..64 against the engine at 1, 8, 32 and 64 concurrent searches, with batching and without.")
+        {
+            model, steps, guidance, sizes, concurrency, seconds,
+        };
+        bench.AddTo(command);
+        command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench engine", context =>
+            EngineBench.RunAsync(context, Engine(parse, context.Quick, model, steps, guidance, sizes, concurrency, seconds), cancellationToken)));
+        return command;
+    }
+
+    private static EngineSettings Engine(ParseResult parse, bool quick, Option<string> model, Option<int> steps, Option<double> guidance, Option<string> sizes, Option<string> concurrency, Option<double> seconds) => new()
+    {
+        Model = parse.GetValue(model)!,
+        Steps = parse.GetValue(steps),
+        Guidance = parse.GetValue(guidance),
+        BatchSizes = Numbers("batch-sizes", parse.GetValue(sizes)!, s => int.Parse(s, CultureInfo.InvariantCulture)),
+        Concurrency = Numbers("concurrency", parse.GetValue(concurrency)!, s => int.Parse(s, CultureInfo.InvariantCulture)),
+        Window = TimeSpan.FromSeconds(quick ? Math.Min(1, parse.GetValue(seconds)) : parse.GetValue(seconds)),
+    };
+
     private static Command CreateSearch()
     {
-        var common = new CommonOptions();
-        var model = new Option<string>("--model") { Description = "The denoiser.", DefaultValueFactory = _ => "counting" };
-        var verifier = new Option<string>("--verifier") { Description = "The verifier searches score with.", DefaultValueFactory = _ => "count-verifier" };
-        var seeds = new Option<int>("--seeds") { Description = "Seeds per condition.", DefaultValueFactory = _ => 20 };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
-        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale.", DefaultValueFactory = _ => 2.0 };
-        var eta = new Option<double>("--eta") { Description = "DDIM η for every strategy.", DefaultValueFactory = _ => 0.5 };
-        var quick = new Option<bool>("--quick") { Description = "A smoke run: 3 seeds per condition and no calibration curve." };
+        var bench = new BenchOptions();
+        var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(20), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
         var only = new Option<string?>("--strategies") { Description = "Run only these strategies (comma-separated names)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once (their steps share batches).", DefaultValueFactory = _ => 24 };
-        var command = new Command("search", "Accuracy (judged by the programmatic counter) against NFE for every strategy on the counting task.")
+        var command = new Command("search", "Accuracy (judged by the programmatic counter) against NFE for every strategy on the counting task, with a plot.")
         {
-            model, verifier, seeds, steps, guidance, eta, quick, only, concurrency,
+            model, verifier, seeds, steps, guidance, eta, only, concurrency,
         };
-        common.AddTo(command);
-        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
+        bench.AddTo(command);
+        command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench search", context =>
+            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency), cancellationToken)));
+        return command;
+    }
+
+    private static SearchSettings Search(ParseResult parse, bool quick, Option<string> model, Option<string> verifier, Option<int> seeds, Option<int> steps, Option<double> guidance, Option<double> eta, Option<string?> only, Option<int> concurrency) => new()
+    {
+        Model = parse.GetValue(model)!,
+        Verifier = parse.GetValue(verifier)!,
+        Seeds = quick ? 1 : parse.GetValue(seeds),
+        Steps = parse.GetValue(steps),
+        Guidance = parse.GetValue(guidance),
+        Eta = parse.GetValue(eta),
+        Strategies = parse.GetValue(only) is { } list ? Split(list) : null,
+        Concurrency = parse.GetValue(concurrency),
+        IncludeAuto = !quick,
+        CommitmentCurve = !quick,
+    };
+
+    private static Command CreateServe()
+    {
+        var bench = new BenchOptions();
+        var requests = new Option<int>("--requests") { Description = "Requests per concurrency level (at least the concurrency; --quick: 64).", DefaultValueFactory = _ => 256 };
+        var steps = StepsOption(10, "Sampling steps of each request.");
+        var command = new Command("serve", "Load the gRPC server over loopback at concurrency 1, 8, 64 and 256.") { requests, steps };
+        bench.AddTo(command);
+        command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench serve", context =>
+            ServeBench.RunAsync(context, Serve(parse, bench, context.Quick, requests, steps), cancellationToken)));
+        return command;
+    }
+
+    private static ServeSettings Serve(ParseResult parse, BenchOptions bench, bool quick, Option<int> requests, Option<int> steps) => new()
+    {
+        ModelsPath = bench.ModelsPath(parse),
+        Requests = quick ? Math.Min(64, parse.GetValue(requests)) : parse.GetValue(requests),
+        Steps = parse.GetValue(steps),
+        Concurrency = quick ? [1, 8, 64] : [1, 8, 64, 256],
+    };
+
+    private static Command CreateAll()
+    {
+        var bench = new BenchOptions();
+        var seeds = new Option<int?>("--seeds") { Description = "Seeds per condition for sharing and search (default 10 and 20; --quick: 1)." };
+        var command = new Command("all", "Every bench with its defaults into one report folder: sharing, engine, search, serve (--quick: a smoke run of a few minutes).") { seeds };
+        bench.AddTo(command);
+        command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench all", async context =>
         {
-            var n = parse.GetValue(steps);
-            var seedCount = parse.GetValue(quick) ? 3 : parse.GetValue(seeds);
-            using var repository = common.LoadRepository(parse);
-            await using var engine = new SearchEngine(common.CreateCatalog(parse, repository), new BatchingOptions { MaxBatchSize = 128 });
-            var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
-            if (denoiser.Description.Process is Processes.MaskedProcess)
+            var quick = context.Quick;
+            await SharingBench.RunAsync(context, new SharingSettings
             {
-                return await SudokuBench.RunAsync(engine, denoiser.Description, parse.GetValue(quick) ? 3 : parse.GetValue(seeds), n, parse.GetValue(only)?.Split(','), parse.GetValue(concurrency), cancellationToken).ConfigureAwait(false);
-            }
-
-            var conditions = denoiser.Description.Conditions.Labels;
-            var template = new SearchRequest
+                Model = "counting",
+                Verifier = "count-verifier",
+                Ks = [2, 4, 8],
+                Fractions = [0, 0.2, 0.5, 0.8],
+                Steps = 50,
+                Seeds = quick ? 1 : parse.GetValue(seeds) ?? 10,
+                Conditions = quick ? ["1", "5", "9"] : [],
+                Guidance = 2,
+                Eta = 0.5,
+            }, cancellationToken).ConfigureAwait(false);
+            await EngineBench.RunAsync(context, new EngineSettings
             {
-                Model = denoiser.Description.Name,
-                Condition = conditions[0],
-                Steps = n,
-                Guidance = parse.GetValue(guidance),
-                Eta = parse.GetValue(eta),
-                Strategy = new BestOfNStrategy(1),
-                Verifiers = [parse.GetValue(verifier)!],
-            };
-            engine.Validate(template);
-            var selected = parse.GetValue(only)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var configs = Configurations(n).Where(c => selected is null || selected.Contains(c.Name)).ToList();
-            if (configs.Count == 0)
+                Model = "counting",
+                BatchSizes = [1, 2, 4, 8, 16, 32, 48, 64],
+                Concurrency = [1, 8, 32, 64],
+                Window = TimeSpan.FromSeconds(quick ? 1 : 5),
+                Steps = 20,
+                Guidance = 2,
+            }, cancellationToken).ConfigureAwait(false);
+            await SearchBench.RunAsync(context, new SearchSettings
             {
-                throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
-            }
-            Console.WriteLine($"bench search: {template.Model}, {conditions.Count} conditions x {seedCount} seeds, N = {n}, guidance {template.Guidance}, eta {template.Eta}, verifier {template.Verifiers[0]}; accuracy judged by the programmatic counter; {Environment.ProcessorCount} cores, {repository.ExecutionProvider}");
-            Console.WriteLine();
-            Console.WriteLine("| strategy | parameters | mean NFE | NFE / N | accuracy | mean wall time per search | budget-limited |");
-            Console.WriteLine("|---|---|---|---|---|---|---|");
-            var counter = new ObjectCounter();
-            var forkSteps = new List<int>();
-            long calibration = 0;
-            for (var c = 0; c < configs.Count; c++)
+                Model = "counting",
+                Verifier = "count-verifier",
+                Seeds = quick ? 1 : parse.GetValue(seeds) ?? 20,
+                Steps = 50,
+                Guidance = 2,
+                Eta = 0.5,
+                Concurrency = 24,
+                IncludeAuto = !quick,
+                CommitmentCurve = !quick,
+            }, cancellationToken).ConfigureAwait(false);
+            await ServeBench.RunAsync(context, new ServeSettings
             {
-                var (name, parameters) = configs[c];
-                var clock = Stopwatch.StartNew();
-                using var gate = new SemaphoreSlim(parse.GetValue(concurrency));
-                var jobs = conditions.SelectMany(condition => Enumerable.Range(1, seedCount).Select(seed => (condition, seed: (ulong)seed))).ToList();
-                var done = 0;
-                var results = await Task.WhenAll(jobs.Select(async job =>
-                {
-                    await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    try
-                    {
-                        var result = await engine.RunAsync(template with
-                        {
-                            Condition = job.condition,
-                            Seed = job.seed,
-                            Strategy = StrategyCatalog.Create(name, parameters, n),
-                        }, cancellationToken).ConfigureAwait(false);
-                        var finished = Interlocked.Increment(ref done);
-                        Console.Error.Write($"\r[{c + 1}/{configs.Count}] {name,-18} {finished}/{jobs.Count} searches, {clock.Elapsed.TotalSeconds:0}s   ");
-                        return (job.condition, result);
-                    }
-                    finally
-                    {
-                        gate.Release();
-                    }
-                })).ConfigureAwait(false);
-                Console.Error.WriteLine();
-
-                var exact = results.Count(r => counter.Count(r.result.Candidates[0].Sample, r.result.Candidates[0].Shape).ToString(CultureInfo.InvariantCulture) == r.condition);
-                var meanNfe = results.Average(r => (double)r.result.Cost.Nfe);
-                calibration += results.Sum(r => r.result.Cost.CalibrationNfe);
-                forkSteps.AddRange(name == StrategyNames.SharedPrefix && !parameters.ContainsKey("fork_at") ? results.Select(r => r.result.ForkStep ?? 0) : []);
-                Console.WriteLine(FormattableString.Invariant(
-                    $"| {name} | {Describe(parameters)} | {meanNfe:0} | {meanNfe / n:0.00} | {100.0 * exact / results.Length:0.0}% | {results.Average(r => r.result.Cost.WallTime.TotalSeconds):0.00} s | {results.Count(r => r.result.BudgetLimited)} |"));
-            }
-
-            if (forkSteps.Count > 0)
-            {
-                Console.WriteLine();
-                Console.WriteLine($"fork_at: auto chose steps {string.Join(", ", forkSteps.Distinct().Order())} (per condition). Its mean NFE above is the searches' own; the one-off calibration, cached per model and condition, cost {calibration} NFE in all ({calibration / conditions.Count} per condition).");
-            }
-
-            if (!parse.GetValue(quick))
-            {
-                await PrintCommitmentAsync(engine, template, conditions, cancellationToken).ConfigureAwait(false);
-            }
-
-            return 0;
+                ModelsPath = bench.ModelsPath(parse),
+                Requests = quick ? 64 : 256,
+                Steps = 10,
+                Concurrency = quick ? [1, 8, 64] : [1, 8, 64, 256],
+            }, cancellationToken).ConfigureAwait(false);
         }));
         return command;
     }
 
-    /// <summary>Where the count is decided: the mean spread of sibling verifier scores against the fork step.</summary>
-    private static async Task PrintCommitmentAsync(SearchEngine engine, SearchRequest template, IReadOnlyList<string> conditions, CancellationToken cancellationToken)
+    private static List<string> Split(string value) => [.. value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+
+    private static List<T> Numbers<T>(string option, string value, Func<string, T> parse)
     {
-        Console.Error.WriteLine("measuring the best-of-siblings gain per fork step ...");
-        var curves = await Task.WhenAll(conditions.Select(c => engine.Calibration.MeasureAsync(template with { Condition = c }, cancellationToken))).ConfigureAwait(false);
-        Console.WriteLine();
-        Console.WriteLine($"Where the count is decided: for {engine.Calibration.Siblings} siblings forked at step s ({engine.Calibration.Probes} probes per condition, every condition), the mean of (best − mean) of their verifier scores, i.e. what picking the best sibling gains; s = 0 is independent samples.");
-        Console.WriteLine();
-        Console.WriteLine($"| s | s/N | best-of-siblings gain | share of independent |");
-        Console.WriteLine("|---|---|---|---|");
-        var independent = curves.Average(c => c.Gain[0].Gain);
-        for (var g = 0; g < curves[0].Gain.Count; g++)
+        try
         {
-            var step = curves[0].Gain[g].Step;
-            var gain = curves.Average(c => c.Gain[g].Gain);
-            Console.WriteLine(FormattableString.Invariant($"| {step} | {(double)step / template.Steps:0.0} | {gain:0.000} | {gain / independent:P0} |"));
+            return [.. Split(value).Select(parse)];
         }
-    }
-
-    private static string Describe(IReadOnlyDictionary<string, string> parameters) =>
-        string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
-
-    /// <summary>The strategies compared, at about 4× and 8× the compute of one trajectory.</summary>
-    private static List<(string Name, Dictionary<string, string> Parameters)> Configurations(int n)
-    {
-        string Steps(params double[] fractions) => string.Join(',', fractions.Select(f => ((int)(f * n)).ToString(CultureInfo.InvariantCulture)));
-        string At(double fraction) => ((int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
-        return
-        [
-            (StrategyNames.BestOfN, new() { ["n"] = "1" }),
-            (StrategyNames.BestOfN, new() { ["n"] = "4" }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.2) }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.5) }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.8) }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "2" }),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15" }),
-            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2) }),
-            (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }),
-            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
-            (StrategyNames.BestOfN, new() { ["n"] = "8" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
-            (StrategyNames.FkSteering, new() { ["particles"] = "8", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
-        ];
+        catch (FormatException)
+        {
+            throw new InvalidRequestException(option, $"--{option} must be comma-separated numbers, got '{value}'.");
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidRequestException(option, $"--{option} has a number out of range: '{value}'.");
+        }
     }
 }

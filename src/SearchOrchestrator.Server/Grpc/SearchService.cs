@@ -125,6 +125,40 @@ internal sealed class SearchService(
         return Task.FromResult(ToWire(entry));
     }
 
+    public override Task<EstimateResponse> Estimate(GenerateRequest request, ServerCallContext context)
+    {
+        try
+        {
+            var core = SearchRequestMapper.ToCore(request);
+            if (core.Steps > serving.Value.MaxSteps)
+            {
+                throw new InvalidRequestException("steps", $"steps must be at most {serving.Value.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
+            }
+
+            engine.Validate(core);
+            var estimate = SearchEstimator.Estimate(core);
+            return Task.FromResult(new EstimateResponse
+            {
+                Strategy = estimate.Strategy,
+                Steps = estimate.Steps,
+                Nfe = estimate.Nfe,
+                NfeMin = estimate.NfeMin,
+                NfeIndependent = estimate.NfeIndependent,
+                NfeIndependentMin = estimate.NfeIndependentMin,
+                Multiplier = estimate.Multiplier,
+                MultiplierMin = estimate.MultiplierMin,
+                Exact = estimate.Exact,
+                BudgetLimited = estimate.BudgetLimited,
+                Calibrates = estimate.Calibrates,
+                Basis = estimate.Basis,
+            });
+        }
+        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        {
+            throw Refuse(status);
+        }
+    }
+
     /// <summary>Takes one of the server's search slots, or refuses the call with ResourceExhausted.</summary>
     private IDisposable Admit() =>
         admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));

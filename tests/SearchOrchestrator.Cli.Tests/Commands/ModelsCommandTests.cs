@@ -29,7 +29,9 @@ public sealed class ModelsCommandTests
     [Fact]
     public async Task BenchServe_SmallRun_PrintsEveryConcurrencyLevelWithoutErrors()
     {
-        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("bench", "serve", "--requests", "8", "--steps", "2");
+        var output = Directory.CreateTempSubdirectory("searchorch-bench-");
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("bench", "serve", "--requests", "8", "--steps", "2", "--out", output.FullName);
+        output.Delete(recursive: true);
 
         Assert.True(exit == 0, stderr);
         foreach (var concurrency in new[] { 1, 8, 64, 256 })

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Globalization;
+using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Cli.Bench;
+
+/// <summary>What every bench of one run shares: the models (timed), the report folder and the progress bars.</summary>
+internal sealed class BenchContext(ModelRepository repository, TimedModels models, BenchReport report, BenchProgress progress, bool quick)
+{
+    private readonly ObjectCounter _counter = new();
+
+    /// <summary>The repository, for untimed access (the raw forward-pass loop).</summary>
+    public ModelRepository Repository { get; } = repository;
+
+    /// <summary>The catalog the engines run on; every forward pass through it is timed.</summary>
+    public TimedModels Models { get; } = models;
+
+    public BenchReport Report { get; } = report;
+
+    public BenchProgress Progress { get; } = progress;
+
+    /// <summary>A smoke run: fewer seeds and shorter windows.</summary>
+    public bool Quick { get; } = quick;
+
+    /// <summary>True when the programmatic counter finds exactly the requested count in the best candidate.</summary>
+    public bool IsCorrect(SearchResult result, string condition) =>
+        result.Candidates.Count > 0 && _counter.Count(result.Candidates[0].Sample, result.Candidates[0].Shape).ToString(CultureInfo.InvariantCulture) == condition;
+
+    /// <summary>Runs one search alone and splits its wall time into the measured components.</summary>
+    public async Task<SearchSample> MeasureAsync(SearchEngine engine, SearchRequest request, CancellationToken cancellationToken)
+    {
+        var denoising = Models.Denoising.Read();
+        var verifying = Models.Verifying.Read();
+        var started = Stopwatch.GetTimestamp();
+        var result = await engine.RunAsync(request, cancellationToken).ConfigureAwait(false);
+        var wall = Stopwatch.GetElapsedTime(started);
+        var forward = Models.Denoising.Read() - denoising;
+        var verifier = Models.Verifying.Read() - verifying;
+        var cost = result.Cost;
+        return new SearchSample
+        {
+            Strategy = request.Strategy.Name,
+            Condition = request.Condition,
+            Seed = request.Seed,
+            Nfe = cost.Nfe,
+            NfeIndependent = cost.NfeIndependent,
+            Correct = IsCorrect(result, request.Condition),
+            WallMs = wall.TotalMilliseconds,
+            ForwardMs = forward.Time.TotalMilliseconds,
+            ForwardPasses = forward.Passes,
+            ForwardRows = forward.Rows,
+            BatchComputeMs = cost.ComputeTime.TotalMilliseconds,
+            QueueMs = cost.QueueTime.TotalMilliseconds,
+            VerifierMs = verifier.Time.TotalMilliseconds,
+            VerifierPasses = verifier.Passes,
+        };
+    }
+}
+
+/// <summary>One search measured alone: its cost account, its accuracy and where its wall time went.</summary>
+internal sealed record SearchSample
+{
+    public required string Strategy { get; init; }
+
+    public required string Condition { get; init; }
+
+    public required ulong Seed { get; init; }
+
+    public required long Nfe { get; init; }
+
+    public required long NfeIndependent { get; init; }
+
+    /// <summary>The programmatic counter agrees with the condition.</summary>
+    public required bool Correct { get; init; }
+
+    /// <summary>From submitting the search to its result.</summary>
+    public required double WallMs { get; init; }
+
+    /// <summary>Time inside the denoiser's forward passes (ONNX Runtime).</summary>
+    public required double ForwardMs { get; init; }
+
+    public required long ForwardPasses { get; init; }
+
+    public required long ForwardRows { get; init; }
+
+    /// <summary>The batches' whole time: forward passes plus stacking and the per-node sampler updates.</summary>
+    public required double BatchComputeMs { get; init; }
+
+    /// <summary>Time its steps and verifications waited in queues, summed over items.</summary>
+    public required double QueueMs { get; init; }
+
+    /// <summary>Time inside verifier passes.</summary>
+    public required double VerifierMs { get; init; }
+
+    public required long VerifierPasses { get; init; }
+
+    /// <summary>Stacking inputs and applying each node's sampler update: batch time outside the forward pass.</summary>
+    public double SamplerUpdateMs => Math.Max(0, BatchComputeMs - ForwardMs);
+
+    /// <summary>Wall time outside any batch and verifier pass: waiting for a batch to form, hand-offs, tree bookkeeping.</summary>
+    public double OtherMs => Math.Max(0, WallMs - BatchComputeMs - VerifierMs);
+}

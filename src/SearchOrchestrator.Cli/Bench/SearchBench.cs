@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Globalization;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Search;
+using SearchOrchestrator.Strategies;
+
+namespace SearchOrchestrator.Cli.Bench;
+
+/// <summary>The task and strategies of <c>bench search</c>.</summary>
+internal sealed record SearchSettings
+{
+    public required string Model { get; init; }
+
+    public required string Verifier { get; init; }
+
+    public required int Seeds { get; init; }
+
+    public required int Steps { get; init; }
+
+    public required double Guidance { get; init; }
+
+    public required double Eta { get; init; }
+
+    /// <summary>Run only these strategies (null: all).</summary>
+    public IReadOnlyList<string>? Strategies { get; init; }
+
+    /// <summary>Searches in flight at once (their steps share batches).</summary>
+    public required int Concurrency { get; init; }
+
+    /// <summary>Include <c>fork_at: auto</c> (its one-off calibration is most of a quick run's cost).</summary>
+    public required bool IncludeAuto { get; init; }
+
+    /// <summary>Measure where the count is decided (the calibration curve) at the end.</summary>
+    public required bool CommitmentCurve { get; init; }
+
+    public void Validate()
+    {
+        if (Seeds < 1)
+        {
+            throw new InvalidRequestException("seeds", $"--seeds must be at least 1, got {Seeds}.");
+        }
+
+        if (Concurrency < 1)
+        {
+            throw new InvalidRequestException("concurrency", $"--concurrency must be at least 1, got {Concurrency}.");
+        }
+    }
+}
+
+/// <summary>One strategy configuration of <c>bench search</c>, over every condition and seed.</summary>
+internal sealed record SearchRow(string Strategy, string Series, string Parameters, double MeanNfe, double NfeOverN, double Accuracy, double MeanWallSeconds, int BudgetLimited, int Searches);
+
+/// <summary>
+/// <c>searchorch bench search</c>: every strategy on the counting task, the returned image judged by the programmatic
+/// counter (not by the verifier the search used); accuracy against NFE, one line per strategy.
+/// </summary>
+internal static class SearchBench
+{
+    public static async Task<IReadOnlyList<SearchRow>> RunAsync(BenchContext context, SearchSettings settings, CancellationToken cancellationToken)
+    {
+        settings.Validate();
+        var n = settings.Steps;
+        await using var engine = new SearchEngine(context.Models, new BatchingOptions { MaxBatchSize = 128 });
+        var denoiser = context.Models.GetDenoiser(settings.Model);
+        if (denoiser.Description.Process is Processes.MaskedProcess)
+        {
+            // Token models are judged by solving puzzles, not by counting: the Sudoku bench prints its own table.
+            await Commands.SudokuBench.RunAsync(engine, denoiser.Description, settings.Seeds, n, settings.Strategies, settings.Concurrency, cancellationToken).ConfigureAwait(false);
+            return [];
+        }
+
+        var conditions = denoiser.Description.Conditions.Labels;
+        var template = new SearchRequest
+        {
+            Model = denoiser.Description.Name,
+            Condition = conditions[0],
+            Steps = n,
+            Guidance = settings.Guidance,
+            Eta = settings.Eta,
+            Strategy = new BestOfNStrategy(1),
+            Verifiers = [settings.Verifier],
+        };
+        engine.Validate(template);
+        var configs = Configurations(n)
+            .Where(c => settings.Strategies is null || settings.Strategies.Contains(c.Name))
+            .Where(c => settings.IncludeAuto || c.Name != StrategyNames.SharedPrefix || c.Parameters.ContainsKey("fork_at"))
+            .ToList();
+        if (configs.Count == 0)
+        {
+            throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
+        }
+
+        var jobs = conditions.SelectMany(condition => Enumerable.Range(1, settings.Seeds).Select(seed => (condition, seed: (ulong)seed))).ToList();
+        var bar = context.Progress.Start("bench search", configs.Count * jobs.Count);
+        var rows = new List<SearchRow>();
+        var forkSteps = new List<int>();
+        long calibration = 0;
+        foreach (var (name, parameters) in configs)
+        {
+            bar.Describe($"{name} {Describe(parameters)}");
+            using var gate = new SemaphoreSlim(settings.Concurrency);
+            var results = await Task.WhenAll(jobs.Select(async job =>
+            {
+                await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    var result = await engine.RunAsync(template with
+                    {
+                        Condition = job.condition,
+                        Seed = job.seed,
+                        Strategy = StrategyCatalog.Create(name, parameters, n),
+                    }, cancellationToken).ConfigureAwait(false);
+                    bar.Advance();
+                    return (job.condition, result, wall: Stopwatch.GetElapsedTime(started).TotalSeconds);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            })).ConfigureAwait(false);
+
+            var meanNfe = results.Average(r => (double)r.result.Cost.Nfe);
+            calibration += results.Sum(r => r.result.Cost.CalibrationNfe);
+            if (name == StrategyNames.SharedPrefix && !parameters.ContainsKey("fork_at"))
+            {
+                forkSteps.AddRange(results.Select(r => r.result.ForkStep ?? 0));
+            }
+
+            rows.Add(new SearchRow(
+                name,
+                SeriesOf(name, parameters),
+                Describe(parameters),
+                meanNfe,
+                meanNfe / n,
+                results.Count(r => context.IsCorrect(r.result, r.condition)) / (double)results.Length,
+                results.Average(r => r.wall),
+                results.Count(r => r.result.BudgetLimited),
+                results.Length));
+        }
+
+        bar.Finish();
+        Render(context.Report, settings, conditions.Count, rows);
+        if (forkSteps.Count > 0)
+        {
+            context.Report.Paragraph($"fork_at: auto chose steps {string.Join(", ", forkSteps.Distinct().Order())} (per condition). Its mean NFE above is the searches' own; the one-off calibration, cached per model and condition, cost {calibration} NFE in all ({calibration / conditions.Count} per condition).");
+        }
+
+        object? curve = null;
+        if (settings.CommitmentCurve)
+        {
+            curve = await CommitmentAsync(context, engine, template, conditions, cancellationToken).ConfigureAwait(false);
+        }
+
+        context.Report.Results("search", new { settings, rows, autoForkSteps = forkSteps, calibrationNfe = calibration, commitment = curve });
+        return rows;
+    }
+
+    private static void Render(BenchReport report, SearchSettings settings, int conditions, List<SearchRow> rows)
+    {
+        report.Heading("Search quality per compute");
+        report.Paragraph(FormattableString.Invariant(
+            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds, N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}; searches score with `{settings.Verifier}`, accuracy is the programmatic counter's verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
+        var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "accuracy", "mean wall time per search", "budget-limited");
+        foreach (var r in rows)
+        {
+            table.Add(r.Strategy, r.Parameters, I($"{r.MeanNfe:0}"), I($"{r.NfeOverN:0.00}"), I($"{r.Accuracy:P1}"), I($"{r.MeanWallSeconds:0.00} s"), I($"{r.BudgetLimited}"));
+        }
+
+        report.Table(table);
+        var series = rows.GroupBy(r => r.Series)
+            .Select(g => g.OrderBy(r => r.MeanNfe).ToList())
+            .Select(g => new PlotSeries(g[0].Series, [.. g.Select(r => r.MeanNfe)], [.. g.Select(r => 100 * r.Accuracy)]))
+            .ToList();
+        report.Plot("search-accuracy.png", "accuracy against NFE per strategy", BenchPlots.Lines(
+            $"accuracy (programmatic counter) against NFE, N = {settings.Steps}",
+            "mean NFE per search",
+            "accuracy (%)",
+            series,
+            yMin: -2, // so a strategy at 0% is not hidden by the axis
+            yMax: 102));
+    }
+
+    /// <summary>Where the count is decided: the mean spread of sibling verifier scores against the fork step.</summary>
+    private static async Task<object> CommitmentAsync(BenchContext context, SearchEngine engine, SearchRequest template, IReadOnlyList<string> conditions, CancellationToken cancellationToken)
+    {
+        var bar = context.Progress.Start("fork-step curve", conditions.Count);
+        var curves = await Task.WhenAll(conditions.Select(async c =>
+        {
+            var curve = await engine.Calibration.MeasureAsync(template with { Condition = c }, cancellationToken).ConfigureAwait(false);
+            bar.Advance();
+            return curve;
+        })).ConfigureAwait(false);
+        bar.Finish();
+        context.Report.Paragraph($"Where the count is decided: for {engine.Calibration.Siblings} siblings forked at step s ({engine.Calibration.Probes} probes per condition, every condition), the mean of (best − mean) of their verifier scores, i.e. what picking the best sibling gains; s = 0 is independent samples.");
+        var table = new MarkdownTable("s", "s/N", "best-of-siblings gain", "share of independent");
+        var independent = curves.Average(c => c.Gain[0].Gain);
+        var points = new List<object>();
+        for (var g = 0; g < curves[0].Gain.Count; g++)
+        {
+            var step = curves[0].Gain[g].Step;
+            var gain = curves.Average(c => c.Gain[g].Gain);
+            points.Add(new { step, gain, share = gain / independent });
+            table.Add(I($"{step}"), I($"{(double)step / template.Steps:0.0}"), I($"{gain:0.000}"), I($"{gain / independent:P0}"));
+        }
+
+        context.Report.Table(table);
+        return points;
+    }
+
+    private static string Describe(IReadOnlyDictionary<string, string> parameters) =>
+        string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
+
+    /// <summary>The line a configuration belongs to on the plot: its strategy, and BFS's mode, which changes the algorithm.</summary>
+    private static string SeriesOf(string name, IReadOnlyDictionary<string, string> parameters) => name switch
+    {
+        StrategyNames.Bfs => $"bfs ({parameters.GetValueOrDefault("mode", "resample")})",
+        StrategyNames.SharedPrefix when !parameters.ContainsKey("fork_at") => "shared_prefix (auto)",
+        _ => name,
+    };
+
+    /// <summary>The strategies compared, at about 4× and 8× the compute of one trajectory.</summary>
+    private static List<(string Name, Dictionary<string, string> Parameters)> Configurations(int n)
+    {
+        string Steps(params double[] fractions) => string.Join(',', fractions.Select(f => ((int)(f * n)).ToString(CultureInfo.InvariantCulture)));
+        string At(double fraction) => ((int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
+        return
+        [
+            (StrategyNames.BestOfN, new() { ["n"] = "1" }),
+            (StrategyNames.BestOfN, new() { ["n"] = "4" }),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.2) }),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.5) }),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.8) }),
+            (StrategyNames.SharedPrefix, new() { ["k"] = "4" }),
+            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
+            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "2" }),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15" }),
+            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2) }),
+            (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }),
+            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
+            (StrategyNames.BestOfN, new() { ["n"] = "8" }),
+            (StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
+            (StrategyNames.FkSteering, new() { ["particles"] = "8", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
+        ];
+    }
+
+    private static string I(FormattableString value) => FormattableString.Invariant(value);
+}

@@ -1,0 +1,81 @@
+using System.Text.Json;
+
+namespace SearchOrchestrator.Cli.Tests.Commands;
+
+/// <summary>The bench commands end to end on tiny grids: they run, and they write the report folder.</summary>
+public sealed class BenchCommandTests : IDisposable
+{
+    private readonly DirectoryInfo _output = Directory.CreateTempSubdirectory("searchorch-bench-");
+
+    public void Dispose() => _output.Delete(recursive: true);
+
+    [Fact]
+    public async Task Sharing_TinyGrid_WritesReportResultsAndPlotWithExactNfe()
+    {
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync(
+            "bench", "sharing", "--ks", "2,3", "--fractions", "0,0.5", "--steps", "10", "--seeds", "1", "--conditions", "3", "--quiet", "--out", _output.FullName);
+
+        Assert.True(exit == 0, stderr);
+        var folder = Assert.Single(_output.GetDirectories());
+        Assert.Equal($"report: {Path.Combine(folder.FullName, "report.md")}", stdout.Trim());
+        Assert.True(File.Exists(Path.Combine(folder.FullName, "sharing.png")));
+        var report = await File.ReadAllTextAsync(Path.Combine(folder.FullName, "report.md"));
+        Assert.Contains("| 3 | 5 | 0.50 | 2.000 | 2.000 | exact |", report, StringComparison.Ordinal);
+        Assert.DoesNotContain("| NO |", report, StringComparison.Ordinal);
+
+        using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder.FullName, "results.json")));
+        var cells = json.RootElement.GetProperty("sharing").GetProperty("cells");
+        Assert.Equal(4, cells.GetArrayLength());
+        foreach (var cell in cells.EnumerateArray())
+        {
+            // m = k − (k−1)·s/N, measured exactly.
+            var k = cell.GetProperty("k").GetInt32();
+            var s = cell.GetProperty("forkStep").GetInt32();
+            Assert.Equal(k - ((k - 1) * s / 10.0), cell.GetProperty("nfeRatio").GetDouble(), 12);
+            Assert.True(cell.GetProperty("nfeExact").GetBoolean());
+        }
+
+        var shared = json.RootElement.GetProperty("sharing").GetProperty("searches").GetProperty("shared").GetProperty("k=3,s=5");
+        Assert.Equal(20, shared[0].GetProperty("nfe").GetInt64());
+        Assert.Equal(30, shared[0].GetProperty("nfeIndependent").GetInt64());
+    }
+
+    [Fact]
+    public async Task Engine_TinyRun_ReportsBothBatchingModesAndThePlots()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync(
+            "bench", "engine", "--batch-sizes", "1,4", "--concurrency", "2", "--seconds", "0.2", "--steps", "4", "--quiet", "--out", _output.FullName);
+
+        Assert.True(exit == 0, stderr);
+        var folder = Assert.Single(_output.GetDirectories());
+        Assert.True(File.Exists(Path.Combine(folder.FullName, "engine-throughput.png")));
+        Assert.True(File.Exists(Path.Combine(folder.FullName, "engine-batch.png")));
+        using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder.FullName, "results.json")));
+        var engine = json.RootElement.GetProperty("engine");
+        Assert.Equal(2, engine.GetProperty("raw").GetArrayLength());
+        var levels = engine.GetProperty("engine").EnumerateArray().ToList();
+        Assert.Equal([true, false], levels.Select(l => l.GetProperty("batched").GetBoolean()));
+        // Batching off caps a pass at one guided step: two rows.
+        Assert.Equal(2, levels[1].GetProperty("maxBatchSize").GetInt32());
+        Assert.All(levels, l => Assert.True(l.GetProperty("rows").GetInt64() > 0));
+    }
+
+    [Fact]
+    public async Task Sharing_BranchCountBelowTwo_FailsNamingTheOption()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("bench", "sharing", "--ks", "1", "--quiet", "--out", _output.FullName);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--ks must list branch counts of at least 2", stderr, StringComparison.Ordinal);
+        Assert.Empty(_output.GetDirectories());
+    }
+
+    [Fact]
+    public async Task Engine_NotANumber_FailsNamingTheOption()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("bench", "engine", "--batch-sizes", "1,x", "--quiet", "--out", _output.FullName);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--batch-sizes must be comma-separated numbers, got '1,x'", stderr, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,35 @@
+namespace SearchOrchestrator.Cli.Tests.Commands;
+
+public sealed class EstimateCommandTests
+{
+    [Fact]
+    public async Task Estimate_SharedPrefix_PrintsPlannedAndIndependentNfeAndTheMultiplier()
+    {
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("estimate", "--strategy", "shared_prefix", "--param", "k=4", "--param", "fork_at=25");
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("shared_prefix, N = 50: exact", stdout, StringComparison.Ordinal);
+        Assert.Matches(@"NFE\s+125\n", stdout.ReplaceLineEndings("\n"));
+        Assert.Matches(@"independent NFE\s+200\n", stdout.ReplaceLineEndings("\n"));
+        Assert.Contains("multiplier m     2.5 x one trajectory", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Estimate_Dfs_PrintsBounds()
+    {
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("estimate", "--strategy", "dfs", "--param", "max_backtracks=4", "--param", "recur_depth=5");
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("bounds (adaptive)", stdout, StringComparison.Ordinal);
+        Assert.Matches(@"NFE\s+50 \.\. 70\n", stdout.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Estimate_UnknownVerifier_FailsNamingIt()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("estimate", "--strategy", "best_of_n", "--verifier", "no-such-verifier");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("no-such-verifier", stderr, StringComparison.Ordinal);
+    }
+}
