@@ -187,8 +187,10 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         Assert.True(a.Cost.Links.Sum(l => l.Bytes) >= 10 * b.Cost.Links.Sum(l => l.Bytes), $"stateless {a.Cost.Links.Sum(l => l.Bytes)} B vs resident {b.Cost.Links.Sum(l => l.Bytes)} B");
     }
 
-    [Fact]
-    public async Task RunAsync_WorkerKilledMidSearch_RecomputesElsewhereWithTheSameResult()
+    [Theory]
+    [InlineData("KILL")] // dies at once
+    [InlineData("TERM")] // drains: finishes the calls it is running, refuses new ones, exits
+    public async Task RunAsync_WorkerKilledOrDrainedMidSearch_RecomputesElsewhereWithTheSameResult(string signal)
     {
         var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
         await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
@@ -207,7 +209,15 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         var holder = pool.Workers.Single(w => w.Link!.Usage.Calls > probes[w.Name]).Name;
         var victim = holder == _first.Url ? _first : _second;
 
-        victim.Kill();
+        if (signal == "KILL")
+        {
+            victim.Kill();
+        }
+        else
+        {
+            victim.Signal(signal);
+        }
+
         var result = await run.Completion;
 
         AssertSameCandidates(reference, result);
