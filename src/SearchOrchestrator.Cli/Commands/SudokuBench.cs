@@ -71,7 +71,21 @@ internal static class SudokuBench
             var clock = Stopwatch.StartNew();
             using var gate = new SemaphoreSlim(concurrency);
             var done = 0;
-            var results = await Task.WhenAll(puzzles.Select(async (puzzle, index) =>
+            (int Level, bool Solved, CostAccount Cost)[] results;
+            try
+            {
+                results = await RunConfigurationAsync().ConfigureAwait(false);
+            }
+            catch (InvalidRequestException ex)
+            {
+                // A configuration the engine refuses (several greedy roots would duplicate a trajectory) is reported as a
+                // row; the others still run.
+                Console.Error.WriteLine();
+                Console.WriteLine($"| {name} | {Describe(parameters)} | {Describe(sampler)} | refused: {ex.Message.Replace('|', '/')} |{string.Concat(Enumerable.Repeat(" |", 3 + Levels.Count))}");
+                continue;
+            }
+
+            Task<(int Level, bool Solved, CostAccount Cost)[]> RunConfigurationAsync() => Task.WhenAll(puzzles.Select(async (puzzle, index) =>
             {
                 await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
@@ -96,7 +110,7 @@ internal static class SudokuBench
                 {
                     gate.Release();
                 }
-            })).ConfigureAwait(false);
+            }));
             Console.Error.WriteLine();
             var meanNfe = results.Average(r => (double)r.Cost.Nfe);
             var solvedCount = results.Count(r => r.Solved);
