@@ -597,7 +597,10 @@ public sealed class TrajectoryTree
         var rest = new List<Node>();
         foreach (var group in nodes.GroupBy(n => n.IsLocal ? null : n.Residence?.Worker))
         {
-            if (group.Key is { } worker && worker.IsAvailable && !exclude.Contains(worker))
+            // Resident nodes stay where their state lives unless moving them (a fetch over that worker's link) and
+            // running elsewhere finishes sooner.
+            if (group.Key is { } worker && worker.IsAvailable && !exclude.Contains(worker)
+                && placement.Stays([.. group], worker, toStep, _denoiser.Denoiser.Description.StateElements, exclude))
             {
                 tasks.Add(AdvanceResidentAsync(worker, [.. group], toStep, exclude, cancellationToken));
             }
@@ -609,7 +612,9 @@ public sealed class TrajectoryTree
 
         if (rest.Count > 0)
         {
-            var backend = placement.Choose(rest, toStep, SampleShape.ElementCount, exclude);
+            // Nodes leaving a worker that is still up are fetched from it (recomputed only if it is gone).
+            await MaterializeAsync([.. rest.Where(n => !n.IsLocal && n.Residence?.Worker.IsAvailable == true)], cancellationToken).ConfigureAwait(false);
+            var backend = placement.Choose(rest, toStep, _denoiser.Denoiser.Description.StateElements, exclude);
             if (backend is WorkerBackend worker && placement.Resident)
             {
                 tasks.Add(AdvanceResidentAsync(worker, rest, toStep, exclude, cancellationToken));
@@ -719,7 +724,7 @@ public sealed class TrajectoryTree
                 {
                     // The state is untouched (a remote step writes only on success): run the step elsewhere.
                     exclude = [.. exclude, backend];
-                    backend = _placement!.Choose([node], toStep, SampleShape.ElementCount, exclude);
+                    backend = _placement!.Choose([node], toStep, _denoiser.Denoiser.Description.StateElements, exclude);
                     continue;
                 }
             }

@@ -48,9 +48,28 @@ public sealed class TreePlacement
         }
     }
 
+    /// <summary>How much sooner another backend must finish before nodes resident on a worker move there (25%): moving
+    /// on a near-tie would trade bytes for noise in the estimates, and could bounce nodes between workers.</summary>
+    public const double MoveMargin = 0.25;
+
+    /// <summary>
+    /// True when nodes resident on <paramref name="worker"/> should advance there: no other backend finishes
+    /// <see cref="MoveMargin"/> sooner once fetching them over the worker's link is counted.
+    /// </summary>
+    internal bool Stays(IReadOnlyList<Node> nodes, WorkerBackend worker, int toStep, int elements, ISet<IStepBackend> exclude)
+    {
+        var costs = Costs(nodes, toStep, elements, exclude).Where(c => c.Backend.IsAvailable).ToList();
+        var here = costs.FirstOrDefault(c => c.Backend == worker);
+        var best = costs.Where(c => c.Backend != worker).MinBy(c => c.Total);
+        return here is not null && (best is null || best.Total >= here.Total * (1 - MoveMargin));
+    }
+
     /// <summary>Where advancing <paramref name="nodes"/> to <paramref name="toStep"/> together finishes soonest.</summary>
     /// <exception cref="InvalidOperationException">No backend is available.</exception>
-    internal IStepBackend Choose(IReadOnlyList<Node> nodes, int toStep, int elements, ISet<IStepBackend> exclude)
+    internal IStepBackend Choose(IReadOnlyList<Node> nodes, int toStep, int elements, ISet<IStepBackend> exclude) =>
+        PlacementPolicy.Choose(Costs(nodes, toStep, elements, exclude)).Backend;
+
+    private IEnumerable<BackendCost> Costs(IReadOnlyList<Node> nodes, int toStep, int elements, ISet<IStepBackend> exclude)
     {
         var rowsPerNode = ClassifierFreeGuidance.NeedsUnconditional(_guidance) ? 2 : 1;
         var rows = nodes.Count * rowsPerNode;
@@ -58,7 +77,7 @@ public sealed class TreePlacement
         var stateBytes = (long)elements * sizeof(float);
         // A stateless step ships the state in, and the new state and the x0-prediction back.
         var stepBytesPerRow = 3 * stateBytes / rowsPerNode;
-        return PlacementPolicy.Choose(Backends(exclude).Select(backend =>
+        return Backends(exclude).Select(backend =>
         {
             var move = 0L;
             if (backend is WorkerBackend && Resident)
@@ -68,8 +87,14 @@ public sealed class TreePlacement
 
             // A model server's pass ships every row in (both rows of a guided step) and each row's prediction back.
             var bytesPerRow = backend is IStatelessBackend ? 2 * stateBytes : stepBytesPerRow;
-            return PlacementPolicy.Estimate(backend, rows, steps, bytesPerRow, move, backend is WorkerBackend && Resident);
-        })).Backend;
+            var cost = PlacementPolicy.Estimate(backend, rows, steps, bytesPerRow, move, backend is WorkerBackend && Resident);
+            // Nodes resident on another worker must first be fetched over that worker's link (state and prediction).
+            var fetch = nodes
+                .Where(n => !n.IsLocal && n.Residence is { } r && r.Worker != backend && r.Worker.Link is not null)
+                .GroupBy(n => n.Residence!.Worker)
+                .Aggregate(TimeSpan.Zero, (total, g) => total + g.Key.Link!.Predict(2 * stateBytes * g.Count()));
+            return cost with { Transfer = cost.Transfer + fetch };
+        });
     }
 
     /// <summary>A backend to recompute lost nodes on, step by step: this process's if allowed, else a worker.</summary>
