@@ -48,20 +48,16 @@ public sealed class TreePlacement
         }
     }
 
-    /// <summary>How much sooner another backend must finish before nodes resident on a worker move there (25%): moving
-    /// on a near-tie would trade bytes for noise in the estimates, and could bounce nodes between workers.</summary>
-    public const double MoveMargin = 0.25;
-
     /// <summary>
     /// True when nodes resident on <paramref name="worker"/> should advance there: no other backend finishes
-    /// <see cref="MoveMargin"/> sooner once fetching them over the worker's link is counted.
+    /// <see cref="WorkerOptions.MoveMargin"/> sooner once fetching them over the worker's link is counted.
     /// </summary>
     internal bool Stays(IReadOnlyList<Node> nodes, WorkerBackend worker, int toStep, int elements, ISet<IStepBackend> exclude)
     {
         var costs = Costs(nodes, toStep, elements, exclude).Where(c => c.Backend.IsAvailable).ToList();
         var here = costs.FirstOrDefault(c => c.Backend == worker);
         var best = costs.Where(c => c.Backend != worker).MinBy(c => c.Total);
-        return here is not null && (best is null || best.Total >= here.Total * (1 - MoveMargin));
+        return here is not null && (best is null || best.Total >= here.Total * (1 - Pool.Options.MoveMargin));
     }
 
     /// <summary>Where advancing <paramref name="nodes"/> to <paramref name="toStep"/> together finishes soonest.</summary>

@@ -21,6 +21,13 @@ public sealed record WorkerOptions
     /// <summary>Run steps on this process's own ONNX Runtime sessions too. Default true.</summary>
     public bool UseLocal { get; init; } = true;
 
+    /// <summary>
+    /// How much sooner (as a fraction) another backend must finish before nodes resident on a worker move there.
+    /// Default 0.25: moving on a near-tie trades bytes for noise in the estimates and could bounce nodes between
+    /// workers. 1 pins resident nodes to their worker while it is in rotation.
+    /// </summary>
+    public double MoveMargin { get; init; } = 0.25;
+
     /// <summary>Deadline of one worker call. Default 30 s.</summary>
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -60,6 +67,11 @@ public sealed record WorkerOptions
             {
                 failures.Add($"{SectionName}:Endpoints: '{endpoint}' is not an http:// or https:// address.");
             }
+        }
+
+        if (!(MoveMargin >= 0 && MoveMargin <= 1))
+        {
+            failures.Add($"{SectionName}:MoveMargin must lie in [0, 1], got {MoveMargin}.");
         }
 
         if (CallTimeout <= TimeSpan.Zero)

@@ -193,7 +193,8 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     public async Task RunAsync_WorkerKilledOrDrainedMidSearch_RecomputesElsewhereWithTheSameResult(string signal)
     {
         var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
-        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
+        // Pinned (MoveMargin 1), so the nodes are still on the worker when it goes away.
+        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, MoveMargin = 1 });
         await pool.JoinAsync(_first.Url);
         await pool.JoinAsync(_second.Url);
         await using var engine = new SearchEngine(_models, workers: pool);
@@ -229,7 +230,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     public async Task RunAsync_WorkerFrozenPastItsDeadline_IsCutOffAndTheResultIsTheSame()
     {
         var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
-        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, CallTimeout = TimeSpan.FromSeconds(3), StepTimeout = TimeSpan.FromMilliseconds(100), MaxRetries = 0 });
+        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, MoveMargin = 1, CallTimeout = TimeSpan.FromSeconds(3), StepTimeout = TimeSpan.FromMilliseconds(100), MaxRetries = 0 });
         await pool.JoinAsync(_first.Url);
         await pool.JoinAsync(_second.Url);
         await using var engine = new SearchEngine(_models, workers: pool);
