@@ -20,7 +20,7 @@ namespace SearchOrchestrator.Server.Workers;
 /// The worker protocol's server: a thin adapter over <see cref="WorkerRuntime"/>. Checks the shared secret, maps
 /// messages, reports the time it spent so callers can tell transfer time from work, and maps errors to status codes.
 /// </summary>
-internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repository, IOptions<WorkerHostOptions> options, IOptions<Scheduling.BatchingOptions> batching) : Worker.WorkerBase
+internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repository, IOptions<WorkerHostOptions> options, IOptions<Scheduling.BatchingOptions> batching, IOptions<ModelRepositoryOptions> models) : Worker.WorkerBase
 {
     /// <summary>The metadata header that carries the shared secret.</summary>
     public const string SecretHeader = "x-worker-secret";
@@ -32,7 +32,8 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
             ProtocolVersion = WorkerPool.ProtocolVersion,
             Device = options.Value.Device ?? (repository.ExecutionProvider == "cuda" ? "cuda:0" : "cpu"),
             ExecutionProvider = repository.ExecutionProvider,
-            Threads = Environment.ProcessorCount,
+            // ONNX Runtime's intra-op threads per session (0 configured means one per core).
+            Threads = models.Value.IntraOpThreads > 0 ? models.Value.IntraOpThreads : Environment.ProcessorCount,
             MaxBatchSize = batching.Value.MaxBatchSize,
             MaxResidentBytes = runtime.MaxResidentBytes,
             ResidentBytes = runtime.ResidentBytes,
