@@ -50,6 +50,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         Assert.Contains(worker.Description.Models, m => m.Name == "counting" && m.Kind == "denoiser" && m.Sha256 == LocalHash("counting"));
         Assert.Contains(worker.Description.Models, m => m.Name == "count-verifier" && m.Kind == "verifier");
         Assert.Equal("cpu", worker.Description.ExecutionProvider);
+        Assert.Equal(1, worker.Description.Threads); // the process was started with --Models:IntraOpThreads 1
         var fit = worker.Link!.Fit;
         Assert.Equal(3, fit.Samples); // three probe sizes (see Pool); the fit keeps the fastest of each
         Assert.True(fit.Predict(1 << 20) > TimeSpan.Zero, "moving a megabyte takes time");
