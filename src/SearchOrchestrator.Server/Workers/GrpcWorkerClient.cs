@@ -112,16 +112,23 @@ public sealed class GrpcWorkerClient : IWorkerClient
     }
 
     /// <inheritdoc />
+    /// <remarks>A single renoised child (the tree's renoise) goes as the protocol's Renoise call; anything else as Fork.</remarks>
     public Task<WorkerCall<bool>> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default)
     {
-        var request = new ForkRequest { Session = _session, Parent = parent };
-        request.Children.AddRange(children.Select(c => new ChildSpec
+        var specs = children.Select(c => new ChildSpec
         {
             Handle = c.Handle,
             Key = c.Key.Value,
             ToStep = c.ToStep,
             Start = c.Start switch { CoreChildStart.Copy => WireChildStart.Copy, CoreChildStart.Prior => WireChildStart.Prior, CoreChildStart.ForkRenoise => WireChildStart.ForkRenoise, _ => WireChildStart.Renoise },
-        }));
+        }).ToList();
+        if (specs is [{ Start: WireChildStart.Renoise } only])
+        {
+            return CallAsync(new RenoiseRequest { Session = _session, Parent = parent, Child = only }, (r, o) => _worker.RenoiseAsync(r, o), r => r.ServerMicros, _ => true, cancellationToken);
+        }
+
+        var request = new ForkRequest { Session = _session, Parent = parent };
+        request.Children.AddRange(specs);
         return CallAsync(request, (r, o) => _worker.ForkAsync(r, o), r => r.ServerMicros, _ => true, cancellationToken);
     }
 
