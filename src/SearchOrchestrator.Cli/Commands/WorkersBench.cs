@@ -98,14 +98,16 @@ internal static class WorkersBench
         var common = new CommonOptions();
         var searches = new Option<int>("--searches") { Description = "Searches per mode.", DefaultValueFactory = _ => 18 };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once.", DefaultValueFactory = _ => 6 };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress lines on standard error (for machines)." };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N of each shared_prefix search (k = 4, fork at N/2).", DefaultValueFactory = _ => 50 };
         var command = new Command("workers", "The same searched workload locally, on 2 loopback workers in stateless mode, in resident mode and as KServe v2 servers; then placement with heterogeneous workers.")
         {
-            searches, concurrency, steps,
+            searches, concurrency, steps, quiet,
         };
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
+            s_quiet = parse.GetValue(quiet);
             using var repository = common.LoadRepository(parse);
             var catalog = common.CreateCatalog(parse, repository);
             var n = parse.GetValue(steps);
@@ -135,7 +137,7 @@ internal static class WorkersBench
             {
                 Console.WriteLine("| mode | searches/s | bytes per search | bytes per step | transfer ms per search | replay NFE | same candidates as local |");
                 Console.WriteLine("|---|---|---|---|---|---|---|");
-                var local = await RunAsync(new SearchEngine(catalog), requests, inFlight, cancellationToken).ConfigureAwait(false);
+                var local = await RunAsync("local", new SearchEngine(catalog), requests, inFlight, cancellationToken).ConfigureAwait(false);
                 Print("local", local, local);
                 foreach (var mode in new[] { WorkerModes.Stateless, WorkerModes.Resident })
                 {
@@ -145,7 +147,7 @@ internal static class WorkersBench
                         await pool.JoinAsync(url, cancellationToken).ConfigureAwait(false);
                     }
 
-                    Print($"{mode} (2 workers)", await RunAsync(new SearchEngine(catalog, workers: pool), requests, inFlight, cancellationToken).ConfigureAwait(false), local);
+                    Print($"{mode} (2 workers)", await RunAsync($"{mode} (2 workers)", new SearchEngine(catalog, workers: pool), requests, inFlight, cancellationToken).ConfigureAwait(false), local);
                 }
 
                 // The same two processes as Open Inference Protocol servers: forward passes there, sampler updates here.
@@ -158,7 +160,7 @@ internal static class WorkersBench
                     }
 
                     var before = kserve.StatelessBackends.OfType<KServeBackend>().Sum(b => b.Traffic.Elapsed.TotalMilliseconds);
-                    var run = await RunAsync(new SearchEngine(catalog, workers: kserve), requests, inFlight, cancellationToken).ConfigureAwait(false);
+                    var run = await RunAsync("kserve (2 servers)", new SearchEngine(catalog, workers: kserve), requests, inFlight, cancellationToken).ConfigureAwait(false);
                     Print("kserve (2 servers)", run, local);
                     var inCalls = kserve.StatelessBackends.OfType<KServeBackend>().Sum(b => b.Traffic.Elapsed.TotalMilliseconds) - before;
                     kserveNote = $"kserve: a KServe v2 reply reports no server time, so its transfer ms are the link fit's α + β·bytes for each ModelInfer (fitted from ServerLive and refused probes of 64 KiB…1 MiB); the whole ModelInfer calls took {inCalls / run.Results.Count:0.0} ms per search (transfer + remote forward pass). Workers' transfer ms are measured: call time minus the time the worker reports spending.";
@@ -219,14 +221,38 @@ internal static class WorkersBench
         }
     }
 
-    private static async Task<Run> RunAsync(SearchEngine engine, IReadOnlyList<SearchRequest> requests, int inFlight, CancellationToken cancellationToken)
+    /// <summary>Set by <c>--quiet</c>: no progress lines on standard error.</summary>
+    private static bool s_quiet;
+
+    private static async Task<Run> RunAsync(string phase, SearchEngine engine, IReadOnlyList<SearchRequest> requests, int inFlight, CancellationToken cancellationToken)
     {
         await using var owned = engine;
         var results = new SearchResult[requests.Count];
         var stopwatch = Stopwatch.StartNew();
+        var done = 0;
         await Parallel.ForAsync(0, requests.Count, new ParallelOptions { MaxDegreeOfParallelism = inFlight, CancellationToken = cancellationToken }, async (i, ct) =>
-            results[i] = await engine.RunAsync(requests[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+        {
+            results[i] = await engine.RunAsync(requests[i], ct).ConfigureAwait(false);
+            Progress(phase, Interlocked.Increment(ref done), requests.Count, stopwatch.Elapsed);
+        }).ConfigureAwait(false);
+        if (!s_quiet)
+        {
+            Console.Error.WriteLine();
+        }
+
         return new Run(results, stopwatch.Elapsed);
+    }
+
+    /// <summary>One progress line on standard error: the phase, searches done, time spent and an estimate of the time left.</summary>
+    private static void Progress(string phase, int done, int total, TimeSpan elapsed)
+    {
+        if (s_quiet)
+        {
+            return;
+        }
+
+        var left = done == 0 ? TimeSpan.Zero : elapsed / done * (total - done);
+        Console.Error.Write(string.Create(Invariant, $"\r{phase,-22} {done}/{total} searches, {elapsed.TotalSeconds:0}s spent, ~{left.TotalSeconds:0}s left   "));
     }
 
     private static bool SameCandidates(SearchResult a, SearchResult b) =>
