@@ -88,6 +88,13 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         return await work.Completion.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The most items that can arrive before this batch runs: when every producer known to be stepping (each has at most
+    /// one item queued) is already in the batch, waiting longer only adds latency. Unknown (the default) means the
+    /// full <see cref="BatchingOptions.MaxQueueDelay"/>.
+    /// </summary>
+    protected virtual int ExpectedItems => int.MaxValue;
+
     /// <summary>Runs one batch; fills each item's outputs. Throwing fails every item of the batch.</summary>
     protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, CancellationToken passCancellation);
 
@@ -150,7 +157,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
                 }
 
                 var remaining = deadline - _time.GetTimestamp();
-                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0))
+                // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already has.
+                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems))
                 {
                     break;
                 }

@@ -63,6 +63,14 @@ public sealed class DenoiserBatcher : IAsyncDisposable
     /// <summary>The backend this batcher feeds.</summary>
     public IDenoiser Denoiser { get; }
 
+    /// <summary>
+    /// Registers a caller that will step one node after another on this batcher (at most one item queued at a time)
+    /// until the returned scope is disposed. While every registered producer's item is in the forming batch, the batch
+    /// runs without waiting out <see cref="BatchingOptions.MaxQueueDelay"/>: a lone search does not pay the delay on
+    /// every step. Unregistered callers are still batched; they only make the pump wait the full delay.
+    /// </summary>
+    public IDisposable Producer() => _pump.Producer();
+
     /// <summary>Queues one step and completes when its batch has run and its state has moved.</summary>
     public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken = default)
     {
@@ -81,6 +89,16 @@ public sealed class DenoiserBatcher : IAsyncDisposable
 
     private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time) : BatchPump<Work>(denoiser.Description.Name, options, time)
     {
+        private int _producers;
+
+        protected override int ExpectedItems => Volatile.Read(ref _producers) is var n and > 0 ? n : int.MaxValue;
+
+        public IDisposable Producer()
+        {
+            Interlocked.Increment(ref _producers);
+            return new Registration(this);
+        }
+
         private readonly int _elements = denoiser.Description.SampleShape.ElementCount;
         private readonly int _outputs = denoiser.Description.OutputElements;
         private readonly float[] _input = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];
@@ -126,6 +144,19 @@ public sealed class DenoiserBatcher : IAsyncDisposable
                 }
 
                 step.Sampler.Update(prediction, new SamplerStep(step.StepIndex, step.AlphaBarFrom, step.AlphaBarTo, step.Key), step.State, step.Prediction);
+            }
+        }
+
+        private sealed class Registration(Pump pump) : IDisposable
+        {
+            private int _disposed;
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                {
+                    Interlocked.Decrement(ref pump._producers);
+                }
             }
         }
 

@@ -705,6 +705,8 @@ public sealed class TrajectoryTree
             ReleaseRemote(node); // the copy here is current; a worker's copy would go stale
         }
 
+        // On this process's batcher, this loop is a producer: the pump need not wait for more once every loop's step is in.
+        using var producer = backend is null or LocalBackend ? _denoiser.Producer() : null;
         while (node.StepIndex < toStep)
         {
             var i = node.StepIndex;
@@ -825,6 +827,7 @@ public sealed class TrajectoryTree
         }
 
         var backend = _placement?.ChooseForReplay(exclude);
+        using var producer = backend is null or LocalBackend ? _denoiser.Producer() : null;
         for (var i = at; i < step; i++)
         {
             var request = NodeStates.Step(_schedule, _sampler, ConditionId, Guidance, node.Key, i, state, prediction!);

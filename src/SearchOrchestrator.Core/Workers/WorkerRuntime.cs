@@ -52,9 +52,17 @@ public sealed class WorkerRuntime
             }
         }
 
-        await Task.WhenAll(items.Select(item => trajectory.Batcher.StepAsync(
-            NodeStates.Step(trajectory.Schedule, trajectory.Sampler, settings.ConditionId, settings.Guidance, item.Key, item.StepIndex, item.State, item.Prediction),
-            cancellationToken))).ConfigureAwait(false);
+        var producers = items.Select(_ => trajectory.Batcher.Producer()).ToList();
+        try
+        {
+            await Task.WhenAll(items.Select(item => trajectory.Batcher.StepAsync(
+                NodeStates.Step(trajectory.Schedule, trajectory.Sampler, settings.ConditionId, settings.Guidance, item.Key, item.StepIndex, item.State, item.Prediction),
+                cancellationToken))).ConfigureAwait(false);
+        }
+        finally
+        {
+            producers.ForEach(p => p.Dispose());
+        }
     }
 
     /// <summary>Stores node states under <paramref name="session"/>.</summary>
@@ -212,6 +220,7 @@ public sealed class WorkerRuntime
     {
         var trajectory = node.Trajectory;
         var prediction = node.Prediction ?? new float[trajectory.Elements];
+        using var producer = trajectory.Batcher.Producer();
         while (node.StepIndex < toStep)
         {
             await trajectory.Batcher.StepAsync(
