@@ -284,7 +284,7 @@ public sealed class TrajectoryTree
 
         if (_placement is null)
         {
-            await Task.WhenAll(accepted.Select(n => AdvanceSteppedAsync(n, toStep, null, [], cancellationToken))).ConfigureAwait(false);
+            await AdvanceSteppedAsync(accepted, toStep, null, [], cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -621,7 +621,7 @@ public sealed class TrajectoryTree
             }
             else
             {
-                tasks.AddRange(rest.Select(n => AdvanceSteppedAsync(n, toStep, backend, exclude, cancellationToken)));
+                tasks.Add(AdvanceSteppedAsync(rest, toStep, backend, exclude, cancellationToken));
             }
         }
 
@@ -694,8 +694,20 @@ public sealed class TrajectoryTree
     }
 
     /// <summary>Advances one node step by step on <paramref name="backend"/> (null: this process's batcher), moving its state each step.</summary>
-    private async Task AdvanceSteppedAsync(Node node, int toStep, IStepBackend? backend, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
+    /// <summary>
+    /// Advances nodes step by step on <paramref name="backend"/>, one loop each. On this process's batcher every loop
+    /// is registered as a producer before any starts, so a forming batch runs as soon as all their steps are in it
+    /// (and never before: a loop registered late would split the group's first batch).
+    /// </summary>
+    private Task AdvanceSteppedAsync(IReadOnlyList<Node> nodes, int toStep, IStepBackend? backend, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
     {
+        var producers = nodes.Select(_ => backend is null or LocalBackend ? _denoiser.Producer() : null).ToList();
+        return Task.WhenAll(nodes.Select((n, i) => AdvanceSteppedAsync(n, toStep, backend, exclude, producers[i], cancellationToken)));
+    }
+
+    private async Task AdvanceSteppedAsync(Node node, int toStep, IStepBackend? backend, HashSet<IStepBackend> exclude, IDisposable? producer, CancellationToken cancellationToken)
+    {
+        using var registration = producer;
         if (!node.IsLocal)
         {
             await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
@@ -705,8 +717,6 @@ public sealed class TrajectoryTree
             ReleaseRemote(node); // the copy here is current; a worker's copy would go stale
         }
 
-        // On this process's batcher, this loop is a producer: the pump need not wait for more once every loop's step is in.
-        using var producer = backend is null or LocalBackend ? _denoiser.Producer() : null;
         while (node.StepIndex < toStep)
         {
             var i = node.StepIndex;

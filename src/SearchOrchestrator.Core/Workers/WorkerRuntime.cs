@@ -117,7 +117,9 @@ public sealed class WorkerRuntime
             }
         }
 
-        await Task.WhenAll(nodes.Select(node => AdvanceOneAsync(node, toStep, cancellationToken))).ConfigureAwait(false);
+        // Every loop is a producer of the batcher from the start, so the first batch waits for all of them.
+        var producers = nodes.Select(n => n.Trajectory.Batcher.Producer()).ToList();
+        await Task.WhenAll(nodes.Select((node, i) => AdvanceOneAsync(node, toStep, producers[i], cancellationToken))).ConfigureAwait(false);
     }
 
     /// <summary>Creates resident children of a resident parent, as the orchestrator's tree would.</summary>
@@ -216,11 +218,11 @@ public sealed class WorkerRuntime
         return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
     }
 
-    private async Task AdvanceOneAsync(ResidentNode node, int toStep, CancellationToken cancellationToken)
+    private async Task AdvanceOneAsync(ResidentNode node, int toStep, IDisposable producer, CancellationToken cancellationToken)
     {
+        using var registration = producer;
         var trajectory = node.Trajectory;
         var prediction = node.Prediction ?? new float[trajectory.Elements];
-        using var producer = trajectory.Batcher.Producer();
         while (node.StepIndex < toStep)
         {
             await trajectory.Batcher.StepAsync(
