@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Processes;
@@ -50,7 +49,7 @@ internal static class SudokuBench
         return puzzles;
     }
 
-    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, int perLevel, int steps, IReadOnlyList<string>? only, int concurrency, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, int perLevel, int steps, IReadOnlyList<string>? only, int concurrency, Bench.BenchProgress progress, CancellationToken cancellationToken)
     {
         var puzzles = Puzzles(perLevel);
         var n = steps;
@@ -65,12 +64,12 @@ internal static class SudokuBench
         Console.WriteLine();
         Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
         Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
+        var bar = progress.Start("bench search (sudoku)", configs.Count * puzzles.Count);
         for (var c = 0; c < configs.Count; c++)
         {
             var (name, parameters, sampler) = configs[c];
-            var clock = Stopwatch.StartNew();
+            bar.Describe($"{name} {Describe(parameters)} {Describe(sampler)}");
             using var gate = new SemaphoreSlim(concurrency);
-            var done = 0;
             (int Level, bool Solved, CostAccount Cost)[] results;
             try
             {
@@ -80,7 +79,7 @@ internal static class SudokuBench
             {
                 // A configuration the engine refuses (several greedy roots would duplicate a trajectory) is reported as a
                 // row; the others still run.
-                Console.Error.WriteLine();
+                bar.Advance(puzzles.Count);
                 Console.WriteLine($"| {name} | {Describe(parameters)} | {Describe(sampler)} | refused: {ex.Message.Replace('|', '/')} |{string.Concat(Enumerable.Repeat(" |", 3 + Levels.Count))}");
                 continue;
             }
@@ -100,8 +99,7 @@ internal static class SudokuBench
                         Strategy = StrategyCatalog.Create(name, parameters, n),
                         Verifiers = [SudokuVerifier.VerifierName],
                     }, cancellationToken).ConfigureAwait(false);
-                    var finished = Interlocked.Increment(ref done);
-                    Console.Error.Write($"\r[{c + 1}/{configs.Count}] {name,-18} {finished}/{puzzles.Count} searches, {clock.Elapsed.TotalSeconds:0}s   ");
+                    bar.Advance();
                     var solved = result.Candidates.Count > 0 && result.Candidates[0].Complete
                         && Sudoku.Check(result.Candidates[0].Sample, Sudoku.Parse(puzzle.Puzzle)).Solved;
                     return (puzzle.Level, Solved: solved, result.Cost);
@@ -111,7 +109,6 @@ internal static class SudokuBench
                     gate.Release();
                 }
             }));
-            Console.Error.WriteLine();
             var meanNfe = results.Average(r => (double)r.Cost.Nfe);
             var solvedCount = results.Count(r => r.Solved);
             var perLevelRates = Levels.Select(l => results.Where(r => r.Level == l).ToList()).Select(g => g.Count == 0 ? "-" : FormattableString.Invariant($"{100.0 * g.Count(r => r.Solved) / g.Count:0}%"));
@@ -119,6 +116,7 @@ internal static class SudokuBench
                 $"| {name} | {Describe(parameters)} | {Describe(sampler)} | {meanNfe:0.0} | {meanNfe / n:0.00} | {solvedCount}/{results.Length} | {100.0 * solvedCount / results.Length:0.0}% | {string.Join(" | ", perLevelRates)} | {results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s |"));
         }
 
+        bar.Finish();
         return 0;
     }
 
