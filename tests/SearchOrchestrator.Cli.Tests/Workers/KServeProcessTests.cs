@@ -20,34 +20,12 @@ namespace SearchOrchestrator.Cli.Tests.Workers;
 /// loopback: connect and measure, a search run entirely on them, refusal of mismatched metadata, an endpoint killed
 /// mid-search, the orchestrator host configured by name, and DNS discovery joining one.
 /// </summary>
-public sealed class KServeProcessTests : IAsyncLifetime
+public sealed class KServeProcessTests : TwoWorkerProcesses
 {
-    private const string Secret = "kserve-test-secret-01";
-    private ModelRepository _repository = null!;
-    private ModelCatalog _models = null!;
-    private WorkerProcess _first = null!;
-    private WorkerProcess _second = null!;
-
-    public async Task InitializeAsync()
-    {
-        var workers = Task.WhenAll(WorkerProcess.StartAsync("--secret", Secret), WorkerProcess.StartAsync("--secret", Secret));
-        _repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu" });
-        _models = new ModelCatalog(_repository, [new ObjectCounter()]);
-        var started = await workers;
-        (_first, _second) = (started[0], started[1]);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _first.DisposeAsync();
-        await _second.DisposeAsync();
-        _repository.Dispose();
-    }
-
     [Fact]
     public async Task ModelMetadata_OnTheWorker_NeedsItsSecret()
     {
-        using var channel = GrpcChannel.ForAddress(_first.Url);
+        using var channel = GrpcChannel.ForAddress(First.Url);
         var client = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
 
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await client.ModelMetadataAsync(new ModelMetadataRequest { Name = "counting" }));
@@ -61,7 +39,7 @@ public sealed class KServeProcessTests : IAsyncLifetime
     [Fact]
     public async Task ConnectAsync_RealWorker_ChecksTheModelAndMeasuresLinkAndCompute()
     {
-        await using var backend = await KServeBackend.ConnectAsync(Endpoint(_first.Url), Manifest, PoolOptions());
+        await using var backend = await KServeBackend.ConnectAsync(Endpoint(First.Url), Manifest, PoolOptions());
 
         Assert.Equal(BackendKinds.KServe, backend.Kind);
         Assert.True(backend.Hosts("counting"));
@@ -90,17 +68,17 @@ public sealed class KServeProcessTests : IAsyncLifetime
         };
 
         var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() =>
-            KServeBackend.ConnectAsync(Endpoint(_first.Url), name => name == "counting" ? changed : Manifest(name), PoolOptions()));
+            KServeBackend.ConnectAsync(Endpoint(First.Url), name => name == "counting" ? changed : Manifest(name), PoolOptions()));
 
         Assert.Contains($"input '{sample.Name}' (our sample): shape", refused.Message, StringComparison.Ordinal);
         Assert.Contains($"output '{prediction.Name}' (our prediction): shape", refused.Message, StringComparison.Ordinal);
-        Assert.Contains(_first.Url, refused.Message, StringComparison.Ordinal);
+        Assert.Contains(First.Url, refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task ConnectAsync_MappedTensorTheServerLacks_RefusesNamingIt()
     {
-        var options = Endpoint(_first.Url);
+        var options = Endpoint(First.Url);
         options.Models["counting"].Tensors["time"] = "timestep";
 
         var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => KServeBackend.ConnectAsync(options, Manifest, PoolOptions()));
@@ -111,7 +89,7 @@ public sealed class KServeProcessTests : IAsyncLifetime
     [Fact]
     public async Task ConnectAsync_MaskedModel_IsRefusedNamingIt()
     {
-        var options = new KServeEndpointOptions { Endpoint = _first.Url, ApiKey = Secret, Models = { ["sudoku"] = new KServeModelOptions() } };
+        var options = new KServeEndpointOptions { Endpoint = First.Url, ApiKey = Secret, Models = { ["sudoku"] = new KServeModelOptions() } };
 
         var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => KServeBackend.ConnectAsync(options, Manifest, PoolOptions()));
 
@@ -121,19 +99,19 @@ public sealed class KServeProcessTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_OnKServeBackendsOnly_MatchesTheLocalResult()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request());
+        var reference = await new SearchEngine(Models).RunAsync(Request());
         await using var pool = Pool();
-        var backend = await KServeBackend.ConnectAsync(Endpoint(_first.Url), Manifest, pool.Options);
+        var backend = await KServeBackend.ConnectAsync(Endpoint(First.Url), Manifest, pool.Options);
         Assert.True(pool.Add(backend));
-        await using var engine = new SearchEngine(_models, workers: pool);
+        await using var engine = new SearchEngine(Models, workers: pool);
 
         var result = await engine.RunAsync(Request());
 
-        AssertSameCandidates(reference, result);
+        AssertSameCandidates(reference, result, 1e-5);
         Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
         Assert.Equal(0, result.Cost.ReplayNfe);
         var link = Assert.Single(result.Cost.Links);
-        Assert.Equal(_first.Url, link.Link);
+        Assert.Equal(First.Url, link.Link);
         // Stateless: every step ships its state (and its guided twin) and gets the prediction back.
         var stateBytes = Manifest("counting")!.Inputs!["sample"].Shape!.Skip(1).Aggregate(1L, (a, b) => a * b) * sizeof(float);
         Assert.True(link.BytesSent >= reference.Cost.Nfe * 2 * stateBytes, $"sent {link.BytesSent} B");
@@ -144,14 +122,14 @@ public sealed class KServeProcessTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_KServeEndpointKilledMidSearch_RerunsItsStepsElsewhereWithTheSameResult()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request(steps: 50));
+        var reference = await new SearchEngine(Models).RunAsync(Request(steps: 50));
         await using var pool = Pool();
-        foreach (var url in new[] { _first.Url, _second.Url })
+        foreach (var url in new[] { First.Url, Second.Url })
         {
             Assert.True(pool.Add(await KServeBackend.ConnectAsync(Endpoint(url), Manifest, pool.Options)));
         }
 
-        await using var engine = new SearchEngine(_models, workers: pool);
+        await using var engine = new SearchEngine(Models, workers: pool);
         var before = pool.StatelessBackends.ToDictionary(b => b.Name, b => b.Link!.Usage.Calls);
 
         var run = engine.Start(Request(steps: 50));
@@ -163,11 +141,11 @@ public sealed class KServeProcessTests : IAsyncLifetime
         }
 
         Assert.NotNull(holder);
-        var victim = holder.Name == _first.Url ? _first : _second;
+        var victim = holder.Name == First.Url ? First : Second;
         victim.Kill();
         var result = await run.Completion;
 
-        AssertSameCandidates(reference, result);
+        AssertSameCandidates(reference, result, 1e-5);
         Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
         Assert.False(holder.IsAvailable, "the killed endpoint left the rotation");
         var survivor = pool.StatelessBackends.Single(b => b != holder);
@@ -180,7 +158,7 @@ public sealed class KServeProcessTests : IAsyncLifetime
     {
         var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models, "--Models:ExecutionProvider", "cpu",
             "--Serving:MetricsPort", "0", "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning",
-            "--Backends:KServe:0:Endpoint", _first.Url, "--Backends:KServe:0:ApiKey", Secret, "--Backends:KServe:0:Models:counting:RemoteName", "counting"]);
+            "--Backends:KServe:0:Endpoint", First.Url, "--Backends:KServe:0:ApiKey", Secret, "--Backends:KServe:0:Models:counting:RemoteName", "counting"]);
         await app.StartAsync();
         try
         {
@@ -195,8 +173,8 @@ public sealed class KServeProcessTests : IAsyncLifetime
             var engine = (SearchEngine)app.Services.GetService(typeof(SearchEngine))!;
             var result = await engine.RunAsync(Request());
 
-            AssertSameCandidates(await new SearchEngine(_models).RunAsync(Request()), result);
-            Assert.Equal([_first.Url], result.Cost.Links.Select(l => l.Link));
+            AssertSameCandidates(await new SearchEngine(Models).RunAsync(Request()), result, 1e-5);
+            Assert.Equal([First.Url], result.Cost.Links.Select(l => l.Link));
         }
         finally
         {
@@ -208,7 +186,7 @@ public sealed class KServeProcessTests : IAsyncLifetime
     [Fact]
     public async Task DiscoveryPoolFeed_KindKServe_JoinsTheDiscoveredWorkerAndRemovesItWhenItLeaves()
     {
-        var port = new Uri(_second.Url).Port;
+        var port = new Uri(Second.Url).Port;
         var answers = new Queue<IPAddress[]>([[IPAddress.Loopback], []]);
         var options = new DnsDiscoveryOptions { Name = "kserve.test", Port = port, Scheme = "http", Kind = BackendKinds.KServe, KServe = Endpoint("http://unused:1") };
         using var discovery = new DnsDiscovery(options, (_, _) => Task.FromResult(answers.Count > 1 ? answers.Dequeue() : answers.Peek()));
@@ -236,23 +214,6 @@ public sealed class KServeProcessTests : IAsyncLifetime
     private static WorkerOptions PoolOptions() => new() { Mode = WorkerModes.Stateless, UseLocal = false, ProbeSizes = [0, 262144, 1048576], ProbeRepeats = 3 };
 
     private WorkerPool Pool() => new((endpoint, session) => new GrpcWorkerClient(endpoint, session, Secret), LocalHash, PoolOptions());
-
-    private ModelManifest? Manifest(string name) => _repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest;
-
-    private string? LocalHash(string name) => Manifest(name)?.Sha256;
-
-    private static void AssertSameCandidates(SearchResult expected, SearchResult actual)
-    {
-        Assert.Equal(expected.Candidates.Select(c => c.Path), actual.Candidates.Select(c => c.Path));
-        for (var i = 0; i < expected.Candidates.Count; i++)
-        {
-            var e = expected.Candidates[i].Sample;
-            var a = actual.Candidates[i].Sample;
-            Assert.Equal(e.Length, a.Length);
-            var worst = e.Zip(a, (x, y) => Math.Abs(x - y)).Max();
-            Assert.True(worst <= 1e-5, $"candidate {i} differs by {worst}");
-        }
-    }
 
     private static SearchRequest Request(int steps = 30) => new()
     {

@@ -15,36 +15,14 @@ namespace SearchOrchestrator.Cli.Tests.Workers;
 /// Real <c>searchorch worker</c> processes on loopback, called through the real gRPC worker client: join, describe,
 /// probe, stateless and resident steps, verification, refusals, and a worker killed or frozen mid-search.
 /// </summary>
-public sealed class WorkerProcessTests : IAsyncLifetime
+public sealed class WorkerProcessTests : TwoWorkerProcesses
 {
-    private const string Secret = "worker-test-secret-01";
-    private ModelRepository _repository = null!;
-    private ModelCatalog _models = null!;
-    private WorkerProcess _first = null!;
-    private WorkerProcess _second = null!;
-
-    public async Task InitializeAsync()
-    {
-        var workers = Task.WhenAll(WorkerProcess.StartAsync("--secret", Secret), WorkerProcess.StartAsync("--secret", Secret));
-        _repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu" });
-        _models = new ModelCatalog(_repository, [new ObjectCounter(), new SudokuVerifier()]);
-        var started = await workers;
-        (_first, _second) = (started[0], started[1]);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _first.DisposeAsync();
-        await _second.DisposeAsync();
-        _repository.Dispose();
-    }
-
     [Fact]
     public async Task JoinAsync_RealWorker_DescribesModelsAndFitsTheLink()
     {
         await using var pool = Pool(new WorkerOptions());
 
-        var worker = await pool.JoinAsync(_first.Url);
+        var worker = await pool.JoinAsync(First.Url);
 
         Assert.Equal(WorkerPool.ProtocolVersion, worker.Description.ProtocolVersion);
         Assert.Contains(worker.Description.Models, m => m.Name == "counting" && m.Kind == "denoiser" && m.Sha256 == LocalHash("counting"));
@@ -62,7 +40,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     {
         await using var pool = Pool(new WorkerOptions(), name => name == "counting" ? new string('0', 64) : LocalHash(name));
 
-        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => pool.JoinAsync(_first.Url));
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => pool.JoinAsync(First.Url));
 
         Assert.Contains("model 'counting'", refused.Message, StringComparison.Ordinal);
         Assert.Empty(pool.Workers);
@@ -71,7 +49,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     [Fact]
     public async Task Call_WithoutTheSecret_IsUnauthenticated()
     {
-        await using var client = new GrpcWorkerClient(_first.Url, "s", secret: null);
+        await using var client = new GrpcWorkerClient(First.Url, "s", secret: null);
 
         var failure = await Assert.ThrowsAsync<WorkerUnavailableException>(() => client.DescribeAsync());
 
@@ -89,17 +67,17 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             using var channel = GrpcChannel.ForAddress(app.Urls.First());
             var registry = new WorkerRegistry.WorkerRegistryClient(channel);
 
-            var refused = await Assert.ThrowsAsync<RpcException>(async () => await registry.RegisterAsync(new RegisterRequest { Endpoint = _first.Url, Secret = "wrong" }));
-            var joined = await registry.RegisterAsync(new RegisterRequest { Endpoint = _first.Url, Secret = Secret });
+            var refused = await Assert.ThrowsAsync<RpcException>(async () => await registry.RegisterAsync(new RegisterRequest { Endpoint = First.Url, Secret = "wrong" }));
+            var joined = await registry.RegisterAsync(new RegisterRequest { Endpoint = First.Url, Secret = Secret });
 
             Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
-            Assert.Equal(_first.Url, joined.Name);
+            Assert.Equal(First.Url, joined.Name);
             var pool = (WorkerPool)app.Services.GetService(typeof(WorkerPool))!;
-            Assert.Equal([_first.Url], pool.Workers.Select(w => w.Name));
+            Assert.Equal([First.Url], pool.Workers.Select(w => w.Name));
             var search = new Protos.V1.Search.SearchClient(channel);
             var response = await search.GenerateAsync(new Protos.V1.GenerateRequest { Model = "counting", Condition = "3", Steps = 10, BestOfN = new Protos.V1.BestOfN { N = 2 } });
             var link = Assert.Single(response.Cost.Links);
-            Assert.Equal(_first.Url, link.Link);
+            Assert.Equal(First.Url, link.Link);
             Assert.True(link.BytesSent > 0 && link.BytesReceived > 0 && link.Calls > 0);
         }
         finally
@@ -113,8 +91,8 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     public async Task VerifyAsync_OnTheWorker_MatchesLocalScores()
     {
         await using var pool = Pool(new WorkerOptions());
-        var worker = await pool.JoinAsync(_first.Url);
-        var local = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Stateless, steps: 10) with { Strategy = StrategyCatalog.Create("best_of_n", new Dictionary<string, string> { ["n"] = "3" }, 10), Candidates = 3 });
+        var worker = await pool.JoinAsync(First.Url);
+        var local = await new SearchEngine(Models).RunAsync(Request(WorkerModes.Stateless, steps: 10) with { Strategy = StrategyCatalog.Create("best_of_n", new Dictionary<string, string> { ["n"] = "3" }, 10), Candidates = 3 });
         var samples = local.Candidates.Select(c => c.Sample).ToList();
 
         var (scores, transfer) = await worker.VerifyAsync("count-verifier", "7", local.Candidates[0].Shape, samples);
@@ -128,17 +106,17 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     [InlineData(WorkerModes.Resident)]
     public async Task RunAsync_OnWorkersOnly_MatchesTheLocalResult(string mode)
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request(mode));
+        var reference = await new SearchEngine(Models).RunAsync(Request(mode));
         await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
-        await pool.JoinAsync(_first.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        await pool.JoinAsync(First.Url);
+        await using var engine = new SearchEngine(Models, workers: pool);
 
         var result = await engine.RunAsync(Request(mode));
 
-        AssertSameCandidates(reference, result);
+        AssertSameCandidates(reference, result, 1e-4);
         Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
         var link = Assert.Single(result.Cost.Links);
-        Assert.Equal(_first.Url, link.Link);
+        Assert.Equal(First.Url, link.Link);
         Assert.True(link.Bytes > 0 && link.TransferTime > TimeSpan.Zero);
         Assert.Equal(0, result.Cost.ReplayNfe);
     }
@@ -159,14 +137,14 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             Verifiers = [SudokuVerifier.VerifierName],
             Candidates = 2,
         };
-        var reference = await new SearchEngine(_models).RunAsync(request);
+        var reference = await new SearchEngine(Models).RunAsync(request);
         await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
-        await pool.JoinAsync(_first.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        await pool.JoinAsync(First.Url);
+        await using var engine = new SearchEngine(Models, workers: pool);
 
         var result = await engine.RunAsync(request);
 
-        AssertSameCandidates(reference, result);
+        AssertSameCandidates(reference, result, 1e-4);
         Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
         Assert.True(Assert.Single(result.Cost.Links).Bytes > 0);
     }
@@ -176,15 +154,15 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     {
         await using var stateless = Pool(new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = false });
         await using var resident = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
-        await stateless.JoinAsync(_first.Url);
-        await resident.JoinAsync(_first.Url);
-        await using var statelessEngine = new SearchEngine(_models, workers: stateless);
-        await using var residentEngine = new SearchEngine(_models, workers: resident);
+        await stateless.JoinAsync(First.Url);
+        await resident.JoinAsync(First.Url);
+        await using var statelessEngine = new SearchEngine(Models, workers: stateless);
+        await using var residentEngine = new SearchEngine(Models, workers: resident);
 
         var a = await statelessEngine.RunAsync(Request(WorkerModes.Stateless, steps: 50));
         var b = await residentEngine.RunAsync(Request(WorkerModes.Resident, steps: 50));
 
-        AssertSameCandidates(a, b);
+        AssertSameCandidates(a, b, 1e-4);
         Assert.True(a.Cost.Links.Sum(l => l.Bytes) >= 10 * b.Cost.Links.Sum(l => l.Bytes), $"stateless {a.Cost.Links.Sum(l => l.Bytes)} B vs resident {b.Cost.Links.Sum(l => l.Bytes)} B");
     }
 
@@ -193,12 +171,12 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     [InlineData("TERM")] // drains: finishes the calls it is running, refuses new ones, exits
     public async Task RunAsync_WorkerKilledOrDrainedMidSearch_RecomputesElsewhereWithTheSameResult(string signal)
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
+        var reference = await new SearchEngine(Models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
         // Pinned (MoveMargin 1), so the nodes are still on the worker when it goes away.
         await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, MoveMargin = 1 });
-        await pool.JoinAsync(_first.Url);
-        await pool.JoinAsync(_second.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        await pool.JoinAsync(First.Url);
+        await pool.JoinAsync(Second.Url);
+        await using var engine = new SearchEngine(Models, workers: pool);
         var probes = pool.Workers.ToDictionary(w => w.Name, w => w.Link!.Usage.Calls);
 
         var run = engine.Start(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
@@ -209,7 +187,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         }
 
         var holder = pool.Workers.Single(w => w.Link!.Usage.Calls > probes[w.Name]).Name;
-        var victim = holder == _first.Url ? _first : _second;
+        var victim = holder == First.Url ? First : Second;
 
         if (signal == "KILL")
         {
@@ -222,7 +200,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
 
         var result = await run.Completion;
 
-        AssertSameCandidates(reference, result);
+        AssertSameCandidates(reference, result, 1e-4);
         Assert.True(result.Cost.ReplayNfe > 0, "the killed worker's nodes were recomputed");
         Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
     }
@@ -230,11 +208,11 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_WorkerFrozenPastItsDeadline_IsCutOffAndTheResultIsTheSame()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
+        var reference = await new SearchEngine(Models).RunAsync(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
         await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, MoveMargin = 1, CallTimeout = TimeSpan.FromSeconds(3), StepTimeout = TimeSpan.FromMilliseconds(100), MaxRetries = 0 });
-        await pool.JoinAsync(_first.Url);
-        await pool.JoinAsync(_second.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        await pool.JoinAsync(First.Url);
+        await pool.JoinAsync(Second.Url);
+        await using var engine = new SearchEngine(Models, workers: pool);
         var probes = pool.Workers.ToDictionary(w => w.Name, w => w.Link!.Usage.Calls);
 
         var run = engine.Start(Request(WorkerModes.Resident, steps: 50, forkAt: 5));
@@ -245,13 +223,13 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         }
 
         var holder = pool.Workers.Single(w => w.Link!.Usage.Calls > probes[w.Name]).Name;
-        var victim = holder == _first.Url ? _first : _second;
+        var victim = holder == First.Url ? First : Second;
 
         victim.Signal("STOP");
         var result = await run.Completion.WaitAsync(TimeSpan.FromMinutes(2));
         victim.Signal("CONT");
 
-        AssertSameCandidates(reference, result);
+        AssertSameCandidates(reference, result, 1e-4);
         Assert.True(result.Cost.ReplayNfe > 0, "the frozen worker's nodes were recomputed");
     }
 
@@ -266,31 +244,16 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         await using var throttled = new WorkerPool((endpoint, session) => new GrpcWorkerClient(endpoint, session, Secret, new LinkThrottle(latency, BytesPerSecond)), LocalHash, options);
 
         // The injected link adds to the loopback link under it: compare the difference with what was injected.
-        var baseline = (await plain.JoinAsync(_first.Url)).Link!.Fit;
-        var fit = (await throttled.JoinAsync(_first.Url)).Link!.Fit;
+        var baseline = (await plain.JoinAsync(First.Url)).Link!.Fit;
+        var fit = (await throttled.JoinAsync(First.Url)).Link!.Fit;
 
         Assert.InRange((fit.Latency - baseline.Latency).TotalMilliseconds, 0.8 * latency.TotalMilliseconds, 1.2 * latency.TotalMilliseconds);
         Assert.InRange(1 / (fit.SecondsPerByte - baseline.SecondsPerByte), 0.8 * BytesPerSecond, 1.2 * BytesPerSecond);
         Assert.True(fit.RSquared > 0.9, $"R² {fit.RSquared}");
     }
 
-    private static void AssertSameCandidates(SearchResult expected, SearchResult actual)
-    {
-        Assert.Equal(expected.Candidates.Select(c => c.Path), actual.Candidates.Select(c => c.Path));
-        for (var i = 0; i < expected.Candidates.Count; i++)
-        {
-            var e = expected.Candidates[i].Sample;
-            var a = actual.Candidates[i].Sample;
-            Assert.Equal(e.Length, a.Length);
-            var worst = e.Zip(a, (x, y) => Math.Abs(x - y)).Max();
-            Assert.True(worst <= 1e-4, $"candidate {i} differs by {worst}");
-        }
-    }
-
     private WorkerPool Pool(WorkerOptions options, Func<string, string?>? hash = null) =>
         new((endpoint, session) => new GrpcWorkerClient(endpoint, session, Secret), hash ?? LocalHash, options with { ProbeSizes = [0, 65536, 262144], ProbeRepeats = 2 });
-
-    private string? LocalHash(string name) => _repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256;
 
     private static SearchRequest Request(string mode, int steps = 30, int? forkAt = null)
     {
