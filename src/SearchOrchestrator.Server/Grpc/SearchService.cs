@@ -86,13 +86,16 @@ internal sealed class SearchService(
     {
         using var slot = Admit();
         var search = StartSearch(request, recordEvents: true, context);
-        // This method is the stream's only writer: progress on a timer while the search runs, then the result.
-        while (!search.Completion.IsCompleted)
+        // This method is the stream's only writer: progress on a timer while the search runs, then the result. Once the
+        // call is cancelled the loop ends at once: the search stops on the same token, and awaiting it (below) frees this
+        // thread; looping on until it ends would spin, since a delay on a cancelled token completes immediately.
+        var cancelled = context.CancellationToken;
+        while (!search.Completion.IsCompleted && !cancelled.IsCancellationRequested)
         {
-            await Task.WhenAny(search.Completion, Task.Delay(ProgressInterval, time, context.CancellationToken)).ConfigureAwait(false);
-            if (!search.Completion.IsCompleted && !context.CancellationToken.IsCancellationRequested)
+            var tick = Task.Delay(ProgressInterval, time, cancelled);
+            if (await Task.WhenAny(search.Completion, tick).ConfigureAwait(false) == tick && tick.IsCompletedSuccessfully && !search.Completion.IsCompleted)
             {
-                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search) }, context.CancellationToken).ConfigureAwait(false);
+                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search) }, cancelled).ConfigureAwait(false);
             }
         }
 

@@ -96,6 +96,36 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task GenerateStream_HundredStreamsCancelledTogether_StopAndAnUnrelatedRequestCompletes()
+    {
+        // Each stream is a search far longer than the test (bfs, 16 particles, 50 steps: 800 NFE each, 80,000 in all).
+        var cancels = Enumerable.Range(0, 100).Select(_ => new CancellationTokenSource()).ToList();
+        var calls = cancels.Select((cancel, i) =>
+        {
+            var request = SharedPrefix(steps: 50);
+            request.Bfs = new Bfs { Particles = 16 };
+            request.Seed = (ulong)i;
+            return Client.GenerateStream(request, cancellationToken: cancel.Token);
+        }).ToList();
+        foreach (var call in calls)
+        {
+            Assert.True(await call.ResponseStream.MoveNext()); // its search is under way
+            Assert.Equal(GenerateEvent.EventOneofCase.Progress, call.ResponseStream.Current.EventCase);
+        }
+
+        cancels.ForEach(c => c.Cancel());
+        var ended = await Task.WhenAll(calls.Select(async call =>
+            (await Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext()) { } })).StatusCode));
+        var unrelated = await Client.GenerateAsync(SharedPrefix());
+
+        Assert.All(ended, code => Assert.Equal(StatusCode.Cancelled, code));
+        Assert.Equal(25, unrelated.Cost.Nfe);
+        Assert.Equal(2, unrelated.Candidates.Count);
+        calls.ForEach(c => c.Dispose());
+        cancels.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
     public async Task ListModels_ShippedRepository_ListsModelsAndCodeVerifiers()
     {
         var response = await Client.ListModelsAsync(new ListModelsRequest());
