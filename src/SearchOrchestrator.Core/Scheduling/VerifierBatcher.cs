@@ -76,7 +76,7 @@ public sealed class VerifierBatcher : IAsyncDisposable
                     items[i].Score = scores[i];
                     if (!float.IsFinite(scores[i]))
                     {
-                        items[i].Error = new VerifierFailedException(verifier.Name, $"verifier '{verifier.Name}' returned a non-finite score ({scores[i]}) for a sample of condition '{items[i].Condition}'.");
+                        items[i].Error = new VerifierFailedException(verifier.Name, $"verifier '{verifier.Name}' returned a non-finite score ({scores[i]}) for a sample of condition {CallerInput.Quote(items[i].Condition)}.");
                     }
                 }
             }

@@ -197,7 +197,7 @@ public sealed class SearchEngine : IAsyncDisposable
         ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
-            throw new InvalidRequestException("verifiers", $"a verifier is named twice: {string.Join(", ", request.Verifiers)}.");
+            throw new InvalidRequestException("verifiers", $"a verifier is named twice: {CallerInput.QuoteList(request.Verifiers)}.");
         }
 
         var verifiers = request.Verifiers.Select(_models.GetVerifier).ToList();

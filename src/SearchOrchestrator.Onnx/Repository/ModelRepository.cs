@@ -138,15 +138,15 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         if (entry is null)
         {
             var ready = string.Join(", ", _entries.Where(e => e.IsReady && e.Kind == kind).Select(e => e.Name));
-            throw new ModelNotFoundException(name ?? string.Empty, $"no {kind} named '{name}' in the model repository; available: {(ready.Length > 0 ? ready : "none")}.");
+            throw new ModelNotFoundException(name ?? string.Empty, $"no {kind} named {CallerInput.Quote(name)} in the model repository; available: {(ready.Length > 0 ? ready : "none")}.");
         }
 
         if (!entry.IsReady)
         {
-            throw new ModelNotFoundException(name!, $"model '{name}' is in the repository but failed to load: {entry.Error}");
+            throw new ModelNotFoundException(name!, $"model {CallerInput.Quote(name)} is in the repository but failed to load: {entry.Error}");
         }
 
-        throw new InvalidRequestException(argument, $"model '{name}' is a {entry.Kind}, not a {kind}.");
+        throw new InvalidRequestException(argument, $"model {CallerInput.Quote(name)} is a {entry.Kind}, not a {kind}.");
     }
 
     private ModelEntry LoadOne(string name, string folder, OnnxSessionFactory sessions, bool warmUp)

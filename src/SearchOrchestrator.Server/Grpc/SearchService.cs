@@ -124,7 +124,7 @@ internal sealed class SearchService(
     public override Task<ModelInfo> GetModel(GetModelRequest request, ServerCallContext context)
     {
         var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named '{request.Name}'; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(request.Name)}; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
         return Task.FromResult(ToWire(entry));
     }
 

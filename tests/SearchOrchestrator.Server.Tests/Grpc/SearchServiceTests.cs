@@ -210,6 +210,33 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task Generate_HundredThousandCharacterCondition_QuotesAShortPrefixAndItsLength()
+    {
+        var request = SharedPrefix();
+        request.Condition = new string('7', 100_000);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.StartsWith($"condition: condition '{new string('7', CallerInput.MaxCharacters)}…' (100000 characters) is not in the vocabulary of model 'counting'", ex.Status.Detail);
+        Assert.True(ex.Status.Detail.Length < 300, ex.Status.Detail);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
+    public async Task Generate_TwentyThousandEntryEvaluateAt_QuotesTheFirstEntriesAndTheirCount()
+    {
+        var request = SharedPrefix();
+        request.Bfs = new Bfs { Particles = 2, EvaluateAt = { Enumerable.Range(1, 20_000) } };
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Equal($"strategy.evaluate_at: bfs: evaluate_at must be strictly increasing steps between 1 and 9, got [{string.Join(", ", Enumerable.Range(1, CallerInput.MaxEntries))}, …] (20000 entries).", ex.Status.Detail);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
     public async Task Generate_DeadlineTooShort_FailsWithDeadlineExceededAndTheServerKeepsServing()
     {
         var request = SharedPrefix(steps: 50);
