@@ -97,7 +97,7 @@ public sealed class TrajectoryTree
     public long Nfe => Interlocked.Read(ref _nfe);
 
     /// <summary>NFE the budget still allows (long.MaxValue without a limit).</summary>
-    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe) : long.MaxValue;
+    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe - Interlocked.Read(ref _calibrationNfe)) : long.MaxValue;
 
     /// <summary>Verifier calls made so far.</summary>
     public long VerifierCalls => Interlocked.Read(ref _verifierCalls);
@@ -364,7 +364,7 @@ public sealed class TrajectoryTree
     /// <summary>
     /// The latest step at which siblings of this model and condition still differ in verifier score
     /// (<c>fork_at: auto</c>), from the engine's cached calibration. The calibration's NFE, when this call ran it, is
-    /// reported separately from the search's own.
+    /// reported separately from the search's own and counts against the budget.
     /// </summary>
     public async Task<int> CalibratedForkStepAsync(CancellationToken cancellationToken = default)
     {
@@ -372,7 +372,12 @@ public sealed class TrajectoryTree
         var (result, ran) = await calibrate(cancellationToken).ConfigureAwait(false);
         if (ran)
         {
+            // The calibration this search ran is part of its plan: it counts against the budget.
             Interlocked.Add(ref _calibrationNfe, result.Nfe);
+            lock (_gate)
+            {
+                _reservedNfe += result.Nfe;
+            }
         }
 
         return result.ForkStep;

@@ -138,8 +138,7 @@ internal sealed class SearchService(
                 throw new InvalidRequestException("steps", $"steps must be at most {serving.Value.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
             }
 
-            engine.Validate(core);
-            var estimate = SearchEstimator.Estimate(core);
+            var estimate = engine.Estimate(core);
             return Task.FromResult(new EstimateResponse
             {
                 Strategy = estimate.Strategy,
@@ -153,6 +152,7 @@ internal sealed class SearchService(
                 Exact = estimate.Exact,
                 BudgetLimited = estimate.BudgetLimited,
                 Calibrates = estimate.Calibrates,
+                CalibrationNfe = estimate.CalibrationNfe,
                 Basis = estimate.Basis,
             });
         }
@@ -177,10 +177,13 @@ internal sealed class SearchService(
                 throw new InvalidRequestException("steps", $"steps must be at most {caps.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
             }
 
-            var planned = Math.Min(core.Strategy.PlannedNfe(core.Steps), core.Budget.MaxNfe ?? long.MaxValue);
+            // A fork_at: auto calibration this request would run is part of its plan, and of its budget.
+            var calibration = engine.Calibration.NfeToCalibrate(core);
+            var planned = Math.Min(core.Strategy.PlannedNfe(core.Steps), Math.Max(0, (core.Budget.MaxNfe ?? long.MaxValue) - calibration)) + calibration;
             if (planned > caps.MaxNfePerRequest)
             {
-                throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
+                var including = calibration > 0 ? $" ({calibration} of them calibrating fork_at: auto; give fork_at a step to skip it)" : string.Empty;
+                throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE{including}, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
             }
 
             return engine.Start(core, recordEvents, context.CancellationToken);

@@ -118,10 +118,24 @@ internal sealed class GatedDenoiser(IDenoiser inner) : IDenoiser
 
     public Task<bool> WaitForPassAsync() => _entered.WaitAsync(TimeSpan.FromSeconds(30));
 
+    /// <summary>Completes when a held pass is terminated by its cancellation.</summary>
+    public Task PassCancelled => _cancelled.Task;
+
+    private readonly TaskCompletionSource _cancelled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
     {
         _entered.Release();
-        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await _gate.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            _cancelled.TrySetResult();
+            throw;
+        }
+
         await inner.PredictAsync(batch, output, cancellationToken);
     }
 }

@@ -53,6 +53,19 @@ public sealed class ServingLimitsTests(LimitedServerFixture server) : IClassFixt
     }
 
     [Fact]
+    public async Task Generate_ForkAtAutoWhoseCalibrationIsOverTheNfeCap_IsRefusedNamingTheCap()
+    {
+        var request = Small();
+        request.SharedPrefix = new SharedPrefix { K = 4 }; // 40 NFE of search, 3,664 of calibration first
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Equal("this search may spend 3704 NFE (3664 of them calibrating fork_at: auto; give fork_at a step to skip it), over the server's cap of 1000 per request (Serving:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe.", ex.Status.Detail);
+        await AssertStillServing();
+    }
+
+    [Fact]
     public async Task Generate_PastTheConcurrencyLimit_IsResourceExhaustedNotQueued()
     {
         var slow = Small();
