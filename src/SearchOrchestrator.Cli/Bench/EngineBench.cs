@@ -25,6 +25,9 @@ internal sealed record EngineSettings
 
     public required double Guidance { get; init; }
 
+    /// <summary>The instance × intra-op thread settings compared side by side (default: <see cref="ThreadingSetting.Grid"/>).</summary>
+    public IReadOnlyList<ThreadingSetting> Threading { get; init; } = ThreadingSetting.Grid(Environment.ProcessorCount);
+
     /// <summary>Checks the settings, naming the option to fix.</summary>
     public void Validate()
     {
@@ -133,6 +136,7 @@ internal static class EngineBench
         settings.Validate();
         var denoiser = context.Repository.GetDenoiser(settings.Model);
         var rowsPerStep = ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? 2 : 1;
+        var threading = await ThreadingBench.RunAsync(context, settings, cancellationToken).ConfigureAwait(false);
         var bar = context.Progress.Start("bench engine", (settings.BatchSizes.Count + (4 * settings.Concurrency.Count)) * settings.Window.TotalSeconds);
         // A shared machine's load drifts over minutes: measure in slices, round-robin over the batch sizes and, for
         // each engine level, alternating with the raw loop at its batch size, so every comparison saw the same load.
@@ -160,7 +164,7 @@ internal static class EngineBench
                 for (var round = 0; round < slices; round++)
                 {
                     bar.Describe($"engine, {concurrency} concurrent searches, {(batched ? "batched" : "batching off")} (slice {round + 1}/{slices})");
-                    var part = await EngineLevelAsync(context, settings, slice, concurrency, maxBatch, batched, rowsPerStep, raw, cancellationToken).ConfigureAwait(false);
+                    var part = await EngineLevelAsync(context.Models, settings, slice, concurrency, maxBatch, batched, rowsPerStep, raw, cancellationToken).ConfigureAwait(false);
                     bar.Advance(slice.TotalSeconds);
                     bar.Describe($"raw forward loop, batch {Math.Max(1, (int)Math.Round(part.MeanBatchRows))} (paired with {concurrency} searches)");
                     var paired = await RawLoopAsync(denoiser, Math.Max(1, (int)Math.Round(part.MeanBatchRows)), slice, cancellationToken).ConfigureAwait(false);
@@ -174,13 +178,22 @@ internal static class EngineBench
 
         bar.Finish();
         Render(context.Report, settings, denoiser.Description.Name, raw, engine);
-        context.Report.Results("engine", new { settings = new { settings.Model, settings.BatchSizes, settings.Concurrency, windowSeconds = settings.Window.TotalSeconds, settings.Steps, settings.Guidance }, raw, engine });
+        context.Report.Results("engine", new { settings = new { settings.Model, settings.BatchSizes, settings.Concurrency, windowSeconds = settings.Window.TotalSeconds, settings.Steps, settings.Guidance }, raw, engine, threading });
         return (raw, engine);
     }
 
-    /// <summary>Back-to-back forward passes of one batch size: random states, times and conditions.</summary>
-    private static async Task<RawPoint> RawLoopAsync(IDenoiser denoiser, int size, TimeSpan window, CancellationToken cancellationToken)
+    /// <summary>
+    /// Back-to-back forward passes of one batch size: random states, times and conditions; a denoiser with several
+    /// instances runs one such loop on each at once, and the rows of all of them count.
+    /// </summary>
+    internal static async Task<RawPoint> RawLoopAsync(IDenoiser denoiser, int size, TimeSpan window, CancellationToken cancellationToken)
     {
+        if (denoiser is IMultiInstanceDenoiser { Instances.Count: > 1 } multi)
+        {
+            var loops = await Task.WhenAll(multi.Instances.Select(i => Task.Run(() => RawLoopAsync(i, size, window, cancellationToken), cancellationToken))).ConfigureAwait(false);
+            return new RawPoint(size, loops.Sum(l => l.Passes), loops.Max(l => l.Seconds), loops.Sum(l => l.Rows));
+        }
+
         var elements = denoiser.Description.SampleShape.ElementCount;
         var random = new Random(size);
         var samples = new float[size * elements];
@@ -220,10 +233,10 @@ internal static class EngineBench
     /// <paramref name="concurrency"/> workers each run one single-trajectory search after another; after a warm-up
     /// the forward passes of a fixed window are counted, then the workers stop.
     /// </summary>
-    private static async Task<EnginePoint> EngineLevelAsync(BenchContext context, EngineSettings settings, TimeSpan window, int concurrency, int maxBatch, bool batched, int rowsPerStep, List<RawPoint> raw, CancellationToken cancellationToken)
+    internal static async Task<EnginePoint> EngineLevelAsync(TimedModels models, EngineSettings settings, TimeSpan window, int concurrency, int maxBatch, bool batched, int rowsPerStep, List<RawPoint> raw, CancellationToken cancellationToken)
     {
-        await using var engine = new SearchEngine(context.Models, new BatchingOptions { MaxBatchSize = maxBatch });
-        var labels = context.Models.GetDenoiser(settings.Model).Description.Conditions.Labels;
+        await using var engine = new SearchEngine(models, new BatchingOptions { MaxBatchSize = maxBatch });
+        var labels = models.GetDenoiser(settings.Model).Description.Conditions.Labels;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
         {
@@ -252,10 +265,10 @@ internal static class EngineBench
 
         // Warm up until every worker has its search in flight and the pump is in its steady state.
         await Task.Delay(TimeSpan.FromSeconds(Math.Min(0.5, window.TotalSeconds / 2)), cancellationToken).ConfigureAwait(false);
-        var before = context.Models.Denoising.Read();
+        var before = models.Denoising.Read();
         var started = Stopwatch.GetTimestamp();
         await Task.Delay(window, cancellationToken).ConfigureAwait(false);
-        var counted = context.Models.Denoising.Read() - before;
+        var counted = models.Denoising.Read() - before;
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(workers).ConfigureAwait(false);

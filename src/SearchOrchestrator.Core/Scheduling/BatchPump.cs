@@ -32,9 +32,11 @@ internal abstract class BatchWork
 }
 
 /// <summary>
-/// One bounded queue and the single pump that drains it, as Orleans' per-target pumps do: wait for work, take
+/// One bounded queue and the pumps that drain it, as Orleans' per-target pumps do: wait for work, take
 /// up to <see cref="BatchingOptions.MaxBatchSize"/> rows or whatever arrives within
-/// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat.
+/// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat. Each *lane*
+/// (one per instance of the model behind the queue, as Triton's instance groups run several executions of one model)
+/// is a pump of its own; all of them take from the one queue, so a batch goes to whichever instance is free.
 /// A full queue makes callers wait; nothing is dropped. Work whose caller cancelled is skipped, and a running pass
 /// is terminated only when every item in it has been cancelled, so one search's cancellation never costs another.
 /// The pump runs on a thread of its own: a forward pass blocks its thread for its whole length, and on a small
@@ -48,14 +50,17 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly BatchingOptions _options;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _loop;
+    private readonly Task[] _loops;
+    // Items in batches being executed by some lane: they cannot join a batch that is forming.
+    private int _runningItems;
     // One id space for every pump in the process, so a search that joins batches on several backends counts each once.
     private static long s_batches;
     private int _disposed;
     private readonly KeyValuePair<string, object?> _tag;
 
-    protected BatchPump(string name, BatchingOptions options, TimeProvider time)
+    protected BatchPump(string name, BatchingOptions options, TimeProvider time, int lanes = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(lanes, 1);
         _tag = new KeyValuePair<string, object?>("queue", name);
         var failures = options.Validate();
         if (failures.Count > 0)
@@ -68,9 +73,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         _queue = Channel.CreateBounded<TWork>(new BoundedChannelOptions(options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
+            SingleReader = lanes == 1,
         });
-        _loop = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _loops = [.. Enumerable.Range(0, lanes).Select(lane => Task.Factory.StartNew(() => Run(lane), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
     }
 
     protected int MaxBatchSize => _options.MaxBatchSize;
@@ -95,8 +100,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     /// </summary>
     protected virtual int ExpectedItems => int.MaxValue;
 
-    /// <summary>Runs one batch; fills each item's outputs. Throwing fails every item of the batch.</summary>
-    protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, CancellationToken passCancellation);
+    /// <summary>Runs one batch on lane <paramref name="lane"/>; fills each item's outputs. Throwing fails every item of the batch.</summary>
+    protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, int lane, CancellationToken passCancellation);
 
     public async ValueTask DisposeAsync()
     {
@@ -109,7 +114,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await _loop.ConfigureAwait(false);
+            await Task.WhenAll(_loops).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -123,8 +128,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>The pump's loop, on its dedicated thread: blocking waits are its whole job.</summary>
-    private void Run()
+    /// <summary>One lane's loop, on its dedicated thread: blocking waits are its whole job.</summary>
+    private void Run(int lane)
     {
         var reader = _queue.Reader;
         var batch = new List<TWork>();
@@ -157,8 +162,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
                 }
 
                 var remaining = deadline - _time.GetTimestamp();
-                // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already has.
-                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems))
+                // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already
+                // has (those whose items another lane is running cannot).
+                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems - Volatile.Read(ref _runningItems)))
                 {
                     break;
                 }
@@ -191,7 +197,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
             if (batch.Count > 0)
             {
-                RunBatchAsync(batch, rows).GetAwaiter().GetResult();
+                RunBatchAsync(batch, rows, lane).GetAwaiter().GetResult();
             }
         }
     }
@@ -199,14 +205,23 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private static bool Wait(ChannelReader<TWork> reader, CancellationToken cancellationToken) =>
         reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
 
-    private async Task RunBatchAsync(List<TWork> batch, int rows)
+    private async Task RunBatchAsync(List<TWork> batch, int rows, int lane)
     {
         var id = Interlocked.Increment(ref s_batches);
         var started = _time.GetTimestamp();
         using var pass = new PassCancellation(batch);
         try
         {
-            await ExecuteAsync(batch, pass.Token).ConfigureAwait(false);
+            // Counted as running only while the pass runs: once their awaits complete, the producers may queue again.
+            Interlocked.Add(ref _runningItems, batch.Count);
+            try
+            {
+                await ExecuteAsync(batch, lane, pass.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Add(ref _runningItems, -batch.Count);
+            }
         }
         catch (OperationCanceledException) when (pass.Token.IsCancellationRequested)
         {

@@ -186,8 +186,20 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
             if (manifest.Kind == ManifestNames.Denoiser)
             {
-                var denoiser = CreateDenoiser(name, manifest, session);
+                var first = CreateDenoiser(name, manifest, session);
                 session = null;
+                IDenoiser denoiser = first;
+                if (sessions.Instances > 1)
+                {
+                    var instances = new List<OnnxDenoiser> { first };
+                    denoiser = new OnnxDenoiserInstances(instances);
+                    _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
+                    while (instances.Count < sessions.Instances)
+                    {
+                        instances.Add(CreateDenoiser(name, manifest, sessions.Create(modelPath)));
+                    }
+                }
+
                 _denoisers[name] = denoiser;
                 if (warmUp)
                 {

@@ -186,6 +186,12 @@ internal sealed class SearchService(
                 throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE{including}, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
             }
 
+            var response = ResponseSize.Planned(request, core.Candidates, core.Steps, models.GetDenoiser(core.Model).Description);
+            if (response > caps.MaxSendMessageSize)
+            {
+                throw Refuse(new Status(StatusCode.ResourceExhausted, $"the response may take {response} bytes ({core.Candidates} candidates{(request.IncludeTensors ? ", with tensors" : string.Empty)}{(request.IncludePng ? ", with PNGs" : string.Empty)}), over the server's limit of {caps.MaxSendMessageSize} bytes ({ServingOptions.SectionName}:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors."));
+            }
+
             return engine.Start(core, recordEvents, context.CancellationToken);
         }
         catch (Exception ex) when (StatusFor(ex, context) is { } status)

@@ -21,4 +21,25 @@ public sealed class DenoiserBatcherProducerTests
         Assert.Equal(80, result.Cost.Nfe);
         Assert.All(denoiser.BatchSizes, size => Assert.Equal(4, size)); // still batched: the four nodes step together
     }
+
+    [Fact]
+    public async Task RunAsync_TwoInstancesAndASecondSearchWhileTheFirstsPassRuns_RunsBothPassesAtOnce()
+    {
+        var first = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
+        var second = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
+        await using var engine = new SearchEngine(new FakeModels([new MultiInstanceDenoiser(first, second)], []), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+        SearchRequest Request(ulong seed) => new() { Model = "gaussian-data", Condition = "1", Steps = 3, Eta = 0.5, Seed = seed, Strategy = new BestOfNStrategy(1) };
+
+        var a = engine.RunAsync(Request(1));
+        Assert.True(await first.WaitForPassAsync()); // the first search's step holds the first instance
+        var b = engine.RunAsync(Request(2));
+
+        // The second search's step does not wait for the first pass, nor out the queue delay: the free instance runs it.
+        Assert.True(await second.WaitForPassAsync());
+        first.Release(100);
+        second.Release(100);
+        var results = await Task.WhenAll(a, b);
+
+        Assert.All(results, r => Assert.Equal(3, r.Cost.Nfe));
+    }
 }

@@ -139,3 +139,14 @@ internal sealed class GatedDenoiser(IDenoiser inner) : IDenoiser
         await inner.PredictAsync(batch, output, cancellationToken);
     }
 }
+
+/// <summary>Several instances of one denoiser model, as the repository makes with Models:Instances.</summary>
+internal sealed class MultiInstanceDenoiser(params IDenoiser[] instances) : IMultiInstanceDenoiser
+{
+    public IReadOnlyList<IDenoiser> Instances => instances;
+
+    public DenoiserDescription Description => instances[0].Description;
+
+    public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
+        instances[0].PredictAsync(batch, output, cancellationToken);
+}

@@ -44,6 +44,15 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal(24 * 24 * 4, best.Tensor.Length);
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, best.Png.Span[..4].ToArray());
         Assert.Equal(["count-verifier", "object-counter"], best.Scores.Keys.Order());
+        // The size planned before the search (and checked against Serving:MaxSendMessageSize) bounds the real one.
+        var counting = new Denoising.DenoiserDescription
+        {
+            Name = "counting",
+            SampleShape = new Tensors.SampleShape(1, 24, 24),
+            Process = new Processes.GaussianProcess(Processes.NoiseSchedule.Linear(1000, 1e-4, 0.02), Processes.PredictionType.Epsilon),
+            Conditions = new Denoising.ConditionVocabulary([new("1", 1)], nullId: 0),
+        };
+        Assert.InRange(response.CalculateSize(), 1, SearchOrchestrator.Server.Grpc.ResponseSize.Planned(SharedPrefix(), 2, 10, counting));
     }
 
     [Fact]
@@ -155,6 +164,9 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         Assert.Contains("searchorch_nfe_saved_total", text);
         Assert.Contains("searchorch_batch_rows_bucket", text);
         Assert.Contains("searchorch_queue_duration_seconds_bucket", text);
+        // Buckets in seconds that resolve sub-millisecond waits and passes, not 0, 5, 10 … seconds.
+        Assert.Matches("searchorch_queue_duration_seconds_bucket\\{[^}]*le=\"0.0005\"", text);
+        Assert.Matches("searchorch_batch_duration_seconds_bucket\\{[^}]*le=\"0.001\"", text);
     }
 
     [Fact]

@@ -66,6 +66,20 @@ public sealed class ServingLimitsTests(LimitedServerFixture server) : IClassFixt
     }
 
     [Fact]
+    public async Task Generate_ResponseThatCouldExceedTheSendLimit_IsRefusedBeforeItRuns()
+    {
+        var request = Small();
+        request.IncludePng = true; // a 208 × 208 PNG per candidate: up to 130,103 bytes each
+        request.Candidates = 2;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Equal("the response may take 264778 bytes (2 candidates, with PNGs), over the server's limit of 65536 bytes (Serving:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors.", ex.Status.Detail);
+        await AssertStillServing();
+    }
+
+    [Fact]
     public async Task Generate_PastTheConcurrencyLimit_IsResourceExhaustedNotQueued()
     {
         var slow = Small();
