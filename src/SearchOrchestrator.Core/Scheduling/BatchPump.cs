@@ -53,6 +53,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly Task[] _loops;
     // Items in batches being executed by some lane: they cannot join a batch that is forming.
     private int _runningItems;
+    // Held by the lane forming a batch; that lane alone reads the queue and the item carried over from the last batch.
+    private readonly SemaphoreSlim _forming = new(1, 1);
+    private TWork? _carried;
     // One id space for every pump in the process, so a search that joins batches on several backends counts each once.
     private static long s_batches;
     private int _disposed;
@@ -120,84 +123,109 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         {
         }
 
+        _carried?.Fail(new ObjectDisposedException(GetType().Name, "The batcher was shut down before this work ran."));
         while (_queue.Reader.TryRead(out var left))
         {
             left.Fail(new ObjectDisposedException(GetType().Name, "The batcher was shut down before this work ran."));
         }
 
         _stopping.Dispose();
+        _forming.Dispose();
     }
 
-    /// <summary>One lane's loop, on its dedicated thread: blocking waits are its whole job.</summary>
+    /// <summary>
+    /// One lane's loop, on its dedicated thread: blocking waits are its whole job. Lanes take turns forming batches (one
+    /// forms while the others run theirs), so a batch gathers the rows it would gather with one lane, and its forward
+    /// pass overlaps the other lanes' passes.
+    /// </summary>
     private void Run(int lane)
     {
         var reader = _queue.Reader;
         var batch = new List<TWork>();
-        TWork? carried = null;
-        while (carried is not null || Wait(reader, _stopping.Token))
+        while (true)
         {
-            batch.Clear();
-            var rows = 0;
-            var deadline = _time.GetTimestamp() + (long)(_options.MaxQueueDelay.TotalSeconds * _time.TimestampFrequency);
-            while (true)
+            int rows;
+            _forming.Wait(_stopping.Token);
+            try
             {
-                if (carried is not null || reader.TryRead(out carried))
+                if (_carried is null && !Wait(reader, _stopping.Token))
                 {
-                    if (carried.CancellationToken.IsCancellationRequested)
-                    {
-                        carried.Cancel();
-                    }
-                    else if (rows + carried.Rows > _options.MaxBatchSize)
-                    {
-                        break; // keep it for the next batch
-                    }
-                    else
-                    {
-                        batch.Add(carried);
-                        rows += carried.Rows;
-                    }
-
-                    carried = null;
-                    continue;
+                    return;
                 }
 
-                var remaining = deadline - _time.GetTimestamp();
-                // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already
-                // has (those whose items another lane is running cannot).
-                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems - Volatile.Read(ref _runningItems)))
-                {
-                    break;
-                }
-
-                if (batch.Count == 0)
-                {
-                    if (!Wait(reader, _stopping.Token))
-                    {
-                        break;
-                    }
-
-                    continue;
-                }
-
-                // Wait for more work, but no longer than the queue delay that is left.
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                wait.CancelAfter(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency));
-                try
-                {
-                    if (!Wait(reader, wait.Token))
-                    {
-                        break;
-                    }
-                }
-                catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
-                {
-                    break;
-                }
+                rows = Form(reader, batch);
+            }
+            finally
+            {
+                _forming.Release();
             }
 
             if (batch.Count > 0)
             {
                 RunBatchAsync(batch, rows, lane).GetAwaiter().GetResult();
+            }
+        }
+    }
+
+    /// <summary>Takes up to a batch of work from the queue into <paramref name="batch"/> (the forming lane only); returns its rows.</summary>
+    private int Form(ChannelReader<TWork> reader, List<TWork> batch)
+    {
+        batch.Clear();
+        var rows = 0;
+        var deadline = _time.GetTimestamp() + (long)(_options.MaxQueueDelay.TotalSeconds * _time.TimestampFrequency);
+        while (true)
+        {
+            if (_carried is not null || reader.TryRead(out _carried))
+            {
+                if (_carried.CancellationToken.IsCancellationRequested)
+                {
+                    _carried.Cancel();
+                }
+                else if (rows + _carried.Rows > _options.MaxBatchSize)
+                {
+                    return rows; // keep it for the next batch
+                }
+                else
+                {
+                    batch.Add(_carried);
+                    rows += _carried.Rows;
+                }
+
+                _carried = null;
+                continue;
+            }
+
+            var remaining = deadline - _time.GetTimestamp();
+            // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already
+            // has (those whose items another lane is running cannot).
+            if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems - Volatile.Read(ref _runningItems)))
+            {
+                return rows;
+            }
+
+            if (batch.Count == 0)
+            {
+                if (!Wait(reader, _stopping.Token))
+                {
+                    return rows;
+                }
+
+                continue;
+            }
+
+            // Wait for more work, but no longer than the queue delay that is left.
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            wait.CancelAfter(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency));
+            try
+            {
+                if (!Wait(reader, wait.Token))
+                {
+                    return rows;
+                }
+            }
+            catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+            {
+                return rows;
             }
         }
     }

@@ -23,6 +23,23 @@ public sealed class DenoiserBatcherProducerTests
     }
 
     [Fact]
+    public async Task RunAsync_LoneSearchOnTwoInstancesWithAHugeQueueDelay_KeepsItsNodesInOneBatchAndDoesNotWait()
+    {
+        // Lanes take turns forming batches: two idle instances do not split one search's four steps between them (each
+        // half then waiting the 60 s delay for the other half).
+        var first = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        var second = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        await using var engine = new SearchEngine(new FakeModels([new MultiInstanceDenoiser(first, second)], []), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+
+        var result = await engine.RunAsync(new SearchRequest { Model = "gaussian-data", Condition = "1", Steps = 20, Eta = 0.5, Strategy = new BestOfNStrategy(4), Candidates = 4 })
+            .WaitAsync(TimeSpan.FromSeconds(50));
+
+        Assert.Equal(80, result.Cost.Nfe);
+        Assert.Equal(20, first.BatchSizes.Count + second.BatchSizes.Count);
+        Assert.All(first.BatchSizes.Concat(second.BatchSizes), size => Assert.Equal(4, size));
+    }
+
+    [Fact]
     public async Task RunAsync_TwoInstancesAndASecondSearchWhileTheFirstsPassRuns_RunsBothPassesAtOnce()
     {
         var first = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
