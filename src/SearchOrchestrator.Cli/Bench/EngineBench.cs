@@ -81,6 +81,9 @@ internal sealed record EnginePoint
 
     public required double ForwardSeconds { get; init; }
 
+    /// <summary>Instances of the denoiser running passes side by side; forward time is summed over them.</summary>
+    public int Instances { get; init; } = 1;
+
     public required int RowsPerStep { get; init; }
 
     /// <summary>The raw loop at the mean batch size, interpolated from the sweep.</summary>
@@ -114,13 +117,19 @@ internal sealed record EnginePoint
     public double RatioToSweep => RowsPerSecond / RawRowsPerSecondAtMeanBatch;
 
     /// <summary>Wall time between forward passes per search step, in microseconds: everything but the forward pass.</summary>
-    public double OverheadPerStepUs => (Seconds - ForwardSeconds) * 1e6 / (Rows / (double)RowsPerStep);
+    public double OverheadPerStepUs => (Seconds - ForwardWall) * 1e6 / (Rows / (double)RowsPerStep);
 
     /// <summary>Wall time outside forward passes per pass, in microseconds.</summary>
-    public double OverheadPerPassUs => Passes == 0 ? 0 : (Seconds - ForwardSeconds) * 1e6 / Passes;
+    public double OverheadPerPassUs => Passes == 0 ? 0 : (Seconds - ForwardWall) * 1e6 / Passes;
 
-    /// <summary>Share of the window the denoiser was running a pass.</summary>
-    public double ForwardBusy => ForwardSeconds / Seconds;
+    /// <summary>Share of the window an instance of the denoiser was running a pass (the mean over instances).</summary>
+    public double ForwardBusy => ForwardSeconds / Instances / Seconds;
+
+    /// <summary>
+    /// Wall time with a pass running, estimated: one search's passes never overlap (each step waits for the last);
+    /// under load every instance is running one.
+    /// </summary>
+    private double ForwardWall => Concurrency == 1 ? ForwardSeconds : ForwardSeconds / Instances;
 }
 
 /// <summary>
@@ -281,6 +290,7 @@ internal static class EngineBench
             Passes = counted.Passes,
             Rows = counted.Rows,
             ForwardSeconds = counted.Time.TotalSeconds,
+            Instances = models.GetDenoiser(settings.Model) is IMultiInstanceDenoiser { Instances.Count: > 1 } multi ? multi.Instances.Count : 1,
             RowsPerStep = rowsPerStep,
             RawRowsPerSecondAtMeanBatch = RawAt(raw, counted.MeanRows),
             PairedRaw = new RawPoint(0, 0, 0, 0),
