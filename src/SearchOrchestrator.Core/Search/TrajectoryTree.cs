@@ -30,11 +30,18 @@ public sealed class TrajectoryTree
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
     private readonly Queue<TreeEvent>? _events;
     private readonly object _gate = new();
-    // Distinct batches joined, remembered only for the most recent ones: a batch's items complete together, so its
-    // later items are recorded long before RecentBatches other batches have run, and the memory stays flat with steps.
+    /// <summary>
+    /// About how long one Advance call of a resident multi-step advance runs on its worker (the progress interval of a
+    /// stream): a long advance goes in slices of steps that take about this long, so progress moves while it runs.
+    /// </summary>
+    internal static readonly TimeSpan RemoteAdvanceSlice = TimeSpan.FromMilliseconds(100);
+
+    // Distinct batches joined, by (backend, number): this process's batch numbers are unique here, a worker's on that
+    // worker. Only the most recent are remembered: a batch's items complete together, so its later items are recorded
+    // long before RecentBatches other batches have run, and the memory stays flat with steps.
     private const int RecentBatches = 64;
-    private readonly HashSet<long> _recentBatches = [];
-    private readonly Queue<long> _recentOrder = new();
+    private readonly HashSet<(string Backend, long Id)> _recentBatches = [];
+    private readonly Queue<(string Backend, long Id)> _recentOrder = new();
     private int _batchesJoined;
     private readonly TreePlacement? _placement;
     private readonly TrajectorySettings _trajectory;
@@ -668,20 +675,32 @@ public sealed class TrajectoryTree
                 }
             }
 
-            var steps = toStep - nodes.Min(n => n.StepIndex);
-            var rows = nodes.Count * (Denoising.ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1);
-            var transfer = await worker.AdvanceAsync([.. nodes.Select(n => n.Residence!.Handle)], toStep, steps, rows, cancellationToken).ConfigureAwait(false);
-            RecordTransfer(worker, transfer);
-            foreach (var node in nodes)
+            var rowsPerNode = Denoising.ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1;
+            // One Advance per slice of steps the worker runs in about RemoteAdvanceSlice, so the search's progress (NFE,
+            // deepest step, events) moves while a long advance runs there instead of jumping at its end; a slice costs
+            // one round trip of ids.
+            var perStep = worker.Compute.Predict(Math.Min(nodes.Count * rowsPerNode, worker.MaxBatchSize));
+            var slice = (int)Math.Clamp(RemoteAdvanceSlice.Ticks / Math.Max(1, perStep.Ticks), 1, int.MaxValue);
+            var target = nodes.Min(n => n.StepIndex);
+            do
             {
-                var advanced = toStep - node.StepIndex;
-                node.MarkAdvancingRemotely();
-                node.StepIndex = toStep;
-                node.PathNfe += advanced;
-                node.HasPrediction |= advanced > 0;
-                Interlocked.Add(ref _nfe, advanced);
-                Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
+                target = (int)Math.Min(toStep, (long)target + slice);
+                var moving = nodes.Where(n => n.StepIndex < target || target == toStep).ToList();
+                var (transfer, passes) = await worker.AdvanceAsync([.. moving.Select(n => n.Residence!.Handle)], target, target - moving.Min(n => n.StepIndex), moving.Count * rowsPerNode, cancellationToken).ConfigureAwait(false);
+                RecordTransfer(worker, transfer);
+                RecordPasses(worker.Name, passes);
+                foreach (var node in moving)
+                {
+                    var advanced = target - node.StepIndex;
+                    node.MarkAdvancingRemotely();
+                    node.StepIndex = target;
+                    node.PathNfe += advanced;
+                    node.HasPrediction |= advanced > 0;
+                    Interlocked.Add(ref _nfe, advanced);
+                    Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
+                }
             }
+            while (target < toStep);
         }
         catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
         {
@@ -762,21 +781,49 @@ public sealed class TrajectoryTree
         Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
     }
 
+    /// <summary>Counts a worker's passes for a resident advance: each of its batches once, as for this process's batches.</summary>
+    private void RecordPasses(string worker, RemotePasses passes)
+    {
+        lock (_gate)
+        {
+            _queueTime += passes.Queued;
+            foreach (var pass in passes.Passes)
+            {
+                if (JoinBatch((worker, pass.BatchId)))
+                {
+                    _batchRows += pass.Rows;
+                    _computeTime += pass.Compute;
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether this search joins the batch for the first time; call under <see cref="_gate"/>.</summary>
+    private bool JoinBatch((string Backend, long Id) batch)
+    {
+        if (!_recentBatches.Add(batch))
+        {
+            return false;
+        }
+
+        _batchesJoined++;
+        _recentOrder.Enqueue(batch);
+        if (_recentOrder.Count > RecentBatches)
+        {
+            _recentBatches.Remove(_recentOrder.Dequeue());
+        }
+
+        return true;
+    }
+
     private void RecordStep(IStepBackend? backend, StepOutcome outcome)
     {
         var timing = outcome.Timing;
         lock (_gate)
         {
             _queueTime += timing.Queued;
-            if (_recentBatches.Add(timing.BatchId))
+            if (JoinBatch((string.Empty, timing.BatchId)))
             {
-                _batchesJoined++;
-                _recentOrder.Enqueue(timing.BatchId);
-                if (_recentOrder.Count > RecentBatches)
-                {
-                    _recentBatches.Remove(_recentOrder.Dequeue());
-                }
-
                 _batchRows += timing.BatchRows;
                 _computeTime += timing.Compute;
             }
