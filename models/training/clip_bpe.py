@@ -16,25 +16,27 @@ SUFFIX = "</w>"
 _WORDS = re.compile(r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[a-z]+|[0-9]|[^\sa-z0-9]+")
 
 
-def byte_symbols():
-    """GPT-2's reversible byte -> printable character map, as a list indexed by byte."""
+def byte_table():
+    """GPT-2's reversible byte -> printable character map, printable bytes first (CLIP's vocabulary order)."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    table = {b: chr(b) for b in printable}
     extra = 0
-    table = {}
     for b in range(256):
-        if b in printable:
-            table[b] = chr(b)
-        else:
+        if b not in table:
             table[b] = chr(256 + extra)
             extra += 1
-    return [table[b] for b in range(256)]
+    return table
 
 
 def words(text: str):
     """Lower-cased, whitespace-normalised pre-tokenization; each word as its byte symbols."""
-    symbols = byte_symbols()
+    symbols = _SYMBOLS
     text = " ".join(text.lower().split())
     return ["".join(symbols[b] for b in w.encode("utf-8")) for w in _WORDS.findall(text)]
+
+
+_TABLE = byte_table()
+_SYMBOLS = [_TABLE[b] for b in range(256)]
 
 
 def _split(word: str):
@@ -74,7 +76,7 @@ class Tokenizer:
     """Encodes text with a vocabulary and merge list (the files `save` writes)."""
 
     def __init__(self, merges, max_length: int):
-        symbols = byte_symbols()
+        symbols = list(_TABLE.values())
         tokens = symbols + [s + SUFFIX for s in symbols] + ["".join(m) for m in merges] + [BOS, EOS]
         self.vocab = {t: i for i, t in enumerate(tokens)}
         self.merges = list(merges)
