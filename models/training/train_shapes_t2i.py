@@ -162,8 +162,8 @@ def train_unet(latent_mean, latent_logvar, ids, empty_ids, scale, a, gen, vocab,
         steps_done = step + 1
         if step % 250 == 0 or step == a.unet_steps - 1:
             log(f"unet step {step}/{a.unet_steps} loss {loss.item():.4f}")
-        if time.time() > deadline:
-            log(f"unet stopped by --max-seconds after {steps_done} steps")
+        if steps_done == a.unet_stop_at or time.time() > deadline:
+            log(f"unet stopped after {steps_done} of {a.unet_steps} scheduled steps")
             break
     return ema_text, ema_unet, steps_done
 
@@ -371,9 +371,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--images", type=int, default=20000)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--vae-steps", type=int, default=1000)
+    p.add_argument("--vae-steps", type=int, default=2000)
     p.add_argument("--kl-weight", type=float, default=1e-4)
-    p.add_argument("--unet-steps", type=int, default=3000)
+    p.add_argument("--unet-steps", type=int, default=6000)
+    p.add_argument("--unet-stop-at", type=int, default=None, help="stop the U-Net after this many steps (schedule unchanged)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--verifier-steps", type=int, default=1000)
     p.add_argument("--generated", type=int, default=600, help="generated images for the verifier")
@@ -382,7 +383,7 @@ def main():
     p.add_argument("--eval-steps", type=int, default=30)
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=20261201)
-    p.add_argument("--max-seconds", type=float, default=3000, help="stops the U-Net stage at this many seconds since the start")
+    p.add_argument("--max-seconds", type=float, default=3300, help="stops the U-Net stage at this many seconds since the start")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--out", default=os.path.join(HERE, "..", "shapes-t2i"))
     p.add_argument("--checkpoint", default=None, help="also save the torch models here (not committed)")
