@@ -62,7 +62,12 @@ public static class SearchOrchestratorServer
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
-        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
+        var maxSend = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxSendMessageSize)}", new ServingOptions().MaxSendMessageSize);
+        builder.Services.AddGrpc(o =>
+            {
+                o.MaxReceiveMessageSize = maxMessage;
+                o.MaxSendMessageSize = maxSend;
+            })
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();

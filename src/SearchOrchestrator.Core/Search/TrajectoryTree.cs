@@ -30,7 +30,19 @@ public sealed class TrajectoryTree
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
     private readonly Queue<TreeEvent>? _events;
     private readonly object _gate = new();
-    private readonly HashSet<long> _batchesJoined = [];
+    /// <summary>
+    /// About how long one Advance call of a resident multi-step advance runs on its worker (the progress interval of a
+    /// stream): a long advance goes in slices of steps that take about this long, so progress moves while it runs.
+    /// </summary>
+    internal static readonly TimeSpan RemoteAdvanceSlice = TimeSpan.FromMilliseconds(100);
+
+    // Distinct batches joined, by (backend, number): this process's batch numbers are unique here, a worker's on that
+    // worker. Only the most recent are remembered: a batch's items complete together, so its later items are recorded
+    // long before RecentBatches other batches have run, and the memory stays flat with steps.
+    private const int RecentBatches = 64;
+    private readonly HashSet<(string Backend, long Id)> _recentBatches = [];
+    private readonly Queue<(string Backend, long Id)> _recentOrder = new();
+    private int _batchesJoined;
     private readonly TreePlacement? _placement;
     private readonly TrajectorySettings _trajectory;
     private readonly Dictionary<string, LinkUsage> _links = new(StringComparer.Ordinal);
@@ -97,7 +109,7 @@ public sealed class TrajectoryTree
     public long Nfe => Interlocked.Read(ref _nfe);
 
     /// <summary>NFE the budget still allows (long.MaxValue without a limit).</summary>
-    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe) : long.MaxValue;
+    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe - Interlocked.Read(ref _calibrationNfe)) : long.MaxValue;
 
     /// <summary>Verifier calls made so far.</summary>
     public long VerifierCalls => Interlocked.Read(ref _verifierCalls);
@@ -127,7 +139,7 @@ public sealed class TrajectoryTree
     {
         ArgumentNullException.ThrowIfNull(pivot);
         RequireLive(pivot);
-        if (pivot.Prior is null)
+        if (pivot.Parent is not null)
         {
             throw new InvalidOperationException($"Neighbours are drawn around a root's starting noise; {pivot} is not a root.");
         }
@@ -140,7 +152,7 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var (key, index, state) = NextRoot();
-            _sampler.Neighbour(pivot.Prior, similarity, state);
+            _sampler.Neighbour(pivot.Prior ?? NodeStates.Prior(_sampler, pivot.Key, state.Length), similarity, state);
             return AddRoot(key, index, state, isKeyPrior: false);
         }
     }
@@ -364,7 +376,7 @@ public sealed class TrajectoryTree
     /// <summary>
     /// The latest step at which siblings of this model and condition still differ in verifier score
     /// (<c>fork_at: auto</c>), from the engine's cached calibration. The calibration's NFE, when this call ran it, is
-    /// reported separately from the search's own.
+    /// reported separately from the search's own and counts against the budget.
     /// </summary>
     public async Task<int> CalibratedForkStepAsync(CancellationToken cancellationToken = default)
     {
@@ -372,7 +384,12 @@ public sealed class TrajectoryTree
         var (result, ran) = await calibrate(cancellationToken).ConfigureAwait(false);
         if (ran)
         {
+            // The calibration this search ran is part of its plan: it counts against the budget.
             Interlocked.Add(ref _calibrationNfe, result.Nfe);
+            lock (_gate)
+            {
+                _reservedNfe += result.Nfe;
+            }
         }
 
         return result.ForkStep;
@@ -408,8 +425,8 @@ public sealed class TrajectoryTree
                 CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
                 ReplayNfe = Interlocked.Read(ref _replayNfe),
                 Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],
-                Batches = _batchesJoined.Count,
-                MeanBatchSize = _batchesJoined.Count == 0 ? 0 : (double)_batchRows / _batchesJoined.Count,
+                Batches = _batchesJoined,
+                MeanBatchSize = _batchesJoined == 0 ? 0 : (double)_batchRows / _batchesJoined,
                 QueueTime = _queueTime,
                 ComputeTime = _computeTime,
                 WallTime = _time.GetElapsedTime(_started),
@@ -658,20 +675,32 @@ public sealed class TrajectoryTree
                 }
             }
 
-            var steps = toStep - nodes.Min(n => n.StepIndex);
-            var rows = nodes.Count * (Denoising.ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1);
-            var transfer = await worker.AdvanceAsync([.. nodes.Select(n => n.Residence!.Handle)], toStep, steps, rows, cancellationToken).ConfigureAwait(false);
-            RecordTransfer(worker, transfer);
-            foreach (var node in nodes)
+            var rowsPerNode = Denoising.ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1;
+            // One Advance per slice of steps the worker runs in about RemoteAdvanceSlice, so the search's progress (NFE,
+            // deepest step, events) moves while a long advance runs there instead of jumping at its end; a slice costs
+            // one round trip of ids.
+            var perStep = worker.Compute.Predict(Math.Min(nodes.Count * rowsPerNode, worker.MaxBatchSize));
+            var slice = (int)Math.Clamp(RemoteAdvanceSlice.Ticks / Math.Max(1, perStep.Ticks), 1, int.MaxValue);
+            var target = nodes.Min(n => n.StepIndex);
+            do
             {
-                var advanced = toStep - node.StepIndex;
-                node.MarkAdvancingRemotely();
-                node.StepIndex = toStep;
-                node.PathNfe += advanced;
-                node.HasPrediction |= advanced > 0;
-                Interlocked.Add(ref _nfe, advanced);
-                Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
+                target = (int)Math.Min(toStep, (long)target + slice);
+                var moving = nodes.Where(n => n.StepIndex < target || target == toStep).ToList();
+                var (transfer, passes) = await worker.AdvanceAsync([.. moving.Select(n => n.Residence!.Handle)], target, target - moving.Min(n => n.StepIndex), moving.Count * rowsPerNode, cancellationToken).ConfigureAwait(false);
+                RecordTransfer(worker, transfer);
+                RecordPasses(worker.Name, passes);
+                foreach (var node in moving)
+                {
+                    var advanced = target - node.StepIndex;
+                    node.MarkAdvancingRemotely();
+                    node.StepIndex = target;
+                    node.PathNfe += advanced;
+                    node.HasPrediction |= advanced > 0;
+                    Interlocked.Add(ref _nfe, advanced);
+                    Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
+                }
             }
+            while (target < toStep);
         }
         catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
         {
@@ -752,13 +781,48 @@ public sealed class TrajectoryTree
         Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
     }
 
+    /// <summary>Counts a worker's passes for a resident advance: each of its batches once, as for this process's batches.</summary>
+    private void RecordPasses(string worker, RemotePasses passes)
+    {
+        lock (_gate)
+        {
+            _queueTime += passes.Queued;
+            foreach (var pass in passes.Passes)
+            {
+                if (JoinBatch((worker, pass.BatchId)))
+                {
+                    _batchRows += pass.Rows;
+                    _computeTime += pass.Compute;
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether this search joins the batch for the first time; call under <see cref="_gate"/>.</summary>
+    private bool JoinBatch((string Backend, long Id) batch)
+    {
+        if (!_recentBatches.Add(batch))
+        {
+            return false;
+        }
+
+        _batchesJoined++;
+        _recentOrder.Enqueue(batch);
+        if (_recentOrder.Count > RecentBatches)
+        {
+            _recentBatches.Remove(_recentOrder.Dequeue());
+        }
+
+        return true;
+    }
+
     private void RecordStep(IStepBackend? backend, StepOutcome outcome)
     {
         var timing = outcome.Timing;
         lock (_gate)
         {
             _queueTime += timing.Queued;
-            if (_batchesJoined.Add(timing.BatchId))
+            if (JoinBatch((string.Empty, timing.BatchId)))
             {
                 _batchRows += timing.BatchRows;
                 _computeTime += timing.Compute;
@@ -915,7 +979,9 @@ public sealed class TrajectoryTree
     {
         var root = new Node(_nodes.Count, null, index.ToString(System.Globalization.CultureInfo.InvariantCulture), key, NodeOrigin.Root, 0, state, null, 0, Steps)
         {
-            Prior = (float[])state.Clone(),
+            // A key's prior noise is drawn again from the key where it is needed (neighbours, replay); only a root
+            // whose noise the key cannot give back keeps a copy.
+            Prior = isKeyPrior ? null : (float[])state.Clone(),
             IsKeyPrior = isKeyPrior,
         };
         _nodes.Add(root);

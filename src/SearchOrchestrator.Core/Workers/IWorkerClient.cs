@@ -23,8 +23,8 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>Stores node states on the worker.</summary>
     Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default);
 
-    /// <summary>Advances resident nodes to <paramref name="toStep"/>.</summary>
-    Task<WorkerCall<bool>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default);
+    /// <summary>Advances resident nodes to <paramref name="toStep"/>; the value is the worker's batches the steps ran in.</summary>
+    Task<WorkerCall<RemotePasses>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default);
 
     /// <summary>Creates resident children of a resident parent.</summary>
     Task<WorkerCall<bool>> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default);
@@ -47,6 +47,19 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>True when the worker's health service says SERVING.</summary>
     Task<bool> IsHealthyAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// The forward passes a worker ran for one call's steps: each of its batches once (other searches' steps may share
+/// them), and the time the steps waited in the worker's queue, summed over steps.
+/// </summary>
+public sealed record RemotePasses(IReadOnlyList<RemotePass> Passes, TimeSpan Queued)
+{
+    /// <summary>No passes.</summary>
+    public static RemotePasses None { get; } = new([], TimeSpan.Zero);
+}
+
+/// <summary>One batch on a worker: its number there (unique per worker process), its rows and its pass's time.</summary>
+public readonly record struct RemotePass(long BatchId, int Rows, TimeSpan Compute);
 
 /// <summary>A worker call's result, the traffic it caused, and the time the worker spent on it.</summary>
 public sealed record WorkerCall<T>(T Value, Transfer Transfer, TimeSpan ServerTime);

@@ -91,8 +91,11 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
     public async Task<Transfer> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) =>
         (await CallAsync(ct => _client.PutAsync(settings, nodes, ct), _options.CallTimeout, retry: false, cancellationToken).ConfigureAwait(false)).Transfer;
 
-    /// <summary>Advances resident nodes to <paramref name="toStep"/> (the deadline grows with the steps asked for).</summary>
-    public async Task<Transfer> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, int steps, int rows, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Advances resident nodes to <paramref name="toStep"/> (the deadline grows with the steps asked for); returns the
+    /// traffic and the worker's passes for them.
+    /// </summary>
+    public async Task<(Transfer Transfer, RemotePasses Passes)> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, int steps, int rows, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handles);
         Interlocked.Add(ref _queuedRows, rows);
@@ -105,7 +108,7 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
                 Compute.Record(Math.Min(rows, MaxBatchSize), call.ServerTime / steps);
             }
 
-            return call.Transfer;
+            return (call.Transfer, call.Value);
         }
         finally
         {
@@ -292,7 +295,7 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
             return new StepOutcome(timing, work.Transfer);
         }
 
-        protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, CancellationToken passCancellation)
+        protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, int lane, CancellationToken passCancellation)
         {
             await Task.WhenAll(batch.GroupBy(w => w.Settings).Select(async group =>
             {

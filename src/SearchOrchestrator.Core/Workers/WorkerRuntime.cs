@@ -104,8 +104,11 @@ public sealed class WorkerRuntime
         }
     }
 
-    /// <summary>Advances resident nodes to <paramref name="toStep"/>; nodes already there do not move.</summary>
-    public async Task AdvanceAsync(string session, IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Advances resident nodes to <paramref name="toStep"/>; nodes already there do not move. Returns the batches the
+    /// steps ran in (each once) and their queue time, for the caller's cost account.
+    /// </summary>
+    public async Task<RemotePasses> AdvanceAsync(string session, IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handles);
         var nodes = handles.Select(h => Get(session, h)).ToList();
@@ -119,7 +122,11 @@ public sealed class WorkerRuntime
 
         // Every loop is a producer of the batcher from the start, so the first batch waits for all of them.
         var producers = nodes.Select(n => n.Trajectory.Batcher.Producer()).ToList();
-        await Task.WhenAll(nodes.Select((node, i) => AdvanceOneAsync(node, toStep, producers[i], cancellationToken))).ConfigureAwait(false);
+        var timings = await Task.WhenAll(nodes.Select((node, i) => AdvanceOneAsync(node, toStep, producers[i], cancellationToken))).ConfigureAwait(false);
+        var steps = timings.SelectMany(t => t).ToList();
+        return new RemotePasses(
+            [.. steps.DistinctBy(t => t.BatchId).Select(t => new RemotePass(t.BatchId, t.BatchRows, t.Compute))],
+            TimeSpan.FromTicks(steps.Sum(t => t.Queued.Ticks)));
     }
 
     /// <summary>Creates resident children of a resident parent, as the orchestrator's tree would.</summary>
@@ -218,22 +225,25 @@ public sealed class WorkerRuntime
         return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
     }
 
-    private async Task AdvanceOneAsync(ResidentNode node, int toStep, IDisposable producer, CancellationToken cancellationToken)
+    private async Task<List<Scheduling.BatchTiming>> AdvanceOneAsync(ResidentNode node, int toStep, IDisposable producer, CancellationToken cancellationToken)
     {
         using var registration = producer;
         var trajectory = node.Trajectory;
         var prediction = node.Prediction ?? new float[trajectory.Elements];
+        var timings = new List<Scheduling.BatchTiming>(toStep - node.StepIndex);
         while (node.StepIndex < toStep)
         {
-            await trajectory.Batcher.StepAsync(
+            timings.Add(await trajectory.Batcher.StepAsync(
                 NodeStates.Step(trajectory.Schedule, trajectory.Sampler, trajectory.Settings.ConditionId, trajectory.Settings.Guidance, node.Key, node.StepIndex, node.State, prediction),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken).ConfigureAwait(false));
             lock (node)
             {
                 node.Prediction = prediction;
                 node.StepIndex++;
             }
         }
+
+        return timings;
     }
 
     private void Add(string session, ResidentNode node)

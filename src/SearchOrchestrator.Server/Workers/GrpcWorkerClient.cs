@@ -104,11 +104,13 @@ public sealed class GrpcWorkerClient : IWorkerClient
     }
 
     /// <inheritdoc />
-    public Task<WorkerCall<bool>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
+    public Task<WorkerCall<RemotePasses>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
     {
         var request = new AdvanceRequest { Session = _session, ToStep = toStep };
         request.Handles.AddRange(handles);
-        return CallAsync(request, (r, o) => _worker.AdvanceAsync(r, o), r => r.ServerMicros, _ => true, cancellationToken);
+        return CallAsync(request, (r, o) => _worker.AdvanceAsync(r, o), r => r.ServerMicros, r => new RemotePasses(
+            [.. r.Passes.Select(p => new RemotePass(p.Batch, p.Rows, TimeSpan.FromMicroseconds(p.ComputeMicros)))],
+            TimeSpan.FromMicroseconds(r.QueueMicros)), cancellationToken);
     }
 
     /// <inheritdoc />

@@ -10,8 +10,9 @@ namespace SearchOrchestrator.Server.Workers;
 /// <summary>
 /// Guards the Open Inference Protocol on a <c>searchorch worker</c> with the worker's shared secret
 /// (<c>Worker:Secret</c>): a call must carry it in <c>x-api-key</c> (what KServe clients and the orchestrator's
-/// <c>kserve</c> backend send, <c>Backends:KServe:n:ApiKey</c>) or in <c>x-worker-secret</c>. Without a secret every
-/// call is served, as for the worker protocol.
+/// <c>kserve</c> backend send, <c>Backends:KServe:n:ApiKey</c>) or in <c>x-worker-secret</c>. ServerLive and ServerReady
+/// stay open, like <c>grpc.health.v1</c>, for liveness probes. Without a secret every call is served, as for the worker
+/// protocol.
 /// </summary>
 internal sealed class WorkerSecretInterceptor(IOptions<WorkerHostOptions> options) : Interceptor
 {

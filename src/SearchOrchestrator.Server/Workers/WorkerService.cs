@@ -74,8 +74,11 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     public override Task<ResidentResponse> Advance(AdvanceRequest request, ServerCallContext context) => Handle(context, async () =>
     {
         var started = Stopwatch.GetTimestamp();
-        await runtime.AdvanceAsync(request.Session, request.Handles, request.ToStep, context.CancellationToken);
-        return Resident(started);
+        var passes = await runtime.AdvanceAsync(request.Session, request.Handles, request.ToStep, context.CancellationToken);
+        var response = Resident(started);
+        response.Passes.AddRange(passes.Passes.Select(p => new Pass { Batch = p.BatchId, Rows = p.Rows, ComputeMicros = (long)p.Compute.TotalMicroseconds }));
+        response.QueueMicros = (long)passes.Queued.TotalMicroseconds;
+        return response;
     });
 
     public override Task<ResidentResponse> Fork(ForkRequest request, ServerCallContext context) => Handle(context, () =>

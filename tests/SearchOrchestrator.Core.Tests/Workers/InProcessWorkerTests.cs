@@ -42,6 +42,45 @@ public sealed class InProcessWorkerTests
         Assert.True(Assert.Single(result.Cost.Links).Bytes > 0);
     }
 
+    [Fact]
+    public async Task RunAsync_ResidentOnAWorkerOnly_CountsTheWorkersPassesInTheCostAccount()
+    {
+        var models = Models();
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
+        await using var engine = new SearchEngine(models, workers: pool);
+
+        var result = await engine.RunAsync(Request(new BestOfNStrategy(2), steps: 10));
+
+        // Every row of every step ran in one of the worker's passes, each counted once (whether the two roots shared
+        // a pass depends on the worker's timing): 20 rows in 10 to 20 passes.
+        Assert.Equal(20, Math.Round(result.Cost.Batches * result.Cost.MeanBatchSize, 9));
+        Assert.InRange(result.Cost.Batches, 10, 20);
+        Assert.True(result.Cost.ComputeTime > TimeSpan.Zero);
+        Assert.Equal(20, result.Cost.Nfe);
+    }
+
+    [Fact]
+    public async Task RunAsync_ResidentAdvanceOfManySlowSteps_GoesInSlicesSoProgressMovesWhileItRuns()
+    {
+        var models = Models();
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
+        var client = (InProcessWorkerClient)pool.Workers[0].Client;
+        // A worker whose steps take 25 ms: an advance of 20 steps goes as 5 calls of about 100 ms each.
+        client.PassTime = TimeSpan.FromMilliseconds(25);
+        pool.Workers[0].Compute.Record(1, client.PassTime);
+        pool.Workers[0].Compute.Record(64, client.PassTime);
+        await using var engine = new SearchEngine(models, workers: pool);
+
+        var run = engine.Start(Request(new BestOfNStrategy(1)), recordEvents: true);
+        var result = await run.Completion;
+        var advanced = run.TakeEvents(1000).Events.Where(e => e.Kind == TreeEventKind.Advanced).Select(e => e.Step);
+
+        Assert.Equal([4, 8, 12, 16, 20], client.AdvanceTargets);
+        Assert.Equal([4, 8, 12, 16, 20], advanced);
+        Assert.Equal(20, result.Cost.Nfe);
+        AssertSame(await new SearchEngine(models).RunAsync(Request(new BestOfNStrategy(1))), result);
+    }
+
     [Theory]
     [InlineData(3)]
     [InlineData(6)]
@@ -168,6 +207,12 @@ public sealed class InProcessWorkerTests
 
         public int Steps { get; private set; }
 
+        /// <summary>The worker time Advance reports per pass it ran (zero: instant).</summary>
+        public TimeSpan PassTime { get; set; }
+
+        /// <summary>The target step of every Advance call, in order.</summary>
+        public List<int> AdvanceTargets { get; } = [];
+
         public Task<WorkerCall<WorkerDescription>> DescribeAsync(CancellationToken cancellationToken = default) => Call(() => Task.FromResult(new WorkerDescription
         {
             ProtocolVersion = ProtocolVersion,
@@ -194,8 +239,12 @@ public sealed class InProcessWorkerTests
         public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) =>
             Call(() => { runtime.Put(Session, settings, nodes); return Task.FromResult(true); }, bytes: nodes.Sum(n => (n.State?.Length ?? 0) * 4L));
 
-        public Task<WorkerCall<bool>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default) =>
-            Call(async () => { await runtime.AdvanceAsync(Session, handles, toStep, cancellationToken); return true; });
+        public async Task<WorkerCall<RemotePasses>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
+        {
+            AdvanceTargets.Add(toStep);
+            var call = await Call(() => runtime.AdvanceAsync(Session, handles, toStep, cancellationToken));
+            return call with { ServerTime = PassTime * call.Value.Passes.Count };
+        }
 
         public Task<WorkerCall<bool>> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default) =>
             Call(() => { runtime.Fork(Session, parent, children); return Task.FromResult(true); });

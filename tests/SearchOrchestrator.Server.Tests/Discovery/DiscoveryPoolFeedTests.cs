@@ -128,7 +128,7 @@ public sealed class DiscoveryPoolFeedTests
 
         public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public Task<WorkerCall<bool>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<WorkerCall<RemotePasses>> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<WorkerCall<bool>> ForkAsync(ulong parent, IReadOnlyList<ResidentChild> children, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 

@@ -49,7 +49,7 @@ public class ServerFixture : IAsyncLifetime
     }
 }
 
-/// <summary>A server with small caps: one search at a time, 40 steps, 1000 NFE, 64 KiB messages.</summary>
+/// <summary>A server with small caps: one search at a time, 40 steps, 1000 NFE, 64 KiB messages each way.</summary>
 public sealed class LimitedServerFixture : ServerFixture
 {
     protected override string[] ExtraArguments =>
@@ -58,6 +58,7 @@ public sealed class LimitedServerFixture : ServerFixture
         "--Serving:MaxSteps", "40",
         "--Serving:MaxNfePerRequest", "1000",
         "--Serving:MaxReceiveMessageSize", "65536",
+        "--Serving:MaxSendMessageSize", "65536",
     ];
 }
 
