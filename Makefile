@@ -34,8 +34,9 @@ test: ## Restore, build and run every test project
 models-deps: ## Install Debian's python3-torch and python3-onnx (needs root)
 	@$(PYTHON) -c "import torch, onnx, numpy" 2>/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-torch python3-onnx python3-numpy; }
 
-models: models-deps ## Retrain every embedded model from its fixed seed (about an hour on 2 cores; see models/README.md)
+models: models-deps ## Retrain every embedded model and the shapes-t2i family from fixed seeds (see models/README.md)
 	cd models/training && $(PYTHON) train_count_verifier.py && $(PYTHON) train_counting.py && $(PYTHON) train_sudoku.py
+	cd models/training && $(PYTHON) train_shapes_t2i.py
 	$(MAKE) evaluate
 
 evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 samples per count) and the sudoku model's solve rate

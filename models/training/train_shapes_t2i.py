@@ -1,0 +1,489 @@
+"""Trains `shapes-t2i`: a small text-to-image latent diffusion family for compositional prompts ("three red circles
+and two blue squares"), exported in the diffusers ONNX layout, plus a learned image-caption verifier.
+
+Stages, all from one seed: data (compositions.py) -> CLIP-style BPE tokenizer (clip_bpe.py) -> KL autoencoder and
+its scaling factor -> text encoder and latent U-Net trained together on the ε objective (Ho et al., 2020) with the
+caption dropped to the empty prompt for 10% of examples, so one network serves classifier-free guidance (Ho &
+Salimans, 2022), exported as an exponential moving average -> the verifier, trained on real, reconstructed and
+generated images (the last labelled by the programmatic judge) -> ONNX export -> single-shot evaluation with the
+torch models and the Python judge on seen and held-out combinations.
+
+Run with Debian's interpreter: /usr/bin/python3 models/training/train_shapes_t2i.py
+Writes models/shapes-t2i/ (see models/README.md for the layout).
+"""
+import argparse
+import copy
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+
+import clip_bpe
+import compositions
+import export
+import t2i_nets
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAX_LENGTH = 16
+LATENT = 4
+UNET_CHANNELS = (32, 64, 64)
+TRAIN_TIMESTEPS = 1000
+BETA_START, BETA_END = 0.00085, 0.012  # "scaled_linear", as Stable Diffusion 1.x
+DIFFUSERS_VERSION = "0.30.0"
+
+
+def alphas_cumprod():
+    betas = torch.linspace(BETA_START ** 0.5, BETA_END ** 0.5, TRAIN_TIMESTEPS, dtype=torch.float64) ** 2
+    return torch.cumprod(1 - betas, 0).float()
+
+
+def ddim_timesteps(steps: int):
+    """diffusers' DDIMScheduler with timestep_spacing 'leading' and steps_offset 1."""
+    ratio = TRAIN_TIMESTEPS // steps
+    return [int(t) for t in (np.arange(0, steps) * ratio)[::-1] + 1], ratio
+
+
+@torch.no_grad()
+def sample(unet, text_states, empty_states, guidance, steps, generator, ab):
+    """DDIM (η = 0) with classifier-free guidance; returns scaled latents [B, 4, 16, 16]."""
+    b = text_states.shape[0]
+    x = torch.randn((b, LATENT, 16, 16), generator=generator)
+    timesteps, ratio = ddim_timesteps(steps)
+    ctx = torch.cat([empty_states.expand(b, -1, -1), text_states])
+    for t in timesteps:
+        eps_u, eps_c = unet(torch.cat([x, x]), torch.full((2 * b,), float(t)), ctx).chunk(2)
+        eps = eps_u + guidance * (eps_c - eps_u)
+        a = ab[t]
+        a_prev = ab[t - ratio] if t - ratio >= 0 else ab[0]  # set_alpha_to_one = false
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    return x
+
+
+def perturb(groups, rng):
+    """A caption that differs from the groups in one way: a count, a colour, a shape, a binding, a group more or
+    less. Never a held-out triple, never equal to the original."""
+    colors, shapes = list(compositions.COLORS), list(compositions.SHAPES)
+    while True:
+        g = [list(x) for x in groups]
+        kind = rng.integers(7)
+        i = int(rng.integers(len(g)))
+        if kind == 0:
+            g[i][0] = int(np.clip(g[i][0] + rng.choice([-2, -1, 1, 2]), 1, 9))
+        elif kind == 1:
+            g[i][0] = int(rng.integers(1, 10))
+        elif kind == 2:
+            g[i][1] = colors[rng.integers(len(colors))]
+        elif kind == 3:
+            g[i][2] = shapes[rng.integers(len(shapes))]
+        elif kind == 4 and len(g) > 1:
+            j = int(rng.integers(len(g)))
+            g[i][1], g[j][1] = g[j][1], g[i][1]
+        elif kind == 5 and len(g) > 1:
+            del g[i]
+        elif kind == 6 and len(g) < 3:
+            g.append([int(rng.integers(1, 10)), colors[rng.integers(len(colors))], shapes[rng.integers(len(shapes))]])
+        new = [tuple(x) for x in g]
+        keys = [(c, s) for _, c, s in new]
+        if (len(set(keys)) == len(keys) and sorted(new) != sorted(groups)
+                and not any(x in compositions.HELD_OUT for x in new)):
+            return new
+
+
+def train_vae(images, a, gen, log):
+    enc, dec = t2i_nets.Encoder(LATENT), t2i_nets.Decoder(LATENT)
+    params = list(enc.parameters()) + list(dec.parameters())
+    opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=a.vae_steps, pct_start=0.05)
+    for step in range(a.vae_steps):
+        x = images[torch.randint(0, len(images), (a.batch,), generator=gen)]
+        mean, logvar = enc(x)
+        logvar = logvar.clamp(-20, 10)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen)
+        rec = dec(z)
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
+        loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x) + a.kl_weight * kl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 250 == 0 or step == a.vae_steps - 1:
+            log(f"vae step {step}/{a.vae_steps} loss {loss.item():.4f} kl {kl.item():.2f}")
+    return enc.eval(), dec.eval()
+
+
+@torch.no_grad()
+def encode_all(enc, images):
+    means, logvars = [], []
+    for i in range(0, len(images), 1000):
+        m, lv = enc(images[i:i + 1000])
+        means.append(m)
+        logvars.append(lv.clamp(-20, 10))
+    return torch.cat(means), torch.cat(logvars)
+
+
+def train_unet(latent_mean, latent_logvar, ids, empty_ids, scale, a, gen, vocab, log, deadline):
+    text = t2i_nets.TextEncoder(vocab, MAX_LENGTH)
+    unet = t2i_nets.LatentUNet(LATENT, 64, UNET_CHANNELS)
+    ema_text, ema_unet = copy.deepcopy(text).eval(), copy.deepcopy(unet).eval()
+    params = list(text.parameters()) + list(unet.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.unet_steps, pct_start=0.05)
+    ab = alphas_cumprod()
+    steps_done = 0
+    for step in range(a.unet_steps):
+        idx = torch.randint(0, len(ids), (a.batch,), generator=gen)
+        noise = torch.randn(latent_mean[idx].shape, generator=gen)
+        z0 = (latent_mean[idx] + (0.5 * latent_logvar[idx]).exp() * noise) * scale
+        tok = ids[idx].clone()
+        drop = torch.rand(a.batch, generator=gen) < 0.1
+        tok[drop] = empty_ids
+        t = torch.randint(0, TRAIN_TIMESTEPS, (a.batch,), generator=gen)
+        eps = torch.randn(z0.shape, generator=gen)
+        abt = ab[t][:, None, None, None]
+        zt = abt.sqrt() * z0 + (1 - abt).sqrt() * eps
+        states, _ = text(tok)
+        loss = F.mse_loss(unet(zt, t.float(), states), eps)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for ema, model in ((ema_text, text), (ema_unet, unet)):
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.mul_(decay).add_(pm, alpha=1 - decay)
+        steps_done = step + 1
+        if step % 250 == 0 or step == a.unet_steps - 1:
+            log(f"unet step {step}/{a.unet_steps} loss {loss.item():.4f}")
+        if steps_done == a.unet_stop_at or time.time() > deadline:
+            log(f"unet stopped after {steps_done} of {a.unet_steps} scheduled steps")
+            break
+    return ema_text, ema_unet, steps_done
+
+
+@torch.no_grad()
+def generate(text, unet, dec, tok, captions, scale, guidance, steps, seed, batch=200):
+    """One image per caption, [N, 3, 32, 32]."""
+    ab = alphas_cumprod()
+    empty, _ = text(torch.tensor([tok.encode("")]))
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, len(captions), batch):
+        states, _ = text(torch.tensor([tok.encode(c) for c in captions[i:i + batch]]))
+        z = sample(unet, states, empty, guidance, steps, gen, ab)
+        out.append(dec(z / scale).clamp(-1, 1))
+    return torch.cat(out)
+
+
+def train_verifier(images, recon, captions, groups, generated, a, gen, rng, tok, vocab, log):
+    """Positive pairs are an image and its caption; negatives the same image with a perturbed caption. Generated
+    images come with their prompt and the judge's verdict."""
+    model = t2i_nets.Verifier(vocab, MAX_LENGTH)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=a.verifier_steps, pct_start=0.05)
+    gen_images, gen_ids, gen_labels = generated
+    n = len(captions)
+    for step in range(a.verifier_steps):
+        half = a.batch // 2
+        idx = torch.randint(0, n, (half,), generator=gen).tolist()
+        src = [recon if rng.random() < 0.5 else images for _ in idx]
+        x = torch.stack([s[i] for s, i in zip(src, idx)])
+        x = x + 0.05 * rng.random() * torch.randn(x.shape, generator=gen)
+        labels = (rng.random(half) < 0.5).astype(np.float32)
+        texts = [captions[i] if lab else compositions.caption(perturb(groups[i], rng)) for i, lab in zip(idx, labels)]
+        ids = torch.tensor([tok.encode(t) for t in texts])
+        gidx = torch.randint(0, len(gen_labels), (a.batch - half,), generator=gen)
+        x = torch.cat([x, gen_images[gidx]])
+        ids = torch.cat([ids, gen_ids[gidx]])
+        y = torch.cat([torch.from_numpy(labels), gen_labels[gidx]])
+        loss = F.binary_cross_entropy_with_logits(model(x, ids)[:, 0], y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 250 == 0 or step == a.verifier_steps - 1:
+            log(f"verifier step {step}/{a.verifier_steps} loss {loss.item():.4f}")
+    return model.eval()
+
+
+def onnx_export(module, args, path, inputs, outputs, dynamic_axes):
+    """torch.onnx.export with the names and dynamic axes given, producer version stripped."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    module.eval()
+    torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic_axes,
+                      opset_version=export.OPSET, do_constant_folding=True)
+    model = onnx.load(path)
+    onnx.checker.check_model(model)
+    model.producer_version = ""
+    onnx.save(model, path)
+
+
+def write_json(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+
+
+def export_family(out, tok, text, unet, enc, dec, verifier, scale, meta):
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    tok.save(os.path.join(out, "tokenizer"))
+    vocab = len(tok.vocab)
+    ids = torch.tensor([tok.encode("two red circles and one blue square")], dtype=torch.int32)
+    # The names, dtypes and dynamic axes of diffusers' scripts/convert_stable_diffusion_checkpoint_to_onnx.py.
+    onnx_export(text, (ids,), os.path.join(out, "text_encoder", "model.onnx"), ["input_ids"],
+                ["last_hidden_state", "pooler_output"], {"input_ids": {0: "batch", 1: "sequence"}})
+    onnx_export(unet, (torch.randn(2, LATENT, 16, 16), torch.randn(2), torch.randn(2, MAX_LENGTH, 64)),
+                os.path.join(out, "unet", "model.onnx"), ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
+                {"sample": {0: "batch", 1: "channels", 2: "height", 3: "width"}, "timestep": {0: "batch"},
+                 "encoder_hidden_states": {0: "batch", 1: "sequence"}})
+
+    class VaeEncoder(torch.nn.Module):  # the posterior's mean: deterministic (diffusers' export samples)
+        def __init__(self):
+            super().__init__()
+            self.enc = enc
+
+        def forward(self, sample):
+            return self.enc(sample)[0]
+
+    onnx_export(VaeEncoder(), (torch.randn(1, 3, 32, 32),), os.path.join(out, "vae_encoder", "model.onnx"),
+                ["sample"], ["latent_sample"], {"sample": {0: "batch", 1: "channels", 2: "height", 3: "width"}})
+    onnx_export(dec, (torch.randn(1, LATENT, 16, 16),), os.path.join(out, "vae_decoder", "model.onnx"),
+                ["latent_sample"], ["sample"], {"latent_sample": {0: "batch", 1: "channels", 2: "height", 3: "width"}})
+
+    write_json(os.path.join(out, "model_index.json"), {
+        "_class_name": "OnnxStableDiffusionPipeline",
+        "_diffusers_version": DIFFUSERS_VERSION,
+        "feature_extractor": [None, None],
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["diffusers", "OnnxRuntimeModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "OnnxRuntimeModel"],
+        "vae_decoder": ["diffusers", "OnnxRuntimeModel"],
+        "vae_encoder": ["diffusers", "OnnxRuntimeModel"],
+    })
+    write_json(os.path.join(out, "scheduler", "scheduler_config.json"), {
+        "_class_name": "DDIMScheduler",
+        "_diffusers_version": DIFFUSERS_VERSION,
+        "beta_end": BETA_END,
+        "beta_schedule": "scaled_linear",
+        "beta_start": BETA_START,
+        "clip_sample": False,
+        "num_train_timesteps": TRAIN_TIMESTEPS,
+        "prediction_type": "epsilon",
+        "set_alpha_to_one": False,
+        "steps_offset": 1,
+        "timestep_spacing": "leading",
+        "trained_betas": None,
+    })
+    # Per-component config.json, as Optimum's exporter writes them (the VAE's scaling factor lives here).
+    write_json(os.path.join(out, "text_encoder", "config.json"), {
+        "architectures": ["CLIPTextModel"],
+        "model_type": "clip_text_model",
+        "vocab_size": vocab,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+        "max_position_embeddings": MAX_LENGTH,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-5,
+        "bos_token_id": tok.bos,
+        "eos_token_id": tok.eos,
+        "pad_token_id": tok.eos,
+    })
+    write_json(os.path.join(out, "unet", "config.json"), {
+        "_class_name": "UNet2DConditionModel",
+        "_diffusers_version": DIFFUSERS_VERSION,
+        "in_channels": LATENT,
+        "out_channels": LATENT,
+        "sample_size": 16,
+        "cross_attention_dim": 64,
+        "block_out_channels": list(UNET_CHANNELS),
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    })
+    vae_config = {
+        "_class_name": "AutoencoderKL",
+        "_diffusers_version": DIFFUSERS_VERSION,
+        "in_channels": 3,
+        "out_channels": 3,
+        "latent_channels": LATENT,
+        "sample_size": 32,
+        "scaling_factor": scale,
+        "block_out_channels": [16, 32],
+        "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"],
+    }
+    write_json(os.path.join(out, "vae_encoder", "config.json"), vae_config)
+    write_json(os.path.join(out, "vae_decoder", "config.json"), vae_config)
+
+    vdir = os.path.join(out, "verifier")
+    onnx_export(verifier, (torch.zeros(2, 3, 32, 32), torch.tensor([tok.encode("one red circle")] * 2)),
+                os.path.join(vdir, "model.onnx"), ["image", "input_ids"], ["score"],
+                {"image": {0: "batch"}, "input_ids": {0: "batch"}, "score": {0: "batch"}})
+    export.write_manifest(vdir, {
+        "name": "verifier",
+        "kind": "verifier",
+        "description": "Scores how well a 32x32 RGB image in [-1, 1] matches a caption of the shapes-t2i family "
+                       "(its tokenizer, padded to 16 tokens); higher is a better match (a logit).",
+        "inputs": {
+            "sample": export.tensor("image", "float32", [-1, 3, 32, 32]),
+            "prompt": export.tensor("input_ids", "int64", [-1, MAX_LENGTH]),
+        },
+        "outputs": {"output": export.tensor("score", "float32", [-1, 1])},
+        "scoring": {"rule": "scalar"},
+        "tokenizer": "../tokenizer",
+        "training": meta["verifier"],
+    })
+
+
+def evaluate(text, unet, dec, verifier, tok, scale, a, log):
+    """Single-shot accuracy per axis on seen and held-out prompts, with the torch models and the Python judge."""
+    rng = np.random.default_rng(a.seed + 7)
+    results = {}
+    for split, mode in (("seen", "exclude"), ("held-out", "require")):
+        captions = [compositions.caption(compositions.sample_groups(rng, mode)) for _ in range(a.eval_prompts)]
+        images = generate(text, unet, dec, tok, captions, scale, a.guidance, a.eval_steps, a.seed + 11)
+        verdicts = [compositions.judge(img.numpy(), c) for img, c in zip(images, captions)]
+        with torch.no_grad():
+            scores = verifier(images, torch.tensor([tok.encode(c) for c in captions]))[:, 0]
+        agree = np.mean([(s > 0) == v["match"] for s, v in zip(scores.tolist(), verdicts)])
+        row = {axis: float(np.mean([v[axis] for v in verdicts])) for axis in ("count", "color", "shape", "match")}
+        row["prompts"] = len(captions)
+        row["verifierAgrees"] = float(agree)
+        results[split] = row
+        log(f"{split}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    return results
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", type=int, default=20000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--vae-steps", type=int, default=2000)
+    p.add_argument("--kl-weight", type=float, default=1e-4)
+    p.add_argument("--unet-steps", type=int, default=6000)
+    p.add_argument("--unet-stop-at", type=int, default=None, help="stop the U-Net after this many steps (schedule unchanged)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--verifier-steps", type=int, default=1000)
+    p.add_argument("--generated", type=int, default=600, help="generated images for the verifier")
+    p.add_argument("--generate-steps", type=int, default=20)
+    p.add_argument("--eval-prompts", type=int, default=200, help="per split (seen, held-out)")
+    p.add_argument("--eval-steps", type=int, default=30)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--seed", type=int, default=20261201)
+    p.add_argument("--max-seconds", type=float, default=3300, help="stops the U-Net stage at this many seconds since the start")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (1 is faster on a busy machine)")
+    p.add_argument("--out", default=os.path.join(HERE, "..", "shapes-t2i"))
+    p.add_argument("--checkpoint", default=None, help="also save the torch models here (not committed)")
+    a = p.parse_args()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    started = time.time()
+    times = {}
+
+    def log(msg):
+        print(f"[{time.time() - started:6.0f}s] {msg}", flush=True)
+
+    def lap(name):
+        times[name] = round(time.time() - started - sum(times.values()))
+
+    rng = np.random.default_rng(a.seed)
+    images_np, captions = compositions.dataset(a.images, rng)
+    groups = [sorted((n, c, s) for (c, s), n in compositions.parse(x).items()) for x in captions]
+    images = torch.from_numpy(images_np)
+    log(f"data: {len(captions)} images, {len(set(captions))} distinct captions")
+    lap("data")
+
+    tok = clip_bpe.Tokenizer(clip_bpe.train(captions), MAX_LENGTH)
+    ids = torch.tensor([tok.encode(c) for c in captions])
+    empty_ids = torch.tensor(tok.encode(""))
+    vocab = len(tok.vocab)
+    log(f"tokenizer: {len(tok.merges)} merges, {vocab} tokens")
+
+    gen = torch.Generator().manual_seed(a.seed)
+    enc, dec = train_vae(images, a, gen, log)
+    mean, logvar = encode_all(enc, images)
+    with torch.no_grad():
+        z = mean[:5000] + (0.5 * logvar[:5000]).exp() * torch.randn(mean[:5000].shape, generator=gen)
+        scale = float(f"{1.0 / z.std().item():.5g}")
+        recon = torch.cat([dec(mean[i:i + 1000]).clamp(-1, 1) for i in range(0, len(mean), 1000)])
+    recon_ok = float(np.mean([compositions.judge(recon[i].numpy(), captions[i])["match"] for i in range(min(1000, len(recon)))]))
+    log(f"vae: scaling factor {scale}, reconstructions judged right {recon_ok:.3f}")
+    lap("vae")
+
+    deadline = started + a.max_seconds
+    text, unet, unet_steps = train_unet(mean, logvar, ids, empty_ids, scale, a, gen, vocab, log, deadline)
+    lap("unet")
+
+    gen_rng = np.random.default_rng(a.seed + 3)
+    gen_captions = [compositions.caption(compositions.sample_groups(gen_rng)) for _ in range(a.generated)]
+    gen_images = generate(text, unet, dec, tok, gen_captions, scale, a.guidance, a.generate_steps, a.seed + 5)
+    gen_labels = torch.tensor([float(compositions.judge(x.numpy(), c)["match"]) for x, c in zip(gen_images, gen_captions)])
+    log(f"generated {a.generated} images for the verifier, {gen_labels.mean().item():.3f} judged right")
+    lap("generate")
+
+    verifier = train_verifier(images, recon, captions, groups,
+                              (gen_images, torch.tensor([tok.encode(c) for c in gen_captions]), gen_labels),
+                              a, gen, rng, tok, vocab, log)
+    held_rng = np.random.default_rng(a.seed + 9)
+    test_images, test_captions = compositions.dataset(1000, held_rng)
+    test_groups = [sorted((n, c, s) for (c, s), n in compositions.parse(x).items()) for x in test_captions]
+    labels = held_rng.random(1000) < 0.5
+    texts = [c if lab else compositions.caption(perturb(g, held_rng)) for c, g, lab in zip(test_captions, test_groups, labels)]
+    with torch.no_grad():
+        s = verifier(torch.from_numpy(test_images), torch.tensor([tok.encode(t) for t in texts]))[:, 0]
+    verifier_acc = float(np.mean((s.numpy() > 0) == labels))
+    log(f"verifier: {verifier_acc:.3f} right on 1000 fresh real images (half with a perturbed caption)")
+    lap("verifier")
+
+    def count(m):
+        return sum(x.numel() for x in m.parameters())
+
+    meta = {
+        "verifier": {"script": "models/training/train_shapes_t2i.py", "seed": a.seed, "steps": a.verifier_steps,
+                     "parameters": count(verifier), "heldOutAccuracy": verifier_acc, "heldOutPairs": 1000},
+    }
+    export_family(a.out, tok, text, unet, enc, dec, verifier, scale, meta)
+    lap("export")
+    if a.checkpoint:
+        torch.save({"text": text.state_dict(), "unet": unet.state_dict(), "enc": enc.state_dict(),
+                    "dec": dec.state_dict(), "verifier": verifier.state_dict(), "scale": scale,
+                    "merges": tok.merges}, a.checkpoint)
+
+    results = evaluate(text, unet, dec, verifier, tok, scale, a, log)
+    lap("evaluate")
+    summary = {
+        "seed": a.seed,
+        "images": a.images,
+        "heldOut": [list(x) for x in compositions.HELD_OUT],
+        "parameters": {"text_encoder": count(text), "unet": count(unet), "vae_encoder": count(enc),
+                       "vae_decoder": count(dec), "verifier": count(verifier)},
+        "steps": {"vae": a.vae_steps, "unet": unet_steps, "verifier": a.verifier_steps, "batch": a.batch},
+        "scalingFactor": scale,
+        "reconstructionsJudgedRight": recon_ok,
+        "generatedForVerifierJudgedRight": float(gen_labels.mean()),
+        "verifierHeldOutAccuracy": verifier_acc,
+        "evaluation": {"sampler": f"DDIM eta 0, {a.eval_steps} steps, guidance {a.guidance}, seed {a.seed + 11}",
+                       "judge": "compositions.judge (Python twin of CompositionJudge) on torch-model samples",
+                       **results},
+        "seconds": times,
+        "threads": torch.get_num_threads(),
+    }
+    write_json(os.path.join(a.out, "training.json"), summary)
+    log(f"done: {json.dumps(times)}")
+
+
+if __name__ == "__main__":
+    main()
