@@ -19,11 +19,12 @@ public static class SearchOrchestratorServer
     /// <summary>
     /// Creates the application from command-line arguments (<c>--urls</c>, <c>--Models:Path</c>, …), environment
     /// variables and <c>appsettings.json</c>. Models load before the host reports started; health reports SERVING once
-    /// the repository has a ready denoiser.
+    /// the repository has a ready denoiser. <paramref name="defaults"/> rank below every other source.
     /// </summary>
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
         // Short forms for the settings people pass most; any setting also works as --Section:Key value.
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
@@ -82,6 +83,7 @@ public static class SearchOrchestratorServer
                 }));
         }
 
+        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services);
         var app = builder.Build();
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<SearchService>();

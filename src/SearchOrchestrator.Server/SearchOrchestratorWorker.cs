@@ -25,11 +25,13 @@ public static class SearchOrchestratorWorker
 
     /// <summary>
     /// Creates the worker from command-line arguments (<c>--urls</c>, <c>--models</c>, <c>--secret</c>, <c>--join</c>,
-    /// any <c>--Section:Key</c>), environment variables and <c>appsettings.json</c>.
+    /// any <c>--Section:Key</c>), environment variables and <c>appsettings.json</c>; <paramref name="defaults"/> rank below
+    /// every other source.
     /// </summary>
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
             ["--models"] = $"{ModelRepositoryOptions.SectionName}:Path",
@@ -71,6 +73,7 @@ public static class SearchOrchestratorWorker
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
 
+        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(ServingOptions));
         var app = builder.Build();
         SearchOrchestratorServer.CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<WorkerService>();

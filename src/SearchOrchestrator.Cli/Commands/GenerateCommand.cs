@@ -25,15 +25,14 @@ internal static class GenerateCommand
         };
         var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
         var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
-        var seed = new Option<ulong>("--seed") { Description = "Request seed; every node's noise is keyed by (seed, its path).", DefaultValueFactory = _ => 1 };
-        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 2.0 };
-        var eta = new Option<double>("--eta") { Description = "DDIM η: 0 deterministic … 1 ancestral.", DefaultValueFactory = _ => 0.0 };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => CliDefaults.Steps };
+        var seed = new Option<ulong>("--seed") { Description = "Request seed; every node's noise is keyed by (seed, its path).", DefaultValueFactory = _ => CliDefaults.Seed };
+        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none; the counting model looks best at 2).", DefaultValueFactory = _ => CliDefaults.Guidance };
+        var eta = new Option<double>("--eta") { Description = "DDIM η: 0 deterministic … 1 ancestral.", DefaultValueFactory = _ => CliDefaults.Eta };
         var samples = new Option<int>("--samples") { Description = "Samples to generate, or with --strategy the best candidates to return; more than one writes a labelled grid.", DefaultValueFactory = _ => 1 };
-        var verifier = new Option<string>("--verifier")
+        var verifier = new Option<string?>("--verifier")
         {
-            Description = "Verifiers, comma-separated: with --strategy the ones the search scores with, otherwise one that scores each sample for display ('none' to skip).",
-            DefaultValueFactory = _ => "count-verifier",
+            Description = "Verifiers, comma-separated: with --strategy the ones the search scores with, otherwise one that scores each sample for display ('none' to skip). Default: the model's own, count-verifier or sudoku-constraints.",
         };
         var ensemble = new Option<EnsembleRule>("--ensemble") { Description = "How several verifiers combine: MeanRank or WeightedSum.", DefaultValueFactory = _ => EnsembleRule.MeanRank };
         var strategy = new Option<string?>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}." };
@@ -58,7 +57,7 @@ internal static class GenerateCommand
             var catalog = common.CreateCatalog(parse, repository);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
-            var verifiers = ParseList(parse.GetValue(verifier)!);
+            var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
             if (parse.GetValue(puzzle) is { } grid)
             {
                 var masked = denoiser.Description.Process as MaskedProcess
@@ -74,7 +73,7 @@ internal static class GenerateCommand
                         ? StrategyCatalog.Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
                         : new BestOfNStrategy(1), // without --strategy: one pass
 
-                    Verifiers = verifiers.SequenceEqual(["count-verifier"]) ? [SudokuVerifier.VerifierName] : verifiers,
+                    Verifiers = verifiers,
                     Ensemble = parse.GetValue(ensemble),
                     Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
                     Candidates = count,
@@ -99,17 +98,25 @@ internal static class GenerateCommand
             };
 
             var strategyName = parse.GetValue(strategy);
-            var report = strategyName is null
-                ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
-                : await SearchAsync(engine, template with
-                {
-                    Condition = parse.GetValue(condition)!,
-                    Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
-                    Verifiers = verifiers,
-                    Ensemble = parse.GetValue(ensemble),
-                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
-                    Candidates = count,
-                }, cancellationToken).ConfigureAwait(false);
+            List<Tile> report;
+            try
+            {
+                report = strategyName is null
+                    ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
+                    : await SearchAsync(engine, template with
+                    {
+                        Condition = parse.GetValue(condition)!,
+                        Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                        Verifiers = verifiers,
+                        Ensemble = parse.GetValue(ensemble),
+                        Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                        Candidates = count,
+                    }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new CommandCancelledException($"the search stopped and {target.Path} was not written");
+            }
 
             var range = (denoiser.Description.Process as GaussianProcess)?.SampleRange ?? (-1f, 1f);
             var shape = denoiser.Description.SampleShape;
@@ -155,7 +162,8 @@ internal static class GenerateCommand
         }).ToList();
         requests.ForEach(engine.Validate); // validate every request before any of them runs
         Console.WriteLine($"{template.Model}: {count} sample(s), condition {conditions}, {template.Steps} DDIM steps (eta {template.Eta}), guidance {template.Guidance}, seed {template.Seed}");
-        var results = await Task.WhenAll(requests.Select(r => engine.RunAsync(r, cancellationToken))).ConfigureAwait(false);
+        var runs = requests.Select(r => engine.Start(r, cancellationToken: cancellationToken)).ToList();
+        var results = await ProgressLine.WatchAsync(runs, requests.Sum(r => SearchEstimator.Estimate(r).Nfe), cancellationToken).ConfigureAwait(false);
 
         var taken = groups.ToDictionary(g => g, _ => 0);
         var samples = labels.Select(label => results[groups.IndexOf(label)].Candidates[taken[label]++]).ToList();
@@ -185,7 +193,7 @@ internal static class GenerateCommand
     private static async Task<List<Tile>> SearchAsync(SearchEngine engine, SearchRequest request, CancellationToken cancellationToken)
     {
         Console.WriteLine($"{request.Model}: search '{request.Strategy.Name}' for condition {request.Condition}, {request.Steps} DDIM steps (eta {request.Eta}), guidance {request.Guidance}, seed {request.Seed}, verifiers {string.Join(",", request.Verifiers)}");
-        var result = await engine.RunAsync(request, cancellationToken).ConfigureAwait(false);
+        var result = (await ProgressLine.WatchAsync([engine.Start(request, cancellationToken: cancellationToken)], SearchEstimator.Estimate(request).Nfe, cancellationToken).ConfigureAwait(false))[0];
         var tiles = new List<Tile>();
         Console.WriteLine($"{"rank",4}  {"path",-14}  {"step",4}  {"score",8}  {"counted",7}");
         for (var i = 0; i < result.Candidates.Count; i++)
