@@ -31,6 +31,7 @@ public static class SearchOrchestratorServer
             ["--models"] = $"{Onnx.Repository.ModelRepositoryOptions.SectionName}:Path",
             ["--plugins"] = $"{Plugins.VerifierPluginOptions.SectionName}:Path",
         });
+        SecretFilesOptions.AddTo(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -83,7 +84,7 @@ public static class SearchOrchestratorServer
                 }));
         }
 
-        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services);
+        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(SecretFilesOptions));
         var app = builder.Build();
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<SearchService>();

@@ -39,6 +39,7 @@ public static class SearchOrchestratorWorker
             ["--join"] = $"{WorkerHostOptions.SectionName}:Join",
             ["--advertise"] = $"{WorkerHostOptions.SectionName}:Advertise",
         });
+        SecretFilesOptions.AddTo(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -73,7 +74,7 @@ public static class SearchOrchestratorWorker
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
 
-        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(ServingOptions));
+        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(ServingOptions), typeof(SecretFilesOptions));
         var app = builder.Build();
         SearchOrchestratorServer.CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<WorkerService>();

@@ -53,6 +53,7 @@ public static class SettingsCheck
             {
                 CommandLineConfigurationProvider => (null, "--", true),
                 JsonConfigurationProvider json => ($" in {json.Source.Path}", string.Empty, true),
+                Microsoft.Extensions.Configuration.KeyPerFile.KeyPerFileConfigurationProvider => (" in the secret files (Secrets:Path)", string.Empty, true),
                 EnvironmentVariablesConfigurationProvider => (" in the environment", string.Empty, false),
                 _ => ((string?)null, (string?)null, false),
             };

@@ -79,6 +79,6 @@ internal static class ServeCommand
         }
 
         await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        return 0;
+        return Environment.ExitCode; // a worker its orchestrator refused sets 3
     }
 }

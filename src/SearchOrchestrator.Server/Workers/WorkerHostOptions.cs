@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Workers;
 
@@ -26,6 +27,12 @@ public sealed record WorkerHostOptions
     /// <summary>The device name reported by Describe. Default <c>cpu</c> (or <c>cuda:0</c> when CUDA runs).</summary>
     public string? Device { get; init; }
 
+    /// <summary>How often a worker with <see cref="Join"/> registers again once accepted (an orchestrator that restarted has forgotten it). Default 30 s.</summary>
+    public TimeSpan RegistrationInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How the certificate of the orchestrator named by <see cref="Join"/> is trusted (<c>Worker:Tls:CaBundlePath</c>, <c>Worker:Tls:ServerName</c>).</summary>
+    public TlsTrustOptions Tls { get; init; } = new();
+
     /// <summary>The largest message the worker accepts. Default 64 MiB (a Step batch of 64 rows is about 1.2 MB).</summary>
     public int MaxReceiveMessageSize { get; init; } = 64 << 20;
 }
@@ -46,6 +53,12 @@ internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOp
             failures.Add($"{WorkerHostOptions.SectionName}:MaxReceiveMessageSize must be at least 1024 bytes, got {options.MaxReceiveMessageSize}.");
         }
 
+        if (options.RegistrationInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:RegistrationInterval must be positive, got {options.RegistrationInterval}.");
+        }
+
+        failures.AddRange(options.Tls.Validate($"{WorkerHostOptions.SectionName}:Tls"));
         foreach (var (setting, value) in new[] { ("Join", options.Join), ("Advertise", options.Advertise) })
         {
             if (value is { Length: > 0 } && (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
@@ -57,6 +70,10 @@ internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOp
         if (options.Join is { Length: > 0 } && string.IsNullOrEmpty(options.Secret))
         {
             failures.Add($"{WorkerHostOptions.SectionName}:Join needs {WorkerHostOptions.SectionName}:Secret: orchestrators refuse workers that register without the shared secret.");
+        }
+        else if (options.Join is { Length: > 0 } join && PlaintextLink.IsRemote(join))
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:Join: {PlaintextLink.Refusal(join, $"{WorkerHostOptions.SectionName}:Secret")}");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
