@@ -12,6 +12,7 @@ root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(StrategiesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(EstimateCommand.Create());
+root.Subcommands.Add(HealthCommand.Create());
 
 var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
 if (parse.Errors.Count > 0 && parse.Action is not HelpAction)

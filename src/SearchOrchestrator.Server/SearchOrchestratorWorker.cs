@@ -63,7 +63,10 @@ public static class SearchOrchestratorWorker
         builder.Services.AddSingleton(provider => new WorkerRuntime(
             provider.GetRequiredService<IModelProvider>(),
             provider.GetRequiredService<SearchEngine>(),
-            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes));
+            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes,
+            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytesPerSession ?? (provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes / 2),
+            provider.GetService<TimeProvider>()));
+        builder.Services.AddHostedService<ResidentSessionExpiry>();
         builder.Services.AddHostedService<WorkerRegistration>();
         builder.Services.AddSingleton<WorkerSecretInterceptor>();
         builder.Services.AddGrpc(o =>

@@ -39,10 +39,14 @@ internal static class GenerateCommand
         var parameters = new Option<string[]>("--param") { Description = "A strategy parameter as key=value (repeatable); see 'searchorch strategies'." };
         var maxNfe = new Option<long?>("--max-nfe") { Description = "Budget: the most denoiser evaluations the search may spend." };
         var output = new Option<string>("--out") { Description = "The PNG to write.", DefaultValueFactory = _ => "generated.png" };
+        var compare = new Option<bool>("--compare")
+        {
+            Description = "With --strategy: for each condition (a list or 'all'), one single shot and one searched result from the same seed, as a two-row grid (top: single shots, bottom: searched).",
+        };
 
         var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG.")
         {
-            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler,
+            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
         };
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
@@ -98,20 +102,41 @@ internal static class GenerateCommand
             };
 
             var strategyName = parse.GetValue(strategy);
+            if (parse.GetValue(compare) && strategyName is null)
+            {
+                throw new InvalidRequestException("compare", "--compare needs --strategy: it sets single shots beside searched results.");
+            }
+
+            var columns = 0;
             List<Tile> report;
             try
             {
-                report = strategyName is null
-                    ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
-                    : await SearchAsync(engine, template with
+                if (parse.GetValue(compare))
+                {
+                    var labels = ExpandConditions(parse.GetValue(condition)!, denoiser.Description.Conditions.Labels, int.MaxValue / 2).Distinct().ToList();
+                    columns = labels.Count;
+                    report = await CompareAsync(engine, template with
                     {
-                        Condition = parse.GetValue(condition)!,
-                        Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                        Strategy = StrategyCatalog.Create(strategyName!, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
                         Verifiers = verifiers,
                         Ensemble = parse.GetValue(ensemble),
                         Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
-                        Candidates = count,
-                    }, cancellationToken).ConfigureAwait(false);
+                    }, labels, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    report = strategyName is null
+                        ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
+                        : await SearchAsync(engine, template with
+                        {
+                            Condition = parse.GetValue(condition)!,
+                            Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                            Verifiers = verifiers,
+                            Ensemble = parse.GetValue(ensemble),
+                            Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                            Candidates = count,
+                        }, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -120,8 +145,8 @@ internal static class GenerateCommand
 
             var range = (denoiser.Description.Process as GaussianProcess)?.SampleRange ?? (-1f, 1f);
             var shape = denoiser.Description.SampleShape;
-            var tiles = report.Select(r => new GridTile(r.Sample, count == 1 ? string.Empty : r.Caption, r.Tone)).ToList();
-            target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, shape.Dimensions[^2], shape.Dimensions[^1], range, scale: 8)));
+            var tiles = report.Select(r => new GridTile(r.Sample, count == 1 && columns == 0 ? string.Empty : r.Caption, r.Tone)).ToList();
+            target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, shape.Dimensions[^2], shape.Dimensions[^1], range, scale: 8, columns: columns)));
             Console.WriteLine($"wrote {target.Path}");
             return 0;
         }));
@@ -186,6 +211,34 @@ internal static class GenerateCommand
         var nfe = results.Sum(r => r.Cost.Nfe);
         var wall = results.Max(r => r.Cost.WallTime);
         Console.WriteLine(FormattableString.Invariant($"NFE {nfe} in {results.Max(r => r.Cost.Batches)} batches (mean {results.Average(r => r.Cost.MeanBatchSize):0.0} rows), {wall.TotalSeconds:0.00} s"));
+        return tiles;
+    }
+
+    /// <summary>
+    /// For each label, a single shot (one trajectory, no verifier) and the search's best, from the same seed, all run at
+    /// once so their steps batch together: the tiles are the single shots, then the searched results.
+    /// </summary>
+    private static async Task<List<Tile>> CompareAsync(SearchEngine engine, SearchRequest search, IReadOnlyList<string> labels, CancellationToken cancellationToken)
+    {
+        var singles = labels.Select(l => search with { Condition = l, Strategy = new BestOfNStrategy(1), Verifiers = [], Budget = new SearchBudget() }).ToList();
+        var searches = labels.Select(l => search with { Condition = l }).ToList();
+        var requests = singles.Concat(searches).ToList();
+        requests.ForEach(engine.Validate);
+        Console.WriteLine($"{search.Model}: single shots against search '{search.Strategy.Name}' (verifiers {string.Join(",", search.Verifiers)}) for conditions {string.Join(",", labels)}, {search.Steps} DDIM steps (eta {search.Eta}), guidance {search.Guidance}, seed {search.Seed}");
+        var runs = requests.Select(r => engine.Start(r, cancellationToken: cancellationToken)).ToList();
+        var results = await ProgressLine.WatchAsync(runs, requests.Sum(r => SearchEstimator.Estimate(r).Nfe), cancellationToken).ConfigureAwait(false);
+
+        var tiles = results.Select((r, i) => Tile.For(r.Candidates[0], requests[i].Condition)).ToList();
+        Console.WriteLine($"{"condition",9}  {"single",6}  {"searched",8}  {"score",6}  {"NFE",5}");
+        for (var i = 0; i < labels.Count; i++)
+        {
+            var (single, searched) = (tiles[i], tiles[labels.Count + i]);
+            Console.WriteLine(FormattableString.Invariant($"{labels[i],9}  {single.Counted?.ToString(CultureInfo.InvariantCulture) ?? "-",6}  {searched.Counted?.ToString(CultureInfo.InvariantCulture) ?? "-",8}  {results[labels.Count + i].Candidates[0].Score,6:0.000}  {results[labels.Count + i].Cost.Nfe,5}"));
+        }
+
+        long singleNfe = results.Take(labels.Count).Sum(r => r.Cost.Nfe), searchNfe = results.Skip(labels.Count).Sum(r => r.Cost.Nfe);
+        Console.WriteLine($"exact count: single shots {tiles.Take(labels.Count).Count(t => t.Tone == CaptionTone.Good)}/{labels.Count}, searched {tiles.Skip(labels.Count).Count(t => t.Tone == CaptionTone.Good)}/{labels.Count} (programmatic counter)");
+        Console.WriteLine(FormattableString.Invariant($"NFE: single shots {singleNfe}, searched {searchNfe} ({(double)searchNfe / singleNfe:0.00}x)"));
         return tiles;
     }
 

@@ -18,6 +18,18 @@ public sealed record WorkerHostOptions
     /// <summary>Bytes of resident node state this worker holds before refusing more. Default 1 GiB.</summary>
     public long MaxResidentBytes { get; init; } = 1L << 30;
 
+    /// <summary>
+    /// Bytes of resident node state one session (one orchestrator's run) may hold, so a runaway or dead orchestrator
+    /// cannot take the whole of <see cref="MaxResidentBytes"/>. Default: half of it.
+    /// </summary>
+    public long? MaxResidentBytesPerSession { get; init; }
+
+    /// <summary>
+    /// A session unused this long (no put, step, fork, fetch, verify or release) loses its resident nodes: an
+    /// orchestrator that was killed never releases them. Default 10 minutes.
+    /// </summary>
+    public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>An orchestrator to register with at start (e.g. <c>https://orchestrator:50051</c>). Default none.</summary>
     public string? Join { get; init; }
 
@@ -51,6 +63,16 @@ internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOp
         if (options.MaxReceiveMessageSize < 1024)
         {
             failures.Add($"{WorkerHostOptions.SectionName}:MaxReceiveMessageSize must be at least 1024 bytes, got {options.MaxReceiveMessageSize}.");
+        }
+
+        if (options.MaxResidentBytesPerSession is < 1 || options.MaxResidentBytesPerSession > options.MaxResidentBytes)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:MaxResidentBytesPerSession must lie in 1 .. MaxResidentBytes ({options.MaxResidentBytes}), got {options.MaxResidentBytesPerSession}.");
+        }
+
+        if (options.SessionIdleTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:SessionIdleTimeout must be positive, got {options.SessionIdleTimeout}.");
         }
 
         if (options.RegistrationInterval <= TimeSpan.Zero)
