@@ -274,7 +274,8 @@ public sealed class DeployManifestTests
         Assert.Empty(env.Values.SelectMany(e => e.Keys).Select(Unknown).OfType<string>());
         Assert.Equal("from-a-secret", orchestrator.Secret);
         Assert.Equal(SearchOrchestrator.Workers.WorkerModes.Resident, orchestrator.Mode);
-        Assert.Empty(orchestrator.Validate());
+        // Everything validates except that the CA bundle the pod mounts from the Secret is not on this machine.
+        Assert.Equal(["Workers:Tls:CaBundlePath: the file '/etc/searchorch/tls/ca.crt' does not exist."], orchestrator.Validate());
         Assert.Equal("from-a-secret", worker.Secret);
         Assert.Equal(["serve", "--urls", "https://0.0.0.0:50051"], Items(containers["searchorch-orchestrator"], "args").Select(a => ((YamlScalarNode)a).Value));
         Assert.Equal(["worker", "--urls", "https://0.0.0.0:50061"], Items(containers["searchorch-worker"], "args").Select(a => ((YamlScalarNode)a).Value));
