@@ -113,7 +113,8 @@ internal static class GenerateCommand
             {
                 if (parse.GetValue(compare))
                 {
-                    var labels = ExpandConditions(parse.GetValue(condition)!, denoiser.Description.Conditions.Labels, int.MaxValue / 2).Distinct().ToList();
+                    var value = parse.GetValue(condition)!;
+                    var labels = ExpandConditions(value, denoiser.Description.Conditions.Labels, value == "all" ? denoiser.Description.Conditions.Labels.Count : value.Split(',').Length).Distinct().ToList();
                     columns = labels.Count;
                     report = await CompareAsync(engine, template with
                     {

@@ -100,8 +100,15 @@ public sealed class PublishedLayoutTests(PublishedLayout layout) : IClassFixture
         using var server = layout.Start(command, environment);
         try
         {
-            var line = await server.StandardOutput.ReadLineAsync();
-            Assert.True(line?.StartsWith(banner, StringComparison.Ordinal) == true, $"{line}\n{(server.HasExited ? await server.StandardError.ReadToEndAsync() : string.Empty)}");
+            // Log lines come first (the console logger writes to standard output); the banner follows once it listens.
+            string? line;
+            do
+            {
+                line = await server.StandardOutput.ReadLineAsync();
+            }
+            while (line is not null && !line.StartsWith(banner, StringComparison.Ordinal));
+
+            Assert.True(line is not null, $"{command} exited before listening: {await server.StandardError.ReadToEndAsync()}");
             var url = line[banner.Length..].Split(' ')[0];
 
             var (exit, stdout) = await RunAsync(layout, url);
