@@ -23,11 +23,12 @@ public sealed class TlsTrustTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        var now = DateTimeOffset.UtcNow;
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest("CN=searchorch test CA", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        using var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(2));
 
         using var workerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var workerRequest = new CertificateRequest($"CN={ServiceName}", workerKey, HashAlgorithmName.SHA256);
@@ -36,7 +37,7 @@ public sealed class TlsTrustTests : IAsyncLifetime
         workerRequest.CertificateExtensions.Add(san.Build());
         workerRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         workerRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var workerCertificate = workerRequest.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3, 4]);
+        using var workerCertificate = workerRequest.Create(ca, now.AddMinutes(-5), now.AddDays(1), [1, 2, 3, 4]);
 
         await File.WriteAllTextAsync(CaBundle, ca.ExportCertificatePem());
         var certPath = Path.Combine(_folder.FullName, "tls.crt");
