@@ -7,6 +7,8 @@ GPU     ?= 0
 BUILD_FLAGS := -c $(CONFIG) --nologo $(if $(filter 1,$(GPU)),-p:UseOnnxRuntimeGpu=true,)
 CLI     := src/SearchOrchestrator.Cli/bin/$(CONFIG)/net10.0/searchorch.dll
 OUT     ?= out
+DEMO_STRATEGY ?= best_of_n --param n=8
+DEMO_SEED ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help run worker demo test build models models-deps evaluate clean
@@ -24,9 +26,10 @@ run: build ## Serve searched generations over gRPC on 127.0.0.1:50051 with the e
 worker: build ## Serve the worker protocol on 127.0.0.1:50061 so an orchestrator can run steps here (see README, Remote workers)
 	$(DOTNET) $(CLI) worker
 
-demo: build ## Generate two images for each count 1..9 with the embedded models; writes out/generated.png
+demo: build ## For each count 1..9: a single shot and a searched result from the same seed; writes out/demo.png
 	@mkdir -p $(OUT)
-	$(DOTNET) $(CLI) generate --model counting --condition all --samples 18 --steps 50 --guidance 2 --seed 1 --out $(OUT)/generated.png
+	$(DOTNET) $(CLI) generate --model counting --condition all --compare --strategy $(DEMO_STRATEGY) --verifier count-verifier \
+	  --steps 50 --guidance 2 --eta 0.5 --seed $(DEMO_SEED) --out $(OUT)/demo.png
 
 test: ## Restore, build and run every test project
 	$(DOTNET) test SearchOrchestrator.sln $(BUILD_FLAGS) --logger "console;verbosity=normal"
@@ -47,6 +50,13 @@ evaluate: build ## Measure the counting denoiser's single-shot accuracy (200 sam
 bench: build ## Run every benchmark into bench-results/<timestamp>/ (about an hour on 2 cores; BENCH_FLAGS=--quick: a few minutes)
 	$(DOTNET) $(CLI) bench all $(BENCH_FLAGS)
 
-clean: ## Remove build outputs and generated images
+clean: ## Remove build outputs, generated images (out/, stray *.png from README commands) and unfinished outputs
 	$(DOTNET) clean SearchOrchestrator.sln -c $(CONFIG) --nologo -v q || true
 	rm -rf $(OUT) src/*/bin src/*/obj tests/*/bin tests/*/obj samples/*/bin samples/*/obj
+	rm -f *.png .*.png.*.tmp samples/*/*.png samples/*/.*.png.*.tmp
+
+IMAGE ?= searchorch:dev
+.PHONY: image
+image: ## Build the container image $(IMAGE) (needs Docker; GPU=1 for the CUDA variant, see samples/deploy/README.md)
+	@command -v docker >/dev/null || { echo "make image: docker is not installed here; the image is samples/deploy/docker/Dockerfile"; exit 1; }
+	docker build -f samples/deploy/docker/Dockerfile --build-arg GPU=$(GPU) -t $(IMAGE) .

@@ -19,17 +19,19 @@ public static class SearchOrchestratorServer
     /// <summary>
     /// Creates the application from command-line arguments (<c>--urls</c>, <c>--Models:Path</c>, …), environment
     /// variables and <c>appsettings.json</c>. Models load before the host reports started; health reports SERVING once
-    /// the repository has a ready denoiser.
+    /// the repository has a ready denoiser. <paramref name="defaults"/> rank below every other source.
     /// </summary>
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
         // Short forms for the settings people pass most; any setting also works as --Section:Key value.
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
             ["--models"] = $"{Onnx.Repository.ModelRepositoryOptions.SectionName}:Path",
             ["--plugins"] = $"{Plugins.VerifierPluginOptions.SectionName}:Path",
         });
+        SecretFilesOptions.AddTo(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -87,6 +89,7 @@ public static class SearchOrchestratorServer
                 }));
         }
 
+        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(SecretFilesOptions));
         var app = builder.Build();
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.Use(UnparsableRequests.Guard(maxMessage, Protos.V1.Search.Descriptor));
@@ -134,15 +137,22 @@ public static class SearchOrchestratorServer
     }
 }
 
-/// <summary>Healthy (SERVING) once the repository serves at least one denoiser; failed models are listed either way.</summary>
-internal sealed class ModelsHealthCheck(Onnx.Repository.ModelRepository repository) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+/// <summary>
+/// Healthy (SERVING) once the repository serves at least one denoiser and every served denoiser has a backend that can
+/// run it now: local compute (<c>Workers:UseLocal</c>), or a worker or KServe server in rotation that hosts it. Failed
+/// models are listed either way.
+/// </summary>
+internal sealed class ModelsHealthCheck(Onnx.Repository.ModelRepository repository, SearchOrchestrator.Workers.WorkerPool pool) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
 {
     public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var failed = string.Join("; ", repository.Models.Where(m => !m.IsReady).Select(m => m.Error));
-        var ready = repository.Models.Any(m => m.IsReady && m.Kind == Onnx.Repository.ManifestNames.Denoiser);
-        return Task.FromResult(ready
-            ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(failed.Length == 0 ? "all models ready" : $"serving; failed: {failed}")
-            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy($"no denoiser is ready{(failed.Length == 0 ? string.Empty : $": {failed}")}"));
+        var served = repository.Models.Where(m => m.IsReady && m.Kind == Onnx.Repository.ManifestNames.Denoiser).Select(m => m.Name).ToList();
+        var stranded = pool.Options.UseLocal ? [] : served.Where(m => !pool.Hosting(m).Any(b => b.IsAvailable)).ToList();
+        var failedNote = failed.Length == 0 ? string.Empty : $"; failed: {failed}";
+        return Task.FromResult(
+            served.Count == 0 ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy($"no denoiser is ready{failedNote}")
+            : stranded.Count > 0 ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy($"no backend can run {string.Join(", ", stranded)}: local compute is off (Workers:UseLocal=false) and no worker or KServe server hosting it is in rotation{failedNote}")
+            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy(failed.Length == 0 ? "all models ready" : $"serving{failedNote}"));
     }
 }

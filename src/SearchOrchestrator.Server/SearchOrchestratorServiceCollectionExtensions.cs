@@ -49,7 +49,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
             var options = provider.GetRequiredService<IOptions<WorkerOptions>>().Value;
             var repository = provider.GetRequiredService<ModelRepository>();
             return new WorkerPool(
-                (endpoint, session) => new GrpcWorkerClient(endpoint, session, options.Secret),
+                (endpoint, session) => new GrpcWorkerClient(endpoint, session, options.Secret, TlsTrust.CreateHandler(options.Tls)),
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest?.Sha256,
                 options,
                 provider.GetService<TimeProvider>(),

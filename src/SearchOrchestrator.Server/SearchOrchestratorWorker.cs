@@ -25,11 +25,13 @@ public static class SearchOrchestratorWorker
 
     /// <summary>
     /// Creates the worker from command-line arguments (<c>--urls</c>, <c>--models</c>, <c>--secret</c>, <c>--join</c>,
-    /// any <c>--Section:Key</c>), environment variables and <c>appsettings.json</c>.
+    /// any <c>--Section:Key</c>), environment variables and <c>appsettings.json</c>; <paramref name="defaults"/> rank below
+    /// every other source.
     /// </summary>
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
             ["--models"] = $"{ModelRepositoryOptions.SectionName}:Path",
@@ -37,6 +39,7 @@ public static class SearchOrchestratorWorker
             ["--join"] = $"{WorkerHostOptions.SectionName}:Join",
             ["--advertise"] = $"{WorkerHostOptions.SectionName}:Advertise",
         });
+        SecretFilesOptions.AddTo(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -60,7 +63,10 @@ public static class SearchOrchestratorWorker
         builder.Services.AddSingleton(provider => new WorkerRuntime(
             provider.GetRequiredService<IModelProvider>(),
             provider.GetRequiredService<SearchEngine>(),
-            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes));
+            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes,
+            provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytesPerSession ?? (provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.MaxResidentBytes / 2),
+            provider.GetService<TimeProvider>()));
+        builder.Services.AddHostedService<ResidentSessionExpiry>();
         builder.Services.AddHostedService<WorkerRegistration>();
         builder.Services.AddSingleton<WorkerSecretInterceptor>();
         builder.Services.AddGrpc(o =>
@@ -71,6 +77,7 @@ public static class SearchOrchestratorWorker
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
 
+        SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(ServingOptions), typeof(SecretFilesOptions));
         var app = builder.Build();
         SearchOrchestratorServer.CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
         app.MapGrpcService<WorkerService>();

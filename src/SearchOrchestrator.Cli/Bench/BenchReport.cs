@@ -118,6 +118,15 @@ internal sealed class BenchReport
         return path;
     }
 
+    /// <summary>Removes the run folder and everything written to it so far.</summary>
+    public void Discard()
+    {
+        if (Directory.Exists(Folder))
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+    }
+
     /// <summary>Removes the folder when the run failed before writing anything into it.</summary>
     public void DiscardIfEmpty()
     {

@@ -43,7 +43,7 @@ internal static class BenchCommand
         }
 
         /// <summary>Loads the models, runs <paramref name="body"/> under progress bars, writes the report folder.</summary>
-        public Task<int> RunAsync(ParseResult parse, string title, Func<BenchContext, Task> body) => CommandErrors.RunAsync(async () =>
+        public Task<int> RunAsync(ParseResult parse, string title, Func<BenchContext, Task> body, CancellationToken cancellationToken) => CommandErrors.RunAsync(async () =>
         {
             var quiet = parse.GetValue(Quiet);
             using var repository = Common.LoadRepository(parse);
@@ -56,6 +56,11 @@ internal static class BenchCommand
                     await body(new BenchContext(repository, models, report, progress, parse.GetValue(Quick))).ConfigureAwait(false);
                     return 0;
                 }).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                report.Discard(); // an interrupted run leaves no partial report behind
+                throw new CommandCancelledException($"removed the unfinished run folder {report.Folder}");
             }
             catch
             {
@@ -103,7 +108,7 @@ internal static class BenchCommand
         };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench sharing", context =>
-            SharingBench.RunAsync(context, Sharing(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, ks, fractions, conditions), cancellationToken)));
+            SharingBench.RunAsync(context, Sharing(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, ks, fractions, conditions), cancellationToken), cancellationToken));
         return command;
     }
 
@@ -135,7 +140,7 @@ internal static class BenchCommand
         };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench engine", context =>
-            EngineBench.RunAsync(context, Engine(parse, context.Quick, model, steps, guidance, sizes, concurrency, seconds), cancellationToken)));
+            EngineBench.RunAsync(context, Engine(parse, context.Quick, model, steps, guidance, sizes, concurrency, seconds), cancellationToken), cancellationToken));
         return command;
     }
 
@@ -161,7 +166,7 @@ internal static class BenchCommand
         };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench search", context =>
-            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency), cancellationToken)));
+            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency), cancellationToken), cancellationToken));
         return command;
     }
 
@@ -187,7 +192,7 @@ internal static class BenchCommand
         var command = new Command("serve", "Load the gRPC server over loopback at concurrency 1, 8, 64 and 256.") { requests, steps };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench serve", context =>
-            ServeBench.RunAsync(context, Serve(parse, bench, context.Quick, requests, steps), cancellationToken)));
+            ServeBench.RunAsync(context, Serve(parse, bench, context.Quick, requests, steps), cancellationToken), cancellationToken));
         return command;
     }
 
@@ -248,7 +253,7 @@ internal static class BenchCommand
                 Steps = 10,
                 Concurrency = quick ? [1, 8, 64] : [1, 8, 64, 256],
             }, cancellationToken).ConfigureAwait(false);
-        }));
+        }, cancellationToken));
         return command;
     }
 

@@ -127,6 +127,9 @@ internal static class CommandErrors
 {
     public const int Usage = 2;
 
+    /// <summary>Stopped by Ctrl+C or SIGTERM (128 + SIGINT, as shells report it).</summary>
+    public const int Cancelled = 130;
+
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try
@@ -138,10 +141,16 @@ internal static class CommandErrors
             await Console.Error.WriteLineAsync($"searchorch: error: {ex.Message}").ConfigureAwait(false);
             return Usage;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException ex)
         {
-            await Console.Error.WriteLineAsync("searchorch: cancelled").ConfigureAwait(false);
-            return 130;
+            await Console.Error.WriteLineAsync(ex is CommandCancelledException cancelled ? $"searchorch: cancelled: {cancelled.Cleanup}" : "searchorch: cancelled").ConfigureAwait(false);
+            return Cancelled;
         }
     }
+}
+
+/// <summary>A command stopped by Ctrl+C or SIGTERM, with what it cleaned up (for the one line it prints).</summary>
+internal sealed class CommandCancelledException(string cleanup) : OperationCanceledException
+{
+    public string Cleanup { get; } = cleanup;
 }

@@ -15,13 +15,13 @@ internal static class EstimateCommand
     {
         var common = new CommonOptions();
         var model = new Option<string>("--model") { Description = "The denoiser, by name.", DefaultValueFactory = _ => "counting" };
-        var condition = new Option<string?>("--condition") { Description = "The condition label (default: the model's first)." };
+        var condition = new Option<string?>("--condition") { Description = "The condition label (default: the model's first), or a masked model's puzzle text (default: none)." };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
-        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 2.0 };
-        var eta = new Option<double>("--eta") { Description = "DDIM η; under 0 every fork also renoises its children one step.", DefaultValueFactory = _ => 0.5 };
+        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => CliDefaults.Guidance };
+        var eta = new Option<double>("--eta") { Description = "DDIM η; at 0 every fork also renoises its children one step.", DefaultValueFactory = _ => CliDefaults.Eta };
         var strategy = new Option<string>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}.", Required = true };
         var parameters = new Option<string[]>("--param") { Description = "A strategy parameter as key=value (repeatable); see 'searchorch strategies'." };
-        var verifier = new Option<string>("--verifier") { Description = "Verifiers, comma-separated (checked like generate's).", DefaultValueFactory = _ => "count-verifier" };
+        var verifier = new Option<string?>("--verifier") { Description = "Verifiers, comma-separated (checked like generate's; default: the model's own, count-verifier or sudoku-constraints)." };
         var maxNfe = new Option<long?>("--max-nfe") { Description = "Budget: the most denoiser evaluations the search may spend." };
         var command = new Command("estimate", "Work out what a search would spend — planned NFE, independent-run NFE, multiplier m — without running it.")
         {
@@ -37,12 +37,12 @@ internal static class EstimateCommand
             var request = new SearchRequest
             {
                 Model = denoiser.Description.Name,
-                Condition = parse.GetValue(condition) ?? denoiser.Description.Conditions.Labels[0],
+                Condition = parse.GetValue(condition) ?? denoiser.Description.Conditions.Labels.FirstOrDefault() ?? string.Empty,
                 Steps = n,
                 Guidance = parse.GetValue(guidance),
                 Eta = parse.GetValue(eta),
                 Strategy = StrategyCatalog.Create(parse.GetValue(strategy)!, ParseParameters(parse.GetValue(parameters) ?? []), n),
-                Verifiers = [.. parse.GetValue(verifier)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
+                Verifiers = [.. (parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
                 Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
             };
             Console.WriteLine(Describe(engine.Estimate(request)));

@@ -25,25 +25,28 @@ internal static class GenerateCommand
         };
         var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
         var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
-        var seed = new Option<ulong>("--seed") { Description = "Request seed; every node's noise is keyed by (seed, its path).", DefaultValueFactory = _ => 1 };
-        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => 2.0 };
-        var eta = new Option<double>("--eta") { Description = "DDIM η: 0 deterministic … 1 ancestral.", DefaultValueFactory = _ => 0.0 };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => CliDefaults.Steps };
+        var seed = new Option<ulong>("--seed") { Description = "Request seed; every node's noise is keyed by (seed, its path).", DefaultValueFactory = _ => CliDefaults.Seed };
+        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none; the counting model looks best at 2).", DefaultValueFactory = _ => CliDefaults.Guidance };
+        var eta = new Option<double>("--eta") { Description = "DDIM η: 0 deterministic … 1 ancestral.", DefaultValueFactory = _ => CliDefaults.Eta };
         var samples = new Option<int>("--samples") { Description = "Samples to generate, or with --strategy the best candidates to return; more than one writes a labelled grid.", DefaultValueFactory = _ => 1 };
-        var verifier = new Option<string>("--verifier")
+        var verifier = new Option<string?>("--verifier")
         {
-            Description = "Verifiers, comma-separated: with --strategy the ones the search scores with, otherwise one that scores each sample for display ('none' to skip).",
-            DefaultValueFactory = _ => "count-verifier",
+            Description = "Verifiers, comma-separated: with --strategy the ones the search scores with, otherwise one that scores each sample for display ('none' to skip). Default: the model's own, count-verifier or sudoku-constraints.",
         };
         var ensemble = new Option<EnsembleRule>("--ensemble") { Description = "How several verifiers combine: MeanRank or WeightedSum.", DefaultValueFactory = _ => EnsembleRule.MeanRank };
         var strategy = new Option<string?>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}." };
         var parameters = new Option<string[]>("--param") { Description = "A strategy parameter as key=value (repeatable); see 'searchorch strategies'." };
         var maxNfe = new Option<long?>("--max-nfe") { Description = "Budget: the most denoiser evaluations the search may spend." };
         var output = new Option<string>("--out") { Description = "The PNG to write.", DefaultValueFactory = _ => "generated.png" };
+        var compare = new Option<bool>("--compare")
+        {
+            Description = "With --strategy: for each condition (a list or 'all'), one single shot and one searched result from the same seed, as a two-row grid (top: single shots, bottom: searched).",
+        };
 
         var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG.")
         {
-            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler,
+            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
         };
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
@@ -58,7 +61,7 @@ internal static class GenerateCommand
             var catalog = common.CreateCatalog(parse, repository);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
-            var verifiers = ParseList(parse.GetValue(verifier)!);
+            var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
             if (parse.GetValue(puzzle) is { } grid)
             {
                 var masked = denoiser.Description.Process as MaskedProcess
@@ -74,7 +77,7 @@ internal static class GenerateCommand
                         ? StrategyCatalog.Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
                         : new BestOfNStrategy(1), // without --strategy: one pass
 
-                    Verifiers = verifiers.SequenceEqual(["count-verifier"]) ? [SudokuVerifier.VerifierName] : verifiers,
+                    Verifiers = verifiers,
                     Ensemble = parse.GetValue(ensemble),
                     Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
                     Candidates = count,
@@ -99,22 +102,52 @@ internal static class GenerateCommand
             };
 
             var strategyName = parse.GetValue(strategy);
-            var report = strategyName is null
-                ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
-                : await SearchAsync(engine, template with
+            if (parse.GetValue(compare) && strategyName is null)
+            {
+                throw new InvalidRequestException("compare", "--compare needs --strategy: it sets single shots beside searched results.");
+            }
+
+            var columns = 0;
+            List<Tile> report;
+            try
+            {
+                if (parse.GetValue(compare))
                 {
-                    Condition = parse.GetValue(condition)!,
-                    Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
-                    Verifiers = verifiers,
-                    Ensemble = parse.GetValue(ensemble),
-                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
-                    Candidates = count,
-                }, cancellationToken).ConfigureAwait(false);
+                    var value = parse.GetValue(condition)!;
+                    var labels = ExpandConditions(value, denoiser.Description.Conditions.Labels, value == "all" ? denoiser.Description.Conditions.Labels.Count : value.Split(',').Length).Distinct().ToList();
+                    columns = labels.Count;
+                    report = await CompareAsync(engine, template with
+                    {
+                        Strategy = StrategyCatalog.Create(strategyName!, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                        Verifiers = verifiers,
+                        Ensemble = parse.GetValue(ensemble),
+                        Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                    }, labels, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    report = strategyName is null
+                        ? await IndependentAsync(engine, catalog, template, parse.GetValue(condition)!, count, verifiers, cancellationToken).ConfigureAwait(false)
+                        : await SearchAsync(engine, template with
+                        {
+                            Condition = parse.GetValue(condition)!,
+                            Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                            Verifiers = verifiers,
+                            Ensemble = parse.GetValue(ensemble),
+                            Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                            Candidates = count,
+                        }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new CommandCancelledException($"the search stopped and {target.Path} was not written");
+            }
 
             var range = (denoiser.Description.Process as GaussianProcess)?.SampleRange ?? (-1f, 1f);
             var shape = denoiser.Description.SampleShape;
-            var tiles = report.Select(r => new GridTile(r.Sample, count == 1 ? string.Empty : r.Caption, r.Tone)).ToList();
-            target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, shape.Dimensions[^2], shape.Dimensions[^1], range, scale: 8)));
+            var tiles = report.Select(r => new GridTile(r.Sample, count == 1 && columns == 0 ? string.Empty : r.Caption, r.Tone)).ToList();
+            target.Commit(PngEncoder.Encode(ImageGrid.Compose(tiles, shape.Dimensions[^2], shape.Dimensions[^1], range, scale: 8, columns: columns)));
             Console.WriteLine($"wrote {target.Path}");
             return 0;
         }));
@@ -155,7 +188,8 @@ internal static class GenerateCommand
         }).ToList();
         requests.ForEach(engine.Validate); // validate every request before any of them runs
         Console.WriteLine($"{template.Model}: {count} sample(s), condition {conditions}, {template.Steps} DDIM steps (eta {template.Eta}), guidance {template.Guidance}, seed {template.Seed}");
-        var results = await Task.WhenAll(requests.Select(r => engine.RunAsync(r, cancellationToken))).ConfigureAwait(false);
+        var runs = requests.Select(r => engine.Start(r, cancellationToken: cancellationToken)).ToList();
+        var results = await ProgressLine.WatchAsync(runs, requests.Sum(r => SearchEstimator.Estimate(r).Nfe), cancellationToken).ConfigureAwait(false);
 
         var taken = groups.ToDictionary(g => g, _ => 0);
         var samples = labels.Select(label => results[groups.IndexOf(label)].Candidates[taken[label]++]).ToList();
@@ -181,11 +215,39 @@ internal static class GenerateCommand
         return tiles;
     }
 
+    /// <summary>
+    /// For each label, a single shot (one trajectory, no verifier) and the search's best, from the same seed, all run at
+    /// once so their steps batch together: the tiles are the single shots, then the searched results.
+    /// </summary>
+    private static async Task<List<Tile>> CompareAsync(SearchEngine engine, SearchRequest search, IReadOnlyList<string> labels, CancellationToken cancellationToken)
+    {
+        var singles = labels.Select(l => search with { Condition = l, Strategy = new BestOfNStrategy(1), Verifiers = [], Budget = new SearchBudget() }).ToList();
+        var searches = labels.Select(l => search with { Condition = l }).ToList();
+        var requests = singles.Concat(searches).ToList();
+        requests.ForEach(engine.Validate);
+        Console.WriteLine($"{search.Model}: single shots against search '{search.Strategy.Name}' (verifiers {string.Join(",", search.Verifiers)}) for conditions {string.Join(",", labels)}, {search.Steps} DDIM steps (eta {search.Eta}), guidance {search.Guidance}, seed {search.Seed}");
+        var runs = requests.Select(r => engine.Start(r, cancellationToken: cancellationToken)).ToList();
+        var results = await ProgressLine.WatchAsync(runs, requests.Sum(r => SearchEstimator.Estimate(r).Nfe), cancellationToken).ConfigureAwait(false);
+
+        var tiles = results.Select((r, i) => Tile.For(r.Candidates[0], requests[i].Condition)).ToList();
+        Console.WriteLine($"{"condition",9}  {"single",6}  {"searched",8}  {"score",6}  {"NFE",5}");
+        for (var i = 0; i < labels.Count; i++)
+        {
+            var (single, searched) = (tiles[i], tiles[labels.Count + i]);
+            Console.WriteLine(FormattableString.Invariant($"{labels[i],9}  {single.Counted?.ToString(CultureInfo.InvariantCulture) ?? "-",6}  {searched.Counted?.ToString(CultureInfo.InvariantCulture) ?? "-",8}  {results[labels.Count + i].Candidates[0].Score,6:0.000}  {results[labels.Count + i].Cost.Nfe,5}"));
+        }
+
+        long singleNfe = results.Take(labels.Count).Sum(r => r.Cost.Nfe), searchNfe = results.Skip(labels.Count).Sum(r => r.Cost.Nfe);
+        Console.WriteLine($"exact count: single shots {tiles.Take(labels.Count).Count(t => t.Tone == CaptionTone.Good)}/{labels.Count}, searched {tiles.Skip(labels.Count).Count(t => t.Tone == CaptionTone.Good)}/{labels.Count} (programmatic counter)");
+        Console.WriteLine(FormattableString.Invariant($"NFE: single shots {singleNfe}, searched {searchNfe} ({(double)searchNfe / singleNfe:0.00}x)"));
+        return tiles;
+    }
+
     /// <summary>A searched generation: one request, its best candidates and its cost account.</summary>
     private static async Task<List<Tile>> SearchAsync(SearchEngine engine, SearchRequest request, CancellationToken cancellationToken)
     {
         Console.WriteLine($"{request.Model}: search '{request.Strategy.Name}' for condition {request.Condition}, {request.Steps} DDIM steps (eta {request.Eta}), guidance {request.Guidance}, seed {request.Seed}, verifiers {string.Join(",", request.Verifiers)}");
-        var result = await engine.RunAsync(request, cancellationToken).ConfigureAwait(false);
+        var result = (await ProgressLine.WatchAsync([engine.Start(request, cancellationToken: cancellationToken)], SearchEstimator.Estimate(request).Nfe, cancellationToken).ConfigureAwait(false))[0];
         var tiles = new List<Tile>();
         Console.WriteLine($"{"rank",4}  {"path",-14}  {"step",4}  {"score",8}  {"counted",7}");
         for (var i = 0; i < result.Candidates.Count; i++)

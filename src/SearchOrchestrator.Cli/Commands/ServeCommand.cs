@@ -22,25 +22,46 @@ internal static class ServeCommand
         return command;
     }
 
+    /// <summary>Every argument must be a setting: <c>--Key value</c>, <c>--Key=value</c> or a short form with its value.</summary>
+    internal static void CheckArguments(IReadOnlyList<string> args)
+    {
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith('-') && !arg.StartsWith('/'))
+            {
+                throw new InvalidOperationException($"unexpected argument '{arg}': settings are --Key value or --Key=value (see --help).");
+            }
+
+            if (!arg.Contains('=', StringComparison.Ordinal) && ++i >= args.Count)
+            {
+                throw new InvalidOperationException($"{arg} needs a value: {arg} <value> or {arg}=<value>.");
+            }
+        }
+    }
+
     /// <summary>
     /// Builds and runs a host until Ctrl+C: the embedded models unless a models folder is named, one-line errors for
     /// settings the operator can fix, and a banner once it listens.
     /// </summary>
-    internal static async Task<int> HostAsync(List<string> args, Func<string[], Microsoft.AspNetCore.Builder.WebApplication> build, Action<string> started, CancellationToken cancellationToken)
+    internal static async Task<int> HostAsync(List<string> args, Func<string[], IReadOnlyDictionary<string, string?>, Microsoft.AspNetCore.Builder.WebApplication> build, Action<string> started, CancellationToken cancellationToken)
     {
-        var named = args.Any(a => a.StartsWith("--Models:Path", StringComparison.OrdinalIgnoreCase) || a.Equals("--models", StringComparison.OrdinalIgnoreCase));
-        if (!named && (Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") ?? CommonOptions.FindNearestModels()) is { Length: > 0 } models)
+        // The model repository's last default (below the command line, the environment and appsettings.json):
+        // $SEARCHORCH_MODELS, else the nearest ./models upward from the working directory.
+        var defaults = new Dictionary<string, string?>();
+        if ((Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") ?? CommonOptions.FindNearestModels()) is { Length: > 0 } models)
         {
-            args.AddRange(["--Models:Path", models]);
+            defaults[$"{Onnx.Repository.ModelRepositoryOptions.SectionName}:Path"] = models;
         }
 
         Microsoft.AspNetCore.Builder.WebApplication app;
         try
         {
-            app = build([.. args]);
+            CheckArguments(args);
+            app = build([.. args], defaults);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException or IOException or DirectoryNotFoundException)
+        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException or IOException or DirectoryNotFoundException or FormatException)
         {
             // A setting the operator can fix (bad option, busy port, missing folder): one line, not a stack trace.
             await Console.Error.WriteLineAsync($"searchorch: error: {ex.Message}").ConfigureAwait(false);
@@ -58,6 +79,6 @@ internal static class ServeCommand
         }
 
         await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        return 0;
+        return Environment.ExitCode; // a worker its orchestrator refused sets 3
     }
 }

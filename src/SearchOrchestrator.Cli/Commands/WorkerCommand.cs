@@ -8,7 +8,7 @@ internal static class WorkerCommand
 {
     public static Command Create()
     {
-        var command = new Command("worker", $"Serve the worker protocol (default {SearchOrchestratorWorker.DefaultUrl}) so an orchestrator can run steps here. Settings: --urls, --models, --secret (shared with the orchestrator's Workers:Secret), --join <orchestrator url>, --advertise <this worker's url>, --Worker:MaxResidentBytes, --Batching:MaxBatchSize, --Models:Threads, …")
+        var command = new Command("worker", $"Serve the worker protocol (default {SearchOrchestratorWorker.DefaultUrl}) so an orchestrator can run steps here. Settings: --urls, --models, --secret (shared with the orchestrator's Workers:Secret), --join <orchestrator url>, --advertise <this worker's url>, --Worker:MaxResidentBytes, --Batching:MaxBatchSize, --Models:IntraOpThreads, … or appsettings.json and environment variables (secret: Worker__Secret or Worker:SecretFile).")
         {
             TreatUnmatchedTokensAsErrors = false,
         };

@@ -15,7 +15,11 @@ internal static class WorkersCommand
     {
         var common = new CommonOptions();
         var endpoints = new Argument<string[]>("endpoints") { Description = "Worker addresses, e.g. https://gpu-3:50061.", Arity = ArgumentArity.OneOrMore };
-        var secret = new Option<string?>("--secret") { Description = "The workers' shared secret (sent as x-api-key to KServe servers)." };
+        var secret = new Option<string?>("--secret")
+        {
+            Description = "The workers' shared secret (sent as x-api-key to KServe servers); default $Workers__Secret, so it need not appear on the command line.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("Workers__Secret"),
+        };
         var kserve = new Option<string?>("--kserve") { Description = "The endpoints are Open Inference Protocol (KServe v2) servers running these of our denoisers under the same names, comma-separated (e.g. counting)." };
         var command = new Command("workers", "Describe workers (or KServe servers), check their models against the local repository, and measure their links (α, bandwidth, R²).") { endpoints, secret, kserve };
         common.AddTo(command);

@@ -95,3 +95,9 @@ public sealed class LocalBackend : IStepBackend
         }
     }
 }
+
+/// <summary>
+/// No backend can run a step right now: every worker hosting the model is out of rotation (or failed this search) and
+/// local compute is off. Transient from the caller's side: a gRPC call gets UNAVAILABLE with this message.
+/// </summary>
+public sealed class NoBackendException(string message) : Exception(message);

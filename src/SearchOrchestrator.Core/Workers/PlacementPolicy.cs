@@ -51,7 +51,7 @@ public static class PlacementPolicy
             }
         }
 
-        return best ?? throw new InvalidOperationException("No backend is available to run the step: every worker is out of rotation and local compute is off (Workers:UseLocal).");
+        return best ?? throw new NoBackendException("No backend is available to run the step: every worker is out of rotation and local compute is off (Workers:UseLocal).");
     }
 }
 

@@ -96,7 +96,7 @@ public sealed class TreePlacement
     /// <summary>A backend to recompute lost nodes on, step by step: this process's if allowed, else a worker.</summary>
     internal IStepBackend ChooseForReplay(ISet<IStepBackend> exclude) =>
         Backends(exclude).FirstOrDefault()
-        ?? throw new InvalidOperationException($"No backend is available to recompute nodes a failed worker held: every worker is out of rotation or has failed this search, and local compute is off (Workers:UseLocal).{LastFailures()}");
+        ?? throw new NoBackendException($"No backend is available to recompute nodes a failed worker held: every worker is out of rotation or has failed this search, and local compute is off (Workers:UseLocal).{LastFailures()}");
 
     private string LastFailures() =>
         string.Concat(Pool.Hosting(_model)

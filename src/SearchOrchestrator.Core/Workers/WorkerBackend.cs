@@ -127,12 +127,16 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
         return (call.Value, call.Transfer);
     }
 
-    /// <summary>Forgets resident nodes (best effort: a worker that is gone has forgotten them already).</summary>
+    /// <summary>
+    /// Forgets resident nodes, retried like the other repeatable calls (releasing twice is harmless); best effort after
+    /// that: a worker that is gone has forgotten them already, and one that missed the release expires them when this
+    /// session has been idle for its <c>Worker:SessionIdleTimeout</c>.
+    /// </summary>
     public async Task ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
     {
         try
         {
-            await CallAsync(ct => _client.ReleaseAsync(handles, ct), _options.CallTimeout, retry: false, cancellationToken).ConfigureAwait(false);
+            await CallAsync(ct => _client.ReleaseAsync(handles, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
         {

@@ -46,6 +46,9 @@ public sealed record WorkerOptions
     /// <summary>How often workers out of rotation are health-checked and idle links re-probed. Default 5 s.</summary>
     public TimeSpan HealthCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How worker certificates are trusted (<c>Workers:Tls:CaBundlePath</c>, <c>Workers:Tls:ServerName</c>). Default: the system's store and each address's host.</summary>
+    public TlsTrustOptions Tls { get; init; } = new();
+
     /// <summary>Payload sizes (bytes, both directions together) probed when a worker joins. Default 0 B … 1 MiB.</summary>
     public IReadOnlyList<int> ProbeSizes { get; init; } = [0, 65536, 262144, 524288, 1048576];
 
@@ -66,6 +69,10 @@ public sealed record WorkerOptions
             if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
             {
                 failures.Add($"{SectionName}:Endpoints: '{endpoint}' is not an http:// or https:// address.");
+            }
+            else if (Secret is { Length: > 0 } && PlaintextLink.IsRemote(endpoint))
+            {
+                failures.Add($"{SectionName}:Endpoints: {PlaintextLink.Refusal(endpoint, $"{SectionName}:Secret")}");
             }
         }
 
@@ -108,6 +115,8 @@ public sealed record WorkerOptions
         {
             failures.Add($"{SectionName}:ProbeRepeats must be at least 1, got {ProbeRepeats}.");
         }
+
+        failures.AddRange(Tls.Validate($"{SectionName}:Tls"));
 
         return failures;
     }

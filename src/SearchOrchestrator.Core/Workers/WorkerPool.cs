@@ -93,6 +93,11 @@ public sealed class WorkerPool : IAsyncDisposable
             throw new WorkerRefusedException(endpoint, "is already in the pool as a stateless (kserve) backend; one address joins as one kind.");
         }
 
+        if (Options.Secret is { Length: > 0 } && PlaintextLink.IsRemote(endpoint))
+        {
+            throw new WorkerRefusedException(endpoint, PlaintextLink.Refusal(endpoint, $"{WorkerOptions.SectionName}:Secret"));
+        }
+
         var client = _connect(endpoint, Session);
         WorkerBackend? backend = null;
         try

@@ -9,24 +9,67 @@ namespace SearchOrchestrator.Workers;
 /// <summary>
 /// The worker's side of the worker protocol: stateless steps and verifications through this process's batchers (so
 /// remote work batches with everything else the worker runs), and the resident node states orchestrators keep here,
-/// bounded in bytes. Node states are made with <see cref="NodeStates"/>, exactly as the orchestrator's tree makes them.
+/// bounded in bytes overall and per session (one orchestrator's run), and forgotten when their session has been idle for
+/// long (<see cref="ExpireIdle"/>): an orchestrator that died without releasing its nodes does not hold them forever.
+/// Node states are made with <see cref="NodeStates"/>, exactly as the orchestrator's tree makes them.
 /// </summary>
 public sealed class WorkerRuntime
 {
     private readonly IModelProvider _models;
     private readonly SearchEngine _engine;
     private readonly ConcurrentDictionary<(string Session, ulong Handle), ResidentNode> _nodes = new();
+    private readonly ConcurrentDictionary<string, SessionUsage> _sessions = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
     private long _residentBytes;
 
     /// <summary>Creates the runtime over the models and batchers of this process.</summary>
-    public WorkerRuntime(IModelProvider models, SearchEngine engine, long maxResidentBytes)
+    /// <param name="models">The models this process hosts.</param>
+    /// <param name="engine">The engine whose batchers run the steps.</param>
+    /// <param name="maxResidentBytes">The most bytes of resident state held at once.</param>
+    /// <param name="maxResidentBytesPerSession">The most one session may hold; default <paramref name="maxResidentBytes"/>.</param>
+    /// <param name="time">The clock session idleness is measured with.</param>
+    public WorkerRuntime(IModelProvider models, SearchEngine engine, long maxResidentBytes, long? maxResidentBytesPerSession = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxResidentBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxResidentBytesPerSession ?? 1, 1);
         _models = models;
         _engine = engine;
+        _time = time ?? TimeProvider.System;
         MaxResidentBytes = maxResidentBytes;
+        MaxResidentBytesPerSession = Math.Min(maxResidentBytesPerSession ?? maxResidentBytes, maxResidentBytes);
+    }
+
+    /// <summary>The most bytes of resident state one session holds.</summary>
+    public long MaxResidentBytesPerSession { get; }
+
+    /// <summary>Sessions holding resident nodes now.</summary>
+    public int Sessions => _sessions.Count;
+
+    /// <summary>
+    /// Forgets every node of each session that has not been used for <paramref name="idle"/> (put, advanced, forked,
+    /// fetched, verified or released); returns how many nodes went. An orchestrator still using such a session finds
+    /// its nodes missing and recomputes them by replay.
+    /// </summary>
+    public int ExpireIdle(TimeSpan idle)
+    {
+        var now = _time.GetTimestamp();
+        var expired = 0;
+        foreach (var (session, usage) in _sessions)
+        {
+            if (_time.GetElapsedTime(Interlocked.Read(ref usage.LastUsed), now) < idle)
+            {
+                continue;
+            }
+
+            var handles = _nodes.Keys.Where(k => k.Session == session).Select(k => k.Handle).ToList();
+            Release(session, handles);
+            expired += handles.Count;
+            _sessions.TryRemove(new KeyValuePair<string, SessionUsage>(session, usage));
+        }
+
+        return expired;
     }
 
     /// <summary>The most bytes of resident state this worker holds.</summary>
@@ -70,6 +113,7 @@ public sealed class WorkerRuntime
     public void Put(string session, TrajectorySettings settings, IReadOnlyList<ResidentState> nodes)
     {
         ArgumentNullException.ThrowIfNull(nodes);
+        Touch(session);
         var trajectory = Resolve(settings);
         var made = new List<ResidentNode>(nodes.Count);
         foreach (var node in nodes)
@@ -111,6 +155,7 @@ public sealed class WorkerRuntime
     public async Task<RemotePasses> AdvanceAsync(string session, IReadOnlyList<ulong> handles, int toStep, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handles);
+        Touch(session);
         var nodes = handles.Select(h => Get(session, h)).ToList();
         foreach (var node in nodes)
         {
@@ -168,6 +213,7 @@ public sealed class WorkerRuntime
     public IReadOnlyList<ResidentState> Fetch(string session, IReadOnlyList<ulong> handles)
     {
         ArgumentNullException.ThrowIfNull(handles);
+        Touch(session);
         return [.. handles.Select(h =>
         {
             var node = Get(session, h);
@@ -182,11 +228,13 @@ public sealed class WorkerRuntime
     public void Release(string session, IReadOnlyList<ulong> handles)
     {
         ArgumentNullException.ThrowIfNull(handles);
+        var usage = Touch(session);
         foreach (var handle in handles)
         {
             if (_nodes.TryRemove((session, handle), out var node))
             {
                 Interlocked.Add(ref _residentBytes, -node.Bytes);
+                Interlocked.Add(ref usage.Bytes, -node.Bytes);
             }
         }
     }
@@ -212,6 +260,7 @@ public sealed class WorkerRuntime
     public Task<float[]> VerifyResidentAsync(string verifier, string condition, string session, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handles);
+        Touch(session);
         var nodes = handles.Select(h => Get(session, h)).ToList();
         var samples = nodes.Select(n =>
         {
@@ -248,17 +297,41 @@ public sealed class WorkerRuntime
 
     private void Add(string session, ResidentNode node)
     {
+        var usage = Touch(session);
+        if (Interlocked.Add(ref usage.Bytes, node.Bytes) > MaxResidentBytesPerSession)
+        {
+            Interlocked.Add(ref usage.Bytes, -node.Bytes);
+            throw new ResidentMemoryExhaustedException($"this session holds {Interlocked.Read(ref usage.Bytes)} bytes of resident state and node {node.Handle} needs {node.Bytes} more than Worker:MaxResidentBytesPerSession = {MaxResidentBytesPerSession} allows; release nodes or raise the limit.");
+        }
+
         if (Interlocked.Add(ref _residentBytes, node.Bytes) > MaxResidentBytes)
         {
             Interlocked.Add(ref _residentBytes, -node.Bytes);
+            Interlocked.Add(ref usage.Bytes, -node.Bytes);
             throw new ResidentMemoryExhaustedException($"this worker holds {ResidentBytes} bytes of resident state and node {node.Handle} needs {node.Bytes} more than Worker:MaxResidentBytes = {MaxResidentBytes} allows; release nodes or raise the limit.");
         }
 
         if (!_nodes.TryAdd((session, node.Handle), node))
         {
             Interlocked.Add(ref _residentBytes, -node.Bytes);
+            Interlocked.Add(ref usage.Bytes, -node.Bytes);
             throw new InvalidRequestException("handle", $"node {node.Handle} is already resident in this session.");
         }
+    }
+
+    /// <summary>Marks <paramref name="session"/> used now; returns its usage.</summary>
+    private SessionUsage Touch(string session)
+    {
+        var usage = _sessions.GetOrAdd(session, _ => new SessionUsage());
+        Interlocked.Exchange(ref usage.LastUsed, _time.GetTimestamp());
+        return usage;
+    }
+
+    /// <summary>One session's resident bytes and when it was last used (a timestamp of the runtime's clock).</summary>
+    private sealed class SessionUsage
+    {
+        public long Bytes;
+        public long LastUsed;
     }
 
     private ResidentNode Get(string session, ulong handle) =>

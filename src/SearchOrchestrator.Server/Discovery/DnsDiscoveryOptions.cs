@@ -80,7 +80,7 @@ public sealed class DnsDiscoveryOptionsValidator : IValidateOptions<DnsDiscovery
         else if (options.Kind == BackendKinds.KServe)
         {
             // The template's endpoint is each discovered address; check the rest as a configured server would be.
-            var template = options.KServe.WithEndpoint($"{(options.Scheme is "http" ? "http" : "https")}://discovered:1");
+            var template = options.KServe.WithEndpoint($"{(options.Scheme is "http" ? "http" : "https")}://127.0.0.1:1"); // a loopback placeholder: the real addresses come from DNS
             const string Listed = $"{KServeOptions.SectionName}:KServe:0";
             failures.AddRange(KServeOptionsValidator.Check(new KServeOptions { KServe = [template] })
                 .Select(f => f.Replace(Listed, $"{section}:KServe", StringComparison.Ordinal)));

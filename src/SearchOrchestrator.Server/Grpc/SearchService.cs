@@ -244,6 +244,7 @@ internal sealed class SearchService(
         InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{WireField(e.Argument)}: {e.Message}"),
         ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
+        SearchOrchestrator.Workers.NoBackendException e => new Status(StatusCode.Unavailable, e.Message),
         OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
         OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the search was stopped."),
         _ => null,

@@ -38,7 +38,7 @@ public sealed class KServeEndpoint : IDisposable
     public static KServeEndpoint Create(KServeEndpointOptions options, LinkTraffic? traffic = null, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new KServeEndpoint(options, GrpcChannel.ForAddress(options.Endpoint, new GrpcChannelOptions { MaxReceiveMessageSize = options.MaxReceiveMessageSize }), traffic, time, logger);
+        return new KServeEndpoint(options, GrpcChannel.ForAddress(options.Endpoint, new GrpcChannelOptions { MaxReceiveMessageSize = options.MaxReceiveMessageSize, HttpHandler = TlsTrust.CreateHandler(options.Tls) }), traffic, time, logger);
     }
 
     /// <summary>The endpoint's settings.</summary>

@@ -39,6 +39,9 @@ public sealed class KServeEndpointOptions
     /// <summary>Sent as <c>x-api-key</c> on every call when set (a SearchOrchestrator server with <c>Auth:ApiKeys</c>, or a <c>searchorch worker</c> with <c>Worker:Secret</c>).</summary>
     public string? ApiKey { get; set; }
 
+    /// <summary>How the server's certificate is trusted (<c>Tls:CaBundlePath</c>, <c>Tls:ServerName</c>). Default: the system's store and the address's host.</summary>
+    public SearchOrchestrator.Workers.TlsTrustOptions Tls { get; set; } = new();
+
     /// <summary>Our model names (as in our repository) and how the server knows each.</summary>
     public IDictionary<string, KServeModelOptions> Models { get; init; } = new Dictionary<string, KServeModelOptions>(StringComparer.Ordinal);
 
@@ -51,6 +54,7 @@ public sealed class KServeEndpointOptions
         MaxReceiveMessageSize = MaxReceiveMessageSize,
         MaxBatchSize = MaxBatchSize,
         ApiKey = ApiKey,
+        Tls = Tls,
         Models = Models,
     };
 }
@@ -94,7 +98,12 @@ public sealed class KServeOptionsValidator : IValidateOptions<KServeOptions>
             {
                 failures.Add($"{prefix}:Endpoint: '{e.Endpoint}' is not an http:// or https:// address (e.g. http://triton:8001).");
             }
+            else if (e.ApiKey is { Length: > 0 } && SearchOrchestrator.Workers.PlaintextLink.IsRemote(e.Endpoint))
+            {
+                failures.Add($"{prefix}:Endpoint: {SearchOrchestrator.Workers.PlaintextLink.Refusal(e.Endpoint, $"{prefix}:ApiKey")}");
+            }
 
+            failures.AddRange(e.Tls.Validate($"{prefix}:Tls"));
             if (e.CallTimeout <= TimeSpan.Zero)
             {
                 failures.Add($"{prefix}:CallTimeout: must be positive, got {e.CallTimeout}.");

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Workers;
 
@@ -17,6 +18,18 @@ public sealed record WorkerHostOptions
     /// <summary>Bytes of resident node state this worker holds before refusing more. Default 1 GiB.</summary>
     public long MaxResidentBytes { get; init; } = 1L << 30;
 
+    /// <summary>
+    /// Bytes of resident node state one session (one orchestrator's run) may hold, so a runaway or dead orchestrator
+    /// cannot take the whole of <see cref="MaxResidentBytes"/>. Default: half of it.
+    /// </summary>
+    public long? MaxResidentBytesPerSession { get; init; }
+
+    /// <summary>
+    /// A session unused this long (no put, step, fork, fetch, verify or release) loses its resident nodes: an
+    /// orchestrator that was killed never releases them. Default 10 minutes.
+    /// </summary>
+    public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>An orchestrator to register with at start (e.g. <c>https://orchestrator:50051</c>). Default none.</summary>
     public string? Join { get; init; }
 
@@ -25,6 +38,12 @@ public sealed record WorkerHostOptions
 
     /// <summary>The device name reported by Describe. Default <c>cpu</c> (or <c>cuda:0</c> when CUDA runs).</summary>
     public string? Device { get; init; }
+
+    /// <summary>How often a worker with <see cref="Join"/> registers again once accepted (an orchestrator that restarted has forgotten it). Default 30 s.</summary>
+    public TimeSpan RegistrationInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How the certificate of the orchestrator named by <see cref="Join"/> is trusted (<c>Worker:Tls:CaBundlePath</c>, <c>Worker:Tls:ServerName</c>).</summary>
+    public TlsTrustOptions Tls { get; init; } = new();
 
     /// <summary>The largest message the worker accepts. Default 64 MiB (a Step batch of 64 rows is about 1.2 MB).</summary>
     public int MaxReceiveMessageSize { get; init; } = 64 << 20;
@@ -46,6 +65,22 @@ internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOp
             failures.Add($"{WorkerHostOptions.SectionName}:MaxReceiveMessageSize must be at least 1024 bytes, got {options.MaxReceiveMessageSize}.");
         }
 
+        if (options.MaxResidentBytesPerSession is < 1 || options.MaxResidentBytesPerSession > options.MaxResidentBytes)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:MaxResidentBytesPerSession must lie in 1 .. MaxResidentBytes ({options.MaxResidentBytes}), got {options.MaxResidentBytesPerSession}.");
+        }
+
+        if (options.SessionIdleTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:SessionIdleTimeout must be positive, got {options.SessionIdleTimeout}.");
+        }
+
+        if (options.RegistrationInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:RegistrationInterval must be positive, got {options.RegistrationInterval}.");
+        }
+
+        failures.AddRange(options.Tls.Validate($"{WorkerHostOptions.SectionName}:Tls"));
         foreach (var (setting, value) in new[] { ("Join", options.Join), ("Advertise", options.Advertise) })
         {
             if (value is { Length: > 0 } && (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
@@ -57,6 +92,10 @@ internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOp
         if (options.Join is { Length: > 0 } && string.IsNullOrEmpty(options.Secret))
         {
             failures.Add($"{WorkerHostOptions.SectionName}:Join needs {WorkerHostOptions.SectionName}:Secret: orchestrators refuse workers that register without the shared secret.");
+        }
+        else if (options.Join is { Length: > 0 } join && PlaintextLink.IsRemote(join))
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:Join: {PlaintextLink.Refusal(join, $"{WorkerHostOptions.SectionName}:Secret")}");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -53,6 +53,12 @@ internal sealed class WorkerRegistryService(WorkerPool pool, ILogger<WorkerRegis
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"endpoint: {CallerInput.Quote(request.Endpoint)} is not an http:// or https:// address the orchestrator can call."));
         }
 
+        if (PlaintextLink.IsRemote(request.Endpoint))
+        {
+            WorkerLog.Refused(logger, request.Endpoint, "plaintext beyond this machine");
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"endpoint: {PlaintextLink.Refusal(request.Endpoint, "Workers:Secret")}"));
+        }
+
         try
         {
             var worker = await pool.JoinAsync(request.Endpoint, context.CancellationToken);
@@ -72,53 +78,11 @@ internal sealed class WorkerRegistryService(WorkerPool pool, ILogger<WorkerRegis
     }
 }
 
-/// <summary>On a worker with <c>Worker:Join</c>: registers with that orchestrator once the worker is listening.</summary>
-internal sealed class WorkerRegistration(IOptions<WorkerHostOptions> options, Microsoft.AspNetCore.Hosting.Server.IServer server, IHostApplicationLifetime lifetime, ILogger<WorkerRegistration> logger, TimeProvider time) : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (options.Value.Join is not { Length: > 0 } join)
-        {
-            return;
-        }
-
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        {
-            await started.Task.WaitAsync(stoppingToken);
-        }
-
-        var advertise = options.Value.Advertise
-            ?? server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-            ?? throw new InvalidOperationException("The worker does not know its own address; set Worker:Advertise.");
-        using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(join);
-        var client = new WorkerRegistry.WorkerRegistryClient(channel);
-        var backoff = TimeSpan.FromMilliseconds(500);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await client.RegisterAsync(new RegisterRequest { Endpoint = advertise, Secret = options.Value.Secret ?? string.Empty }, cancellationToken: stoppingToken);
-                WorkerLog.Registered(logger, join, advertise);
-                return;
-            }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.InvalidArgument)
-            {
-                WorkerLog.RegistrationRefused(logger, join, ex.Status.Detail);
-                return;
-            }
-            catch (RpcException ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                WorkerLog.JoinFailed(logger, join, ex.Status.Detail, backoff.TotalSeconds);
-                await Task.Delay(backoff, time, stoppingToken);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
-        }
-    }
-}
-
 internal static partial class WorkerLog
 {
+    [LoggerMessage(EventId = 407, Level = LogLevel.Warning, Message = "This worker listens on {Address}, beyond this machine, without Worker:Secret: anyone who reaches it can run models here; set Worker__Secret (environment) or a secret file (Secrets:Path)")]
+    public static partial void NoSecret(ILogger logger, string address);
+
     [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Worker {Worker} joined on {Device}: link α {LatencyMs:0.###} ms, {MegabytesPerSecond:0.#} MB/s, R² {RSquared:0.###}")]
     public static partial void Joined(ILogger logger, string worker, string device, double latencyMs, double megabytesPerSecond, double rSquared);
 
@@ -134,6 +98,9 @@ internal static partial class WorkerLog
     [LoggerMessage(EventId = 406, Level = LogLevel.Information, Message = "KServe backend {Endpoint} joined for {Models}: link α {LatencyMs:0.###} ms, {MegabytesPerSecond:0.#} MB/s, R² {RSquared:0.###}")]
     public static partial void KServeJoined(ILogger logger, string endpoint, string models, double latencyMs, double megabytesPerSecond, double rSquared);
 
-    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Orchestrator {Orchestrator} refused this worker: {Reason}")]
+    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Orchestrator {Orchestrator} refused this worker: {Reason}; stopping (exit code 3)")]
     public static partial void RegistrationRefused(ILogger logger, string orchestrator, string reason);
+
+    [LoggerMessage(EventId = 408, Level = LogLevel.Warning, Message = "Cannot register with {Orchestrator} yet ({Reason}); retrying in {BackoffSeconds:0.##} s")]
+    public static partial void RegistrationFailed(ILogger logger, string orchestrator, string reason, double backoffSeconds);
 }

@@ -135,7 +135,7 @@ public sealed class GenerateCommandTests : IDisposable
 
         var (exit, stdout, stderr) = await SearchorchProcess.RunAsync(
             "generate", "--model", "sudoku", "--puzzle", puzzle, "--strategy", "dfs", "--steps", "16", "--sampler", "remask=random",
-            "--param", "evaluate_at=8,12,15", "--param", "threshold=-0.5", "--param", "recur_depth=4");
+            "--param", "evaluate_at=8,12,15", "--param", "threshold=-0.5", "--param", "recur_depth=4", "--seed", "1");
 
         Assert.True(exit == 0, stderr + stdout);
         Assert.Contains("5 3 . | . 7 . | . . .", stdout);
@@ -156,12 +156,31 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task Generate_MissingRequiredOption_FailsWithUsage()
+    public async Task Generate_MissingRequiredOption_FailsWithOneUsageLine()
     {
-        var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--condition", "3");
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("generate", "--condition", "3");
 
-        Assert.NotEqual(0, exit);
-        Assert.Contains("--model", stderr);
+        Assert.Equal(2, exit);
+        Assert.Equal("searchorch: error: Option '--model' is required. (see 'searchorch generate --help')", stderr.TrimEnd('\n'));
+        Assert.Empty(stdout);
+    }
+
+    [Fact]
+    public async Task Generate_Terminated_RemovesThePartialFileSaysSoAndExits130()
+    {
+        var path = Path.Combine(_output.FullName, "long.png");
+        using var process = SearchorchProcess.Start("generate", "--model", "counting", "--condition", "all", "--samples", "256", "--steps", "400", "--out", path);
+
+        // The header line is printed once the output is reserved and just before the samples start.
+        Assert.StartsWith("counting: 256 sample(s)", await process.StandardOutput.ReadLineAsync());
+        Assert.NotEmpty(_output.GetFiles(".long.png.*.tmp", new EnumerationOptions { AttributesToSkip = 0 }));
+        SearchorchProcess.Terminate(process);
+        var stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        Assert.Equal(130, process.ExitCode);
+        Assert.Equal($"searchorch: cancelled: the search stopped and {path} was not written", stderr.TrimEnd('\n'));
+        Assert.Empty(_output.GetFiles("*", new EnumerationOptions { AttributesToSkip = 0 }));
     }
 
     [Theory]

@@ -163,6 +163,47 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public void Put_PastTheSessionBound_RefusesThatSessionOnly()
+    {
+        var models = Models();
+        var settings = new TrajectorySettings("gaussian-data", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0.5), null, 1, 2);
+        var probe = new WorkerRuntime(models, new SearchEngine(models), maxResidentBytes: 1 << 20);
+        probe.Put("s", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true)]);
+        var runtime = new WorkerRuntime(models, new SearchEngine(models), maxResidentBytes: 1 << 20, maxResidentBytesPerSession: probe.ResidentBytes);
+
+        runtime.Put("a", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true)]);
+        var full = Assert.Throws<ResidentMemoryExhaustedException>(() => runtime.Put("a", settings, [new ResidentState(2, default, 0, null, null, FromPrior: true)]));
+        runtime.Put("b", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true)]);
+
+        Assert.Contains("Worker:MaxResidentBytesPerSession", full.Message, StringComparison.Ordinal);
+        Assert.Equal(2, runtime.ResidentNodes);
+        Assert.Equal(2 * probe.ResidentBytes, runtime.ResidentBytes);
+    }
+
+    [Fact]
+    public void ExpireIdle_SessionUnusedForTheTimeout_LosesItsNodesOthersKeepTheirs()
+    {
+        var models = Models();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var runtime = new WorkerRuntime(models, new SearchEngine(models), maxResidentBytes: 1 << 20, time: time);
+        var settings = new TrajectorySettings("gaussian-data", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0.5), null, 1, 2);
+        runtime.Put("dead", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true), new ResidentState(2, default, 0, null, null, FromPrior: true)]);
+        runtime.Put("alive", settings, [new ResidentState(1, default, 0, null, null, FromPrior: true)]);
+
+        time.Advance(TimeSpan.FromMinutes(9));
+        runtime.Fetch("alive", [1]);
+        var early = runtime.ExpireIdle(TimeSpan.FromMinutes(10));
+        time.Advance(TimeSpan.FromMinutes(1));
+        var expired = runtime.ExpireIdle(TimeSpan.FromMinutes(10));
+
+        Assert.Equal(0, early);
+        Assert.Equal(2, expired);
+        Assert.Equal(1, runtime.ResidentNodes);
+        Assert.Equal(1, runtime.Sessions);
+        Assert.Throws<ResidentNodeNotFoundException>(() => runtime.Fetch("dead", [1]));
+    }
+
+    [Fact]
     public async Task JoinAsync_OtherProtocolVersion_IsRefused()
     {
         var models = Models();

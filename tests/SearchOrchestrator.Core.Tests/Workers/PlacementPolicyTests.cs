@@ -47,7 +47,7 @@ public sealed class PlacementPolicyTests
     {
         var down = new FakeBackend("down", 0, 0, 0) { Available = false };
 
-        var error = Assert.Throws<InvalidOperationException>(() => PlacementPolicy.Choose([Estimate(down, 1)]));
+        var error = Assert.Throws<NoBackendException>(() => PlacementPolicy.Choose([Estimate(down, 1)]));
 
         Assert.Contains("Workers:UseLocal", error.Message, StringComparison.Ordinal);
     }

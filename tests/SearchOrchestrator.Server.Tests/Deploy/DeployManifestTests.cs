@@ -100,21 +100,60 @@ public sealed class DeployManifestTests
         }
     }
 
+    /// <summary>
+    /// The Secrets README.md's <c>kubectl create secret</c> commands make, with their keys: the applied set defines
+    /// none, so applying it never overwrites them.
+    /// </summary>
+    private static Dictionary<string, HashSet<string>> CreatedSecrets()
+    {
+        var secrets = new Dictionary<string, HashSet<string>>();
+        var readme = File.ReadAllText(Path.Combine(Folder, "README.md")).Replace("\\\n", " ", StringComparison.Ordinal);
+        foreach (System.Text.RegularExpressions.Match create in System.Text.RegularExpressions.Regex.Matches(readme, @"kubectl -n searchorch create secret (generic|tls) (\S+)([^\n]*)"))
+        {
+            var keys = create.Groups[1].Value == "tls"
+                ? ["tls.crt", "tls.key"]
+                : System.Text.RegularExpressions.Regex.Matches(create.Groups[3].Value, @"--from-(?:literal|file)=([^=\s]+)").Select(m => m.Groups[1].Value).ToHashSet();
+            secrets[$"Secret/{create.Groups[2].Value}"] = keys;
+        }
+
+        return secrets;
+    }
+
+    [Fact]
+    public void AppliedSet_DefinesNoSecret_TheReadmeCreatesThemWithKubectl()
+    {
+        var documents = Documents();
+
+        Assert.Empty(OfKind(documents, "Secret").Select(Name));
+        Assert.Equal(["Secret/searchorch-tls", "Secret/searchorch-worker-secret"], CreatedSecrets().Keys.Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public void Workloads_ConfigMapsSecretsAndTheirKeys_Exist()
     {
         var documents = Documents();
-        var keys = OfKind(documents, "ConfigMap", "Secret").ToDictionary(
+        var keys = OfKind(documents, "ConfigMap").ToDictionary(
             Name,
             d => new[] { "data", "stringData" }.SelectMany(k => (At(d, k) as YamlMappingNode)?.Children.Keys ?? []).Select(k => ((YamlScalarNode)k).Value!).ToHashSet());
+        foreach (var (secret, secretKeys) in CreatedSecrets())
+        {
+            keys[secret] = secretKeys;
+        }
+
         foreach (var workload in OfKind(documents, "Deployment", "StatefulSet"))
         {
             var pod = At(workload, "spec", "template", "spec");
-            var volumes = new Dictionary<string, string>();
+            var volumes = new Dictionary<string, string?>();
             foreach (var volume in Items(pod, "volumes"))
             {
+                if (At(volume, "emptyDir") is not null)
+                {
+                    volumes[Text(volume, "name")!] = null;
+                    continue;
+                }
+
                 var source = Text(volume, "configMap", "name") is { } map ? $"ConfigMap/{map}" : $"Secret/{Text(volume, "secret", "secretName")}";
-                Assert.True(keys.ContainsKey(source), $"{Name(workload)}: volume '{Text(volume, "name")}' refers to {source}, which no document defines");
+                Assert.True(keys.ContainsKey(source), $"{Name(workload)}: volume '{Text(volume, "name")}' refers to {source}, which neither a document nor the README's kubectl commands create");
                 volumes[Text(volume, "name")!] = source;
             }
 
@@ -122,8 +161,7 @@ public sealed class DeployManifestTests
             {
                 foreach (var mount in Items(container, "volumeMounts"))
                 {
-                    var source = volumes.GetValueOrDefault(Text(mount, "name")!);
-                    Assert.True(source is not null, $"{Name(workload)}: mount '{Text(mount, "name")}' has no volume");
+                    Assert.True(volumes.TryGetValue(Text(mount, "name")!, out var source), $"{Name(workload)}: mount '{Text(mount, "name")}' has no volume");
                     if (Text(mount, "subPath") is { } subPath)
                     {
                         Assert.True(keys[source!].Contains(subPath), $"{Name(workload)}: subPath '{subPath}' is not a key of {source}");
@@ -135,10 +173,39 @@ public sealed class DeployManifestTests
                     if (At(env, "valueFrom", "secretKeyRef") is { } secret)
                     {
                         var source = $"Secret/{Text(secret, "name")}";
-                        Assert.True(keys.TryGetValue(source, out var secretKeys) && secretKeys.Contains(Text(secret, "key")!), $"{Name(workload)}: env {Text(env, "name")} refers to {source} key '{Text(secret, "key")}', which does not exist");
+                        Assert.True(keys.TryGetValue(source, out var secretKeys) && secretKeys.Contains(Text(secret, "key")!), $"{Name(workload)}: env {Text(env, "name")} refers to {source} key '{Text(secret, "key")}', which is not created");
                     }
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void Workloads_RunLockedDownWithHealthProbesMetricsAndADisruptionBudget()
+    {
+        var documents = Documents();
+        var budgets = OfKind(documents, "PodDisruptionBudget").ToList();
+        foreach (var workload in OfKind(documents, "Deployment", "StatefulSet"))
+        {
+            var pod = At(workload, "spec", "template", "spec");
+            Assert.Equal("true", Text(pod, "securityContext", "runAsNonRoot"));
+            Assert.Equal("RuntimeDefault", Text(pod, "securityContext", "seccompProfile", "type"));
+            var container = Assert.Single(Items(pod, "containers"));
+            Assert.Equal("false", Text(container, "securityContext", "allowPrivilegeEscalation"));
+            Assert.Equal("true", Text(container, "securityContext", "readOnlyRootFilesystem"));
+            Assert.Equal(["ALL"], Items(container, "securityContext", "capabilities", "drop").Select(d => ((YamlScalarNode)d).Value));
+
+            var port = Text(Assert.Single(Items(container, "ports")), "containerPort");
+            Assert.Equal(["dotnet", "/app/searchorch.dll", "health", $"https://127.0.0.1:{port}"], Items(container, "readinessProbe", "exec", "command").Select(c => ((YamlScalarNode)c).Value));
+            Assert.NotNull(At(container, "livenessProbe", "tcpSocket"));
+            Assert.NotNull(At(container, "startupProbe"));
+
+            var annotations = Labels(At(workload, "spec", "template", "metadata", "annotations"));
+            Assert.Equal(port, annotations["prometheus.io/port"]);
+            Assert.Equal("/metrics", annotations["prometheus.io/path"]);
+
+            var podLabels = Labels(At(workload, "spec", "template", "metadata", "labels"));
+            Assert.Single(budgets, b => Labels(At(b, "spec", "selector", "matchLabels")).All(l => podLabels.GetValueOrDefault(l.Key) == l.Value));
         }
     }
 
@@ -166,6 +233,9 @@ public sealed class DeployManifestTests
         Assert.Empty(KServeOptionsValidator.Check(kserve));
         Assert.Equal("x", Assert.Single(kserve.KServe).Models["counting"].Tensors["sample"]);
         Assert.Equal("/etc/searchorch/tls/tls.crt", configuration["Serving:CertificatePath"]);
+        var workers = configuration.GetSection(SearchOrchestrator.Workers.WorkerOptions.SectionName).Get<SearchOrchestrator.Workers.WorkerOptions>()!;
+        Assert.Equal("/etc/searchorch/tls/ca.crt", workers.Tls.CaBundlePath);
+        Assert.Equal("searchorch-workers.searchorch.svc", workers.Tls.ServerName);
     }
 
     /// <summary>The options type each settings section binds to, for checking that a setting's name exists.</summary>
@@ -204,7 +274,8 @@ public sealed class DeployManifestTests
         Assert.Empty(env.Values.SelectMany(e => e.Keys).Select(Unknown).OfType<string>());
         Assert.Equal("from-a-secret", orchestrator.Secret);
         Assert.Equal(SearchOrchestrator.Workers.WorkerModes.Resident, orchestrator.Mode);
-        Assert.Empty(orchestrator.Validate());
+        // Everything validates except that the CA bundle the pod mounts from the Secret is not on this machine.
+        Assert.Equal(["Workers:Tls:CaBundlePath: the file '/etc/searchorch/tls/ca.crt' does not exist."], orchestrator.Validate());
         Assert.Equal("from-a-secret", worker.Secret);
         Assert.Equal(["serve", "--urls", "https://0.0.0.0:50051"], Items(containers["searchorch-orchestrator"], "args").Select(a => ((YamlScalarNode)a).Value));
         Assert.Equal(["worker", "--urls", "https://0.0.0.0:50061"], Items(containers["searchorch-worker"], "args").Select(a => ((YamlScalarNode)a).Value));
