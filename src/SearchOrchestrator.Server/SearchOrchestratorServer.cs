@@ -2,15 +2,16 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using OpenTelemetry.Metrics;
 using SearchOrchestrator.Server.Grpc;
 
 namespace SearchOrchestrator.Server;
 
-/// <summary>Builds the <c>searchorch serve</c> host: Kestrel over HTTP/2, the search service, health and reflection.</summary>
+/// <summary>
+/// Builds the <c>searchorch serve</c> host: the search service over gRPC and HTTP/JSON (with its OpenAPI document),
+/// health, reflection and <c>/metrics</c>, all on one port.
+/// </summary>
 public static class SearchOrchestratorServer
 {
     /// <summary>The default address: plaintext, loopback only.</summary>
@@ -37,14 +38,7 @@ public static class SearchOrchestratorServer
 
         var serving = builder.Configuration.GetSection(ServingOptions.SectionName).Get<ServingOptions>() ?? new ServingOptions();
         var certificate = LoadCertificate(serving);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
-            if (certificate is not null)
-            {
-                k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
-            }
-        });
+        Http.ServiceEndpoint.Configure(builder, certificate);
         builder.Services.AddSingleton(TimeProvider.System);
         var orchestrator = builder.Services.AddSearchOrchestrator().AddKServeBackends();
         if (builder.Configuration.GetSection(Discovery.DnsDiscoveryOptions.SectionName).Exists())
@@ -63,24 +57,15 @@ public static class SearchOrchestratorServer
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
+            .AddJsonTranscoding()
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
         builder.Services.AddHostedService<Workers.WorkerPoolService>();
+        Http.HttpApi.AddOpenApiDocument(builder.Services);
 
-        var metricsPort = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MetricsPort)}", new ServingOptions().MetricsPort);
-        if (metricsPort > 0)
-        {
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-                .AddMeter(Diagnostics.SearchMetrics.MeterName)
-                .AddPrometheusHttpListener(o =>
-                {
-                    o.Host = "127.0.0.1";
-                    o.Port = metricsPort;
-                    o.ScrapeResponseCacheDurationMilliseconds = 0;
-                }));
-        }
+        Http.ServiceEndpoint.AddMetrics(builder.Services);
 
         var app = builder.Build();
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
@@ -89,6 +74,8 @@ public static class SearchOrchestratorServer
         app.MapOpenInferenceProtocol();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        Http.ServiceEndpoint.MapMetrics(app);
+        Http.HttpApi.MapOpenApiDocument(app);
         return app;
     }
 
