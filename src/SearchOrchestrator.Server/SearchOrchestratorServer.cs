@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using SearchOrchestrator.Server.Grpc;
+using SearchOrchestrator.Server.OpenAi;
 
 namespace SearchOrchestrator.Server;
 
@@ -56,6 +57,8 @@ public static class SearchOrchestratorServer
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
+        // Resolvable outside gRPC calls too: the OpenAI-compatible endpoints run their searches through it.
+        builder.Services.AddScoped<SearchService>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
             .AddJsonTranscoding()
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
@@ -76,6 +79,7 @@ public static class SearchOrchestratorServer
         app.MapGrpcReflectionService();
         Http.ServiceEndpoint.MapMetrics(app);
         Http.HttpApi.MapOpenApiDocument(app);
+        app.MapOpenAiCompatible();
         return app;
     }
 

@@ -30,14 +30,21 @@ internal sealed class SearchService(
     /// <summary>How often a stream carries a progress event.</summary>
     internal static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
 
-    public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
+    public override Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context) =>
+        GenerateAsync(request, context.Deadline, context.CancellationToken);
+
+    /// <summary>
+    /// One search, as <see cref="Generate"/> runs it: admission, validation, caps, the result and errors as
+    /// <see cref="RpcException"/>s. The HTTP adapters (OpenAI-compatible endpoints) call this too, so they cannot differ.
+    /// </summary>
+    internal async Task<GenerateResponse> GenerateAsync(GenerateRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
         var status = StatusCode.Unknown;
         try
         {
             using var slot = Admit();
-            var search = StartSearch(request, recordEvents: false, context);
-            var response = ToWire(await Await(search.Completion, request, context).ConfigureAwait(false), request);
+            var search = StartSearch(request, recordEvents: false, deadline, cancellationToken);
+            var response = ToWire(await Await(search.Completion, request, deadline).ConfigureAwait(false), request);
             status = StatusCode.OK;
             return response;
         }
@@ -85,7 +92,7 @@ internal sealed class SearchService(
     private async Task StreamAsync(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
     {
         using var slot = Admit();
-        var search = StartSearch(request, recordEvents: true, context);
+        var search = StartSearch(request, recordEvents: true, context.Deadline, context.CancellationToken);
         // This method is the stream's only writer: progress on a timer while the search runs, then the result.
         while (!search.Completion.IsCompleted)
         {
@@ -96,7 +103,7 @@ internal sealed class SearchService(
             }
         }
 
-        var result = await Await(search.Completion, request, context).ConfigureAwait(false);
+        var result = await Await(search.Completion, request, context.Deadline).ConfigureAwait(false);
         var last = ToWire(search);
         if (last.Events.Count > 0 || last.EventsDropped > 0)
         {
@@ -153,7 +160,7 @@ internal sealed class SearchService(
                 Basis = estimate.Basis,
             });
         }
-        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        catch (Exception ex) when (StatusFor(ex, context.Deadline) is { } status)
         {
             throw Refuse(status);
         }
@@ -163,7 +170,7 @@ internal sealed class SearchService(
     private IDisposable Admit() =>
         admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
 
-    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, ServerCallContext context)
+    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, DateTime deadline, CancellationToken cancellationToken)
     {
         try
         {
@@ -180,15 +187,15 @@ internal sealed class SearchService(
                 throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
             }
 
-            return engine.Start(core, recordEvents, context.CancellationToken);
+            return engine.Start(core, recordEvents, cancellationToken);
         }
-        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        catch (Exception ex) when (StatusFor(ex, deadline) is { } status)
         {
             throw Refuse(status);
         }
     }
 
-    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request, ServerCallContext context)
+    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request, DateTime deadline)
     {
         try
         {
@@ -197,7 +204,7 @@ internal sealed class SearchService(
             SearchServiceLog.SearchFinished(logger, result.Strategy, request.Model, request.Condition, result.BudgetLimited ? "budget-limited" : "ok", cost.Nfe, cost.NfeIndependent, cost.VerifierCalls, cost.Batches, cost.MeanBatchSize, cost.WallTime.TotalMilliseconds);
             return result;
         }
-        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        catch (Exception ex) when (StatusFor(ex, deadline) is { } status)
         {
             throw Refuse(status);
         }
@@ -210,13 +217,13 @@ internal sealed class SearchService(
     }
 
     /// <summary>The status a caller sees for an error; null lets an unexpected error surface as Internal.</summary>
-    private static Status? StatusFor(Exception error, ServerCallContext context) => error switch
+    private static Status? StatusFor(Exception error, DateTime deadline) => error switch
     {
         RpcException e => e.Status,
         InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{e.Argument}: {e.Message}"),
         ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
-        OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
+        OperationCanceledException when deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
         OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the search was stopped."),
         _ => null,
     };
