@@ -10,8 +10,8 @@ using SearchOrchestrator.Server.OpenAi;
 namespace SearchOrchestrator.Server;
 
 /// <summary>
-/// Builds the <c>searchorch serve</c> host: the search service over gRPC and HTTP/JSON (with its OpenAPI document),
-/// health, reflection and <c>/metrics</c>, all on one port.
+/// Builds the <c>searchorch serve</c> host: the search service over gRPC and HTTP/JSON (with its OpenAPI document), the
+/// OpenAI-compatible endpoints, the search-tree viewer, health, reflection and <c>/metrics</c>, all on one port.
 /// </summary>
 public static class SearchOrchestratorServer
 {
@@ -80,6 +80,7 @@ public static class SearchOrchestratorServer
         Http.ServiceEndpoint.MapMetrics(app);
         Http.HttpApi.MapOpenApiDocument(app);
         app.MapOpenAiCompatible();
+        Http.SearchTreeViewer.Map(app);
         return app;
     }
 
