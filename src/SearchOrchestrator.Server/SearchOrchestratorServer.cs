@@ -72,6 +72,7 @@ public static class SearchOrchestratorServer
 
         var app = builder.Build();
         CheckTransport(app.Urls.Count > 0 ? app.Urls : (builder.Configuration["urls"] ?? DefaultUrl).Split(';'), serving, certificate);
+        app.Use(UnparsableRequests.Guard(maxMessage, Protos.V1.Search.Descriptor));
         app.MapGrpcService<SearchService>();
         app.MapGrpcService<Workers.WorkerRegistryService>();
         app.MapOpenInferenceProtocol();

@@ -8,6 +8,7 @@ using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server;
 using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Workers;
@@ -65,6 +66,8 @@ public static class SearchOrchestratorServiceCollectionExtensions
             provider.GetService<TimeProvider>(),
             provider.GetRequiredService<WorkerPool>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModelRepositoryLoader>());
+        // One instance for the host's life (gRPC would make one per call): it holds each served model's statistics.
+        services.TryAddSingleton<OpenInferenceService>();
         return new SearchOrchestratorBuilder(services);
     }
 }

@@ -56,6 +56,12 @@ public abstract class DiffusionProcess
     /// <exception cref="InvalidRequestException">A setting or the prompt is invalid, or both settings and a non-zero η were given.</exception>
     public ISampler CreateSampler(SamplerSettings? settings, double eta, TokenPrompt? prompt, string condition)
     {
+        // A sampler of another process is the error to name first, even when η is set too.
+        if (settings is not null && DefaultSampler(0).Name is var own && settings.Name != own)
+        {
+            throw new InvalidRequestException("sampler", $"the {Name} process samples with '{own}', not '{settings.Name}'.");
+        }
+
         if (settings is not null && eta != 0 && settings.Name != SamplerNames.Ddim)
         {
             throw new InvalidRequestException("eta", $"eta applies to the ddim sampler; this request names the '{settings.Name}' sampler.");

@@ -31,7 +31,8 @@ public sealed record AuthOptions
 }
 
 /// <summary>
-/// Guards the search service (health and reflection stay open): a call must carry a configured key in
+/// Guards the search service and the Open Inference Protocol (health, reflection, and the protocol's ServerLive and
+/// ServerReady stay open): a call must carry a configured key in
 /// <c>x-api-key</c>, compared in constant time, or it gets Unauthenticated; each key's concurrent searches are capped.
 /// </summary>
 internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interceptor
@@ -63,7 +64,7 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
     /// <returns>The key's search slot to dispose when the call ends, or null when nothing is counted.</returns>
     internal IDisposable? Admit(string? presented, bool countsAsSearch)
     {
-        if (_keys.Length == 0)
+        if (_keys.Length == 0 || OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method))
         {
             return null;
         }

@@ -31,6 +31,20 @@ internal static class SearchRequestMapper
             throw new InvalidRequestException("steps", $"steps must be at least 1 (0 means the default, 50), got {request.Steps}.");
         }
 
+        for (var i = 0; i < request.Verifiers.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(request.Verifiers[i]))
+            {
+                throw new InvalidRequestException("verifiers", $"verifiers[{i}] is empty; name a verifier (see ListModels) or leave the entry out.");
+            }
+        }
+
+        // An enum value this server does not know arrives as its number; it must not fall back to the default.
+        if (!Enum.IsDefined(request.Ensemble))
+        {
+            throw new InvalidRequestException("ensemble", $"ensemble {(int)request.Ensemble} is not an EnsembleRule; expected ENSEMBLE_RULE_MEAN_RANK (0) or ENSEMBLE_RULE_WEIGHTED_SUM (1).");
+        }
+
         var steps = request.Steps == 0 ? 50 : request.Steps;
         var (name, parameters) = Strategy(request);
         var budget = request.Budget;

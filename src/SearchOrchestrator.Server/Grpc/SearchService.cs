@@ -127,6 +127,11 @@ internal sealed class SearchService(
 
     public override Task<ModelInfo> GetModel(GetModelRequest request, ServerCallContext context)
     {
+        if (string.IsNullOrWhiteSpace(request.Name))
+        {
+            throw Refuse(new Status(StatusCode.InvalidArgument, "name: the model name is empty; name one of the models ListModels lists."));
+        }
+
         var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named '{request.Name}'; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
         return Task.FromResult(ToWire(entry));
@@ -137,6 +142,7 @@ internal sealed class SearchService(
         try
         {
             var core = SearchRequestMapper.ToCore(request);
+            CheckOutputs(request, core);
             if (core.Steps > serving.Value.MaxSteps)
             {
                 throw new InvalidRequestException("steps", $"steps must be at most {serving.Value.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
@@ -166,6 +172,15 @@ internal sealed class SearchService(
         }
     }
 
+    /// <summary>Refuses outputs the model cannot make: a PNG of a masked model's tokens.</summary>
+    private void CheckOutputs(GenerateRequest request, SearchRequest core)
+    {
+        if (request.IncludePng && TryGetMasked(core.Model) is not null)
+        {
+            throw new InvalidRequestException("include_png", $"model '{core.Model}' is a masked model: its candidates are tokens (Candidate.tokens, Candidate.text), not images; leave include_png unset.");
+        }
+    }
+
     /// <summary>Takes one of the server's search slots, or refuses the call with ResourceExhausted.</summary>
     private IDisposable Admit() =>
         admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
@@ -175,6 +190,7 @@ internal sealed class SearchService(
         try
         {
             var core = SearchRequestMapper.ToCore(request);
+            CheckOutputs(request, core);
             var caps = serving.Value;
             if (core.Steps > caps.MaxSteps)
             {
@@ -220,13 +236,17 @@ internal sealed class SearchService(
     private static Status? StatusFor(Exception error, DateTime deadline) => error switch
     {
         RpcException e => e.Status,
-        InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{e.Argument}: {e.Message}"),
+        InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{WireField(e.Argument)}: {e.Message}"),
         ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
         OperationCanceledException when deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
         OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the search was stopped."),
         _ => null,
     };
+
+    /// <summary>The request field Core's argument name stands for: Core's "sampler" (and "sampler.policy" …) is masked_sampler on the wire.</summary>
+    private static string WireField(string argument) =>
+        argument == "sampler" || argument.StartsWith("sampler.", StringComparison.Ordinal) ? "masked_" + argument : argument;
 
     private static SearchOrchestrator.Protos.V1.Progress ToWire(SearchRun search)
     {

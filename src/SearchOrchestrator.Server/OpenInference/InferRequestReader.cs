@@ -96,7 +96,8 @@ internal static class InferRequestReader
         }
 
         var shape = tensor.Shape;
-        var ok = shape.Count == spec.Shape.Length && shape[0] is >= 1 and <= MaxBatch;
+        // A per-item scalar ([-1]) may also come as [n, 1]: ModelConfig declares it as dims [1] with an empty reshape.
+        var ok = (shape.Count == spec.Shape.Length || (spec.Shape.Length == 1 && shape.Count == 2 && shape[1] == 1)) && shape[0] is >= 1 and <= MaxBatch;
         for (var d = 1; ok && d < spec.Shape.Length; d++)
         {
             ok = shape[d] == spec.Shape[d];
@@ -104,7 +105,7 @@ internal static class InferRequestReader
 
         if (!ok)
         {
-            throw Invalid($"input '{spec.Name}': shape is {OpenInferenceDatatypes.Format(shape)}, expected {OpenInferenceDatatypes.Format(spec.Shape)} with a batch of 1 to {MaxBatch} in place of -1.");
+            throw Invalid($"input '{spec.Name}': shape is {OpenInferenceDatatypes.Format(shape)}, expected {OpenInferenceDatatypes.Format(spec.Shape)}{(spec.Shape.Length == 1 ? " (or [-1, 1])" : string.Empty)} with a batch of 1 to {MaxBatch} in place of -1.");
         }
 
         var n = (int)shape[0];

@@ -22,7 +22,7 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// sizes addressed to a model the server does not have (it reads the whole request, then answers NOT_FOUND: α + β·bytes
 /// without compute; β is assumed the same both ways). Each real pass's elapsed time is then split with that fit:
 /// transfer = α + β·bytes (at most the elapsed time), compute = the rest, which trains the
-/// <see cref="ComputeCostModel"/> (calibrated at connect with passes of 1 and 8 rows). Real passes add to the link's
+/// <see cref="ComputeCostModel"/> (calibrated at connect with passes of 1 and up to 8 rows). Real passes add to the link's
 /// totals (<see cref="LinkCostModel.RecordUsage"/>) but not to its fit; the fit is refreshed whenever the server comes
 /// back into rotation.
 /// </para>
@@ -30,7 +30,14 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// Failures surface as <see cref="WorkerUnavailableException"/> (unreachable, failed call, deadline) or
 /// <see cref="WorkerDataException"/> (a malformed or non-finite reply), so the tree reruns the step elsewhere; a failed
 /// pass leaves every node's state untouched. A connection failure takes the server out of rotation at once, other
-/// failures after <see cref="WorkerOptions.MaxConsecutiveFailures"/> in a row; it comes back when ServerReady says ready.
+/// failures after <see cref="WorkerOptions.MaxConsecutiveFailures"/> in a row; it comes back when ModelReady says every
+/// mapped model is ready (not ServerReady: Triton holds it false while any of its models, ours or not, is not ready).
+/// A pass the server refuses as INVALID_ARGUMENT (a batch larger than it takes) is a configuration fault: the server
+/// leaves the rotation for good, logged once with the fix, rather than flap in and out.
+/// </para>
+/// <para>
+/// Rows: a pass never carries more than <see cref="KServeEndpointOptions.MaxBatchSize"/> rows, nor more than any mapped
+/// model's <c>max_batch_size</c> where the server offers Triton's ModelConfig; calibration included.
 /// </para>
 /// </summary>
 public sealed class KServeBackend : IStatelessBackend
@@ -49,6 +56,7 @@ public sealed class KServeBackend : IStatelessBackend
     private int _queuedRows;
     private int _consecutiveFailures;
     private volatile bool _inRotation = true;
+    private string? _refused;
     private int _disposed;
 
     private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, WorkerOptions options, TimeProvider time, ILogger logger)
@@ -56,7 +64,7 @@ public sealed class KServeBackend : IStatelessBackend
         _endpoint = endpoint;
         _options = options;
         _logger = logger;
-        MaxBatchSize = Math.Max(2, endpoint.Options.MaxBatchSize);
+        MaxBatchSize = denoisers.Select(d => d.Remote.MaxBatchSize ?? int.MaxValue).Append(Math.Max(2, endpoint.Options.MaxBatchSize)).Min();
         Link = new LinkCostModel(endpoint.Options.Endpoint);
         var batching = new BatchingOptions { MaxBatchSize = MaxBatchSize, MaxQueueDelay = TimeSpan.FromMilliseconds(1) };
         _batchers = denoisers.ToDictionary(d => d.Description.Name, d => new DenoiserBatcher(new MeasuredDenoiser(this, d), batching, time), StringComparer.Ordinal);
@@ -103,8 +111,12 @@ public sealed class KServeBackend : IStatelessBackend
     /// model (each checked against our manifest from <paramref name="localManifest"/>), fits the link and times the
     /// forward passes. <paramref name="callInvoker"/> replaces the channel the backend would open (tests, throttled links).
     /// </summary>
-    /// <exception cref="WorkerRefusedException">A mapped model is not ours, or the server's metadata does not match our manifest.</exception>
-    /// <exception cref="WorkerUnavailableException">The server cannot be reached, fails, or is not ready yet.</exception>
+    /// <exception cref="WorkerRefusedException">
+    /// A mapped model is not ours, the server does not know it (NOT_FOUND), its metadata does not match our manifest, or
+    /// it refuses the calibration pass (a max_batch_size below ours, on a server without ModelConfig): each message says
+    /// what to change; joining again unchanged would fail the same way.
+    /// </exception>
+    /// <exception cref="WorkerUnavailableException">The server cannot be reached, fails, or the model is not ready yet.</exception>
     public static async Task<KServeBackend> ConnectAsync(
         KServeEndpointOptions options,
         Func<string, ModelManifest?> localManifest,
@@ -189,6 +201,12 @@ public sealed class KServeBackend : IStatelessBackend
             var pass = _passByRows.GetValueOrDefault(timing.BatchRows);
             return new StepOutcome(timing, pass.Share((double)rows / timing.BatchRows));
         }
+        catch (KServeBackendException ex) when (ex.Status == StatusCode.InvalidArgument)
+        {
+            LastFailure = ex.Message;
+            Refuse($"{ex.Message} The server refuses a pass of rows ours are shaped for: set {KServeOptions.SectionName}:KServe:<n>:MaxBatchSize to at most its max_batch_size (or raise max_batch_size in its config.pbtxt) and restart.");
+            throw new WorkerUnavailableException(Name, ex.Message, ex);
+        }
         catch (KServeBackendException ex)
         {
             LastFailure = ex.Message;
@@ -205,13 +223,26 @@ public sealed class KServeBackend : IStatelessBackend
         }
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Ready when ModelReady says every mapped model is; a backend out of rotation is probed again before it comes back.
+    /// One the server refused (<see cref="Refusal"/>) never comes back.
+    /// </summary>
     public async Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default)
     {
+        if (Volatile.Read(ref _refused) is not null)
+        {
+            return false;
+        }
+
         bool ready;
         try
         {
-            ready = (await KServeEndpoint.CallAsync(Name, "ServerReady", c => _endpoint.Client.ServerReadyAsync(new ServerReadyRequest(), _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false)).Ready;
+            ready = true;
+            foreach (var remote in Denoisers.Select(d => d.Remote))
+            {
+                ready &= (await KServeEndpoint.CallAsync(Name, "ModelReady", c => _endpoint.Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false)).Ready;
+            }
+
             if (ready && !_inRotation)
             {
                 await ProbeAsync(cancellationToken).ConfigureAwait(false);
@@ -231,6 +262,9 @@ public sealed class KServeBackend : IStatelessBackend
 
         return ready;
     }
+
+    /// <summary>Why the server refused our passes and left the rotation for good; null while it has not.</summary>
+    public string? Refusal => Volatile.Read(ref _refused);
 
     /// <summary>
     /// Fits the link: <see cref="WorkerOptions.ProbeRepeats"/> rounds of one ServerLive and one ModelInfer of each
@@ -255,7 +289,7 @@ public sealed class KServeBackend : IStatelessBackend
                 {
                     await _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), cancellationToken).ResponseAsync.ConfigureAwait(false);
                 }
-                catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.Unimplemented or StatusCode.FailedPrecondition or StatusCode.Internal)
+                catch (RpcException ex) when (IsProbeRefusal(ex))
                 {
                     // The expected refusal, sent after the server read the whole request.
                 }
@@ -268,6 +302,16 @@ public sealed class KServeBackend : IStatelessBackend
             }
         }
     }
+
+    /// <summary>
+    /// Whether a probe's failure is the server's refusal of the unknown model: NOT_FOUND from current Triton and KServe
+    /// servers, INVALID_ARGUMENT, UNIMPLEMENTED, FAILED_PRECONDITION or INTERNAL from others, and UNAVAILABLE naming the
+    /// model from Triton up to r22.07 ("Request for unknown model: '…' is not found"). An UNAVAILABLE that does not
+    /// name it is a transport failure.
+    /// </summary>
+    internal static bool IsProbeRefusal(RpcException ex) =>
+        ex.StatusCode is StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.Unimplemented or StatusCode.FailedPrecondition or StatusCode.Internal
+        || (ex.StatusCode == StatusCode.Unavailable && ex.Status.Detail.Contains(ProbeModel, StringComparison.Ordinal));
 
     /// <summary>Takes the server out of rotation now (drain, or a fault seen elsewhere).</summary>
     public void TakeOutOfRotation() => _inRotation = false;
@@ -288,21 +332,42 @@ public sealed class KServeBackend : IStatelessBackend
         _endpoint.Dispose();
     }
 
-    /// <summary>Times passes of 1 and 8 rows (twice each; the first warms up) so placement knows the compute from the start.</summary>
+    /// <summary>
+    /// Times passes of 1 and min(8, <see cref="MaxBatchSize"/>) rows (twice each; the first warms up) so placement knows
+    /// the compute from the start. A pass refused as INVALID_ARGUMENT means the server takes fewer rows than we send (a
+    /// server without ModelConfig to say so): refused, naming the setting.
+    /// </summary>
     private async Task CalibrateAsync(KServeDenoiser denoiser, CancellationToken cancellationToken)
     {
         var description = denoiser.Description;
         var elements = description.SampleShape.ElementCount;
         var condition = description.Conditions.Labels.Count > 0 ? description.Conditions.Resolve(description.Conditions.Labels[0], description.Name) : description.Conditions.NullId ?? 0;
         var measured = new MeasuredDenoiser(this, denoiser);
-        foreach (var (rows, warmUp) in new[] { (1, true), (1, false), (8, true), (8, false) })
+        var large = Math.Min(8, MaxBatchSize);
+        foreach (var (rows, warmUp) in new[] { (1, true), (1, false), (large, true), (large, false) })
         {
             var batch = new DenoiserBatch(rows, new float[rows * elements], new float[rows], Enumerable.Repeat(condition, rows).ToArray());
-            await Map(Name, async () =>
+            try
             {
-                await measured.PredictAsync(batch, new float[rows * elements], cancellationToken, record: !warmUp).ConfigureAwait(false);
-                return true;
-            }).ConfigureAwait(false);
+                await Map(Name, async () =>
+                {
+                    await measured.PredictAsync(batch, new float[rows * elements], cancellationToken, record: !warmUp).ConfigureAwait(false);
+                    return true;
+                }).ConfigureAwait(false);
+            }
+            catch (WorkerUnavailableException ex) when (ex.InnerException is KServeBackendException { Status: StatusCode.InvalidArgument } refused)
+            {
+                throw new WorkerRefusedException(Name, $"{refused.Message} It refused a calibration pass of {rows} rows: its max_batch_size is likely below that; set {KServeOptions.SectionName}:KServe:<n>:MaxBatchSize to at most its max_batch_size (or raise max_batch_size in its config.pbtxt).");
+            }
+        }
+    }
+
+    private void Refuse(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _refused, reason, null) is null)
+        {
+            _inRotation = false;
+            KServeBackendLog.Refused(_logger, Name, reason);
         }
     }
 
@@ -322,7 +387,7 @@ public sealed class KServeBackend : IStatelessBackend
         {
             return await call().ConfigureAwait(false);
         }
-        catch (KServeBackendException ex) when (ex.Status is null && !ex.NotReady)
+        catch (KServeBackendException ex) when (ex.Refused || (ex.Status is null && !ex.NotReady))
         {
             throw new WorkerRefusedException(endpoint, ex.Message);
         }
@@ -367,4 +432,7 @@ internal static partial class KServeBackendLog
 
     [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "KServe backend {Endpoint} passed its health check and is back in rotation")]
     public static partial void BackInRotation(ILogger logger, string endpoint);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Error, Message = "KServe backend {Endpoint} left the rotation for good: {Reason}")]
+    public static partial void Refused(ILogger logger, string endpoint, string reason);
 }

@@ -21,4 +21,10 @@ public sealed class KServeBackendException : Exception
 
     /// <summary>True when the server answered that it, or the model, is not ready (yet): worth trying again later.</summary>
     public bool NotReady { get; init; }
+
+    /// <summary>
+    /// True when the server refused what we asked for (a model name or version it does not have, a batch larger than
+    /// it takes): trying again does not help until the configuration changes. The message says what to change.
+    /// </summary>
+    public bool Refused { get; init; }
 }

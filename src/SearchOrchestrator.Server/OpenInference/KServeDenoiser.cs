@@ -31,6 +31,9 @@ public sealed class KServeDenoiser : IDenoiser
     /// <inheritdoc />
     public DenoiserDescription Description { get; }
 
+    /// <summary>Our model as the server knows it (name, version, tensor names, its max_batch_size if it said).</summary>
+    internal RemoteModel Remote => _remote;
+
     /// <summary>The link this backend's tensors travel over.</summary>
     public LinkTraffic Traffic => _endpoint.Traffic;
 

@@ -54,10 +54,14 @@ public sealed class KServeEndpoint : IDisposable
     internal Metadata Headers => Options.ApiKey is { Length: > 0 } key ? new Metadata { { "x-api-key", key } } : [];
 
     /// <summary>
-    /// Checks ServerReady and ModelReady, reads ModelMetadata and compares every tensor with our manifest, then returns
-    /// the denoiser <paramref name="model"/> backed by this server.
+    /// Checks ModelReady (not ServerReady, which Triton holds false while any of its models is not ready), reads
+    /// ModelMetadata and compares every tensor with our manifest, reads ModelConfig's <c>max_batch_size</c> where the
+    /// server offers it, then returns the denoiser <paramref name="model"/> backed by this server.
     /// </summary>
-    /// <exception cref="KServeBackendException">Not ready, unreachable, or the metadata does not match (the message names each tensor that differs).</exception>
+    /// <exception cref="KServeBackendException">
+    /// Not ready, unreachable, unknown to the server (NOT_FOUND: <see cref="KServeBackendException.Refused"/>, with the
+    /// RemoteName / Version hint), or the metadata does not match (the message names each tensor that differs).
+    /// </exception>
     public async Task<KServeDenoiser> ConnectDenoiserAsync(string model, ModelManifest manifest, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(manifest);
@@ -71,31 +75,50 @@ public sealed class KServeEndpoint : IDisposable
             Resolve("sample", true), Resolve("time", true), Resolve("condition", true), Resolve("prediction", false));
         var what = $"{Options.Endpoint}: model '{model}' (remote '{remote.Name}'{(remote.Version.Length > 0 ? $" version '{remote.Version}'" : string.Empty)})";
 
-        var ready = await CallAsync(what, "ServerReady", c => Client.ServerReadyAsync(new ServerReadyRequest(), Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
-        if (!ready.Ready)
-        {
-            throw new KServeBackendException($"{Options.Endpoint}: ServerReady says the server is not ready.") { NotReady = true };
-        }
-
-        var modelReady = await CallAsync(what, "ModelReady", c => Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+        // Readiness is the model's, not the server's: Triton's ServerReady is false while any of its models is not ready.
+        var hint = $"check {KServeOptions.SectionName}:KServe:<n>:Models:{model}:RemoteName and :Version against the server's models";
+        var modelReady = await CallAsync(what, "ModelReady", c => Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken, hint).ConfigureAwait(false);
         if (!modelReady.Ready)
         {
-            throw new KServeBackendException($"{what}: ModelReady says it is not ready; check {KServeOptions.SectionName}:KServe:<n>:Models:{model}:RemoteName and :Version against the server's models.") { NotReady = true };
+            throw new KServeBackendException($"{what}: ModelReady says it is not ready; {hint}.") { NotReady = true };
         }
 
-        var metadata = await CallAsync(what, "ModelMetadata", c => Client.ModelMetadataAsync(new ModelMetadataRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+        var metadata = await CallAsync(what, "ModelMetadata", c => Client.ModelMetadataAsync(new ModelMetadataRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken, hint).ConfigureAwait(false);
         var problems = KServeMetadataCheck.Compare(manifest, remote, metadata, out var trailingAxes);
         if (problems.Count > 0)
         {
             throw new KServeBackendException($"{what}: the server's metadata does not match our manifest: {string.Join("; ", problems)}.");
         }
 
+        var maxBatchSize = await ReadMaxBatchSizeAsync(what, remote, cancellationToken).ConfigureAwait(false);
+        if (maxBatchSize is < 2)
+        {
+            throw new KServeBackendException($"{what}: its ModelConfig says max_batch_size {maxBatchSize}; a guided step takes two rows, so the model must batch at least 2 (raise max_batch_size in its config.pbtxt).") { Refused = true };
+        }
+
         OpenInferenceLog.BackendConnected(_logger, Options.Endpoint, model, remote.Name, remote.Version);
-        return new KServeDenoiser(this, description, remote with { TrailingAxes = trailingAxes });
+        return new KServeDenoiser(this, description, remote with { TrailingAxes = trailingAxes, MaxBatchSize = maxBatchSize });
 
         string Resolve(string role, bool input) =>
             mapping.Tensors.TryGetValue(role, out var name) ? name : (input ? manifest.Inputs : manifest.Outputs)?.GetValueOrDefault(role)?.Name
                 ?? throw new KServeBackendException($"model '{model}': our manifest has no {(input ? "input" : "output")} '{role}'.");
+    }
+
+    /// <summary>
+    /// The model's <c>max_batch_size</c> from Triton's ModelConfig extension, or null when the server does not offer it
+    /// (UNIMPLEMENTED: a plain Open Inference Protocol server).
+    /// </summary>
+    private async Task<int?> ReadMaxBatchSizeAsync(string what, RemoteModel remote, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var config = await CallAsync(what, "ModelConfig", c => Client.ModelConfigAsync(new ModelConfigRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+            return config.Config?.MaxBatchSize;
+        }
+        catch (KServeBackendException ex) when (ex.Status == StatusCode.Unimplemented)
+        {
+            return null;
+        }
     }
 
     /// <summary>Disposes the channel when the endpoint opened it.</summary>
@@ -103,7 +126,11 @@ public sealed class KServeEndpoint : IDisposable
 
     internal DateTime Deadline(TimeSpan timeout) => Time.GetUtcNow().UtcDateTime + timeout;
 
-    internal static async Task<T> CallAsync<T>(string what, string method, Func<CancellationToken, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes one call, mapping its failure to a <see cref="KServeBackendException"/>; with <paramref name="notFoundHint"/>,
+    /// a NOT_FOUND answer (Triton's for an unknown model or version) is a refusal that carries the hint.
+    /// </summary>
+    internal static async Task<T> CallAsync<T>(string what, string method, Func<CancellationToken, AsyncUnaryCall<T>> call, CancellationToken cancellationToken, string? notFoundHint = null)
     {
         try
         {
@@ -112,6 +139,10 @@ public sealed class KServeEndpoint : IDisposable
         catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException($"{what}: {method} was cancelled.", ex, cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound && notFoundHint is not null)
+        {
+            throw new KServeBackendException($"{what}: {method} failed with NotFound ({ex.Status.Detail}); {notFoundHint}.", ex.StatusCode, ex) { Refused = true };
         }
         catch (RpcException ex)
         {
@@ -133,6 +164,9 @@ internal sealed record RemoteModel(string Name, string Version, string Sample, s
 
     /// <summary>The shape to send (or expect) for <paramref name="role"/>: ours plus the server's trailing 1s.</summary>
     public long[] Shape(string role, long[] ours) => [.. ours, .. Enumerable.Repeat(1L, TrailingAxes.GetValueOrDefault(role))];
+
+    /// <summary>The model's <c>max_batch_size</c> from the server's ModelConfig; null when the server does not offer it.</summary>
+    public int? MaxBatchSize { get; init; }
 }
 
 /// <summary>Compares a server's ModelMetadata with our manifest, tensor by tensor.</summary>

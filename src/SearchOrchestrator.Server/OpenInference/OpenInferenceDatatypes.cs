@@ -36,6 +36,25 @@ public static class OpenInferenceDatatypes
             ? datatype
             : throw new ArgumentException($"the element type '{dtype}' has no Open Inference Protocol data type; expected one of {string.Join(", ", FromManifestDtype.Keys)}.", nameof(dtype));
 
+    /// <summary>The model configuration's data type (Triton's <c>model_config.proto</c>) for a protocol data type.</summary>
+    internal static Protos.Inference.DataType ToConfig(string datatype) => datatype switch
+    {
+        "BOOL" => Protos.Inference.DataType.TypeBool,
+        "UINT8" => Protos.Inference.DataType.TypeUint8,
+        "UINT16" => Protos.Inference.DataType.TypeUint16,
+        "UINT32" => Protos.Inference.DataType.TypeUint32,
+        "UINT64" => Protos.Inference.DataType.TypeUint64,
+        "INT8" => Protos.Inference.DataType.TypeInt8,
+        "INT16" => Protos.Inference.DataType.TypeInt16,
+        "INT32" => Protos.Inference.DataType.TypeInt32,
+        Int64 => Protos.Inference.DataType.TypeInt64,
+        "FP16" => Protos.Inference.DataType.TypeFp16,
+        Fp32 => Protos.Inference.DataType.TypeFp32,
+        "FP64" => Protos.Inference.DataType.TypeFp64,
+        "BYTES" => Protos.Inference.DataType.TypeString,
+        _ => Protos.Inference.DataType.TypeInvalid,
+    };
+
     /// <summary>Bytes per element of the data types this service moves as raw contents (FP32, INT64).</summary>
     internal static int ElementSize(string datatype) => datatype switch
     {

@@ -12,11 +12,26 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// the raw rows before the scoring rule). A thin adapter: it checks and decodes the tensors, runs the model's
 /// backend, and encodes the output as <c>raw_output_contents</c>.
 /// </summary>
-internal sealed class OpenInferenceService(ModelRepository repository, IModelProvider models, ILogger<OpenInferenceService> logger)
+internal sealed class OpenInferenceService(ModelRepository repository, IModelProvider models, ILogger<OpenInferenceService> logger, TimeProvider? time = null)
     : GRPCInferenceService.GRPCInferenceServiceBase
 {
     /// <summary>The name <c>ServerMetadata</c> reports.</summary>
     public const string ServerName = "searchorchestrator";
+
+    /// <summary>The Triton extensions this service implements, as <c>ServerMetadata</c> lists them.</summary>
+    public static readonly IReadOnlyList<string> Extensions = ["model_configuration", "statistics", "model_repository"];
+
+    /// <summary>
+    /// The calls any client may make without a key or secret, as for <c>grpc.health.v1.Health</c>: liveness and
+    /// readiness probes of an orchestrator, a load balancer or Kubernetes.
+    /// </summary>
+    public static readonly IReadOnlySet<string> OpenMethods = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "/inference.GRPCInferenceService/ServerLive",
+        "/inference.GRPCInferenceService/ServerReady",
+    };
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     private IReadOnlyDictionary<string, ServedModel> Served => field ??= ServedModel.From(repository, models);
 
@@ -26,14 +41,19 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
     public override Task<ServerReadyResponse> ServerReady(ServerReadyRequest request, ServerCallContext context) =>
         Task.FromResult(new ServerReadyResponse { Ready = Served.Count > 0 });
 
-    public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) =>
-        Task.FromResult(new ModelReadyResponse { Ready = Served.ContainsKey(request.Name) && IsServedVersion(request.Version) });
+    /// <summary>Ready for every served model; an unknown model or version is NOT_FOUND, as Triton answers.</summary>
+    public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context)
+    {
+        Find(request.Name, request.Version);
+        return Task.FromResult(new ModelReadyResponse { Ready = true });
+    }
 
     public override Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request, ServerCallContext context) =>
         Task.FromResult(new ServerMetadataResponse
         {
             Name = ServerName,
             Version = typeof(OpenInferenceService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0",
+            Extensions = { Extensions },
         });
 
     public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context)
@@ -45,26 +65,75 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
         return Task.FromResult(response);
     }
 
+    public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
+        Task.FromResult(new ModelConfigResponse { Config = Find(request.Name, request.Version).Config() });
+
+    /// <summary>Statistics of one model, or of every served model when the name is empty.</summary>
+    public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context)
+    {
+        var asked = request.Name.Length == 0
+            ? (IsServedVersion(request.Version) ? Served.Values.OrderBy(m => m.Name, StringComparer.Ordinal).ToList() : [])
+            : [Find(request.Name, request.Version)];
+        var response = new ModelStatisticsResponse();
+        response.ModelStats.AddRange(asked.Select(m => m.Statistics.ToProto(m.Name, ServedModel.Version)));
+        return Task.FromResult(response);
+    }
+
+    /// <summary>Every repository model: the served ones READY, the others UNAVAILABLE with the reason.</summary>
+    public override Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context)
+    {
+        var response = new RepositoryIndexResponse();
+        foreach (var entry in repository.Models.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            var index = Served.ContainsKey(entry.Name)
+                ? new RepositoryIndexResponse.Types.ModelIndex { Name = entry.Name, Version = ServedModel.Version, State = "READY" }
+                : new RepositoryIndexResponse.Types.ModelIndex
+                {
+                    Name = entry.Name,
+                    State = "UNAVAILABLE",
+                    Reason = entry.IsReady ? "loaded, but not served over this protocol (only denoisers and ONNX verifiers are)" : entry.Error ?? "not loaded",
+                };
+            if (!request.Ready || index.State == "READY")
+            {
+                response.Models.Add(index);
+            }
+        }
+
+        return Task.FromResult(response);
+    }
+
     public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
     {
         var model = Find(request.ModelName, request.ModelVersion);
-        var (batch, inputs) = ReadOrLog(model, request);
-        float[] output;
+        var started = _time.GetTimestamp();
         try
         {
-            output = await model.RunAsync(batch, inputs, context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidRequestException ex)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ex.Argument}: {ex.Message}"));
-        }
+            var (batch, inputs) = ReadOrLog(model, request);
+            var decoded = _time.GetTimestamp();
+            float[] output;
+            try
+            {
+                output = await model.RunAsync(batch, inputs, context.CancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidRequestException ex)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ex.Argument}: {ex.Message}"));
+            }
 
-        var shape = model.Output.Shape.ToArray();
-        shape[0] = batch;
-        var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = ServedModel.Version, Id = request.Id };
-        response.Outputs.Add(new ModelInferResponse.Types.InferOutputTensor { Name = model.Output.Name, Datatype = model.Output.Datatype, Shape = { shape } });
-        response.RawOutputContents.Add(RawTensors.FromFloats(output));
-        return response;
+            var ran = _time.GetTimestamp();
+            var shape = model.Output.Shape.ToArray();
+            shape[0] = batch;
+            var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = ServedModel.Version, Id = request.Id };
+            response.Outputs.Add(new ModelInferResponse.Types.InferOutputTensor { Name = model.Output.Name, Datatype = model.Output.Datatype, Shape = { shape } });
+            response.RawOutputContents.Add(RawTensors.FromFloats(output));
+            model.Statistics.RecordSuccess(batch, _time.GetElapsedTime(started, decoded), _time.GetElapsedTime(decoded, ran), _time.GetElapsedTime(ran), _time.GetUtcNow());
+            return response;
+        }
+        catch
+        {
+            model.Statistics.RecordFailure(_time.GetElapsedTime(started), _time.GetUtcNow());
+            throw;
+        }
     }
 
     private (int Batch, InputValues[] Inputs) ReadOrLog(ServedModel model, ModelInferRequest request)

@@ -1,6 +1,7 @@
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Protos.Inference;
 
 namespace SearchOrchestrator.Server.OpenInference;
 
@@ -49,6 +50,29 @@ internal sealed class ServedModel
     /// <summary>Condition ids the denoiser accepts (its vocabulary and null id); null for verifiers.</summary>
     public IReadOnlySet<long>? ConditionIds { get; private init; }
 
+    /// <summary>The model's cumulative ModelInfer statistics.</summary>
+    public ServedModelStatistics Statistics { get; } = new();
+
+    /// <summary>
+    /// The model's configuration as Triton's <c>ModelConfig</c> describes it: batching up to
+    /// <see cref="InferRequestReader.MaxBatch"/> rows per request, each tensor's dims without the batch axis (a per-item
+    /// scalar, shape [-1], is dims [1] with an empty reshape, as Triton requires), and no scheduler: every request runs
+    /// as it arrives.
+    /// </summary>
+    public ModelConfig Config()
+    {
+        var config = new ModelConfig { Name = Name, Platform = Platform, Backend = "onnxruntime", MaxBatchSize = InferRequestReader.MaxBatch };
+        foreach (var input in Inputs)
+        {
+            var (dims, reshape) = Dims(input);
+            config.Input.Add(new ModelInput { Name = input.Name, DataType = OpenInferenceDatatypes.ToConfig(input.Datatype), Dims = { dims }, Reshape = reshape });
+        }
+
+        var (outputDims, outputReshape) = Dims(Output);
+        config.Output.Add(new ModelOutput { Name = Output.Name, DataType = OpenInferenceDatatypes.ToConfig(Output.Datatype), Dims = { outputDims }, Reshape = outputReshape });
+        return config;
+    }
+
     public Task<float[]> RunAsync(int batch, InputValues[] inputs, CancellationToken cancellationToken) => _run(batch, inputs, cancellationToken);
 
     /// <summary>Every ready repository model the provider serves as a denoiser or an ONNX verifier.</summary>
@@ -71,6 +95,9 @@ internal sealed class ServedModel
 
         return served;
     }
+
+    private static (long[] Dims, ModelTensorReshape? Reshape) Dims(ServedTensor tensor) =>
+        tensor.Shape.Length == 1 ? ([1], new ModelTensorReshape()) : ([.. tensor.Shape.Skip(1)], null);
 
     private static ServedTensor Tensor(TensorSpec spec) =>
         new(spec.Name!, OpenInferenceDatatypes.FromManifest(spec.Dtype!), [.. spec.Shape!.Select(d => (long)d)]);

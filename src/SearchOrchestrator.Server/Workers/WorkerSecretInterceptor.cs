@@ -19,7 +19,7 @@ internal sealed class WorkerSecretInterceptor(IOptions<WorkerHostOptions> option
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        if (_secret is not null)
+        if (_secret is not null && !OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method))
         {
             var sent = context.RequestHeaders.GetValue(ApiKeyInterceptor.Header) ?? context.RequestHeaders.GetValue(WorkerService.SecretHeader) ?? string.Empty;
             if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), _secret))

@@ -3,7 +3,7 @@ using SearchOrchestrator.Tests;
 
 namespace SearchOrchestrator.Cli.Tests.Workers;
 
-/// <summary>A real <c>searchorch worker</c> process on a free loopback port.</summary>
+/// <summary>A real <c>searchorch worker</c> (or <c>serve</c>) process on a free loopback port.</summary>
 internal sealed class WorkerProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -18,7 +18,13 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    public static async Task<WorkerProcess> StartAsync(params string[] extra)
+    public static Task<WorkerProcess> StartAsync(params string[] extra) => StartAsync("worker", "searchorch: worker listening on ", extra);
+
+    /// <summary>Starts <c>searchorch serve</c> (no metrics port) instead of a worker.</summary>
+    public static Task<WorkerProcess> StartServeAsync(params string[] extra) =>
+        StartAsync("serve", "searchorch: serving searched generations on ", ["--Serving:MetricsPort", "0", .. extra]);
+
+    private static async Task<WorkerProcess> StartAsync(string command, string banner, string[] extra)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -26,7 +32,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
             RedirectStandardError = true,
             WorkingDirectory = RepositoryPaths.Root,
         };
-        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "searchorch.dll"), "worker", "--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models,
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "searchorch.dll"), command, "--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models,
             "--Models:ExecutionProvider", "cpu", "--Models:IntraOpThreads", "1", "--Logging:LogLevel:Default", "Warning", .. extra])
         {
             start.ArgumentList.Add(arg);
@@ -38,16 +44,15 @@ internal sealed class WorkerProcess : IAsyncDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
         {
-            const string Banner = "searchorch: worker listening on ";
-            if (line.StartsWith(Banner, StringComparison.Ordinal))
+            if (line.StartsWith(banner, StringComparison.Ordinal))
             {
-                var url = line[Banner.Length..].Split(' ')[0];
+                var url = line[banner.Length..].Split(' ')[0];
                 _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
                 return new WorkerProcess(process, url);
             }
         }
 
-        throw new InvalidOperationException($"the worker exited ({process.ExitCode}) before it listened.");
+        throw new InvalidOperationException($"searchorch {command} exited ({process.ExitCode}) before it listened.");
     }
 
     /// <summary>Kills the process at once: everything it held is gone.</summary>

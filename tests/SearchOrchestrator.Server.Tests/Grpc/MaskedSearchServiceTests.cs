@@ -97,10 +97,11 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
     [InlineData("long", "tokens: the prompt has 82 tokens but the model's sequence holds 81")]
     [InlineData("clamped", "clamped: clamped position 2 holds the mask")]
     [InlineData("eta", "eta: eta applies to gaussian models")]
-    [InlineData("temperature", "sampler.temperature: temperature must be 0")]
-    [InlineData("policy", "sampler.policy: unknown unmasking policy 'premises-first'")]
+    [InlineData("temperature", "masked_sampler.temperature: temperature must be 0")]
+    [InlineData("policy", "masked_sampler.policy: unknown unmasking policy 'premises-first'")]
     [InlineData("steps", "steps: steps must be between 1 and 81")]
-    [InlineData("greedy", "sampler: cannot start a second root: the masked(temperature=0, policy=confidence, remask=confidence) sampler is deterministic")]
+    [InlineData("png", "include_png: model 'sudoku' is a masked model: its candidates are tokens")]
+    [InlineData("greedy", "masked_sampler: cannot start a second root: the masked(temperature=0, policy=confidence, remask=confidence) sampler is deterministic")]
     public async Task Generate_BadMaskedField_FailsWithInvalidArgumentNamingIt(string field, string message)
     {
         var request = Sudoku();
@@ -115,6 +116,7 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
             case "temperature": request.MaskedSampler.Temperature = -1; break;
             case "policy": request.MaskedSampler.Policy = "premises-first"; break;
             case "greedy": request.MaskedSampler.Temperature = 0; break;
+            case "png": request.IncludePng = true; break;
             default: request.Steps = 100; break;
         }
 

@@ -159,6 +159,9 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     [InlineData("steps", StatusCode.InvalidArgument, "steps: steps must be at most 1000 on this server (Serving:MaxSteps), got 5000.")]
     [InlineData("condition", StatusCode.InvalidArgument, "condition: condition '12' is not in the vocabulary of model 'counting'")]
     [InlineData("budget", StatusCode.InvalidArgument, "budget: budget limits must not be negative")]
+    [InlineData("empty verifier", StatusCode.InvalidArgument, "verifiers: verifiers[2] is empty; name a verifier")]
+    [InlineData("ensemble", StatusCode.InvalidArgument, "ensemble: ensemble 7 is not an EnsembleRule; expected ENSEMBLE_RULE_MEAN_RANK (0) or ENSEMBLE_RULE_WEIGHTED_SUM (1).")]
+    [InlineData("masked_sampler", StatusCode.InvalidArgument, "masked_sampler: the gaussian process samples with 'ddim', not 'masked'.")]
     public async Task Generate_BadField_FailsWithTheRightStatusNamingIt(string field, StatusCode code, string message)
     {
         var request = SharedPrefix();
@@ -172,6 +175,9 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
             case "guidance": request.Guidance = double.NaN; break;
             case "steps": request.Steps = 5000; break;
             case "condition": request.Condition = "12"; break;
+            case "empty verifier": request.Verifiers.Add(string.Empty); break;
+            case "ensemble": request.Ensemble = (EnsembleRule)7; break;
+            case "masked_sampler": request.MaskedSampler = new MaskedSampler { Temperature = 0.5 }; break;
             default: request.Budget = new Budget { MaxNfe = -5 }; break;
         }
 
@@ -179,6 +185,43 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
 
         Assert.Equal(code, ex.StatusCode);
         Assert.Contains(message, ex.Status.Detail);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
+    public async Task Generate_MoreCandidatesThanTheSearchFinishes_ReturnsTheOnesItHas()
+    {
+        var request = SharedPrefix();
+        request.SharedPrefix = null;
+        request.BestOfN = new BestOfN { N = 3 };
+        request.Candidates = 10;
+
+        var response = await Client.GenerateAsync(request);
+
+        Assert.Equal(3, response.Candidates.Count);
+    }
+
+    [Fact]
+    public async Task GetModel_EmptyName_IsInvalidArgumentNamingTheField()
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GetModelAsync(new GetModelRequest()).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Equal("name: the model name is empty; name one of the models ListModels lists.", ex.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Generate_TruncatedMessage_IsInvalidArgumentCannotParseAndTheServerKeepsServing()
+    {
+        // model = "counting", then best_of_n (field 10, a oneof member) claiming 5 bytes and carrying 2.
+        byte[] body = [0x0A, 0x08, .. "counting"u8, 0x52, 0x05, 0x08, 0x02];
+        var raw = new Method<byte[], byte[]>(MethodType.Unary, "searchorchestrator.v1.Search", "Generate", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => server.Channel.CreateCallInvoker().AsyncUnaryCall(raw, null, new CallOptions(), body).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.StartsWith("cannot parse the request: ", ex.Status.Detail, StringComparison.Ordinal);
+        Assert.EndsWith("Send a searchorchestrator.v1.GenerateRequest encoded as the proto declares it.", ex.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
     }
 

@@ -24,11 +24,12 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
 
     private static WorkerOptions Pool => new() { Mode = WorkerModes.Stateless, UseLocal = false, ProbeSizes = [0, 65536, 262144, 1048576], ProbeRepeats = 2, MaxConsecutiveFailures = 2 };
 
-    private async Task<(KServeBackend Backend, ScriptedServer Server)> ConnectAsync()
+    private async Task<(KServeBackend Backend, ScriptedServer Server)> ConnectAsync(Action<ScriptedServer>? script = null, int maxBatchSize = 32)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
         var server = new ScriptedServer(time);
-        var options = new KServeEndpointOptions { Endpoint = "http://triton:8001", Models = { ["counting"] = new KServeModelOptions() } };
+        script?.Invoke(server);
+        var options = new KServeEndpointOptions { Endpoint = "http://triton:8001", MaxBatchSize = maxBatchSize, Models = { ["counting"] = new KServeModelOptions() } };
         return (await KServeBackend.ConnectAsync(options, local.Manifest, Pool, time, callInvoker: server), server);
     }
 
@@ -113,9 +114,9 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
         var outAtOnce = !backend.IsAvailable;
         var whileDown = await backend.CheckHealthAsync();
         server.Down = false;
-        server.Ready = false;
+        server.ModelIsReady = false;
         var whileNotReady = await backend.CheckHealthAsync();
-        server.Ready = true;
+        server.ModelIsReady = true;
         var whenReady = await backend.CheckHealthAsync();
 
         Assert.Equal("http://triton:8001", failure.Worker);
@@ -149,9 +150,112 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
         Assert.Contains("does not run model 'other' (it runs 'counting')", failure.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ConnectAsync_StrictReadinessWithAnotherModelBroken_JoinsAndStaysHealthyOnModelReady()
+    {
+        // Triton's --strict-readiness: ServerReady is false while any model on the server is not ready.
+        var (backend, _) = await ConnectAsync(s => s.ServerIsReady = false);
+        await using var owned = backend;
+
+        Assert.True(await backend.CheckHealthAsync());
+        Assert.True(backend.IsAvailable);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_ModelConfigSaysMaxBatchSize4_NeverSendsMoreThan4RowsCalibrationIncluded()
+    {
+        var (backend, server) = await ConnectAsync(s => (s.ConfigMaxBatchSize, s.RefuseAbove) = (4, 4));
+        await using var owned = backend;
+        var steps = Enumerable.Range(0, 6).Select(_ => backend.StepAsync(Step(new float[Elements]) with { Guidance = 2 }, Settings)).ToList();
+        await Task.WhenAll(steps);
+
+        Assert.Equal(4, backend.MaxBatchSize);
+        Assert.Equal([1, 1, 4, 4], server.InferRows.Take(4));
+        Assert.True(server.InferRows.Max() <= 4, $"rows sent: {string.Join(", ", server.InferRows)}");
+        Assert.Equal(12, server.InferRows.Skip(4).Sum()); // six guided steps of two rows each
+    }
+
+    [Fact]
+    public async Task ConnectAsync_NoModelConfigAndASmallerServerBatch_IsRefusedNamingMaxBatchSize()
+    {
+        // A server without the ModelConfig extension whose model takes at most 4 rows, as Triton's default config does.
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => ConnectAsync(s => s.RefuseAbove = 4));
+
+        Assert.Contains("batch-size must be <= 4", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("refused a calibration pass of 8 rows", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Backends:KServe:<n>:MaxBatchSize", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_NoModelConfig_UsesTheConfiguredMaxBatchSize()
+    {
+        var (backend, server) = await ConnectAsync(maxBatchSize: 16);
+        await using var owned = backend;
+
+        Assert.Equal(16, backend.MaxBatchSize);
+        Assert.Equal([1, 1, 8, 8], server.InferRows);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_ModelConfigMaxBatchSize1_IsRefusedNamingIt()
+    {
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => ConnectAsync(s => s.ConfigMaxBatchSize = 1));
+
+        Assert.Contains("max_batch_size 1; a guided step takes two rows", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_ModelReadyNotFound_IsRefusedWithTheRemoteNameHint()
+    {
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => ConnectAsync(s => s.ModelKnown = false));
+
+        Assert.Contains("ModelReady failed with NotFound", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("check Backends:KServe:<n>:Models:counting:RemoteName and :Version", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_OldTritonAnswersProbesUnavailable_Joins()
+    {
+        // Triton up to r22.07 answers ModelInfer for an unknown model with UNAVAILABLE "Request for unknown model".
+        var (backend, server) = await ConnectAsync(s => s.ProbeStatus = StatusCode.Unavailable);
+        await using var owned = backend;
+
+        Assert.Equal(4, backend.Link.Fit.Samples);
+        Assert.Equal(6, server.ProbeRequests.Count); // two rounds of three sizes
+    }
+
+    [Fact]
+    public async Task ProbeAsync_UnavailableNotNamingTheProbe_IsATransportFailure()
+    {
+        var (backend, server) = await ConnectAsync();
+        await using var owned = backend;
+        server.ProbeStatus = StatusCode.Unavailable;
+        server.ProbeDetail = "failed to connect to all addresses";
+
+        var failure = await Assert.ThrowsAsync<WorkerUnavailableException>(() => backend.ProbeAsync());
+
+        Assert.Contains("link probe of 65536 bytes failed with Unavailable", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StepAsync_ServerRefusesThePassAsInvalidArgument_LeavesTheRotationForGoodWithTheFix()
+    {
+        var (backend, server) = await ConnectAsync();
+        await using var owned = backend;
+        server.RefuseAbove = 0;
+
+        await Assert.ThrowsAsync<WorkerUnavailableException>(() => backend.StepAsync(Step(new float[Elements]), Settings));
+        var healthy = await backend.CheckHealthAsync();
+
+        Assert.False(backend.IsAvailable);
+        Assert.False(healthy);
+        Assert.Contains("set Backends:KServe:<n>:MaxBatchSize to at most its max_batch_size", backend.Refusal, StringComparison.Ordinal);
+    }
+
     /// <summary>
-    /// A KServe server for the counting model whose every call advances the clock: α + β·bytes, plus, for a real
-    /// ModelInfer, the injected compute for its rows. Probes to an unknown model are refused with NOT_FOUND.
+    /// A Triton-like server for the counting model whose every call advances the clock: α + β·bytes, plus, for a real
+    /// ModelInfer, the injected compute for its rows. Probes to an unknown model are refused with NOT_FOUND (or, as old
+    /// Triton releases do, UNAVAILABLE); readiness, ModelConfig and the largest batch it takes are scripted.
     /// </summary>
     private sealed class ScriptedServer(FakeTimeProvider time) : CallInvoker
     {
@@ -159,9 +263,28 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
 
         public bool Down { get; set; }
 
-        public bool Ready { get; set; } = true;
+        /// <summary>ServerReady's answer (Triton's strict readiness holds it false for any broken model).</summary>
+        public bool ServerIsReady { get; set; } = true;
+
+        /// <summary>ModelReady's answer for the counting model.</summary>
+        public bool ModelIsReady { get; set; } = true;
+
+        /// <summary>False: ModelReady and ModelMetadata answer NOT_FOUND, as Triton does for an unknown model.</summary>
+        public bool ModelKnown { get; set; } = true;
+
+        /// <summary>ModelConfig's max_batch_size; null: the server has no ModelConfig (UNIMPLEMENTED).</summary>
+        public int? ConfigMaxBatchSize { get; set; }
+
+        /// <summary>ModelInfer of more rows than this is refused with INVALID_ARGUMENT, as Triton words it.</summary>
+        public int? RefuseAbove { get; set; }
+
+        public StatusCode ProbeStatus { get; set; } = StatusCode.NotFound;
+
+        public string ProbeDetail { get; set; } = $"Request for unknown model: '{KServeBackend.ProbeModel}' is not found";
 
         public List<string> ProbeRequests { get; } = [];
+
+        public List<int> InferRows { get; } = [];
 
         public long LastInferBytes { get; private set; }
 
@@ -172,23 +295,34 @@ public sealed class KServeBackendTests(LocalModels local) : IClassFixture<LocalM
                 return Reply<TResponse>(null, new RpcException(new Status(StatusCode.Unavailable, "connection refused")));
             }
 
+            var unknown = new RpcException(new Status(StatusCode.NotFound, "Request for unknown model: 'counting' is not found"));
             switch (request)
             {
                 case ServerLiveRequest:
                     Advance(5 + 7);
                     return Reply<TResponse>(new ServerLiveResponse { Live = true });
                 case ServerReadyRequest:
-                    return Reply<TResponse>(new ServerReadyResponse { Ready = Ready });
+                    return Reply<TResponse>(new ServerReadyResponse { Ready = ServerIsReady });
                 case ModelReadyRequest:
-                    return Reply<TResponse>(new ModelReadyResponse { Ready = true });
+                    return ModelKnown ? Reply<TResponse>(new ModelReadyResponse { Ready = ModelIsReady }) : Reply<TResponse>(null, unknown);
                 case ModelMetadataRequest:
-                    return Reply<TResponse>(Metadata());
+                    return ModelKnown ? Reply<TResponse>(Metadata()) : Reply<TResponse>(null, unknown);
+                case ModelConfigRequest:
+                    return ConfigMaxBatchSize is { } max
+                        ? Reply<TResponse>(new ModelConfigResponse { Config = new ModelConfig { Name = "counting", MaxBatchSize = max } })
+                        : Reply<TResponse>(null, new RpcException(new Status(StatusCode.Unimplemented, "")));
                 case ModelInferRequest probe when probe.ModelName == KServeBackend.ProbeModel:
                     ProbeRequests.Add(probe.ModelName);
                     Advance(probe.CalculateSize() + 5 + 5);
-                    return Reply<TResponse>(null, new RpcException(new Status(StatusCode.NotFound, "no model named 'searchorchestrator.link-probe'")));
+                    return Reply<TResponse>(null, new RpcException(new Status(ProbeStatus, ProbeDetail)));
                 case ModelInferRequest infer:
                     var rows = (int)infer.Inputs[0].Shape[0];
+                    if (rows > RefuseAbove)
+                    {
+                        return Reply<TResponse>(null, new RpcException(new Status(StatusCode.InvalidArgument, $"inference request batch-size must be <= {RefuseAbove} for 'counting'")));
+                    }
+
+                    InferRows.Add(rows);
                     var values = new float[rows * Elements];
                     if (NaN)
                     {

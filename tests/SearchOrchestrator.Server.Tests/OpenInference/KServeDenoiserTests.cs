@@ -134,13 +134,15 @@ public sealed class KServeDenoiserTests(ServerFixture server, LocalModels local,
     }
 
     [Fact]
-    public async Task ConnectDenoiserAsync_RemoteModelNotServed_IsRefusedAsNotReady()
+    public async Task ConnectDenoiserAsync_RemoteModelNotServed_IsRefusedWithTheRemoteNameHint()
     {
         using var endpoint = Endpoint(Options(m => m.RemoteName = "counting-v9"));
 
         var error = await Assert.ThrowsAsync<KServeBackendException>(() => endpoint.ConnectDenoiserAsync("counting", local.Manifest("counting")));
 
-        Assert.Contains("model 'counting' (remote 'counting-v9'): ModelReady says it is not ready", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Refused);
+        Assert.Contains("model 'counting' (remote 'counting-v9'): ModelReady failed with NotFound (no model named 'counting-v9' is served", error.Message, StringComparison.Ordinal);
+        Assert.Contains("check Backends:KServe:<n>:Models:counting:RemoteName and :Version against the server's models.", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -308,6 +310,7 @@ public sealed class KServeDenoiserReplyTests(LocalModels local) : IClassFixture<
                 ServerReadyRequest => new ServerReadyResponse { Ready = true },
                 ModelReadyRequest => new ModelReadyResponse { Ready = true },
                 ModelMetadataRequest => metadata,
+                ModelConfigRequest => new ModelConfigResponse { Config = new ModelConfig { MaxBatchSize = 64 } },
                 ModelInferRequest infer => Infer(infer, options),
                 _ => throw new NotSupportedException(method.FullName),
             };

@@ -47,9 +47,24 @@ public sealed class OpenInferenceServiceTests(ServerFixture server, LocalModels 
         Assert.True((await Client.ServerLiveAsync(new ServerLiveRequest())).Live);
         Assert.True((await Client.ServerReadyAsync(new ServerReadyRequest())).Ready);
         Assert.True((await Client.ModelReadyAsync(new ModelReadyRequest { Name = "counting", Version = "1" })).Ready);
-        Assert.False((await Client.ModelReadyAsync(new ModelReadyRequest { Name = "counting", Version = "2" })).Ready);
-        Assert.False((await Client.ModelReadyAsync(new ModelReadyRequest { Name = "nope" })).Ready);
         Assert.Equal(OpenInferenceService.ServerName, (await Client.ServerMetadataAsync(new ServerMetadataRequest())).Name);
+    }
+
+    [Theory]
+    [InlineData("nope", "", "no model named 'nope' is served")]
+    [InlineData("counting", "2", "model 'counting' has no version '2'")]
+    public async Task ModelReady_UnknownModelOrVersion_IsNotFoundAsTritonAnswers(string name, string version, string message)
+    {
+        var failure = await Assert.ThrowsAsync<RpcException>(async () => await Client.ModelReadyAsync(new ModelReadyRequest { Name = name, Version = version }));
+
+        Assert.Equal(StatusCode.NotFound, failure.StatusCode);
+        Assert.Contains(message, failure.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ServerMetadata_TheServeHost_ListsTritonsExtensionsItImplements()
+    {
+        Assert.Equal(["model_configuration", "statistics", "model_repository"], (await Client.ServerMetadataAsync(new ServerMetadataRequest())).Extensions);
     }
 
     [Fact]
