@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
+using SearchOrchestrator.Cli.Tests.Workers;
 
 namespace SearchOrchestrator.Cli.Tests.Commands;
 
@@ -11,23 +12,23 @@ public sealed class ServeCommandTests
     [Fact]
     public async Task ServeAndWorker_TwoOfEachOnOneHost_EachAnswersGrpcAndMetricsOnItsOwnPort()
     {
-        string[] commands = ["serve", "serve", "worker", "worker"];
-        var started = await Task.WhenAll(commands.Select(c => ServiceProcess.StartAsync(c, "--urls", "http://127.0.0.1:0")));
+        // Defaults plus --urls (the helper passes --urls http://127.0.0.1:0): nothing else listens on a fixed port.
+        var started = await Task.WhenAll(WorkerProcess.StartServeAsync(), WorkerProcess.StartServeAsync(), WorkerProcess.StartAsync(), WorkerProcess.StartAsync());
         try
         {
             using var http = new HttpClient();
             foreach (var service in started)
             {
-                using var channel = GrpcChannel.ForAddress(service.Address);
+                using var channel = GrpcChannel.ForAddress(service.Url);
                 var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());
-                using var metrics = await http.GetAsync(new Uri(service.Address, "/metrics"));
+                using var metrics = await http.GetAsync(new Uri(new Uri(service.Url), "/metrics"));
 
                 Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
                 Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
                 Assert.Equal("text/plain", metrics.Content.Headers.ContentType?.MediaType);
             }
 
-            Assert.Equal(4, started.Select(s => s.Address.Port).Distinct().Count());
+            Assert.Equal(4, started.Select(s => new Uri(s.Url).Port).Distinct().Count());
         }
         finally
         {
