@@ -60,7 +60,7 @@ public static class SearchOrchestratorServer
         // Resolvable outside gRPC calls too: the OpenAI-compatible endpoints run their searches through it.
         builder.Services.AddScoped<SearchService>();
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
-            .AddJsonTranscoding()
+            .AddJsonTranscoding(o => o.JsonSettings.IgnoreDefaultValues = true)
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();

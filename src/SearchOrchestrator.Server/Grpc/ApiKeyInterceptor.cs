@@ -55,7 +55,8 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
         await continuation(request, responseStream, context).ConfigureAwait(false);
     }
 
-    private IDisposable? Admit(ServerCallContext context) => Admit(context.RequestHeaders.GetValue(Header), countsAsSearch: true);
+    private IDisposable? Admit(ServerCallContext context) =>
+        OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method) ? null : Admit(context.RequestHeaders.GetValue(Header), countsAsSearch: true);
 
     /// <summary>
     /// Checks a presented key (gRPC and HTTP/JSON: <c>x-api-key</c>; the OpenAI-compatible endpoints also take
@@ -64,7 +65,7 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
     /// <returns>The key's search slot to dispose when the call ends, or null when nothing is counted.</returns>
     internal IDisposable? Admit(string? presented, bool countsAsSearch)
     {
-        if (_keys.Length == 0 || OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method))
+        if (_keys.Length == 0)
         {
             return null;
         }

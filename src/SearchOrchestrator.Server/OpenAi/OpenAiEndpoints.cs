@@ -221,7 +221,10 @@ public static class OpenAiEndpointRouteBuilderExtensions
         return PngEncoder.Encode(image);
     }
 
-    /// <summary>What the search did and cost: the contract's own JSON of the cost account, with proto field names.</summary>
+    /// <summary>
+    /// What the search did and cost: the contract's JSON of the cost account with its proto field names, counts as
+    /// JSON numbers (proto3 JSON writes 64-bit integers as strings; OpenAI-style clients expect numbers).
+    /// </summary>
     private static JsonObject SearchSummary(GenerateResponse response)
     {
         var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithPreserveProtoFieldNames(true).WithFormatDefaultValues(true));
@@ -230,7 +233,29 @@ public static class OpenAiEndpointRouteBuilderExtensions
             ["strategy"] = response.Strategy,
             ["budget_limited"] = response.BudgetLimited,
             ["fork_step"] = response.HasForkStep ? response.ForkStep : null,
-            ["cost"] = JsonNode.Parse(formatter.Format(response.Cost)),
+            ["cost"] = Int64sAsNumbers(JsonNode.Parse(formatter.Format(response.Cost))!, Protos.V1.CostAccount.Descriptor),
         };
+    }
+
+    private static JsonNode Int64sAsNumbers(JsonNode node, Google.Protobuf.Reflection.MessageDescriptor descriptor)
+    {
+        foreach (var field in descriptor.Fields.InFieldNumberOrder())
+        {
+            switch (node[field.Name])
+            {
+                case JsonValue value when field.FieldType is Google.Protobuf.Reflection.FieldType.Int64 or Google.Protobuf.Reflection.FieldType.UInt64:
+                    node[field.Name] = long.Parse(value.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
+                    break;
+                case JsonArray items when field.FieldType == Google.Protobuf.Reflection.FieldType.Message:
+                    foreach (var item in items)
+                    {
+                        Int64sAsNumbers(item!, field.MessageType);
+                    }
+
+                    break;
+            }
+        }
+
+        return node;
     }
 }

@@ -52,8 +52,8 @@ public sealed class OpenAiEndpointsTests(ServerFixture server, AuthServerFixture
         var search = json.GetProperty("search");
         Assert.Equal("shared_prefix", search.GetProperty("strategy").GetString());
         Assert.Equal(5, search.GetProperty("fork_step").GetInt32());
-        Assert.Equal("25", search.GetProperty("cost").GetProperty("nfe").GetString());
-        Assert.Equal("40", search.GetProperty("cost").GetProperty("nfe_independent").GetString());
+        Assert.Equal(25, search.GetProperty("cost").GetProperty("nfe").GetInt64());
+        Assert.Equal(40, search.GetProperty("cost").GetProperty("nfe_independent").GetInt64());
         var data = json.GetProperty("data");
         Assert.Equal(2, data.GetArrayLength());
         Assert.All(data.EnumerateArray(), d => Assert.Equal((192, 192), PngSize(BinaryData.FromBytes(Convert.FromBase64String(d.GetProperty("b64_json").GetString()!)))));
@@ -126,7 +126,7 @@ public sealed class OpenAiEndpointsTests(ServerFixture server, AuthServerFixture
             Assert.All(Enumerable.Range(0, 81).Where(i => Puzzle[i] != '.'), i => Assert.Equal(Puzzle[i], text[i]));
         }
 
-        Assert.Equal("20", json.GetProperty("search").GetProperty("cost").GetProperty("nfe").GetString()); // best_of_n, n = 2, 10 steps
+        Assert.Equal(20, json.GetProperty("search").GetProperty("cost").GetProperty("nfe").GetInt64()); // best_of_n, n = 2, 10 steps
         Assert.Equal(81 + 162, json.GetProperty("usage").GetProperty("total_tokens").GetInt32());
     }
 
