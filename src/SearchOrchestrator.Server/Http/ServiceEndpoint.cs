@@ -30,7 +30,7 @@ internal static class ServiceEndpoint
     {
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.ConfigureEndpointDefaults(e => e.Use(PriorKnowledgeHttp2.Select));
+            k.ConfigureEndpointDefaults(e => e.Use(next => PriorKnowledgeHttp2.Select(next, k.Limits.RequestHeadersTimeout)));
             if (certificate is not null)
             {
                 k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
@@ -65,10 +65,27 @@ internal static class PriorKnowledgeHttp2
     /// <summary>True when Kestrel's per-connection protocol feature was found (so plaintext gRPC works beside HTTP/1.1).</summary>
     public static bool Available => Http2Only is not null;
 
-    /// <summary>Connection middleware: peeks (never consumes) the first bytes and marks preface connections HTTP/2.</summary>
-    public static ConnectionDelegate Select(ConnectionDelegate next) => async connection =>
+    /// <summary>
+    /// Connection middleware: peeks (never consumes) the first bytes and marks preface connections HTTP/2. A client
+    /// that sends nothing for <paramref name="timeout"/> (Kestrel's request-headers timeout) is disconnected, as
+    /// Kestrel itself would.
+    /// </summary>
+    public static ConnectionDelegate Select(ConnectionDelegate next, TimeSpan timeout) => async connection =>
     {
-        if (Available && await StartsWithPrefaceAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false))
+        bool? preface;
+        using (var silence = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+        {
+            silence.CancelAfter(timeout);
+            preface = Available ? await StartsWithPrefaceAsync(connection.Transport.Input, silence.Token).ConfigureAwait(false) : false;
+        }
+
+        if (preface is null)
+        {
+            connection.Abort();
+            return;
+        }
+
+        if (preface == true)
         {
             connection.Features[ProtocolsFeature!] = Http2Only;
         }
@@ -76,7 +93,8 @@ internal static class PriorKnowledgeHttp2
         await next(connection).ConfigureAwait(false);
     };
 
-    private static async Task<bool> StartsWithPrefaceAsync(PipeReader input, CancellationToken cancellationToken)
+    /// <summary>True or false once the first bytes decide it; null when the connection sent nothing decisive in time.</summary>
+    private static async Task<bool?> StartsWithPrefaceAsync(PipeReader input, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -87,7 +105,7 @@ internal static class PriorKnowledgeHttp2
             }
             catch (OperationCanceledException)
             {
-                return false;
+                return null;
             }
 
             var buffer = result.Buffer;
