@@ -59,7 +59,12 @@ public static class SearchOrchestratorServer
         builder.Services.AddSingleton<ApiKeyInterceptor>();
         // Resolvable outside gRPC calls too: the OpenAI-compatible endpoints run their searches through it.
         builder.Services.AddScoped<SearchService>();
-        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = maxMessage)
+        var maxSend = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxSendMessageSize)}", new ServingOptions().MaxSendMessageSize);
+        builder.Services.AddGrpc(o =>
+            {
+                o.MaxReceiveMessageSize = maxMessage;
+                o.MaxSendMessageSize = maxSend;
+            })
             .AddJsonTranscoding(o => o.JsonSettings.IgnoreDefaultValues = true)
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());

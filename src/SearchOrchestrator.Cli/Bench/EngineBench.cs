@@ -25,6 +25,9 @@ internal sealed record EngineSettings
 
     public required double Guidance { get; init; }
 
+    /// <summary>The instance × intra-op thread settings compared side by side (default: <see cref="ThreadingSetting.Grid"/>).</summary>
+    public IReadOnlyList<ThreadingSetting> Threading { get; init; } = ThreadingSetting.Grid(Environment.ProcessorCount);
+
     /// <summary>Checks the settings, naming the option to fix.</summary>
     public void Validate()
     {
@@ -78,6 +81,9 @@ internal sealed record EnginePoint
 
     public required double ForwardSeconds { get; init; }
 
+    /// <summary>Instances of the denoiser running passes side by side; forward time is summed over them.</summary>
+    public int Instances { get; init; } = 1;
+
     public required int RowsPerStep { get; init; }
 
     /// <summary>The raw loop at the mean batch size, interpolated from the sweep.</summary>
@@ -111,13 +117,19 @@ internal sealed record EnginePoint
     public double RatioToSweep => RowsPerSecond / RawRowsPerSecondAtMeanBatch;
 
     /// <summary>Wall time between forward passes per search step, in microseconds: everything but the forward pass.</summary>
-    public double OverheadPerStepUs => (Seconds - ForwardSeconds) * 1e6 / (Rows / (double)RowsPerStep);
+    public double OverheadPerStepUs => (Seconds - ForwardWall) * 1e6 / (Rows / (double)RowsPerStep);
 
     /// <summary>Wall time outside forward passes per pass, in microseconds.</summary>
-    public double OverheadPerPassUs => Passes == 0 ? 0 : (Seconds - ForwardSeconds) * 1e6 / Passes;
+    public double OverheadPerPassUs => Passes == 0 ? 0 : (Seconds - ForwardWall) * 1e6 / Passes;
 
-    /// <summary>Share of the window the denoiser was running a pass.</summary>
-    public double ForwardBusy => ForwardSeconds / Seconds;
+    /// <summary>Share of the window an instance of the denoiser was running a pass (the mean over instances).</summary>
+    public double ForwardBusy => ForwardSeconds / Instances / Seconds;
+
+    /// <summary>
+    /// Wall time with a pass running, estimated: one search's passes never overlap (each step waits for the last);
+    /// under load every instance is running one.
+    /// </summary>
+    private double ForwardWall => Concurrency == 1 ? ForwardSeconds : ForwardSeconds / Instances;
 }
 
 /// <summary>
@@ -133,6 +145,7 @@ internal static class EngineBench
         settings.Validate();
         var denoiser = context.Repository.GetDenoiser(settings.Model);
         var rowsPerStep = ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? 2 : 1;
+        var threading = await ThreadingBench.RunAsync(context, settings, cancellationToken).ConfigureAwait(false);
         var bar = context.Progress.Start("bench engine", (settings.BatchSizes.Count + (4 * settings.Concurrency.Count)) * settings.Window.TotalSeconds);
         // A shared machine's load drifts over minutes: measure in slices, round-robin over the batch sizes and, for
         // each engine level, alternating with the raw loop at its batch size, so every comparison saw the same load.
@@ -160,7 +173,7 @@ internal static class EngineBench
                 for (var round = 0; round < slices; round++)
                 {
                     bar.Describe($"engine, {concurrency} concurrent searches, {(batched ? "batched" : "batching off")} (slice {round + 1}/{slices})");
-                    var part = await EngineLevelAsync(context, settings, slice, concurrency, maxBatch, batched, rowsPerStep, raw, cancellationToken).ConfigureAwait(false);
+                    var part = await EngineLevelAsync(context.Models, settings, slice, concurrency, maxBatch, batched, rowsPerStep, raw, cancellationToken).ConfigureAwait(false);
                     bar.Advance(slice.TotalSeconds);
                     bar.Describe($"raw forward loop, batch {Math.Max(1, (int)Math.Round(part.MeanBatchRows))} (paired with {concurrency} searches)");
                     var paired = await RawLoopAsync(denoiser, Math.Max(1, (int)Math.Round(part.MeanBatchRows)), slice, cancellationToken).ConfigureAwait(false);
@@ -174,13 +187,22 @@ internal static class EngineBench
 
         bar.Finish();
         Render(context.Report, settings, denoiser.Description.Name, raw, engine);
-        context.Report.Results("engine", new { settings = new { settings.Model, settings.BatchSizes, settings.Concurrency, windowSeconds = settings.Window.TotalSeconds, settings.Steps, settings.Guidance }, raw, engine });
+        context.Report.Results("engine", new { settings = new { settings.Model, settings.BatchSizes, settings.Concurrency, windowSeconds = settings.Window.TotalSeconds, settings.Steps, settings.Guidance }, raw, engine, threading });
         return (raw, engine);
     }
 
-    /// <summary>Back-to-back forward passes of one batch size: random states, times and conditions.</summary>
-    private static async Task<RawPoint> RawLoopAsync(IDenoiser denoiser, int size, TimeSpan window, CancellationToken cancellationToken)
+    /// <summary>
+    /// Back-to-back forward passes of one batch size: random states, times and conditions; a denoiser with several
+    /// instances runs one such loop on each at once, and the rows of all of them count.
+    /// </summary>
+    internal static async Task<RawPoint> RawLoopAsync(IDenoiser denoiser, int size, TimeSpan window, CancellationToken cancellationToken)
     {
+        if (denoiser is IMultiInstanceDenoiser { Instances.Count: > 1 } multi)
+        {
+            var loops = await Task.WhenAll(multi.Instances.Select(i => Task.Run(() => RawLoopAsync(i, size, window, cancellationToken), cancellationToken))).ConfigureAwait(false);
+            return new RawPoint(size, loops.Sum(l => l.Passes), loops.Max(l => l.Seconds), loops.Sum(l => l.Rows));
+        }
+
         var elements = denoiser.Description.SampleShape.ElementCount;
         var random = new Random(size);
         var samples = new float[size * elements];
@@ -220,10 +242,10 @@ internal static class EngineBench
     /// <paramref name="concurrency"/> workers each run one single-trajectory search after another; after a warm-up
     /// the forward passes of a fixed window are counted, then the workers stop.
     /// </summary>
-    private static async Task<EnginePoint> EngineLevelAsync(BenchContext context, EngineSettings settings, TimeSpan window, int concurrency, int maxBatch, bool batched, int rowsPerStep, List<RawPoint> raw, CancellationToken cancellationToken)
+    internal static async Task<EnginePoint> EngineLevelAsync(TimedModels models, EngineSettings settings, TimeSpan window, int concurrency, int maxBatch, bool batched, int rowsPerStep, List<RawPoint> raw, CancellationToken cancellationToken)
     {
-        await using var engine = new SearchEngine(context.Models, new BatchingOptions { MaxBatchSize = maxBatch });
-        var labels = context.Models.GetDenoiser(settings.Model).Description.Conditions.Labels;
+        await using var engine = new SearchEngine(models, new BatchingOptions { MaxBatchSize = maxBatch });
+        var labels = models.GetDenoiser(settings.Model).Description.Conditions.Labels;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
         {
@@ -252,10 +274,10 @@ internal static class EngineBench
 
         // Warm up until every worker has its search in flight and the pump is in its steady state.
         await Task.Delay(TimeSpan.FromSeconds(Math.Min(0.5, window.TotalSeconds / 2)), cancellationToken).ConfigureAwait(false);
-        var before = context.Models.Denoising.Read();
+        var before = models.Denoising.Read();
         var started = Stopwatch.GetTimestamp();
         await Task.Delay(window, cancellationToken).ConfigureAwait(false);
-        var counted = context.Models.Denoising.Read() - before;
+        var counted = models.Denoising.Read() - before;
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(workers).ConfigureAwait(false);
@@ -268,6 +290,7 @@ internal static class EngineBench
             Passes = counted.Passes,
             Rows = counted.Rows,
             ForwardSeconds = counted.Time.TotalSeconds,
+            Instances = models.GetDenoiser(settings.Model) is IMultiInstanceDenoiser { Instances.Count: > 1 } multi ? multi.Instances.Count : 1,
             RowsPerStep = rowsPerStep,
             RawRowsPerSecondAtMeanBatch = RawAt(raw, counted.MeanRows),
             PairedRaw = new RawPoint(0, 0, 0, 0),

@@ -48,9 +48,16 @@ internal sealed class TimedModels(IModelProvider inner) : IModelProvider
         }
     }
 
-    private sealed class TimedDenoiser(IDenoiser inner, PassCounter counter) : IDenoiser
+    private sealed class TimedDenoiser(IDenoiser inner, PassCounter counter) : IMultiInstanceDenoiser
     {
         public DenoiserDescription Description => inner.Description;
+
+        private IReadOnlyList<IDenoiser>? _instances;
+
+        /// <summary>Each instance of the inner denoiser, timed into the same counter (this one, when it has one).</summary>
+        public IReadOnlyList<IDenoiser> Instances => _instances ??= inner is IMultiInstanceDenoiser { Instances.Count: > 1 } multi
+            ? [.. multi.Instances.Select(i => new TimedDenoiser(i, counter))]
+            : [this];
 
         public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
         {

@@ -45,8 +45,7 @@ internal static class EstimateCommand
                 Verifiers = [.. parse.GetValue(verifier)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
                 Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
             };
-            engine.Validate(request);
-            Console.WriteLine(Describe(SearchEstimator.Estimate(request)));
+            Console.WriteLine(Describe(engine.Estimate(request)));
             return 0;
         }));
         return command;
@@ -70,7 +69,7 @@ internal static class EstimateCommand
         };
         if (e.Calibrates)
         {
-            lines.Add("note             fork_at auto: the first request per model, condition and sampler settings also pays a one-off calibration.");
+            lines.Add(FormattableString.Invariant($"calibration NFE  {e.CalibrationNfe} (fork_at auto: the first request per model, condition and sampler settings calibrates first, within the budget)"));
         }
 
         return string.Join(Environment.NewLine, lines);

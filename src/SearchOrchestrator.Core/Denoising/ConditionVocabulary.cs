@@ -76,7 +76,7 @@ public sealed class ConditionVocabulary
             return 0;
         }
 
-        throw new InvalidRequestException("condition", $"condition '{label}' is not in the vocabulary of model '{modelName}'; use one of: {Describe()}.");
+        throw new InvalidRequestException("condition", $"condition {CallerInput.Quote(label)} is not in the vocabulary of model '{modelName}'; use one of: {Describe()}.");
     }
 
     /// <summary>The labels for an error message: all of them, or the first and last of a long list.</summary>

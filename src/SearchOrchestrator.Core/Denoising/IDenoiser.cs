@@ -47,3 +47,14 @@ public interface IDenoiser
     /// </summary>
     Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// A denoiser backend with several instances of its model, each able to run a forward pass while the others run
+/// theirs (each its own session, as Triton's instance groups are): the batcher runs one pump per instance, all fed
+/// from one queue. <see cref="IDenoiser.PredictAsync"/> runs on the first instance.
+/// </summary>
+public interface IMultiInstanceDenoiser : IDenoiser
+{
+    /// <summary>The instances, at least one, all describing the same model.</summary>
+    IReadOnlyList<IDenoiser> Instances { get; }
+}

@@ -26,6 +26,9 @@ public static class ImageGrid
     private const int FontScale = 3;
     private static readonly (byte, byte, byte) Background = (40, 40, 48);
 
+    /// <summary>The width and height <see cref="Compose"/> gives one uncaptioned tile of <paramref name="height"/> × <paramref name="width"/> pixels.</summary>
+    public static (int Width, int Height) SingleTileSize(int height, int width, int scale = 8) => ((width * scale) + (2 * Gap), (height * scale) + (2 * Gap));
+
     /// <summary>Composes the grid.</summary>
     /// <param name="tiles">The samples, each height × width floats.</param>
     /// <param name="height">Sample height.</param>

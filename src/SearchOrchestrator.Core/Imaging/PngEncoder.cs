@@ -9,6 +9,16 @@ public static class PngEncoder
     private static readonly byte[] Signature = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
     private static readonly uint[] CrcTable = BuildCrcTable();
 
+    /// <summary>
+    /// The most bytes <see cref="Encode"/> writes for a <paramref name="width"/> × <paramref name="height"/> image: the
+    /// raw scanlines plus deflate's worst case (stored blocks of at least 16 KiB, 5 bytes each), zlib's and the chunks' framing.
+    /// </summary>
+    public static long MaxSize(int width, int height)
+    {
+        var raw = (long)height * ((width * 3L) + 1);
+        return Signature.Length + (3 * 12) + 13 + 6 + raw + (5 * ((raw / 16_384) + 1));
+    }
+
     /// <summary>The PNG file for <paramref name="image"/>.</summary>
     public static byte[] Encode(RgbImage image)
     {

@@ -64,7 +64,7 @@ public abstract class DiffusionProcess
 
         if (settings is not null && eta != 0 && settings.Name != SamplerNames.Ddim)
         {
-            throw new InvalidRequestException("eta", $"eta applies to the ddim sampler; this request names the '{settings.Name}' sampler.");
+            throw new InvalidRequestException("eta", $"eta applies to the ddim sampler; this request names the {CallerInput.Quote(settings.Name)} sampler.");
         }
 
         return CreateSampler(settings ?? DefaultSampler(eta), prompt ?? PromptFromCondition(condition));

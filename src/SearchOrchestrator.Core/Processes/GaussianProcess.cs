@@ -52,13 +52,13 @@ public sealed class GaussianProcess : DiffusionProcess
 
         if (settings.Name != SamplerNames.Ddim)
         {
-            throw new InvalidRequestException("sampler", $"the gaussian process samples with '{SamplerNames.Ddim}', not '{settings.Name}'.");
+            throw new InvalidRequestException("sampler", $"the gaussian process samples with '{SamplerNames.Ddim}', not {CallerInput.Quote(settings.Name)}.");
         }
 
         var unknown = settings.Numbers.Keys.Where(k => k != SamplerParameters.Eta).Concat(settings.Texts.Keys).ToList();
         if (unknown.Count > 0)
         {
-            throw new InvalidRequestException("sampler", $"the ddim sampler takes only '{SamplerParameters.Eta}'; unknown: {string.Join(", ", unknown)}.");
+            throw new InvalidRequestException("sampler", $"the ddim sampler takes only '{SamplerParameters.Eta}'; unknown: {CallerInput.QuoteList(unknown)}.");
         }
 
         return new GaussianSampler(this, settings, new DdimSampler(settings.Number(SamplerParameters.Eta, 0)));

@@ -103,7 +103,7 @@ public sealed class MaskedProcess : DiffusionProcess
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Name != SamplerNames.Masked)
         {
-            throw new InvalidRequestException("sampler", $"the masked process samples with '{SamplerNames.Masked}', not '{settings.Name}'.");
+            throw new InvalidRequestException("sampler", $"the masked process samples with '{SamplerNames.Masked}', not {CallerInput.Quote(settings.Name)}.");
         }
 
         var policy = UnmaskingPolicyCatalog.Get(settings.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence));
@@ -112,7 +112,7 @@ public sealed class MaskedProcess : DiffusionProcess
         var unknown = settings.Numbers.Keys.Where(k => !knownNumbers.Contains(k)).Concat(settings.Texts.Keys.Where(k => !knownTexts.Contains(k))).ToList();
         if (unknown.Count > 0)
         {
-            throw new InvalidRequestException("sampler", $"the masked sampler with policy '{policy.Name}' does not take {string.Join(", ", unknown)}; it takes {string.Join(", ", knownNumbers.Concat(knownTexts).Order(StringComparer.Ordinal))}.");
+            throw new InvalidRequestException("sampler", $"the masked sampler with policy '{policy.Name}' does not take {CallerInput.QuoteList(unknown)}; it takes {string.Join(", ", knownNumbers.Concat(knownTexts).Order(StringComparer.Ordinal))}.");
         }
 
         var temperature = settings.Number(SamplerParameters.Temperature, 0);
@@ -142,7 +142,7 @@ public sealed class MaskedProcess : DiffusionProcess
         var remask = settings.Text(SamplerParameters.Remask, RemaskNames.Confidence);
         if (remask is not (RemaskNames.Random or RemaskNames.Confidence))
         {
-            throw new InvalidRequestException("sampler.remask", $"remask must be '{RemaskNames.Random}' or '{RemaskNames.Confidence}', got '{remask}'.");
+            throw new InvalidRequestException("sampler.remask", $"remask must be '{RemaskNames.Random}' or '{RemaskNames.Confidence}', got {CallerInput.Quote(remask)}.");
         }
 
         var (tokens, clamped) = Resolve(prompt);

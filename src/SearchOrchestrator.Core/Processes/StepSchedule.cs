@@ -9,8 +9,8 @@ namespace SearchOrchestrator.Processes;
 /// </summary>
 public sealed class StepSchedule
 {
-    private readonly double[] _timesteps;
-    private readonly double[] _alphaBars;
+    // Worked out per step rather than stored: a search's memory then does not grow with its step count.
+    private readonly NoiseSchedule? _training;
 
     internal StepSchedule(NoiseSchedule schedule, int steps)
     {
@@ -19,48 +19,35 @@ public sealed class StepSchedule
             throw new InvalidRequestException("steps", $"steps must be between 1 and {schedule.TrainingSteps} (the model's training steps), got {steps}.");
         }
 
-        _timesteps = new double[steps];
-        _alphaBars = new double[steps + 1];
-        var trainingSteps = schedule.TrainingSteps;
-        for (var i = 0; i < steps; i++)
-        {
-            var t = (int)Math.Round((double)trainingSteps * (steps - i) / steps) - 1;
-            _timesteps[i] = t;
-            _alphaBars[i] = schedule.AlphaBar(t);
-        }
-
-        _alphaBars[steps] = 1.0;
+        _training = schedule;
+        Count = steps;
     }
 
-    private StepSchedule(double[] timesteps, double[] alphaBars)
-    {
-        _timesteps = timesteps;
-        _alphaBars = alphaBars;
-    }
+    private StepSchedule(int steps) => Count = steps;
 
     /// <summary>N, the number of sampling steps.</summary>
-    public int Count => _timesteps.Length;
+    public int Count { get; }
 
     /// <summary>The model time the model is evaluated at for step index i (0 ≤ i &lt; N): a training timestep (gaussian) or the masked share (masked).</summary>
-    public double TimestepAt(int stepIndex) => _timesteps[stepIndex];
+    public double TimestepAt(int stepIndex)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(stepIndex);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(stepIndex, Count);
+        return _training is null
+            ? (double)(Count - stepIndex) / Count
+            : (int)Math.Round((double)_training.TrainingSteps * (Count - stepIndex) / Count) - 1;
+    }
 
     /// <summary>ᾱ at step index i (0 ≤ i ≤ N); 1 at i = N.</summary>
-    public double AlphaBarAt(int stepIndex) => _alphaBars[stepIndex];
+    public double AlphaBarAt(int stepIndex)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(stepIndex);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(stepIndex, Count);
+        return stepIndex == Count ? 1.0
+            : _training is null ? (double)stepIndex / Count
+            : _training.AlphaBar((int)TimestepAt(stepIndex));
+    }
 
     /// <summary>The masked process's N steps: α_i = i/N unmasked, model time t_i = (N − i)/N.</summary>
-    internal static StepSchedule Masked(int steps)
-    {
-        var times = new double[steps];
-        var levels = new double[steps + 1];
-        for (var i = 0; i <= steps; i++)
-        {
-            levels[i] = (double)i / steps;
-            if (i < steps)
-            {
-                times[i] = (double)(steps - i) / steps;
-            }
-        }
-
-        return new StepSchedule(times, levels);
-    }
+    internal static StepSchedule Masked(int steps) => new(steps);
 }

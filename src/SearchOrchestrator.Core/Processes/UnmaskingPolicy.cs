@@ -75,7 +75,7 @@ public static class UnmaskingPolicyCatalog
     public static IUnmaskingPolicy Get(string name) =>
         Policies.TryGetValue(name, out var policy)
             ? policy
-            : throw new InvalidRequestException("sampler.policy", $"unknown unmasking policy '{name}'; use one of: {string.Join(", ", Names)}.");
+            : throw new InvalidRequestException("sampler.policy", $"unknown unmasking policy {CallerInput.Quote(name)}; use one of: {string.Join(", ", Names)}.");
 
     private sealed class RandomUnmasking : IUnmaskingPolicy
     {

@@ -32,9 +32,11 @@ internal abstract class BatchWork
 }
 
 /// <summary>
-/// One bounded queue and the single pump that drains it, as Orleans' per-target pumps do: wait for work, take
+/// One bounded queue and the pumps that drain it, as Orleans' per-target pumps do: wait for work, take
 /// up to <see cref="BatchingOptions.MaxBatchSize"/> rows or whatever arrives within
-/// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat.
+/// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat. Each *lane*
+/// (one per instance of the model behind the queue, as Triton's instance groups run several executions of one model)
+/// is a pump of its own; all of them take from the one queue, so a batch goes to whichever instance is free.
 /// A full queue makes callers wait; nothing is dropped. Work whose caller cancelled is skipped, and a running pass
 /// is terminated only when every item in it has been cancelled, so one search's cancellation never costs another.
 /// The pump runs on a thread of its own: a forward pass blocks its thread for its whole length, and on a small
@@ -48,14 +50,20 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly BatchingOptions _options;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _loop;
+    private readonly Task[] _loops;
+    // Items in batches being executed by some lane: they cannot join a batch that is forming.
+    private int _runningItems;
+    // Held by the lane forming a batch; that lane alone reads the queue and the item carried over from the last batch.
+    private readonly SemaphoreSlim _forming = new(1, 1);
+    private TWork? _carried;
     // One id space for every pump in the process, so a search that joins batches on several backends counts each once.
     private static long s_batches;
     private int _disposed;
     private readonly KeyValuePair<string, object?> _tag;
 
-    protected BatchPump(string name, BatchingOptions options, TimeProvider time)
+    protected BatchPump(string name, BatchingOptions options, TimeProvider time, int lanes = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(lanes, 1);
         _tag = new KeyValuePair<string, object?>("queue", name);
         var failures = options.Validate();
         if (failures.Count > 0)
@@ -68,9 +76,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         _queue = Channel.CreateBounded<TWork>(new BoundedChannelOptions(options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
+            SingleReader = lanes == 1,
         });
-        _loop = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _loops = [.. Enumerable.Range(0, lanes).Select(lane => Task.Factory.StartNew(() => Run(lane), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
     }
 
     protected int MaxBatchSize => _options.MaxBatchSize;
@@ -95,8 +103,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     /// </summary>
     protected virtual int ExpectedItems => int.MaxValue;
 
-    /// <summary>Runs one batch; fills each item's outputs. Throwing fails every item of the batch.</summary>
-    protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, CancellationToken passCancellation);
+    /// <summary>Runs one batch on lane <paramref name="lane"/>; fills each item's outputs. Throwing fails every item of the batch.</summary>
+    protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, int lane, CancellationToken passCancellation);
 
     public async ValueTask DisposeAsync()
     {
@@ -109,89 +117,115 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
-            await _loop.ConfigureAwait(false);
+            await Task.WhenAll(_loops).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
 
+        _carried?.Fail(new ObjectDisposedException(GetType().Name, "The batcher was shut down before this work ran."));
         while (_queue.Reader.TryRead(out var left))
         {
             left.Fail(new ObjectDisposedException(GetType().Name, "The batcher was shut down before this work ran."));
         }
 
         _stopping.Dispose();
+        _forming.Dispose();
     }
 
-    /// <summary>The pump's loop, on its dedicated thread: blocking waits are its whole job.</summary>
-    private void Run()
+    /// <summary>
+    /// One lane's loop, on its dedicated thread: blocking waits are its whole job. Lanes take turns forming batches (one
+    /// forms while the others run theirs), so a batch gathers the rows it would gather with one lane, and its forward
+    /// pass overlaps the other lanes' passes.
+    /// </summary>
+    private void Run(int lane)
     {
         var reader = _queue.Reader;
         var batch = new List<TWork>();
-        TWork? carried = null;
-        while (carried is not null || Wait(reader, _stopping.Token))
+        while (true)
         {
-            batch.Clear();
-            var rows = 0;
-            var deadline = _time.GetTimestamp() + (long)(_options.MaxQueueDelay.TotalSeconds * _time.TimestampFrequency);
-            while (true)
+            int rows;
+            _forming.Wait(_stopping.Token);
+            try
             {
-                if (carried is not null || reader.TryRead(out carried))
+                if (_carried is null && !Wait(reader, _stopping.Token))
                 {
-                    if (carried.CancellationToken.IsCancellationRequested)
-                    {
-                        carried.Cancel();
-                    }
-                    else if (rows + carried.Rows > _options.MaxBatchSize)
-                    {
-                        break; // keep it for the next batch
-                    }
-                    else
-                    {
-                        batch.Add(carried);
-                        rows += carried.Rows;
-                    }
-
-                    carried = null;
-                    continue;
+                    return;
                 }
 
-                var remaining = deadline - _time.GetTimestamp();
-                // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already has.
-                if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems))
-                {
-                    break;
-                }
-
-                if (batch.Count == 0)
-                {
-                    if (!Wait(reader, _stopping.Token))
-                    {
-                        break;
-                    }
-
-                    continue;
-                }
-
-                // Wait for more work, but no longer than the queue delay that is left.
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                wait.CancelAfter(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency));
-                try
-                {
-                    if (!Wait(reader, wait.Token))
-                    {
-                        break;
-                    }
-                }
-                catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
-                {
-                    break;
-                }
+                rows = Form(reader, batch);
+            }
+            finally
+            {
+                _forming.Release();
             }
 
             if (batch.Count > 0)
             {
-                RunBatchAsync(batch, rows).GetAwaiter().GetResult();
+                RunBatchAsync(batch, rows, lane).GetAwaiter().GetResult();
+            }
+        }
+    }
+
+    /// <summary>Takes up to a batch of work from the queue into <paramref name="batch"/> (the forming lane only); returns its rows.</summary>
+    private int Form(ChannelReader<TWork> reader, List<TWork> batch)
+    {
+        batch.Clear();
+        var rows = 0;
+        var deadline = _time.GetTimestamp() + (long)(_options.MaxQueueDelay.TotalSeconds * _time.TimestampFrequency);
+        while (true)
+        {
+            if (_carried is not null || reader.TryRead(out _carried))
+            {
+                if (_carried.CancellationToken.IsCancellationRequested)
+                {
+                    _carried.Cancel();
+                }
+                else if (rows + _carried.Rows > _options.MaxBatchSize)
+                {
+                    return rows; // keep it for the next batch
+                }
+                else
+                {
+                    batch.Add(_carried);
+                    rows += _carried.Rows;
+                }
+
+                _carried = null;
+                continue;
+            }
+
+            var remaining = deadline - _time.GetTimestamp();
+            // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already
+            // has (those whose items another lane is running cannot).
+            if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems - Volatile.Read(ref _runningItems)))
+            {
+                return rows;
+            }
+
+            if (batch.Count == 0)
+            {
+                if (!Wait(reader, _stopping.Token))
+                {
+                    return rows;
+                }
+
+                continue;
+            }
+
+            // Wait for more work, but no longer than the queue delay that is left.
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            wait.CancelAfter(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency));
+            try
+            {
+                if (!Wait(reader, wait.Token))
+                {
+                    return rows;
+                }
+            }
+            catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+            {
+                return rows;
             }
         }
     }
@@ -199,14 +233,23 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private static bool Wait(ChannelReader<TWork> reader, CancellationToken cancellationToken) =>
         reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
 
-    private async Task RunBatchAsync(List<TWork> batch, int rows)
+    private async Task RunBatchAsync(List<TWork> batch, int rows, int lane)
     {
         var id = Interlocked.Increment(ref s_batches);
         var started = _time.GetTimestamp();
         using var pass = new PassCancellation(batch);
         try
         {
-            await ExecuteAsync(batch, pass.Token).ConfigureAwait(false);
+            // Counted as running only while the pass runs: once their awaits complete, the producers may queue again.
+            Interlocked.Add(ref _runningItems, batch.Count);
+            try
+            {
+                await ExecuteAsync(batch, lane, pass.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Add(ref _runningItems, -batch.Count);
+            }
         }
         catch (OperationCanceledException) when (pass.Token.IsCancellationRequested)
         {

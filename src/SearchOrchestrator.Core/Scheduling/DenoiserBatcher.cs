@@ -46,6 +46,8 @@ public sealed record StepRequest
 /// <summary>
 /// The batcher of one denoiser backend: stacks queued steps along axis 0 (two rows for a guided step), runs one
 /// forward pass, and applies each node's sampler update (DDIM, or masked unmasking) with that node's own RNG key.
+/// A backend with several instances (<see cref="IMultiInstanceDenoiser"/>) gets one pump lane per instance, each with
+/// its own buffers, all taking from one queue.
 /// </summary>
 public sealed class DenoiserBatcher : IAsyncDisposable
 {
@@ -87,7 +89,8 @@ public sealed class DenoiserBatcher : IAsyncDisposable
         public StepRequest Step { get; } = step;
     }
 
-    private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time) : BatchPump<Work>(denoiser.Description.Name, options, time)
+    private sealed class Pump(IDenoiser denoiser, BatchingOptions options, TimeProvider time)
+        : BatchPump<Work>(denoiser.Description.Name, options, time, InstancesOf(denoiser).Count)
     {
         private int _producers;
 
@@ -101,23 +104,20 @@ public sealed class DenoiserBatcher : IAsyncDisposable
 
         private readonly int _elements = denoiser.Description.SampleShape.ElementCount;
         private readonly int _outputs = denoiser.Description.OutputElements;
-        private readonly float[] _input = new float[options.MaxBatchSize * denoiser.Description.SampleShape.ElementCount];
-        private readonly float[] _output = new float[options.MaxBatchSize * denoiser.Description.OutputElements];
-        private readonly float[] _times = new float[options.MaxBatchSize];
-        private readonly long[] _conditions = new long[options.MaxBatchSize];
-        private readonly float[] _guided = new float[denoiser.Description.OutputElements];
+        private readonly Lane[] _lanes = [.. InstancesOf(denoiser).Select(instance => new Lane(instance, options.MaxBatchSize, denoiser.Description))];
 
         public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken) => SubmitAsync(new Work(step, cancellationToken));
 
-        protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, CancellationToken passCancellation)
+        protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, int lane, CancellationToken passCancellation)
         {
+            var (instance, input, output, times, conditions, guided) = _lanes[lane];
             var nullId = denoiser.Description.Conditions.NullId;
             // Conditional rows first, in batch order; the unconditional rows of guided steps after them.
             var rows = 0;
             var unconditionalRow = new int[batch.Count];
             foreach (var work in batch)
             {
-                Stack(work.Step, rows++, work.Step.Condition);
+                Stack(work.Step, rows++, work.Step.Condition, input, times, conditions);
             }
 
             for (var i = 0; i < batch.Count; i++)
@@ -126,21 +126,21 @@ public sealed class DenoiserBatcher : IAsyncDisposable
                 if (batch[i].Rows == 2)
                 {
                     unconditionalRow[i] = rows;
-                    Stack(batch[i].Step, rows++, nullId!.Value);
+                    Stack(batch[i].Step, rows++, nullId!.Value, input, times, conditions);
                 }
             }
 
-            await denoiser.PredictAsync(new DenoiserBatch(rows, _input, _times, _conditions), _output, passCancellation).ConfigureAwait(false);
+            await instance.PredictAsync(new DenoiserBatch(rows, input, times, conditions), output, passCancellation).ConfigureAwait(false);
 
             for (var i = 0; i < batch.Count; i++)
             {
                 var step = batch[i].Step;
                 var m = _outputs;
-                ReadOnlySpan<float> prediction = _output.AsSpan(i * m, m);
+                ReadOnlySpan<float> prediction = output.AsSpan(i * m, m);
                 if (unconditionalRow[i] >= 0)
                 {
-                    ClassifierFreeGuidance.Combine(prediction, _output.AsSpan(unconditionalRow[i] * m, m), step.Guidance, _guided);
-                    prediction = _guided;
+                    ClassifierFreeGuidance.Combine(prediction, output.AsSpan(unconditionalRow[i] * m, m), step.Guidance, guided);
+                    prediction = guided;
                 }
 
                 step.Sampler.Update(prediction, new SamplerStep(step.StepIndex, step.AlphaBarFrom, step.AlphaBarTo, step.Key), step.State, step.Prediction);
@@ -160,11 +160,22 @@ public sealed class DenoiserBatcher : IAsyncDisposable
             }
         }
 
-        private void Stack(StepRequest step, int row, long condition)
+        private void Stack(StepRequest step, int row, long condition, float[] input, float[] times, long[] conditions)
         {
-            step.State.AsSpan(0, _elements).CopyTo(_input.AsSpan(row * _elements, _elements));
-            _times[row] = (float)step.Timestep;
-            _conditions[row] = condition;
+            step.State.AsSpan(0, _elements).CopyTo(input.AsSpan(row * _elements, _elements));
+            times[row] = (float)step.Timestep;
+            conditions[row] = condition;
+        }
+
+        private static IReadOnlyList<IDenoiser> InstancesOf(IDenoiser denoiser) => denoiser is IMultiInstanceDenoiser { Instances.Count: > 0 } m ? m.Instances : [denoiser];
+
+        /// <summary>One instance and the memory its passes are stacked in.</summary>
+        private sealed record Lane(IDenoiser Instance, float[] Input, float[] Output, float[] Times, long[] Conditions, float[] Guided)
+        {
+            public Lane(IDenoiser instance, int maxBatch, DenoiserDescription d)
+                : this(instance, new float[maxBatch * d.SampleShape.ElementCount], new float[maxBatch * d.OutputElements], new float[maxBatch], new long[maxBatch], new float[d.OutputElements])
+            {
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ public sealed class VerifierBatcher : IAsyncDisposable
     {
         public new Task<BatchTiming> SubmitAsync(Work work) => base.SubmitAsync(work);
 
-        protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, CancellationToken passCancellation)
+        protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, int lane, CancellationToken passCancellation)
         {
             // Items of one batch may come from models of different shapes; each shape is scored as its own call.
             foreach (var group in batch.GroupBy(w => w.Shape))
@@ -76,7 +76,7 @@ public sealed class VerifierBatcher : IAsyncDisposable
                     items[i].Score = scores[i];
                     if (!float.IsFinite(scores[i]))
                     {
-                        items[i].Error = new VerifierFailedException(verifier.Name, $"verifier '{verifier.Name}' returned a non-finite score ({scores[i]}) for a sample of condition '{items[i].Condition}'.");
+                        items[i].Error = new VerifierFailedException(verifier.Name, $"verifier '{verifier.Name}' returned a non-finite score ({scores[i]}) for a sample of condition {CallerInput.Quote(items[i].Condition)}.");
                     }
                 }
             }

@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Globalization;
+using Microsoft.Extensions.Caching.Memory;
 using SearchOrchestrator.Strategies;
 
 namespace SearchOrchestrator.Search;
@@ -17,17 +17,30 @@ public sealed record ForkCalibrationResult(int ForkStep, IReadOnlyList<(int Step
 /// depend on the request seed or on batching) are forked at each step of a grid; siblings are finished and verified;
 /// what choosing the best sibling gains over taking one (best − mean score) is compared with the same gain for
 /// independent samples (a fork at step 0). The chosen step is the latest one keeping at least
-/// <see cref="RetainedGain"/> of it: forking there keeps that share of best-of-k's improvement. Results are cached.
+/// <see cref="RetainedGain"/> of it: forking there keeps that share of best-of-k's improvement.
+/// A calibration is part of the plan of the request that runs it: its NFE (<see cref="PlannedNfe"/>, exact) is
+/// admitted and budgeted with the request's own. Requests of the same settings share one run while it goes (it stops
+/// when every request waiting on it has been cancelled) and its result afterwards, from a cache bounded to
+/// <see cref="DefaultCapacity"/> settings.
 /// </summary>
-public sealed class ForkCalibration
+public sealed class ForkCalibration : IDisposable
 {
     /// <summary>The seed calibration probes are drawn from.</summary>
     public const ulong CalibrationSeed = 0xC0FFEE;
 
-    private readonly SearchEngine _engine;
-    private readonly ConcurrentDictionary<string, Lazy<Task<ForkCalibrationResult>>> _cache = new(StringComparer.Ordinal);
+    /// <summary>Calibrations kept (distinct model, condition and sampler settings); beyond it the least recently used go.</summary>
+    public const int DefaultCapacity = 256;
 
-    internal ForkCalibration(SearchEngine engine) => _engine = engine;
+    private readonly SearchEngine _engine;
+    private readonly MemoryCache _results;
+    private readonly Dictionary<CalibrationKey, Run> _running = [];
+    private readonly Lock _gate = new();
+
+    internal ForkCalibration(SearchEngine engine, int capacity = DefaultCapacity)
+    {
+        _engine = engine;
+        _results = new MemoryCache(new MemoryCacheOptions { SizeLimit = capacity });
+    }
 
     /// <summary>Probe trajectories per grid step. Default 16: fewer leave the per-condition gain estimate too noisy.</summary>
     public int Probes { get; init; } = 16;
@@ -41,31 +54,64 @@ public sealed class ForkCalibration
     /// <summary>The share of the independent samples' best-of gain (in verifier score) that siblings must keep. Default 0.85.</summary>
     public double RetainedGain { get; init; } = 0.85;
 
-    /// <summary>The calibration for the request's model, condition, steps, guidance, η and verifiers (computed once).</summary>
-    /// <returns>The result, and whether this call ran it (false when it came from the cache).</returns>
+    /// <summary>Calibrations held in the cache now.</summary>
+    public int Cached => _results.Count;
+
+    /// <summary>
+    /// The NFE one calibration for <paramref name="request"/>'s settings spends: each probe steps to the last grid
+    /// step, and at every grid step its siblings finish the remaining steps (under η = 0 each fork is renoised back
+    /// <see cref="SearchRequest.ForkRenoiseSteps"/> steps first).
+    /// </summary>
+    public long PlannedNfe(SearchRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var grid = Grid(request.Steps);
+        var renoise = request.Eta > 0 ? 0 : Math.Max(1, request.ForkRenoiseSteps);
+        return ((long)Probes * grid[^1]) + grid.Sum(g => (long)Probes * Siblings * (request.Steps - g + (g == 0 ? 0 : Math.Min(renoise, g))));
+    }
+
+    /// <summary>The NFE <paramref name="request"/> will spend calibrating: <see cref="PlannedNfe"/> for <c>fork_at: auto</c> whose settings are not calibrated yet, otherwise 0.</summary>
+    public long NfeToCalibrate(SearchRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.Strategy is SharedPrefixStrategy { ForkAt: null } && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
+    }
+
+    /// <summary>The calibration for the request's model, condition, steps, guidance, sampler, prompt and verifiers (computed once).</summary>
+    /// <returns>The result, and whether this call started the run that computed it (false when it came from the cache or another request's run).</returns>
     public async Task<(ForkCalibrationResult Result, bool Ran)> GetAsync(SearchRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var key = string.Join('|', request.Model, request.Condition, request.Steps, request.Guidance.ToString(CultureInfo.InvariantCulture), request.Eta.ToString(CultureInfo.InvariantCulture), request.Sampler?.ToString() ?? string.Empty, PromptKey(request.Prompt), string.Join(',', request.Verifiers), request.Ensemble);
-        var ran = false;
-        var entry = _cache.GetOrAdd(key, _ => new Lazy<Task<ForkCalibrationResult>>(() =>
+        var key = CalibrationKey.Of(request);
+        Run? run;
+        bool started;
+        lock (_gate)
         {
-            ran = true;
-            return MeasureAsync(request, CancellationToken.None);
-        }));
+            if (_results.TryGetValue(key, out ForkCalibrationResult? cached))
+            {
+                return (cached!, false);
+            }
+
+            started = !_running.TryGetValue(key, out run);
+            if (run is null)
+            {
+                run = new Run();
+                _running[key] = run;
+                run.Task = MeasureAndKeepAsync(key, request, run);
+            }
+
+            run.Waiters++;
+        }
+
         try
         {
-            return (await entry.Value.WaitAsync(cancellationToken).ConfigureAwait(false), ran);
+            return (await run.Task.WaitAsync(cancellationToken).ConfigureAwait(false), started);
         }
-        catch (Exception) when (entry.Value.IsFaulted)
+        finally
         {
-            _cache.TryRemove(key, out _);
-            throw;
+            Leave(key, run);
         }
     }
-
-    private static string PromptKey(Processes.TokenPrompt? prompt) =>
-        prompt is null ? string.Empty : $"{string.Join(',', prompt.Tokens)}/{(prompt.Clamped is null ? "*" : string.Join(',', prompt.Clamped))}";
 
     /// <summary>Runs the calibration without the cache.</summary>
     public async Task<ForkCalibrationResult> MeasureAsync(SearchRequest request, CancellationToken cancellationToken = default)
@@ -85,7 +131,7 @@ public sealed class ForkCalibration
 
         try
         {
-            var grid = Enumerable.Range(0, GridPoints).Select(g => g * request.Steps / GridPoints).Distinct().ToList();
+            var grid = Grid(request.Steps);
             var roots = Enumerable.Range(0, Probes).Select(_ => tree.CreateRoot()).ToList();
             var gains = new double[grid.Count];
             for (var g = 0; g < grid.Count; g++)
@@ -115,5 +161,80 @@ public sealed class ForkCalibration
         {
             tree.ReleaseAll();
         }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _results.Dispose();
+
+    private List<int> Grid(int steps) => [.. Enumerable.Range(0, GridPoints).Select(g => g * steps / GridPoints).Distinct()];
+
+    private async Task<ForkCalibrationResult> MeasureAndKeepAsync(CalibrationKey key, SearchRequest request, Run run)
+    {
+        await Task.Yield(); // the caller registers as a waiter before the run starts
+        try
+        {
+            var result = await MeasureAsync(request, run.Stop.Token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _results.Set(key, result, new MemoryCacheEntryOptions { Size = 1 });
+            }
+
+            return result;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (_running.TryGetValue(key, out var current) && current == run)
+                {
+                    _running.Remove(key);
+                }
+            }
+        }
+    }
+
+    /// <summary>A request stops waiting; the run stops once no request waits on it.</summary>
+    private void Leave(CalibrationKey key, Run run)
+    {
+        lock (_gate)
+        {
+            if (--run.Waiters > 0 || run.Task.IsCompleted)
+            {
+                return;
+            }
+
+            if (_running.TryGetValue(key, out var current) && current == run)
+            {
+                _running.Remove(key);
+            }
+
+            run.Stop.Cancel();
+        }
+    }
+
+    /// <summary>One calibration in progress and the requests waiting on it.</summary>
+    private sealed class Run
+    {
+        public CancellationTokenSource Stop { get; } = new();
+
+        public Task<ForkCalibrationResult> Task { get; set; } = null!;
+
+        public int Waiters { get; set; }
+    }
+
+    /// <summary>Every setting that changes a calibration's result (the request's seed, strategy and budget do not).</summary>
+    private sealed record CalibrationKey(string Model, string Condition, int Steps, double Guidance, double Eta, Processes.SamplerSettings? Sampler, string Prompt, string Verifiers, string Ensemble, int ForkRenoiseSteps)
+    {
+        public static CalibrationKey Of(SearchRequest r) => new(
+            r.Model,
+            r.Condition,
+            r.Steps,
+            r.Guidance,
+            r.Eta,
+            r.Sampler,
+            r.Prompt is null ? string.Empty : $"{string.Join(',', r.Prompt.Tokens)}/{(r.Prompt.Clamped is null ? "*" : string.Join(',', r.Prompt.Clamped))}",
+            string.Join('\n', r.Verifiers.Select(v => string.Create(CultureInfo.InvariantCulture, $"{v}={(r.VerifierWeights is { } weights && weights.TryGetValue(v, out var w) ? w : 1):R}"))),
+            r.Ensemble.ToString(),
+            r.ForkRenoiseSteps);
     }
 }

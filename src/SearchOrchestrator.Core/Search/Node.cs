@@ -164,7 +164,10 @@ public sealed class Node
         }
     }
 
-    /// <summary>A root's starting noise, kept so zero-order search can draw neighbours of it after the root has moved.</summary>
+    /// <summary>
+    /// The starting noise of a root whose key cannot give it back (a zero-order neighbour), kept so neighbours of it and
+    /// replays can start from it after the root has moved; null otherwise (the key's prior is drawn again).
+    /// </summary>
     internal float[]? Prior { get; set; }
 
     internal void SetScore(string verifier, float score) => _scores[verifier] = score;

@@ -69,6 +69,7 @@ public sealed class SearchEngine : IAsyncDisposable
     public SearchRun Start(SearchRequest request, bool recordEvents = false, CancellationToken cancellationToken = default)
     {
         var tree = CreateTree(request, recordEvents);
+        RequireBudgetForCalibration(request);
         return new SearchRun(tree, RunTreeAsync(tree, request, cancellationToken));
     }
 
@@ -154,9 +155,23 @@ public sealed class SearchEngine : IAsyncDisposable
     /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
     public void Validate(SearchRequest request) => CreateTree(request);
 
+    /// <summary>
+    /// What <paramref name="request"/> will spend, validated as <see cref="RunAsync"/> would: its strategy's plan and,
+    /// for <c>fork_at: auto</c> on settings not yet calibrated here, the calibration it runs first.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">A field of the request is wrong.</exception>
+    /// <exception cref="ModelNotFoundException">The model or a verifier is not served.</exception>
+    public SearchEstimate Estimate(SearchRequest request)
+    {
+        Validate(request);
+        RequireBudgetForCalibration(request);
+        return SearchEstimator.Estimate(request, Calibration.NfeToCalibrate(request));
+    }
+
     /// <summary>Stops every batcher; queued work that has not run fails.</summary>
     public async ValueTask DisposeAsync()
     {
+        Calibration.Dispose();
         foreach (var batcher in _denoisers.Values.Where(l => l.IsValueCreated))
         {
             await batcher.Value.DisposeAsync().ConfigureAwait(false);
@@ -165,6 +180,16 @@ public sealed class SearchEngine : IAsyncDisposable
         foreach (var batcher in _verifiers.Values.Where(l => l.IsValueCreated))
         {
             await batcher.Value.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A calibration cut short by the budget measures nothing: the budget must hold all of it.</summary>
+    private void RequireBudgetForCalibration(SearchRequest request)
+    {
+        var calibration = Calibration.NfeToCalibrate(request);
+        if (request.Budget.MaxNfe is { } max && calibration > max)
+        {
+            throw new InvalidRequestException("budget.max_nfe", $"fork_at: auto first calibrates this model, condition and sampler, which spends {calibration} NFE, more than budget.max_nfe {max}; raise the budget or give fork_at a step.");
         }
     }
 
@@ -197,7 +222,7 @@ public sealed class SearchEngine : IAsyncDisposable
         ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
-            throw new InvalidRequestException("verifiers", $"a verifier is named twice: {string.Join(", ", request.Verifiers)}.");
+            throw new InvalidRequestException("verifiers", $"a verifier is named twice: {CallerInput.QuoteList(request.Verifiers)}.");
         }
 
         var verifiers = request.Verifiers.Select(_models.GetVerifier).ToList();

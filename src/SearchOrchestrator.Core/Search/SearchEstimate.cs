@@ -39,8 +39,11 @@ public sealed record SearchEstimate
     /// <summary>True when the budget's <c>max_nfe</c> is below what the strategy would otherwise spend.</summary>
     public required bool BudgetLimited { get; init; }
 
-    /// <summary>True for <c>fork_at: auto</c>: a first request per model, condition and sampler settings also pays a one-off calibration, not counted here.</summary>
+    /// <summary>True for <c>fork_at: auto</c>: a first request per model, condition and sampler settings also pays a one-off calibration (<see cref="CalibrationNfe"/>).</summary>
     public required bool Calibrates { get; init; }
+
+    /// <summary>What the request spends calibrating <c>fork_at: auto</c> before it searches (0 once its settings are calibrated); it counts against the budget, so <see cref="Nfe"/> is what is left of it.</summary>
+    public long CalibrationNfe { get; init; }
 
     /// <summary>One sentence on how the numbers were worked out.</summary>
     public required string Basis { get; init; }
@@ -54,7 +57,9 @@ public static class SearchEstimator
     /// the strategy's own parameters are checked here too.
     /// </summary>
     /// <exception cref="InvalidRequestException">A strategy parameter is wrong for the request's steps.</exception>
-    public static SearchEstimate Estimate(SearchRequest request)
+    /// <param name="request">The search.</param>
+    /// <param name="calibrationNfe">What it spends calibrating first (<see cref="ForkCalibration.NfeToCalibrate"/>), counted against its budget.</param>
+    public static SearchEstimate Estimate(SearchRequest request, long calibrationNfe = 0)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.Strategy is null)
@@ -71,7 +76,7 @@ public static class SearchEstimator
         // Under η = 0 a fork renoises its children back (at most) this many steps, which they then step again.
         var renoise = request.Eta > 0 ? 0 : Math.Max(1, request.ForkRenoiseSteps);
         var plan = PlanOf(request.Strategy, request.Steps, renoise);
-        var cap = request.Budget.MaxNfe ?? long.MaxValue;
+        var cap = request.Budget.MaxNfe is { } max ? Math.Max(0, max - calibrationNfe) : long.MaxValue;
         return new SearchEstimate
         {
             Strategy = request.Strategy.Name,
@@ -82,6 +87,7 @@ public static class SearchEstimator
             NfeIndependentMin = Math.Min(plan.Independent.Min, plan.Independent.Max),
             BudgetLimited = plan.Nfe.Max > cap,
             Calibrates = request.Strategy is SharedPrefixStrategy { ForkAt: null },
+            CalibrationNfe = calibrationNfe,
             Basis = plan.Basis,
         };
     }

@@ -30,7 +30,12 @@ public sealed class TrajectoryTree
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
     private readonly Queue<TreeEvent>? _events;
     private readonly object _gate = new();
-    private readonly HashSet<long> _batchesJoined = [];
+    // Distinct batches joined, remembered only for the most recent ones: a batch's items complete together, so its
+    // later items are recorded long before RecentBatches other batches have run, and the memory stays flat with steps.
+    private const int RecentBatches = 64;
+    private readonly HashSet<long> _recentBatches = [];
+    private readonly Queue<long> _recentOrder = new();
+    private int _batchesJoined;
     private readonly TreePlacement? _placement;
     private readonly TrajectorySettings _trajectory;
     private readonly Dictionary<string, LinkUsage> _links = new(StringComparer.Ordinal);
@@ -97,7 +102,7 @@ public sealed class TrajectoryTree
     public long Nfe => Interlocked.Read(ref _nfe);
 
     /// <summary>NFE the budget still allows (long.MaxValue without a limit).</summary>
-    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe) : long.MaxValue;
+    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe - Interlocked.Read(ref _calibrationNfe)) : long.MaxValue;
 
     /// <summary>Verifier calls made so far.</summary>
     public long VerifierCalls => Interlocked.Read(ref _verifierCalls);
@@ -127,7 +132,7 @@ public sealed class TrajectoryTree
     {
         ArgumentNullException.ThrowIfNull(pivot);
         RequireLive(pivot);
-        if (pivot.Prior is null)
+        if (pivot.Parent is not null)
         {
             throw new InvalidOperationException($"Neighbours are drawn around a root's starting noise; {pivot} is not a root.");
         }
@@ -140,7 +145,7 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var (key, index, state) = NextRoot();
-            _sampler.Neighbour(pivot.Prior, similarity, state);
+            _sampler.Neighbour(pivot.Prior ?? NodeStates.Prior(_sampler, pivot.Key, state.Length), similarity, state);
             return AddRoot(key, index, state, isKeyPrior: false);
         }
     }
@@ -364,7 +369,7 @@ public sealed class TrajectoryTree
     /// <summary>
     /// The latest step at which siblings of this model and condition still differ in verifier score
     /// (<c>fork_at: auto</c>), from the engine's cached calibration. The calibration's NFE, when this call ran it, is
-    /// reported separately from the search's own.
+    /// reported separately from the search's own and counts against the budget.
     /// </summary>
     public async Task<int> CalibratedForkStepAsync(CancellationToken cancellationToken = default)
     {
@@ -372,7 +377,12 @@ public sealed class TrajectoryTree
         var (result, ran) = await calibrate(cancellationToken).ConfigureAwait(false);
         if (ran)
         {
+            // The calibration this search ran is part of its plan: it counts against the budget.
             Interlocked.Add(ref _calibrationNfe, result.Nfe);
+            lock (_gate)
+            {
+                _reservedNfe += result.Nfe;
+            }
         }
 
         return result.ForkStep;
@@ -408,8 +418,8 @@ public sealed class TrajectoryTree
                 CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
                 ReplayNfe = Interlocked.Read(ref _replayNfe),
                 Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],
-                Batches = _batchesJoined.Count,
-                MeanBatchSize = _batchesJoined.Count == 0 ? 0 : (double)_batchRows / _batchesJoined.Count,
+                Batches = _batchesJoined,
+                MeanBatchSize = _batchesJoined == 0 ? 0 : (double)_batchRows / _batchesJoined,
                 QueueTime = _queueTime,
                 ComputeTime = _computeTime,
                 WallTime = _time.GetElapsedTime(_started),
@@ -758,8 +768,15 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             _queueTime += timing.Queued;
-            if (_batchesJoined.Add(timing.BatchId))
+            if (_recentBatches.Add(timing.BatchId))
             {
+                _batchesJoined++;
+                _recentOrder.Enqueue(timing.BatchId);
+                if (_recentOrder.Count > RecentBatches)
+                {
+                    _recentBatches.Remove(_recentOrder.Dequeue());
+                }
+
                 _batchRows += timing.BatchRows;
                 _computeTime += timing.Compute;
             }
@@ -915,7 +932,9 @@ public sealed class TrajectoryTree
     {
         var root = new Node(_nodes.Count, null, index.ToString(System.Globalization.CultureInfo.InvariantCulture), key, NodeOrigin.Root, 0, state, null, 0, Steps)
         {
-            Prior = (float[])state.Clone(),
+            // A key's prior noise is drawn again from the key where it is needed (neighbours, replay); only a root
+            // whose noise the key cannot give back keeps a copy.
+            Prior = isKeyPrior ? null : (float[])state.Clone(),
             IsKeyPrior = isKeyPrior,
         };
         _nodes.Add(root);

@@ -84,7 +84,7 @@ internal static class StrategyArguments
         {
             if (values[i] < 1 || values[i] >= steps || (i > 0 && values[i] <= values[i - 1]))
             {
-                throw new InvalidRequestException($"strategy.{parameter}", $"{strategy}: {parameter} must be strictly increasing steps between 1 and {steps - 1}, got [{string.Join(", ", values)}].");
+                throw new InvalidRequestException($"strategy.{parameter}", $"{strategy}: {parameter} must be strictly increasing steps between 1 and {steps - 1}, got {CallerInput.QuoteList(values)}.");
             }
         }
     }

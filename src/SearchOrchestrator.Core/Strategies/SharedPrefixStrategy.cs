@@ -53,7 +53,7 @@ public sealed class SharedPrefixStrategy : ISearchStrategy
             StrategyArguments.AtLeast(Name, "fork_factor", factor, 1);
             if (step <= previous)
             {
-                throw new InvalidRequestException("strategy.fork_schedule", $"{Name}: fork steps must increase, got [{string.Join(", ", Schedule.Select(f => f.Step))}].");
+                throw new InvalidRequestException("strategy.fork_schedule", $"{Name}: fork steps must increase, got {CallerInput.QuoteList(Schedule.Select(f => f.Step))}.");
             }
 
             previous = step;

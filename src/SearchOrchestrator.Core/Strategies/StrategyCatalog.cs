@@ -57,7 +57,7 @@ public static class StrategyCatalog
                 p.Double("lambda", 10),
                 p.Int("resample_every", tenth),
                 p.Bool("adaptive", false)),
-            _ => throw new InvalidRequestException("strategy", $"unknown strategy '{name}'; use one of: {string.Join(", ", StrategyNames.All)}."),
+            _ => throw new InvalidRequestException("strategy", $"unknown strategy {CallerInput.Quote(name)}; use one of: {string.Join(", ", StrategyNames.All)}."),
         };
         p.RejectUnused();
         return strategy;
@@ -96,7 +96,7 @@ public static class StrategyCatalog
             var unknown = values.Keys.Where(k => !_used.Contains(k)).ToList();
             if (unknown.Count > 0)
             {
-                throw new InvalidRequestException($"strategy.{unknown[0]}", $"{strategy} has no parameter '{unknown[0]}'; its parameters are: {Parameters[strategy]}.");
+                throw new InvalidRequestException($"strategy.{unknown[0]}", $"{strategy} has no parameter {CallerInput.Quote(unknown[0])}; its parameters are: {Parameters[strategy]}.");
             }
         }
 
@@ -114,7 +114,7 @@ public static class StrategyCatalog
             }
             catch (Exception ex) when (ex is FormatException or OverflowException)
             {
-                throw new InvalidRequestException($"strategy.{key}", $"{strategy}: {key} must be {expected}, got '{text}'.");
+                throw new InvalidRequestException($"strategy.{key}", $"{strategy}: {key} must be {expected}, got {CallerInput.Quote(text)}.");
             }
         }
     }

@@ -103,7 +103,7 @@ public sealed class ObjectCounter : IVerifier
             cancellationToken.ThrowIfCancellationRequested();
             if (!int.TryParse(batch.Conditions[i], out var wanted))
             {
-                throw new InvalidRequestException("condition", $"verifier '{Name}' needs a whole-number condition (the object count), got '{batch.Conditions[i]}'.");
+                throw new InvalidRequestException("condition", $"verifier '{Name}' needs a whole-number condition (the object count), got {CallerInput.Quote(batch.Conditions[i])}.");
             }
 
             scores[i] = -Math.Abs(Count(batch.Sample(i), batch.Shape) - wanted);

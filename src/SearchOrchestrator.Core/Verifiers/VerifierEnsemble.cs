@@ -27,12 +27,12 @@ public sealed class VerifierEnsemble
         _weights = weights ?? new Dictionary<string, double>();
         foreach (var name in _weights.Keys.Where(n => !verifiers.Contains(n)))
         {
-            throw new InvalidRequestException("verifier_weights", $"a weight is given for '{name}', which is not one of the request's verifiers ({string.Join(", ", verifiers)}).");
+            throw new InvalidRequestException("verifier_weights", $"a weight is given for {CallerInput.Quote(name)}, which is not one of the request's verifiers ({CallerInput.QuoteList(verifiers)}).");
         }
 
         foreach (var (name, weight) in _weights.Where(p => !double.IsFinite(p.Value)))
         {
-            throw new InvalidRequestException("verifier_weights", $"the weight of '{name}' must be finite, got {weight}.");
+            throw new InvalidRequestException("verifier_weights", $"the weight of {CallerInput.Quote(name)} must be finite, got {weight}.");
         }
     }
 

@@ -292,7 +292,7 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
             return new StepOutcome(timing, work.Transfer);
         }
 
-        protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, CancellationToken passCancellation)
+        protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, int lane, CancellationToken passCancellation)
         {
             await Task.WhenAll(batch.GroupBy(w => w.Settings).Select(async group =>
             {

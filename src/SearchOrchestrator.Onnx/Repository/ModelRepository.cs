@@ -138,15 +138,15 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         if (entry is null)
         {
             var ready = string.Join(", ", _entries.Where(e => e.IsReady && e.Kind == kind).Select(e => e.Name));
-            throw new ModelNotFoundException(name ?? string.Empty, $"no {kind} named '{name}' in the model repository; available: {(ready.Length > 0 ? ready : "none")}.");
+            throw new ModelNotFoundException(name ?? string.Empty, $"no {kind} named {CallerInput.Quote(name)} in the model repository; available: {(ready.Length > 0 ? ready : "none")}.");
         }
 
         if (!entry.IsReady)
         {
-            throw new ModelNotFoundException(name!, $"model '{name}' is in the repository but failed to load: {entry.Error}");
+            throw new ModelNotFoundException(name!, $"model {CallerInput.Quote(name)} is in the repository but failed to load: {entry.Error}");
         }
 
-        throw new InvalidRequestException(argument, $"model '{name}' is a {entry.Kind}, not a {kind}.");
+        throw new InvalidRequestException(argument, $"model {CallerInput.Quote(name)} is a {entry.Kind}, not a {kind}.");
     }
 
     private ModelEntry LoadOne(string name, string folder, OnnxSessionFactory sessions, bool warmUp)
@@ -186,8 +186,20 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
             if (manifest.Kind == ManifestNames.Denoiser)
             {
-                var denoiser = CreateDenoiser(name, manifest, session);
+                var first = CreateDenoiser(name, manifest, session);
                 session = null;
+                IDenoiser denoiser = first;
+                if (sessions.Instances > 1)
+                {
+                    var instances = new List<OnnxDenoiser> { first };
+                    denoiser = new OnnxDenoiserInstances(instances);
+                    _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
+                    while (instances.Count < sessions.Instances)
+                    {
+                        instances.Add(CreateDenoiser(name, manifest, sessions.Create(modelPath)));
+                    }
+                }
+
                 _denoisers[name] = denoiser;
                 if (warmUp)
                 {

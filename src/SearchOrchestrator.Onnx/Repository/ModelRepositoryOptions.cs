@@ -18,14 +18,39 @@ public sealed record ModelRepositoryOptions
     /// <summary>The CUDA device ordinal. Default 0.</summary>
     public int DeviceId { get; init; }
 
-    /// <summary>Threads inside one operator; 0 (default) lets ONNX Runtime use one per core.</summary>
+    /// <summary>
+    /// Threads inside one operator, per session. 0 (default): the machine's cores divided among a denoiser's
+    /// <see cref="Instances"/> (at least 1), set explicitly rather than left to ONNX Runtime's guess, so that the
+    /// instances' passes together never ask for more threads than there are cores.
+    /// </summary>
     public int IntraOpThreads { get; init; }
+
+    /// <summary>
+    /// Instances of each denoiser: sessions of the same model that run forward passes at the same time, each with its
+    /// own pump, all fed from the model's one queue (Triton's instance groups). 0 (default): on the CPU provider one
+    /// per core up to <see cref="MaxDefaultInstances"/>, on CUDA 1. With <see cref="IntraOpThreads"/> at 0 each instance
+    /// then gets the cores divided among the instances, so a lone search's pass has a core to itself (never more
+    /// threads than cores, which made a lone search slower) while a loaded server runs a pass on every core
+    /// (BENCHMARKS.md, *threads and instances*).
+    /// </summary>
+    public int Instances { get; init; }
 
     /// <summary>Threads across independent operators; 0 (default) lets ONNX Runtime choose.</summary>
     public int InterOpThreads { get; init; }
 
     /// <summary>Run one small batch through every model at load, so the first request pays no start-up cost. Default true.</summary>
     public bool WarmUp { get; init; } = true;
+
+    /// <summary>The most instances <see cref="Instances"/> 0 gives: beyond it, cores go to intra-op threads rather than to more copies of the model's memory.</summary>
+    public const int MaxDefaultInstances = 4;
+
+    /// <summary>The instances per denoiser and intra-op threads per session these options give on <paramref name="cores"/> cores.</summary>
+    public (int Instances, int IntraOpThreads) Threading(int cores, bool cuda)
+    {
+        cores = Math.Max(1, cores);
+        var instances = Instances > 0 ? Instances : cuda ? 1 : Math.Min(cores, MaxDefaultInstances);
+        return (instances, IntraOpThreads > 0 ? IntraOpThreads : Math.Max(1, cores / instances));
+    }
 }
 
 /// <summary>Validates <see cref="ModelRepositoryOptions"/>, naming every bad setting at once.</summary>
@@ -54,7 +79,12 @@ public sealed class ModelRepositoryOptionsValidator : IValidateOptions<ModelRepo
 
         if (options.IntraOpThreads < 0)
         {
-            failures.Add($"{section}:IntraOpThreads must be >= 0 (0 = one per core), got {options.IntraOpThreads}.");
+            failures.Add($"{section}:IntraOpThreads must be >= 0 (0 = the cores divided among the instances), got {options.IntraOpThreads}.");
+        }
+
+        if (options.Instances is < 0 or > 64)
+        {
+            failures.Add($"{section}:Instances must be between 0 (one per core, up to {ModelRepositoryOptions.MaxDefaultInstances}) and 64, got {options.Instances}.");
         }
 
         if (options.InterOpThreads < 0)

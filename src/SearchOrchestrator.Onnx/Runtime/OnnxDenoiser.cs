@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Repository;
 
 namespace SearchOrchestrator.Onnx.Runtime;
 
@@ -64,6 +65,19 @@ internal sealed class OnnxDenoiser : IDenoiser, IDisposable
 
         return tokens;
     }
+}
+
+/// <summary>Several sessions of one denoiser (<see cref="ModelRepositoryOptions.Instances"/>), each run by its own pump lane.</summary>
+internal sealed class OnnxDenoiserInstances(List<OnnxDenoiser> instances) : IMultiInstanceDenoiser, IDisposable
+{
+    public IReadOnlyList<IDenoiser> Instances => instances;
+
+    public DenoiserDescription Description => instances[0].Description;
+
+    public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
+        instances[0].PredictAsync(batch, output, cancellationToken);
+
+    public void Dispose() => instances.ForEach(i => i.Dispose());
 }
 
 /// <summary>One cancellable <see cref="InferenceSession.Run(RunOptions, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue})"/>.</summary>

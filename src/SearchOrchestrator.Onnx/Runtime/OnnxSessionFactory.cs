@@ -5,7 +5,8 @@ using SearchOrchestrator.Onnx.Repository;
 namespace SearchOrchestrator.Onnx.Runtime;
 
 /// <summary>
-/// Creates the one <see cref="InferenceSession"/> each model gets, on the execution provider the options ask for.
+/// Creates the sessions of each model (one per verifier, <see cref="Instances"/> per denoiser), on the execution
+/// provider the options ask for, with intra-op threads set explicitly from the machine's cores.
 /// CUDA is tried only when this ONNX Runtime build has it; when it cannot load, sessions run on CPU and the
 /// fallback is logged once.
 /// </summary>
@@ -32,7 +33,15 @@ internal sealed class OnnxSessionFactory
         }
 
         OnnxLog.ProviderSelected(logger, Provider, options.ExecutionProvider, reason);
+        (Instances, IntraOpThreads) = options.Threading(Environment.ProcessorCount, _useCuda);
+        OnnxLog.ThreadingSelected(logger, Instances, IntraOpThreads, Environment.ProcessorCount);
     }
+
+    /// <summary>Sessions created per denoiser.</summary>
+    public int Instances { get; }
+
+    /// <summary>Intra-op threads of every session.</summary>
+    public int IntraOpThreads { get; }
 
     /// <summary>The provider sessions actually run on: <c>cpu</c> or <c>cuda</c>.</summary>
     public string Provider { get; private set; }
@@ -41,7 +50,7 @@ internal sealed class OnnxSessionFactory
     {
         using var sessionOptions = new SessionOptions
         {
-            IntraOpNumThreads = _options.IntraOpThreads,
+            IntraOpNumThreads = IntraOpThreads,
             InterOpNumThreads = _options.InterOpThreads,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,

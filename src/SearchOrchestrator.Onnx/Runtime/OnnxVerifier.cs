@@ -100,11 +100,11 @@ internal sealed class OnnxVerifier : IVerifier, IVerifierModel, IDisposable
             case ManifestNames.ClassProbability or ManifestNames.ClassLogProbability:
                 return _classOf.TryGetValue(condition, out var index)
                     ? (index, null)
-                    : throw new InvalidRequestException("condition", $"verifier '{Name}' scores the conditions {string.Join(", ", _classOf.Keys)}; it cannot score '{condition}'.");
+                    : throw new InvalidRequestException("condition", $"verifier '{Name}' scores the conditions {string.Join(", ", _classOf.Keys)}; it cannot score {CallerInput.Quote(condition)}.");
             case ManifestNames.NegativeDistance:
                 return _targets.TryGetValue(condition, out var target)
                     ? (0, target)
-                    : throw new InvalidRequestException("condition", $"verifier '{Name}' has targets for the conditions {string.Join(", ", _targets.Keys)}; it cannot score '{condition}'.");
+                    : throw new InvalidRequestException("condition", $"verifier '{Name}' has targets for the conditions {string.Join(", ", _targets.Keys)}; it cannot score {CallerInput.Quote(condition)}.");
             default:
                 return (0, null);
         }

@@ -93,13 +93,16 @@ internal sealed class SearchService(
     {
         using var slot = Admit();
         var search = StartSearch(request, recordEvents: true, context.Deadline, context.CancellationToken);
-        // This method is the stream's only writer: progress on a timer while the search runs, then the result.
-        while (!search.Completion.IsCompleted)
+        // This method is the stream's only writer: progress on a timer while the search runs, then the result. Once the
+        // call is cancelled the loop ends at once: the search stops on the same token, and awaiting it (below) frees this
+        // thread; looping on until it ends would spin, since a delay on a cancelled token completes immediately.
+        var cancelled = context.CancellationToken;
+        while (!search.Completion.IsCompleted && !cancelled.IsCancellationRequested)
         {
-            await Task.WhenAny(search.Completion, Task.Delay(ProgressInterval, time, context.CancellationToken)).ConfigureAwait(false);
-            if (!search.Completion.IsCompleted && !context.CancellationToken.IsCancellationRequested)
+            var tick = Task.Delay(ProgressInterval, time, cancelled);
+            if (await Task.WhenAny(search.Completion, tick).ConfigureAwait(false) == tick && tick.IsCompletedSuccessfully && !search.Completion.IsCompleted)
             {
-                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search) }, context.CancellationToken).ConfigureAwait(false);
+                await responseStream.WriteAsync(new GenerateEvent { Progress = ToWire(search) }, cancelled).ConfigureAwait(false);
             }
         }
 
@@ -133,7 +136,7 @@ internal sealed class SearchService(
         }
 
         var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named '{request.Name}'; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(request.Name)}; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
         return Task.FromResult(ToWire(entry));
     }
 
@@ -148,8 +151,7 @@ internal sealed class SearchService(
                 throw new InvalidRequestException("steps", $"steps must be at most {serving.Value.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
             }
 
-            engine.Validate(core);
-            var estimate = SearchEstimator.Estimate(core);
+            var estimate = engine.Estimate(core);
             return Task.FromResult(new EstimateResponse
             {
                 Strategy = estimate.Strategy,
@@ -163,6 +165,7 @@ internal sealed class SearchService(
                 Exact = estimate.Exact,
                 BudgetLimited = estimate.BudgetLimited,
                 Calibrates = estimate.Calibrates,
+                CalibrationNfe = estimate.CalibrationNfe,
                 Basis = estimate.Basis,
             });
         }
@@ -197,10 +200,19 @@ internal sealed class SearchService(
                 throw new InvalidRequestException("steps", $"steps must be at most {caps.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
             }
 
-            var planned = Math.Min(core.Strategy.PlannedNfe(core.Steps), core.Budget.MaxNfe ?? long.MaxValue);
+            // A fork_at: auto calibration this request would run is part of its plan, and of its budget.
+            var calibration = engine.Calibration.NfeToCalibrate(core);
+            var planned = Math.Min(core.Strategy.PlannedNfe(core.Steps), Math.Max(0, (core.Budget.MaxNfe ?? long.MaxValue) - calibration)) + calibration;
             if (planned > caps.MaxNfePerRequest)
             {
-                throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
+                var including = calibration > 0 ? $" ({calibration} of them calibrating fork_at: auto; give fork_at a step to skip it)" : string.Empty;
+                throw Refuse(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE{including}, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
+            }
+
+            var response = ResponseSize.Planned(request, core.Candidates, core.Steps, models.GetDenoiser(core.Model).Description);
+            if (response > caps.MaxSendMessageSize)
+            {
+                throw Refuse(new Status(StatusCode.ResourceExhausted, $"the response may take {response} bytes ({core.Candidates} candidates{(request.IncludeTensors ? ", with tensors" : string.Empty)}{(request.IncludePng ? ", with PNGs" : string.Empty)}), over the server's limit of {caps.MaxSendMessageSize} bytes ({ServingOptions.SectionName}:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors."));
             }
 
             return engine.Start(core, recordEvents, cancellationToken);

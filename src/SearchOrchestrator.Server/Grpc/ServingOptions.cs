@@ -22,6 +22,12 @@ public sealed record ServingOptions
     public int MaxReceiveMessageSize { get; init; } = 1 << 20;
 
     /// <summary>
+    /// Largest response message in bytes. A search whose planned response (its candidates × the tensors, PNGs and
+    /// tokens each carries) could exceed it is refused before it runs. Default 16 MiB.
+    /// </summary>
+    public int MaxSendMessageSize { get; init; } = 16 << 20;
+
+    /// <summary>
     /// On shutdown the server stops accepting calls and lets running searches finish for this long, then cancels
     /// them. Default 30 s.
     /// </summary>
@@ -67,6 +73,11 @@ internal sealed class ServingOptionsValidator : IValidateOptions<ServingOptions>
         if (options.MaxReceiveMessageSize < 1024)
         {
             failures.Add($"{section}:MaxReceiveMessageSize must be at least 1024 bytes, got {options.MaxReceiveMessageSize}.");
+        }
+
+        if (options.MaxSendMessageSize < 64 * 1024)
+        {
+            failures.Add($"{section}:MaxSendMessageSize must be at least 65536 bytes, got {options.MaxSendMessageSize}.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -27,12 +27,12 @@ internal static class InferRequestReader
             var name = request.Inputs[i].Name;
             if (model.Inputs.All(t => t.Name != name))
             {
-                throw Invalid($"input '{name}': model '{model.Name}' has no such input; its inputs are {Describe(model.Inputs)}.");
+                throw Invalid($"input {CallerInput.Quote(name)}: model '{model.Name}' has no such input; its inputs are {Describe(model.Inputs)}.");
             }
 
             if (!byName.TryAdd(name, i))
             {
-                throw Invalid($"input '{name}' appears twice.");
+                throw Invalid($"input {CallerInput.Quote(name)} appears twice.");
             }
         }
 
@@ -46,7 +46,7 @@ internal static class InferRequestReader
         {
             if (output.Name != model.Output.Name)
             {
-                throw Invalid($"requested output '{output.Name}': model '{model.Name}' has the one output '{model.Output.Name}'.");
+                throw Invalid($"requested output {CallerInput.Quote(output.Name)}: model '{model.Name}' has the one output '{model.Output.Name}'.");
             }
         }
 
@@ -92,7 +92,7 @@ internal static class InferRequestReader
     {
         if (tensor.Datatype != spec.Datatype)
         {
-            throw Invalid($"input '{spec.Name}': datatype is '{tensor.Datatype}', expected {spec.Datatype}.");
+            throw Invalid($"input '{spec.Name}': datatype is {CallerInput.Quote(tensor.Datatype)}, expected {spec.Datatype}.");
         }
 
         var shape = tensor.Shape;

@@ -158,12 +158,12 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
 
         if (!Served.TryGetValue(name, out var model))
         {
-            throw new RpcException(new Status(StatusCode.NotFound, $"no model named '{name}' is served; served: {string.Join(", ", Served.Keys.Order(StringComparer.Ordinal))}."));
+            throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(name)} is served; served: {string.Join(", ", Served.Keys.Order(StringComparer.Ordinal))}."));
         }
 
         return IsServedVersion(version)
             ? model
-            : throw new RpcException(new Status(StatusCode.NotFound, $"model '{name}' has no version '{version}'; it is served as version {ServedModel.Version} (or leave the version empty)."));
+            : throw new RpcException(new Status(StatusCode.NotFound, $"model {CallerInput.Quote(name)} has no version {CallerInput.Quote(version)}; it is served as version {ServedModel.Version} (or leave the version empty)."));
     }
 
     private static bool IsServedVersion(string version) => version.Length == 0 || version == ServedModel.Version;

@@ -50,7 +50,7 @@ internal sealed class WorkerRegistryService(WorkerPool pool, ILogger<WorkerRegis
 
         if (!Uri.TryCreate(request.Endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"endpoint: '{request.Endpoint}' is not an http:// or https:// address the orchestrator can call."));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"endpoint: {CallerInput.Quote(request.Endpoint)} is not an http:// or https:// address the orchestrator can call."));
         }
 
         try
@@ -67,7 +67,7 @@ internal sealed class WorkerRegistryService(WorkerPool pool, ILogger<WorkerRegis
         }
         catch (WorkerUnavailableException ex)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, $"the orchestrator could not reach the worker back at {request.Endpoint}: {ex.Message}"));
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the orchestrator could not reach the worker back at {CallerInput.Quote(request.Endpoint)}: {ex.Message}"));
         }
     }
 }

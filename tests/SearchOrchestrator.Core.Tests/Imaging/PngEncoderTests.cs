@@ -7,6 +7,33 @@ namespace SearchOrchestrator.Core.Tests.Imaging;
 public sealed class PngEncoderTests
 {
     [Fact]
+    public void MaxSize_IncompressibleImage_BoundsTheEncodedSize()
+    {
+        var (width, height) = ImageGrid.SingleTileSize(24, 24);
+        var image = new RgbImage(width, height);
+        var random = new Random(7);
+        for (var y = 0; y < height; y++)
+        {
+            for (var x = 0; x < width; x++)
+            {
+                image.Set(x, y, ((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+            }
+        }
+
+        var png = PngEncoder.Encode(image);
+
+        Assert.InRange(png.Length, width * height * 3, PngEncoder.MaxSize(width, height));
+    }
+
+    [Fact]
+    public void SingleTileSize_OneTile_IsTheSizeComposeGives()
+    {
+        var image = ImageGrid.Compose([new GridTile(new float[24 * 24], string.Empty)], 24, 24, (-1f, 1f));
+
+        Assert.Equal(ImageGrid.SingleTileSize(24, 24), (image.Width, image.Height));
+    }
+
+    [Fact]
     public void Encode_SmallImage_WritesValidChunksThatDecodeToThePixels()
     {
         var image = new RgbImage(3, 2);

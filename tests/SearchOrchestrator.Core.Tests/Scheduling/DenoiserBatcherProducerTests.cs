@@ -21,4 +21,42 @@ public sealed class DenoiserBatcherProducerTests
         Assert.Equal(80, result.Cost.Nfe);
         Assert.All(denoiser.BatchSizes, size => Assert.Equal(4, size)); // still batched: the four nodes step together
     }
+
+    [Fact]
+    public async Task RunAsync_LoneSearchOnTwoInstancesWithAHugeQueueDelay_KeepsItsNodesInOneBatchAndDoesNotWait()
+    {
+        // Lanes take turns forming batches: two idle instances do not split one search's four steps between them (each
+        // half then waiting the 60 s delay for the other half).
+        var first = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        var second = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        await using var engine = new SearchEngine(new FakeModels([new MultiInstanceDenoiser(first, second)], []), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+
+        var result = await engine.RunAsync(new SearchRequest { Model = "gaussian-data", Condition = "1", Steps = 20, Eta = 0.5, Strategy = new BestOfNStrategy(4), Candidates = 4 })
+            .WaitAsync(TimeSpan.FromSeconds(50));
+
+        Assert.Equal(80, result.Cost.Nfe);
+        Assert.Equal(20, first.BatchSizes.Count + second.BatchSizes.Count);
+        Assert.All(first.BatchSizes.Concat(second.BatchSizes), size => Assert.Equal(4, size));
+    }
+
+    [Fact]
+    public async Task RunAsync_TwoInstancesAndASecondSearchWhileTheFirstsPassRuns_RunsBothPassesAtOnce()
+    {
+        var first = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
+        var second = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
+        await using var engine = new SearchEngine(new FakeModels([new MultiInstanceDenoiser(first, second)], []), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+        SearchRequest Request(ulong seed) => new() { Model = "gaussian-data", Condition = "1", Steps = 3, Eta = 0.5, Seed = seed, Strategy = new BestOfNStrategy(1) };
+
+        var a = engine.RunAsync(Request(1));
+        Assert.True(await first.WaitForPassAsync()); // the first search's step holds the first instance
+        var b = engine.RunAsync(Request(2));
+
+        // The second search's step does not wait for the first pass, nor out the queue delay: the free instance runs it.
+        Assert.True(await second.WaitForPassAsync());
+        first.Release(100);
+        second.Release(100);
+        var results = await Task.WhenAll(a, b);
+
+        Assert.All(results, r => Assert.Equal(3, r.Cost.Nfe));
+    }
 }

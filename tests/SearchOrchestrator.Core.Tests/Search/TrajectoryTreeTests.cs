@@ -23,6 +23,38 @@ public sealed class TrajectoryTreeTests : IAsyncDisposable
     });
 
     [Fact]
+    public async Task CreateRoot_NeighbourOfAnAdvancedRoot_IsDrawnFromTheRootsStartingNoiseWithoutACopyOfIt()
+    {
+        var tree = Tree();
+        var root = tree.CreateRoot();
+        var start = root.State.ToArray();
+        var twin = Tree();
+        twin.CreateRoot();
+
+        await tree.AdvanceAsync(root, 4);
+        var neighbour = tree.CreateRoot(root, 0.9);
+        var sameNeighbour = twin.CreateRoot(twin.Roots[0], 0.9); // drawn while that root is still at its starting noise
+
+        Assert.Null(root.Prior); // the key gives the noise back
+        Assert.NotNull(neighbour.Prior); // a neighbour's noise is not its key's: kept
+        Assert.Equal(sameNeighbour.State.ToArray(), neighbour.State.ToArray());
+        Assert.NotEqual(start, root.State.ToArray());
+    }
+
+    [Fact]
+    public async Task Account_ThousandStepTrajectory_CountsEveryBatchItJoined()
+    {
+        var tree = _engine.CreateTree(new SearchRequest { Model = "gaussian-data", Condition = "1", Steps = 1000, Eta = 0.5, Seed = 7, Strategy = new BestOfNStrategy(1) });
+        var roots = new[] { tree.CreateRoot(), tree.CreateRoot() };
+
+        await tree.AdvanceAsync(roots, 1000);
+
+        var cost = tree.Account();
+        Assert.Equal(1000, cost.Batches); // both roots step in one batch per step
+        Assert.Equal(2.0, cost.MeanBatchSize);
+    }
+
+    [Fact]
     public async Task Fork_StochasticSampler_ChildrenStartEqualAndDivergeAfterOneStep()
     {
         var tree = Tree(eta: 0.5);

@@ -118,10 +118,35 @@ internal sealed class GatedDenoiser(IDenoiser inner) : IDenoiser
 
     public Task<bool> WaitForPassAsync() => _entered.WaitAsync(TimeSpan.FromSeconds(30));
 
+    /// <summary>Completes when a held pass is terminated by its cancellation.</summary>
+    public Task PassCancelled => _cancelled.Task;
+
+    private readonly TaskCompletionSource _cancelled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
     {
         _entered.Release();
-        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await _gate.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            _cancelled.TrySetResult();
+            throw;
+        }
+
         await inner.PredictAsync(batch, output, cancellationToken);
     }
+}
+
+/// <summary>Several instances of one denoiser model, as the repository makes with Models:Instances.</summary>
+internal sealed class MultiInstanceDenoiser(params IDenoiser[] instances) : IMultiInstanceDenoiser
+{
+    public IReadOnlyList<IDenoiser> Instances => instances;
+
+    public DenoiserDescription Description => instances[0].Description;
+
+    public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
+        instances[0].PredictAsync(batch, output, cancellationToken);
 }

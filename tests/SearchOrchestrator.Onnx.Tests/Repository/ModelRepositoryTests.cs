@@ -22,6 +22,23 @@ public sealed class ModelRepositoryTests
     }
 
     [Fact]
+    public async Task Load_TwoInstances_EachIsASessionOfTheSameModel()
+    {
+        using var repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu", Instances = 2, IntraOpThreads = 1, WarmUp = false });
+        var denoiser = Assert.IsAssignableFrom<Denoising.IMultiInstanceDenoiser>(repository.GetDenoiser("counting"));
+        var elements = denoiser.Description.SampleShape.ElementCount;
+        var batch = new Denoising.DenoiserBatch(1, Enumerable.Range(0, elements).Select(i => (float)Math.Sin(i)).ToArray(), new float[] { 500 }, new long[] { 3 });
+        var outputs = new[] { new float[elements], new float[elements] };
+
+        await Task.WhenAll(denoiser.Instances.Select((instance, i) => instance.PredictAsync(batch, outputs[i])));
+
+        Assert.Equal(2, denoiser.Instances.Count);
+        Assert.NotSame(denoiser.Instances[0], denoiser.Instances[1]);
+        Assert.Equal(outputs[0], outputs[1]);
+        Assert.Contains(outputs[0], v => v != 0);
+    }
+
+    [Fact]
     public void Load_AutoProviderWithoutCuda_FallsBackToCpu()
     {
         using var repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cuda", WarmUp = false });

@@ -92,6 +92,25 @@ public sealed class EstimateTests(ServerFixture server) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Estimate_ForkAtAuto_ShowsTheCalibrationUntilGenerateHasRunIt()
+    {
+        var request = Request();
+        request.Condition = "6"; // calibrated by no other test of this server
+        request.Guidance = 1;
+        request.SharedPrefix = new SharedPrefix { K = 2 };
+
+        var before = await Client.EstimateAsync(request);
+        var measured = (await Client.GenerateAsync(request)).Cost;
+        var after = await Client.EstimateAsync(request);
+
+        // 16 probes step to grid step 9; at each grid step g = 0 … 9 four siblings per probe finish the 10 − g steps left.
+        Assert.Equal((16 * 9) + (16 * 4 * 55), before.CalibrationNfe);
+        Assert.True(before.Calibrates);
+        Assert.Equal(before.CalibrationNfe, measured.CalibrationNfe);
+        Assert.Equal(0, after.CalibrationNfe);
+    }
+
+    [Fact]
     public async Task Estimate_UnknownModel_IsNotFound()
     {
         var request = With("best_of_n");

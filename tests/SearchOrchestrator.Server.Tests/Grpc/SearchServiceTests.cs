@@ -44,6 +44,15 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal(24 * 24 * 4, best.Tensor.Length);
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, best.Png.Span[..4].ToArray());
         Assert.Equal(["count-verifier", "object-counter"], best.Scores.Keys.Order());
+        // The size planned before the search (and checked against Serving:MaxSendMessageSize) bounds the real one.
+        var counting = new Denoising.DenoiserDescription
+        {
+            Name = "counting",
+            SampleShape = new Tensors.SampleShape(1, 24, 24),
+            Process = new Processes.GaussianProcess(Processes.NoiseSchedule.Linear(1000, 1e-4, 0.02), Processes.PredictionType.Epsilon),
+            Conditions = new Denoising.ConditionVocabulary([new("1", 1)], nullId: 0),
+        };
+        Assert.InRange(response.CalculateSize(), 1, SearchOrchestrator.Server.Grpc.ResponseSize.Planned(SharedPrefix(), 2, 10, counting));
     }
 
     [Fact]
@@ -96,6 +105,36 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task GenerateStream_HundredStreamsCancelledTogether_StopAndAnUnrelatedRequestCompletes()
+    {
+        // Each stream is a search far longer than the test (bfs, 16 particles, 50 steps: 800 NFE each, 80,000 in all).
+        var cancels = Enumerable.Range(0, 100).Select(_ => new CancellationTokenSource()).ToList();
+        var calls = cancels.Select((cancel, i) =>
+        {
+            var request = SharedPrefix(steps: 50);
+            request.Bfs = new Bfs { Particles = 16 };
+            request.Seed = (ulong)i;
+            return Client.GenerateStream(request, cancellationToken: cancel.Token);
+        }).ToList();
+        foreach (var call in calls)
+        {
+            Assert.True(await call.ResponseStream.MoveNext()); // its search is under way
+            Assert.Equal(GenerateEvent.EventOneofCase.Progress, call.ResponseStream.Current.EventCase);
+        }
+
+        cancels.ForEach(c => c.Cancel());
+        var ended = await Task.WhenAll(calls.Select(async call =>
+            (await Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext()) { } })).StatusCode));
+        var unrelated = await Client.GenerateAsync(SharedPrefix());
+
+        Assert.All(ended, code => Assert.Equal(StatusCode.Cancelled, code));
+        Assert.Equal(25, unrelated.Cost.Nfe);
+        Assert.Equal(2, unrelated.Candidates.Count);
+        calls.ForEach(c => c.Dispose());
+        cancels.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
     public async Task ListModels_ShippedRepository_ListsModelsAndCodeVerifiers()
     {
         var response = await Client.ListModelsAsync(new ListModelsRequest());
@@ -128,6 +167,9 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         Assert.Contains("searchorch_nfe_saved_total", text);
         Assert.Contains("searchorch_batch_rows_bucket", text);
         Assert.Contains("searchorch_queue_duration_seconds_bucket", text);
+        // Buckets in seconds that resolve sub-millisecond waits and passes, not 0, 5, 10 … seconds.
+        Assert.Matches("searchorch_queue_duration_seconds_bucket\\{[^}]*le=\"0.0005\"", text);
+        Assert.Matches("searchorch_batch_duration_seconds_bucket\\{[^}]*le=\"0.001\"", text);
     }
 
     [Fact]
@@ -185,6 +227,33 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
 
         Assert.Equal(code, ex.StatusCode);
         Assert.Contains(message, ex.Status.Detail);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
+    public async Task Generate_HundredThousandCharacterCondition_QuotesAShortPrefixAndItsLength()
+    {
+        var request = SharedPrefix();
+        request.Condition = new string('7', 100_000);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.StartsWith($"condition: condition '{new string('7', CallerInput.MaxCharacters)}…' (100000 characters) is not in the vocabulary of model 'counting'", ex.Status.Detail);
+        Assert.True(ex.Status.Detail.Length < 300, ex.Status.Detail);
+        Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
+    }
+
+    [Fact]
+    public async Task Generate_TwentyThousandEntryEvaluateAt_QuotesTheFirstEntriesAndTheirCount()
+    {
+        var request = SharedPrefix();
+        request.Bfs = new Bfs { Particles = 2, EvaluateAt = { Enumerable.Range(1, 20_000) } };
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Equal($"strategy.evaluate_at: bfs: evaluate_at must be strictly increasing steps between 1 and 9, got [{string.Join(", ", Enumerable.Range(1, CallerInput.MaxEntries))}, …] (20000 entries).", ex.Status.Detail);
         Assert.Equal(2, (await Client.GenerateAsync(SharedPrefix())).Candidates.Count);
     }
 

@@ -42,7 +42,7 @@ public class ServerFixture : IAsyncLifetime
     }
 }
 
-/// <summary>A server with small caps: one search at a time, 40 steps, 1000 NFE, 64 KiB messages.</summary>
+/// <summary>A server with small caps: one search at a time, 40 steps, 1000 NFE, 64 KiB messages each way.</summary>
 public sealed class LimitedServerFixture : ServerFixture
 {
     protected override string[] ExtraArguments =>
@@ -51,6 +51,7 @@ public sealed class LimitedServerFixture : ServerFixture
         "--Serving:MaxSteps", "40",
         "--Serving:MaxNfePerRequest", "1000",
         "--Serving:MaxReceiveMessageSize", "65536",
+        "--Serving:MaxSendMessageSize", "65536",
     ];
 }
 

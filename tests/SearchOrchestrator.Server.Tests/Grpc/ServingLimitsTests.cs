@@ -53,6 +53,33 @@ public sealed class ServingLimitsTests(LimitedServerFixture server) : IClassFixt
     }
 
     [Fact]
+    public async Task Generate_ForkAtAutoWhoseCalibrationIsOverTheNfeCap_IsRefusedNamingTheCap()
+    {
+        var request = Small();
+        request.SharedPrefix = new SharedPrefix { K = 4 }; // 40 NFE of search, 3,664 of calibration first
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Equal("this search may spend 3704 NFE (3664 of them calibrating fork_at: auto; give fork_at a step to skip it), over the server's cap of 1000 per request (Serving:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe.", ex.Status.Detail);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task Generate_ResponseThatCouldExceedTheSendLimit_IsRefusedBeforeItRuns()
+    {
+        var request = Small();
+        request.IncludePng = true; // a 208 × 208 PNG per candidate: up to 130,103 bytes each
+        request.Candidates = 2;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.GenerateAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Equal("the response may take 264778 bytes (2 candidates, with PNGs), over the server's limit of 65536 bytes (Serving:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors.", ex.Status.Detail);
+        await AssertStillServing();
+    }
+
+    [Fact]
     public async Task Generate_PastTheConcurrencyLimit_IsResourceExhaustedNotQueued()
     {
         var slow = Small();
