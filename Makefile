@@ -11,7 +11,7 @@ DEMO_STRATEGY ?= best_of_n --param n=8
 DEMO_SEED ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run worker demo test build models models-deps evaluate clean
+.PHONY: help run worker demo test browser build models models-deps evaluate clean
 
 help: ## Show this help
 	@echo "SearchOrchestrator make targets:"
@@ -20,7 +20,7 @@ help: ## Show this help
 build: ## Restore and build the solution
 	$(DOTNET) build SearchOrchestrator.sln $(BUILD_FLAGS)
 
-run: build ## Serve searched generations over gRPC on 127.0.0.1:50051 with the embedded models (Ctrl+C stops)
+run: build ## Serve searched generations on 127.0.0.1:50051 (gRPC, HTTP/JSON, OpenAI-compatible, the viewer at /viewer/, /metrics; Ctrl+C stops)
 	$(DOTNET) $(CLI) serve
 
 worker: build ## Serve the worker protocol on 127.0.0.1:50061 so an orchestrator can run steps here (see README, Remote workers)
@@ -31,8 +31,11 @@ demo: build ## For each count 1..9: a single shot and a searched result from the
 	$(DOTNET) $(CLI) generate --model counting --condition all --compare --strategy $(DEMO_STRATEGY) --verifier count-verifier \
 	  --steps 50 --guidance 2 --eta 0.5 --seed $(DEMO_SEED) --out $(OUT)/demo.png
 
-test: ## Restore, build and run every test project
+test: browser ## Restore, build and run every test project (installs Debian's chromium for the viewer's browser test when missing)
 	$(DOTNET) test SearchOrchestrator.sln $(BUILD_FLAGS) --logger "console;verbosity=normal"
+
+browser: ## Install Debian's chromium (needs root) when /usr/bin/chromium is missing; Playwright drives it, never downloads one
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 models-deps: ## Install Debian's python3-torch and python3-onnx (needs root)
 	@$(PYTHON) -c "import torch, onnx, numpy" 2>/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-torch python3-onnx python3-numpy; }

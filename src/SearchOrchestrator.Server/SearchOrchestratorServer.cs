@@ -2,15 +2,17 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using OpenTelemetry.Metrics;
 using SearchOrchestrator.Server.Grpc;
+using SearchOrchestrator.Server.OpenAi;
 
 namespace SearchOrchestrator.Server;
 
-/// <summary>Builds the <c>searchorch serve</c> host: Kestrel over HTTP/2, the search service, health and reflection.</summary>
+/// <summary>
+/// Builds the <c>searchorch serve</c> host: the search service over gRPC and HTTP/JSON (with its OpenAPI document), the
+/// OpenAI-compatible endpoints, the search-tree viewer, health, reflection and <c>/metrics</c>, all on one port.
+/// </summary>
 public static class SearchOrchestratorServer
 {
     /// <summary>The default address: plaintext, loopback only.</summary>
@@ -39,14 +41,7 @@ public static class SearchOrchestratorServer
 
         var serving = builder.Configuration.GetSection(ServingOptions.SectionName).Get<ServingOptions>() ?? new ServingOptions();
         var certificate = LoadCertificate(serving);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
-            if (certificate is not null)
-            {
-                k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
-            }
-        });
+        Http.ServiceEndpoint.Configure(builder, certificate);
         builder.Services.AddSingleton(TimeProvider.System);
         var orchestrator = builder.Services.AddSearchOrchestrator().AddKServeBackends();
         if (builder.Configuration.GetSection(Discovery.DnsDiscoveryOptions.SectionName).Exists())
@@ -64,30 +59,23 @@ public static class SearchOrchestratorServer
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
+        // Resolvable outside gRPC calls too: the OpenAI-compatible endpoints run their searches through it.
+        builder.Services.AddScoped<SearchService>();
         var maxSend = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxSendMessageSize)}", new ServingOptions().MaxSendMessageSize);
         builder.Services.AddGrpc(o =>
             {
                 o.MaxReceiveMessageSize = maxMessage;
                 o.MaxSendMessageSize = maxSend;
             })
+            .AddJsonTranscoding(o => o.JsonSettings.IgnoreDefaultValues = true)
             .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
         builder.Services.AddHostedService<Workers.WorkerPoolService>();
+        Http.HttpApi.AddOpenApiDocument(builder.Services);
 
-        var metricsPort = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MetricsPort)}", new ServingOptions().MetricsPort);
-        if (metricsPort > 0)
-        {
-            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-                .AddMeter(Diagnostics.SearchMetrics.MeterName)
-                .AddPrometheusHttpListener(o =>
-                {
-                    o.Host = "127.0.0.1";
-                    o.Port = metricsPort;
-                    o.ScrapeResponseCacheDurationMilliseconds = 0;
-                }));
-        }
+        Http.ServiceEndpoint.AddMetrics(builder.Services);
 
         SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(SecretFilesOptions));
         var app = builder.Build();
@@ -98,6 +86,10 @@ public static class SearchOrchestratorServer
         app.MapOpenInferenceProtocol();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        Http.ServiceEndpoint.MapMetrics(app);
+        Http.HttpApi.MapOpenApiDocument(app);
+        app.MapOpenAiCompatible();
+        Http.SearchTreeViewer.Map(app);
         return app;
     }
 

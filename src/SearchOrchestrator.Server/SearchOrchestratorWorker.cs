@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -15,7 +14,7 @@ namespace SearchOrchestrator.Server;
 /// <summary>
 /// Builds the <c>searchorch worker</c> host: the same models and batchers as <c>serve</c>, exposed through the worker
 /// protocol (<c>protos/worker.proto</c>) for orchestrators on other machines, the Open Inference Protocol (KServe v2)
-/// for standard clients and orchestrators' <c>kserve</c> backends, plus health and reflection. With
+/// for standard clients and orchestrators' <c>kserve</c> backends, plus health, reflection and <c>/metrics</c>. With
 /// <c>Worker:Secret</c> set, both protocols require the secret.
 /// </summary>
 public static class SearchOrchestratorWorker
@@ -48,14 +47,7 @@ public static class SearchOrchestratorWorker
         var serving = builder.Configuration.GetSection(ServingOptions.SectionName).Get<ServingOptions>() ?? new ServingOptions();
         var worker = builder.Configuration.GetSection(WorkerHostOptions.SectionName).Get<WorkerHostOptions>() ?? new WorkerHostOptions();
         var certificate = SearchOrchestratorServer.LoadCertificate(serving);
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2);
-            if (certificate is not null)
-            {
-                k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
-            }
-        });
+        Http.ServiceEndpoint.Configure(builder, certificate);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSearchOrchestrator();
         builder.Services.AddOptions<WorkerHostOptions>().BindConfiguration(WorkerHostOptions.SectionName).ValidateOnStart();
@@ -76,6 +68,7 @@ public static class SearchOrchestratorWorker
         }).AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<WorkerSecretInterceptor>());
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
+        Http.ServiceEndpoint.AddMetrics(builder.Services);
 
         SettingsCheck.ThrowIfUnknown(builder.Configuration, builder.Services, typeof(ServingOptions), typeof(SecretFilesOptions));
         var app = builder.Build();
@@ -84,6 +77,7 @@ public static class SearchOrchestratorWorker
         app.MapOpenInferenceProtocol();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        Http.ServiceEndpoint.MapMetrics(app);
         return app;
     }
 }

@@ -9,7 +9,7 @@ public sealed class SettingsCheckTests : IDisposable
     public void Dispose() => _secrets.Delete(recursive: true);
 
     private static string[] Arguments(params string[] extra) =>
-        ["--urls", "http://127.0.0.1:0", "--Models:Path", RepositoryPaths.Models, "--Serving:MetricsPort", "0", .. extra];
+        ["--urls", "http://127.0.0.1:0", "--Models:Path", RepositoryPaths.Models, .. extra];
 
     [Theory]
     [InlineData("--Serving:MaxStep", "5", "unknown setting: --Serving:MaxStep (did you mean --Serving:MaxSteps?).")]

@@ -46,7 +46,7 @@ internal static class ServeBench
     public static async Task<IReadOnlyList<ServeLevel>> RunAsync(BenchContext context, ServeSettings settings, CancellationToken cancellationToken)
     {
         settings.Validate();
-        await using var app = SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--Models:Path", settings.ModelsPath, "--Serving:MetricsPort", "0", "--Logging:LogLevel:Default", "Warning"]);
+        await using var app = SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--Models:Path", settings.ModelsPath, "--Logging:LogLevel:Default", "Warning"]);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         using var channel = GrpcChannel.ForAddress(app.Urls.First());
         var client = new Protos.V1.Search.SearchClient(channel);

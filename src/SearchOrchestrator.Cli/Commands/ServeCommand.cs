@@ -18,6 +18,8 @@ internal static class ServeCommand
             Console.WriteLine($"searchorch: serving searched generations on {url} (Ctrl+C stops). Try:");
             Console.WriteLine($"  grpcurl -plaintext -d '{{\"model\":\"counting\",\"condition\":\"7\",\"guidance\":2,\"eta\":0.5,\"sharedPrefix\":{{\"k\":4,\"forkAt\":25}},\"verifiers\":[\"count-verifier\"]}}' {new Uri(url).Authority} searchorchestrator.v1.Search/Generate");
             Console.WriteLine($"  dotnet run --project samples/CSharpClient -- {url} 7");
+            Console.WriteLine($"  curl -s {url}/v1/images/generations -H 'content-type: application/json' -d '{{\"model\":\"counting\",\"prompt\":\"7\"}}'");
+            Console.WriteLine($"Search-tree viewer: {url}/viewer/   HTTP/JSON: {url}/api/v1/models (OpenAPI {url}/openapi/v1.json)   metrics: {url}/metrics");
         }, cancellationToken));
         return command;
     }

@@ -55,14 +55,21 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
         await continuation(request, responseStream, context).ConfigureAwait(false);
     }
 
-    private Slot? Admit(ServerCallContext context)
+    private IDisposable? Admit(ServerCallContext context) =>
+        OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method) ? null : Admit(context.RequestHeaders.GetValue(Header), countsAsSearch: true);
+
+    /// <summary>
+    /// Checks a presented key (gRPC and HTTP/JSON: <c>x-api-key</c>; the OpenAI-compatible endpoints also take
+    /// <c>Authorization: Bearer</c>); throws Unauthenticated, or ResourceExhausted past the key's concurrent searches.
+    /// </summary>
+    /// <returns>The key's search slot to dispose when the call ends, or null when nothing is counted.</returns>
+    internal IDisposable? Admit(string? presented, bool countsAsSearch)
     {
-        if (_keys.Length == 0 || OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method))
+        if (_keys.Length == 0)
         {
             return null;
         }
 
-        var presented = context.RequestHeaders.GetValue(Header);
         if (string.IsNullOrEmpty(presented))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"this server needs an API key in the '{Header}' header."));
@@ -82,6 +89,11 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
         if (match is null)
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"the API key in '{Header}' is not valid."));
+        }
+
+        if (!countsAsSearch)
+        {
+            return null;
         }
 
         if (match.MaxConcurrentSearches > 0 && _running.AddOrUpdate(match.Name, 1, (_, n) => n + 1) > match.MaxConcurrentSearches)

@@ -30,14 +30,21 @@ internal sealed class SearchService(
     /// <summary>How often a stream carries a progress event.</summary>
     internal static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
 
-    public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
+    public override Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context) =>
+        GenerateAsync(request, context.Deadline, context.CancellationToken);
+
+    /// <summary>
+    /// One search, as <see cref="Generate"/> runs it: admission, validation, caps, the result and errors as
+    /// <see cref="RpcException"/>s. The HTTP adapters (OpenAI-compatible endpoints) call this too, so they cannot differ.
+    /// </summary>
+    internal async Task<GenerateResponse> GenerateAsync(GenerateRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
         var status = StatusCode.Unknown;
         try
         {
             using var slot = Admit();
-            var search = StartSearch(request, recordEvents: false, context);
-            var response = ToWire(await Await(search.Completion, request, context).ConfigureAwait(false), request);
+            var search = StartSearch(request, recordEvents: false, deadline, cancellationToken);
+            var response = ToWire(await Await(search.Completion, request, deadline).ConfigureAwait(false), request);
             status = StatusCode.OK;
             return response;
         }
@@ -85,7 +92,7 @@ internal sealed class SearchService(
     private async Task StreamAsync(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
     {
         using var slot = Admit();
-        var search = StartSearch(request, recordEvents: true, context);
+        var search = StartSearch(request, recordEvents: true, context.Deadline, context.CancellationToken);
         // This method is the stream's only writer: progress on a timer while the search runs, then the result. Once the
         // call is cancelled the loop ends at once: the search stops on the same token, and awaiting it (below) frees this
         // thread; looping on until it ends would spin, since a delay on a cancelled token completes immediately.
@@ -99,7 +106,7 @@ internal sealed class SearchService(
             }
         }
 
-        var result = await Await(search.Completion, request, context).ConfigureAwait(false);
+        var result = await Await(search.Completion, request, context.Deadline).ConfigureAwait(false);
         var last = ToWire(search);
         if (last.Events.Count > 0 || last.EventsDropped > 0)
         {
@@ -162,7 +169,7 @@ internal sealed class SearchService(
                 Basis = estimate.Basis,
             });
         }
-        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        catch (Exception ex) when (StatusFor(ex, context.Deadline) is { } status)
         {
             throw Refuse(status);
         }
@@ -181,7 +188,7 @@ internal sealed class SearchService(
     private IDisposable Admit() =>
         admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
 
-    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, ServerCallContext context)
+    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, DateTime deadline, CancellationToken cancellationToken)
     {
         try
         {
@@ -208,15 +215,15 @@ internal sealed class SearchService(
                 throw Refuse(new Status(StatusCode.ResourceExhausted, $"the response may take {response} bytes ({core.Candidates} candidates{(request.IncludeTensors ? ", with tensors" : string.Empty)}{(request.IncludePng ? ", with PNGs" : string.Empty)}), over the server's limit of {caps.MaxSendMessageSize} bytes ({ServingOptions.SectionName}:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors."));
             }
 
-            return engine.Start(core, recordEvents, context.CancellationToken);
+            return engine.Start(core, recordEvents, cancellationToken);
         }
-        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        catch (Exception ex) when (StatusFor(ex, deadline) is { } status)
         {
             throw Refuse(status);
         }
     }
 
-    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request, ServerCallContext context)
+    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request, DateTime deadline)
     {
         try
         {
@@ -225,7 +232,7 @@ internal sealed class SearchService(
             SearchServiceLog.SearchFinished(logger, result.Strategy, request.Model, request.Condition, result.BudgetLimited ? "budget-limited" : "ok", cost.Nfe, cost.NfeIndependent, cost.VerifierCalls, cost.Batches, cost.MeanBatchSize, cost.WallTime.TotalMilliseconds);
             return result;
         }
-        catch (Exception ex) when (StatusFor(ex, context) is { } status)
+        catch (Exception ex) when (StatusFor(ex, deadline) is { } status)
         {
             throw Refuse(status);
         }
@@ -238,14 +245,14 @@ internal sealed class SearchService(
     }
 
     /// <summary>The status a caller sees for an error; null lets an unexpected error surface as Internal.</summary>
-    private static Status? StatusFor(Exception error, ServerCallContext context) => error switch
+    private static Status? StatusFor(Exception error, DateTime deadline) => error switch
     {
         RpcException e => e.Status,
         InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{WireField(e.Argument)}: {e.Message}"),
         ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
         SearchOrchestrator.Workers.NoBackendException e => new Status(StatusCode.Unavailable, e.Message),
-        OperationCanceledException when context.Deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
+        OperationCanceledException when deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
         OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the search was stopped."),
         _ => null,
     };

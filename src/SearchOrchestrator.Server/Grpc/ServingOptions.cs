@@ -41,9 +41,6 @@ public sealed record ServingOptions
 
     /// <summary>Allow plaintext (http://) on addresses other than loopback. Default false: off loopback, use TLS.</summary>
     public bool AllowPlaintextRemote { get; init; }
-
-    /// <summary>The loopback port Prometheus scrapes the metrics from (HTTP/1.1, path <c>/metrics</c>); 0 turns the endpoint off. Default 9464.</summary>
-    public int MetricsPort { get; init; } = 9464;
 }
 
 /// <summary>Validates <see cref="ServingOptions"/>, naming every bad setting.</summary>
@@ -66,11 +63,6 @@ internal sealed class ServingOptionsValidator : IValidateOptions<ServingOptions>
         if (options.MaxConcurrentSearches < 1)
         {
             failures.Add($"{section}:MaxConcurrentSearches must be at least 1, got {options.MaxConcurrentSearches}.");
-        }
-
-        if (options.MetricsPort is < 0 or > 65535)
-        {
-            failures.Add($"{section}:MetricsPort must be a port number (0 = off), got {options.MetricsPort}.");
         }
 
         if (options.DrainTimeout < TimeSpan.Zero)

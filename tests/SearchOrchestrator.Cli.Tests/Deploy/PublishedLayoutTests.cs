@@ -90,7 +90,6 @@ public sealed class PublishedLayoutTests(PublishedLayout layout) : IClassFixture
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             ["Batching__MaxBatchSize"] = "16",
             ["Models__ExecutionProvider"] = "cpu",
-            ["Serving__MetricsPort"] = "0",
         };
         if (command == "worker")
         {

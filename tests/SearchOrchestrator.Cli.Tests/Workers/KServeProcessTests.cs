@@ -157,7 +157,7 @@ public sealed class KServeProcessTests : TwoWorkerProcesses
     public async Task Serve_WithKServeBackendsConfiguredByName_RunsTheSearchOnThem()
     {
         var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models, "--Models:ExecutionProvider", "cpu",
-            "--Serving:MetricsPort", "0", "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning",
+            "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning",
             "--Backends:KServe:0:Endpoint", First.Url, "--Backends:KServe:0:ApiKey", Secret, "--Backends:KServe:0:Models:counting:RemoteName", "counting"]);
         await app.StartAsync();
         try

@@ -20,9 +20,9 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     public static Task<WorkerProcess> StartAsync(params string[] extra) => StartAsync("worker", "searchorch: worker listening on ", extra);
 
-    /// <summary>Starts <c>searchorch serve</c> (no metrics port) instead of a worker.</summary>
+    /// <summary>Starts <c>searchorch serve</c> instead of a worker.</summary>
     public static Task<WorkerProcess> StartServeAsync(params string[] extra) =>
-        StartAsync("serve", "searchorch: serving searched generations on ", ["--Serving:MetricsPort", "0", .. extra]);
+        StartAsync("serve", "searchorch: serving searched generations on ", extra);
 
     private static async Task<WorkerProcess> StartAsync(string command, string banner, string[] extra)
     {

@@ -60,7 +60,7 @@ public sealed class WorkerProcessTests : TwoWorkerProcesses
     public async Task Register_WithWrongOrRightSecret_IsRefusedOrJoinsAndServesSearches()
     {
         var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models, "--Models:ExecutionProvider", "cpu",
-            "--Serving:MetricsPort", "0", "--Workers:Secret", Secret, "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning"]);
+            "--Workers:Secret", Secret, "--Workers:UseLocal", "false", "--Logging:LogLevel:Default", "Warning"]);
         await app.StartAsync();
         try
         {
@@ -79,6 +79,10 @@ public sealed class WorkerProcessTests : TwoWorkerProcesses
             var link = Assert.Single(response.Cost.Links);
             Assert.Equal(First.Url, link.Link);
             Assert.True(link.BytesSent > 0 && link.BytesReceived > 0 && link.Calls > 0);
+            // The worker's own metrics, on its own port: the batches it ran for this search.
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync(new Uri(new Uri(First.Url), "/metrics"));
+            Assert.Matches("searchorch_batch_rows_count\\{[^}]*queue=\"counting\"[^}]*\\} [1-9]", metrics);
         }
         finally
         {

@@ -149,12 +149,15 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task Metrics_AfterASearch_AreScrapedInPrometheusFormat()
+    public async Task Metrics_AfterASearch_AreScrapedInPrometheusFormatOverHttp11OnTheServicePort()
     {
         await Client.GenerateAsync(SharedPrefix());
         using var http = new HttpClient();
 
-        var text = await http.GetStringAsync($"http://127.0.0.1:{server.MetricsPort}/metrics");
+        using var response = await http.GetAsync(new Uri(server.Address, "/metrics"));
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(new Version(1, 1), response.Version);
 
         Assert.Contains("searchorch_searches_total{", text);
         Assert.Contains("searchorch_requests_total{", text);

@@ -13,15 +13,8 @@ public class ServerFixture : IAsyncLifetime
 
     protected virtual string[] ExtraArguments => [];
 
-    /// <summary>A free loopback port for this server's Prometheus endpoint.</summary>
-    public int MetricsPort { get; } = FreePort();
-
-    private static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-    }
+    /// <summary>The server's address (gRPC, HTTP/JSON, OpenAI-compatible API, viewer and metrics alike).</summary>
+    public Uri Address { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
@@ -31,11 +24,11 @@ public class ServerFixture : IAsyncLifetime
             "--Models:Path", RepositoryPaths.Models,
             "--Models:ExecutionProvider", "cpu",
             "--Logging:LogLevel:Default", "Warning",
-            "--Serving:MetricsPort", MetricsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             .. ExtraArguments,
         ]);
         await _app.StartAsync();
-        Channel = GrpcChannel.ForAddress(_app.Urls.First());
+        Address = new Uri(_app.Urls.First());
+        Channel = GrpcChannel.ForAddress(Address);
     }
 
     public async Task DisposeAsync()

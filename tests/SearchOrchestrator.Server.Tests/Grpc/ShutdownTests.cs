@@ -20,7 +20,6 @@ public sealed class ShutdownTests
             "--Models:ExecutionProvider", "cpu",
             "--Logging:LogLevel:Default", "Warning",
             "--Serving:DrainTimeout", drainTimeout,
-            "--Serving:MetricsPort", "0",
         ]);
         await app.StartAsync();
         return (app, GrpcChannel.ForAddress(app.Urls.First()));

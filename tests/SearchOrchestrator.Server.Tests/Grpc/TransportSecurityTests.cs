@@ -18,7 +18,6 @@ public sealed class TransportSecurityTests : IDisposable
         "--Models:Path", RepositoryPaths.Models,
         "--Models:ExecutionProvider", "cpu",
         "--Logging:LogLevel:Default", "Warning",
-        "--Serving:MetricsPort", "0",
         .. extra,
     ];
 
