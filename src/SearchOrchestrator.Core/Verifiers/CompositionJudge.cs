@@ -149,47 +149,11 @@ public sealed class CompositionJudge : IVerifier
         }
 
         var found = new List<(string, string)>();
-        var seen = new bool[pixels];
-        var stack = new Stack<int>();
-        var component = new List<int>();
-        for (var start = 0; start < pixels; start++)
+        foreach (var component in PixelComponents.Find(label, height, width))
         {
-            if (label[start] < 0 || seen[start])
-            {
-                continue;
-            }
-
-            var color = label[start];
-            component.Clear();
-            seen[start] = true;
-            stack.Push(start);
-            while (stack.TryPop(out var p))
-            {
-                component.Add(p);
-                int y = p / width, x = p % width;
-                for (var dy = -1; dy <= 1; dy++)
-                {
-                    for (var dx = -1; dx <= 1; dx++)
-                    {
-                        int ny = y + dy, nx = x + dx;
-                        if (ny < 0 || ny >= height || nx < 0 || nx >= width)
-                        {
-                            continue;
-                        }
-
-                        var q = (ny * width) + nx;
-                        if (!seen[q] && label[q] == color)
-                        {
-                            seen[q] = true;
-                            stack.Push(q);
-                        }
-                    }
-                }
-            }
-
             if (component.Count >= MinArea)
             {
-                found.Add((Palette[color].Name, Classify(component, width)));
+                found.Add((Palette[label[component[0]]].Name, Classify(component, width)));
             }
         }
 

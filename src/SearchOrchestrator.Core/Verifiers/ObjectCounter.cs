@@ -39,50 +39,13 @@ public sealed class ObjectCounter : IVerifier
             throw new ArgumentException($"An image of {height}x{width} has {height * width} pixels, got {image.Length}.", nameof(image));
         }
 
-        var seen = new bool[image.Length];
-        var stack = new Stack<int>();
-        var count = 0;
-        for (var start = 0; start < image.Length; start++)
+        var label = new int[image.Length];
+        for (var p = 0; p < image.Length; p++)
         {
-            if (seen[start] || !(image[start] > Threshold))
-            {
-                continue;
-            }
-
-            seen[start] = true;
-            stack.Push(start);
-            var area = 0;
-            while (stack.TryPop(out var p))
-            {
-                area++;
-                int y = p / width, x = p % width;
-                for (var dy = -1; dy <= 1; dy++)
-                {
-                    for (var dx = -1; dx <= 1; dx++)
-                    {
-                        int ny = y + dy, nx = x + dx;
-                        if (ny < 0 || ny >= height || nx < 0 || nx >= width)
-                        {
-                            continue;
-                        }
-
-                        var q = (ny * width) + nx;
-                        if (!seen[q] && image[q] > Threshold)
-                        {
-                            seen[q] = true;
-                            stack.Push(q);
-                        }
-                    }
-                }
-            }
-
-            if (area >= MinArea)
-            {
-                count++;
-            }
+            label[p] = image[p] > Threshold ? 0 : -1;
         }
 
-        return count;
+        return PixelComponents.Find(label, height, width).Count(component => component.Count >= MinArea);
     }
 
     /// <summary>Counts the objects in a <c>[1, H, W]</c> sample.</summary>
