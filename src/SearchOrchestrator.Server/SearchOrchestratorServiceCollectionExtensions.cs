@@ -64,7 +64,8 @@ public static class SearchOrchestratorServiceCollectionExtensions
             provider.GetRequiredService<IModelProvider>(),
             provider.GetRequiredService<IOptions<BatchingOptions>>().Value,
             provider.GetService<TimeProvider>(),
-            provider.GetRequiredService<WorkerPool>()));
+            provider.GetRequiredService<WorkerPool>(),
+            provider.GetService<ILogger<SearchEngine>>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModelRepositoryLoader>());
         // One instance for the host's life (gRPC would make one per call): it holds each served model's statistics.
         services.TryAddSingleton<OpenInferenceService>();

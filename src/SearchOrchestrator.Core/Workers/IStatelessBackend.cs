@@ -12,9 +12,6 @@ public interface IStatelessBackend : IStepBackend, IAsyncDisposable
     /// <summary>The backend kind, one of <see cref="BackendKinds"/>.</summary>
     string Kind { get; }
 
-    /// <summary>The message of the backend's latest failure, for errors that say why no backend was left; null before any.</summary>
-    string? LastFailure { get; }
-
     /// <summary>True when the backend runs the denoiser <paramref name="model"/>.</summary>
     bool Hosts(string model);
 

@@ -11,7 +11,7 @@ namespace SearchOrchestrator.Workers;
 /// deadline; calls that may be repeated are retried with backoff; a worker that keeps failing leaves the rotation
 /// until it passes a health check.
 /// </summary>
-public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
+public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposable
 {
     private readonly IWorkerClient _client;
     private readonly WorkerOptions _options;
@@ -57,7 +57,13 @@ public sealed class WorkerBackend : IStepBackend, IAsyncDisposable
     /// <inheritdoc />
     public LinkCostModel? Link { get; }
 
-    /// <summary>The latest failure's message, for operators (null until a call fails).</summary>
+    /// <inheritdoc />
+    public StepTraffic StepTraffic => StepTraffic.Sampler;
+
+    /// <summary>This worker's resident-state operations when the pool keeps node states on workers (<see cref="WorkerModes.Resident"/>).</summary>
+    public IResidentStates? ResidentStates => _options.Mode == WorkerModes.Resident ? this : null;
+
+    /// <inheritdoc />
     public string? LastFailure { get; private set; }
 
     /// <summary>Consecutive failed calls (reset by a success).</summary>

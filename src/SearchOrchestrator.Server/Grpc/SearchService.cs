@@ -107,8 +107,8 @@ internal sealed class SearchService(
         }
 
         var result = await Await(search.Completion, request, context.Deadline).ConfigureAwait(false);
-        var last = ToWire(search);
-        if (last.Events.Count > 0 || last.EventsDropped > 0)
+        // The events still queued go out before the result.
+        for (var last = ToWire(search); last.Events.Count > 0 || last.EventsDropped > 0; last = ToWire(search))
         {
             await responseStream.WriteAsync(new GenerateEvent { Progress = last }, context.CancellationToken).ConfigureAwait(false);
         }
