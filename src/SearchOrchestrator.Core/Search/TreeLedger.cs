@@ -268,7 +268,7 @@ internal static partial class TreeLog
     [LoggerMessage(EventId = 5101, Level = LogLevel.Information, Message = "Search budget refused {Work} for {Nodes} node(s): {Limit} is reached")]
     public static partial void WorkRefused(ILogger logger, string work, int nodes, string limit);
 
-    [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Backend {Backend} failed while {Operation}: {Reason}; its work runs elsewhere and what it held is recomputed by replay")]
+    [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Backend {Backend} failed while {Operation}; its work runs elsewhere and what it held is recomputed by replay. {Reason}")]
     public static partial void BackendFailed(ILogger logger, string backend, string operation, string reason);
 
     [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Recomputed node {Node} ({Path}) at step {Step} by deterministic replay: {Nfe} NFE outside the budget")]

@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using SearchOrchestrator.Core.Tests.TestDoubles;
 using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Core.Tests.Search;
@@ -9,7 +9,7 @@ public sealed class TreeLedgerTests
     [Fact]
     public void Record_PastTheBound_DropsTheNewestAndCountsThem()
     {
-        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), new RecordingLogger(), recordEvents: true);
+        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), new RecordingLogger<TreeLedger>(), recordEvents: true);
 
         for (var i = 0; i < TreeLedger.EventCapacity + 10; i++)
         {
@@ -29,7 +29,7 @@ public sealed class TreeLedgerTests
     [Fact]
     public void TakeEvents_MoreThanMax_LeavesTheRestForTheNextCall()
     {
-        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), new RecordingLogger(), recordEvents: true);
+        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), new RecordingLogger<TreeLedger>(), recordEvents: true);
         for (var i = 0; i < 10; i++)
         {
             ledger.Record(new TreeEvent(TreeEventKind.Forked, i, $"0/{i}", 0, Parent: 0));
@@ -46,7 +46,7 @@ public sealed class TreeLedgerTests
     [Fact]
     public void Record_SearchThatKeepsNoEvents_HasNoneToTake()
     {
-        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), new RecordingLogger(), recordEvents: false);
+        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), new RecordingLogger<TreeLedger>(), recordEvents: false);
 
         ledger.Record(new TreeEvent(TreeEventKind.Pruned, 0, "0", 3));
 
@@ -56,7 +56,7 @@ public sealed class TreeLedgerTests
     [Fact]
     public void TryReserveNfe_PastTheBudget_IsRefusedAndTheRefusalIsLoggedWithItsLimit()
     {
-        var logger = new RecordingLogger();
+        var logger = new RecordingLogger<TreeLedger>();
         var ledger = new TreeLedger(new SearchBudget { MaxNfe = 10 }, new FakeTimeProvider(), logger, recordEvents: false);
 
         var first = ledger.TryReserveNfe(8);
@@ -75,7 +75,7 @@ public sealed class TreeLedgerTests
     public void TryReserveVerifierCalls_AfterTheWallTime_IsRefusedAndLoggedAsTheWallTime()
     {
         var time = new FakeTimeProvider();
-        var logger = new RecordingLogger();
+        var logger = new RecordingLogger<TreeLedger>();
         var ledger = new TreeLedger(new SearchBudget { MaxWallTime = TimeSpan.FromSeconds(1) }, time, logger, recordEvents: false);
 
         var before = ledger.TryReserveVerifierCalls(2);
@@ -87,18 +87,5 @@ public sealed class TreeLedgerTests
         Assert.False(after);
         Assert.Equal(2, ledger.VerifierCalls);
         Assert.Equal("Search budget refused verify for 3 node(s): budget.max_wall_time is reached", Assert.Single(logger.Entries).Message);
-    }
-
-    private sealed class RecordingLogger : ILogger
-    {
-        public List<(int Id, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Entries.Add((eventId.Id, formatter(state, exception)));
     }
 }

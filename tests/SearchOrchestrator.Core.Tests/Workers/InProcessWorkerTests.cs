@@ -103,6 +103,30 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public async Task RunAsync_WorkerDies_LogsEachReplayWithTheNfeTheAccountReports()
+    {
+        var models = Models();
+        var reference = await new SearchEngine(models).RunAsync(Request(new BfsStrategy(4, [5, 10, 15], BfsMode.Resample)) with { Verifiers = ["mean"] });
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = true, MaxRetries = 0 });
+        ((InProcessWorkerClient)pool.Workers[0].Client).FailAfter = 6;
+        // Make the worker look free, so placement keeps the nodes there until it dies.
+        pool.Workers[0].Compute.Record(1, TimeSpan.Zero);
+        pool.Workers[0].Compute.Record(64, TimeSpan.Zero);
+        var logger = new RecordingLogger<SearchEngine>();
+        await using var engine = new SearchEngine(models, workers: pool, logger: logger);
+
+        var result = await engine.RunAsync(Request(new BfsStrategy(4, [5, 10, 15], BfsMode.Resample)) with { Verifiers = ["mean"] });
+
+        var replays = logger.Entries.Where(e => e.Id == 5103).ToList();
+        Assert.NotEmpty(replays);
+        Assert.True(result.Cost.ReplayNfe > 0);
+        Assert.Equal(result.Cost.ReplayNfe, replays.Sum(e => long.Parse(e.Message.Split(": ")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Contains(logger.Entries, e => e.Id == 5102 && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning && e.Message.Contains("http://in-process:1", StringComparison.Ordinal));
+        AssertSame(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+    }
+
+    [Fact]
     public async Task VerifyAsync_TwoVerifiersOverResidentNodes_FetchesEachNodeOnce()
     {
         var models = new FakeModels([new GaussianDataDenoiser(Data)], [new MeanVerifier(), new MeanVerifier("near", target: 0)]);
