@@ -251,8 +251,9 @@ public sealed class SearchEngine : IAsyncDisposable
         var batcher = BatcherFor(denoiser);
         var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
         var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance), description.SampleShape, description.StateElements, request.Condition, ledger);
-        // With no remote backends everything runs here; otherwise placement chooses per group of nodes.
-        ITreeExecutor executor = _workers is null
+        // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
+        // otherwise placement chooses per group of nodes.
+        ITreeExecutor executor = _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
             ? new LocalExecutor(execution)
             : new PlacedExecutor(
                 execution,

@@ -20,7 +20,6 @@ public sealed class TrajectoryTree
 {
     private readonly List<Node> _nodes = [];
     private readonly List<Node> _roots = [];
-    private readonly ITreeExecutor _executor;
     private readonly IReadOnlyList<VerifierBatcher> _verifiers;
     private readonly VerifierEnsemble _ensemble;
     private readonly ISampler _sampler;
@@ -31,7 +30,7 @@ public sealed class TrajectoryTree
 
     internal TrajectoryTree(TreeSettings settings)
     {
-        _executor = settings.Executor;
+        Executor = settings.Executor;
         Ledger = settings.Ledger;
         _verifiers = settings.Verifiers;
         _ensemble = settings.Ensemble;
@@ -197,7 +196,7 @@ public sealed class TrajectoryTree
             Ledger.Refuse("advance", refused);
         }
 
-        await _executor.AdvanceAsync(accepted, toStep, cancellationToken).ConfigureAwait(false);
+        await Executor.AdvanceAsync(accepted, toStep, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -236,7 +235,7 @@ public sealed class TrajectoryTree
             return scored;
         }
 
-        var scores = await Task.WhenAll(_verifiers.Select((batcher, v) => _executor.ScoreAsync(_ensemble.Verifiers[v], batcher, scored, cancellationToken))).ConfigureAwait(false);
+        var scores = await Task.WhenAll(_verifiers.Select((batcher, v) => Executor.ScoreAsync(_ensemble.Verifiers[v], batcher, scored, cancellationToken))).ConfigureAwait(false);
         var combined = _ensemble.Combine(scores);
         for (var i = 0; i < scored.Count; i++)
         {
@@ -283,7 +282,7 @@ public sealed class TrajectoryTree
     /// the worker, or, when the worker is gone, recomputed from the nearest ancestor held here by deterministic replay.
     /// </summary>
     public Task MaterializeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) =>
-        _executor.MaterializeAsync(nodes ?? throw new ArgumentNullException(nameof(nodes)), cancellationToken);
+        Executor.MaterializeAsync(nodes ?? throw new ArgumentNullException(nameof(nodes)), cancellationToken);
 
     /// <summary>The cost account so far.</summary>
     public CostAccount Account()
@@ -307,6 +306,9 @@ public sealed class TrajectoryTree
     /// <summary>The search's books: budget, cost account and events.</summary>
     internal TreeLedger Ledger { get; }
 
+    /// <summary>What carries out the tree's decisions on node states.</summary>
+    internal ITreeExecutor Executor { get; }
+
     /// <summary>Releases every node's tensors (the search is over).</summary>
     internal void ReleaseAll()
     {
@@ -318,7 +320,7 @@ public sealed class TrajectoryTree
 
     private void Release(IReadOnlyList<Node> nodes)
     {
-        _executor.Release(nodes);
+        Executor.Release(nodes);
         foreach (var node in nodes)
         {
             node.Release();
@@ -338,7 +340,7 @@ public sealed class TrajectoryTree
                 children.Add(child);
             }
 
-            _executor.Branch(parent, children);
+            Executor.Branch(parent, children);
             return children;
         }
     }

@@ -103,6 +103,22 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public async Task CreateTree_PoolWithoutABackendForTheModel_RunsLocallyAndWithOnePlaces()
+    {
+        var models = Models();
+        await using var empty = new WorkerPool((e, s) => new InProcessWorkerClient(e, new WorkerRuntime(models, new SearchEngine(models), 1 << 24)), _ => null, new WorkerOptions());
+        await using var joined = await PoolAsync(models, new WorkerOptions());
+        await using var idle = new SearchEngine(models, workers: empty);
+        await using var placed = new SearchEngine(models, workers: joined);
+
+        var local = idle.CreateTree(Request(new BestOfNStrategy(2)));
+        var remote = placed.CreateTree(Request(new BestOfNStrategy(2)));
+
+        Assert.IsType<LocalExecutor>(local.Executor);
+        Assert.IsType<PlacedExecutor>(remote.Executor);
+    }
+
+    [Fact]
     public async Task RunAsync_WorkerDies_LogsEachReplayWithTheNfeTheAccountReports()
     {
         var models = Models();
