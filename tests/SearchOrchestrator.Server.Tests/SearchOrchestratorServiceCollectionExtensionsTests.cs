@@ -56,7 +56,7 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
         {
             ["Models:Path"] = RepositoryPaths.Models,
             ["Models:ExecutionProvider"] = "cpu",
-            ["Verifiers:Path"] = Plugins.VerifierPluginLoaderTests.SamplePluginFolder,
+            ["Verifiers:Path"] = Plugins.PluginLoaderTests.SamplePluginFolder,
             ["Batching:MaxBatchSize"] = "16",
         });
         await host.StartAsync();

@@ -52,7 +52,7 @@ public sealed class SearchEstimatorTests
     }
 
     private static ISearchStrategy Strategy(string name, string parameters, int steps) =>
-        StrategyCatalog.Create(name, parameters.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1].Replace(';', ',')), steps);
+        StrategyCatalog.BuiltIn.Create(name, parameters.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1].Replace(';', ',')), steps);
 
     [Theory]
     [MemberData(nameof(ExactStrategies))]

@@ -9,7 +9,7 @@ public sealed class StrategyCatalogTests
     {
         foreach (var name in StrategyNames.All)
         {
-            var strategy = StrategyCatalog.Create(name, new Dictionary<string, string>(), 50);
+            var strategy = StrategyCatalog.BuiltIn.Create(name, new Dictionary<string, string>(), 50);
 
             Assert.Equal(name, strategy.Name);
             strategy.Validate(50);
@@ -19,8 +19,8 @@ public sealed class StrategyCatalogTests
     [Fact]
     public void Create_Parameters_AreParsed()
     {
-        var bfs = (BfsStrategy)StrategyCatalog.Create("bfs", new Dictionary<string, string> { ["particles"] = "8", ["evaluate_at"] = "10,25", ["mode"] = "prune", ["width"] = "2" }, 50);
-        var shared = (SharedPrefixStrategy)StrategyCatalog.Create("shared_prefix", new Dictionary<string, string> { ["fork_schedule"] = "10:2,30:3" }, 50);
+        var bfs = (BfsStrategy)StrategyCatalog.BuiltIn.Create("bfs", new Dictionary<string, string> { ["particles"] = "8", ["evaluate_at"] = "10,25", ["mode"] = "prune", ["width"] = "2" }, 50);
+        var shared = (SharedPrefixStrategy)StrategyCatalog.BuiltIn.Create("shared_prefix", new Dictionary<string, string> { ["fork_schedule"] = "10:2,30:3" }, 50);
 
         Assert.Equal((8, BfsMode.Prune, 2), (bfs.Particles, bfs.Mode, bfs.Width));
         Assert.Equal([10, 25], bfs.EvaluateAt);
@@ -35,7 +35,7 @@ public sealed class StrategyCatalogTests
     [InlineData("fk_steering", "potential", "min", "strategy.potential", "fk_steering: potential must be max or difference or sum or immediate, got 'min'.")]
     public void Create_BadNameOrParameter_ThrowsNamingIt(string name, string key, string value, string argument, string message)
     {
-        var ex = Assert.Throws<InvalidRequestException>(() => StrategyCatalog.Create(name, new Dictionary<string, string> { [key] = value }, 50));
+        var ex = Assert.Throws<InvalidRequestException>(() => StrategyCatalog.BuiltIn.Create(name, new Dictionary<string, string> { [key] = value }, 50));
 
         Assert.Equal(argument, ex.Argument);
         Assert.Equal(message, ex.Message);

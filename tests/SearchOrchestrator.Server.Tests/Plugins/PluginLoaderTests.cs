@@ -6,7 +6,7 @@ using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Server.Tests.Plugins;
 
-public sealed class VerifierPluginLoaderTests : IDisposable
+public sealed class PluginLoaderTests : IDisposable
 {
     private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("searchorch-plugins-");
 
@@ -25,7 +25,7 @@ public sealed class VerifierPluginLoaderTests : IDisposable
     [Fact]
     public async Task Load_SamplePlugin_FindsAWorkingVerifier()
     {
-        var verifiers = VerifierPluginLoader.Load(SamplePluginFolder, NullLogger.Instance);
+        var verifiers = PluginLoader.Load(SamplePluginFolder, NullLogger.Instance).Verifiers;
 
         var symmetry = Assert.Single(verifiers);
         Assert.Equal("mirror-symmetry", symmetry.Name);
@@ -46,7 +46,7 @@ public sealed class VerifierPluginLoaderTests : IDisposable
 
         File.WriteAllText(Path.Combine(_folder.FullName, "Broken.dll"), "not an assembly");
 
-        var verifiers = VerifierPluginLoader.Load(_folder.FullName, NullLogger.Instance);
+        var verifiers = PluginLoader.Load(_folder.FullName, NullLogger.Instance).Verifiers;
 
         Assert.Equal(["mirror-symmetry"], verifiers.Select(v => v.Name));
     }
@@ -54,7 +54,7 @@ public sealed class VerifierPluginLoaderTests : IDisposable
     [Fact]
     public void Load_MissingFolder_ThrowsNamingTheSetting()
     {
-        var ex = Assert.Throws<DirectoryNotFoundException>(() => VerifierPluginLoader.Load("/nonexistent-plugins", NullLogger.Instance));
+        var ex = Assert.Throws<DirectoryNotFoundException>(() => PluginLoader.Load("/nonexistent-plugins", NullLogger.Instance));
 
         Assert.Contains("Verifiers:Path", ex.Message);
     }
