@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Tests;
 using SearchOrchestrator.Verifiers;
@@ -10,14 +12,16 @@ public sealed class PluginLoaderTests : IDisposable
 {
     private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("searchorch-plugins-");
 
-    /// <summary>The sample plug-in's build output, in the configuration this test was built with.</summary>
-    public static string SamplePluginFolder
+    /// <summary>The sample verifier plug-in's build output, in the configuration this test was built with.</summary>
+    public static string SamplePluginFolder => SampleFolder("CustomVerifier");
+
+    /// <summary>The sample strategy plug-in's build output.</summary>
+    public static string SampleStrategyFolder => SampleFolder("StrategyPlugin");
+
+    private static string SampleFolder(string sample)
     {
-        get
-        {
-            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-            return Path.Combine(RepositoryPaths.Root, "samples", "CustomVerifier", "bin", configuration, "net10.0");
-        }
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        return Path.Combine(RepositoryPaths.Root, "samples", sample, "bin", configuration, "net10.0");
     }
 
     public void Dispose() => _folder.Delete(recursive: true);
@@ -34,6 +38,22 @@ public sealed class PluginLoaderTests : IDisposable
         var scores = await symmetry.ScoreAsync(new VerifierBatch(new SampleShape(1, 2, 4), symmetric.Concat(lopsided).ToArray(), ["1", "1"]));
         Assert.Equal(0f, scores[0]);
         Assert.Equal(-1f, scores[1]);
+    }
+
+    [Fact]
+    public void Load_SampleStrategyPlugin_FindsItsDefinitionAndItsExactPlan()
+    {
+        var plugins = PluginLoader.Load(SampleStrategyFolder, NullLogger.Instance);
+
+        Assert.Empty(plugins.Verifiers);
+        var definition = Assert.Single(plugins.Strategies);
+        Assert.Equal("successive_halving", definition.Name);
+        Assert.Equal("n=8, evaluate_at=N/4,N/2,3N/4", definition.ParameterList);
+        var strategy = new StrategyCatalog([.. StrategyCatalog.BuiltIns, definition]).Create("successive_halving", new Dictionary<string, string>(), 40);
+        strategy.Validate(40);
+        var plan = strategy.Plan(new PlanContext(40, ForkRenoiseSteps: 1));
+        // 8 trajectories to step 10, 4 to 20, 2 to 30, 1 to 40.
+        Assert.Equal(NfeRange.Exactly((8 * 10) + (4 * 10) + (2 * 10) + (1 * 10)), plan.Nfe);
     }
 
     [Fact]
