@@ -1,3 +1,4 @@
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 
 namespace SearchOrchestrator.Core.Tests.Strategies;
@@ -39,5 +40,37 @@ public sealed class StrategyCatalogTests
 
         Assert.Equal(argument, ex.Argument);
         Assert.Equal(message, ex.Message);
+    }
+
+    [Fact]
+    public void Create_ForkScheduleWithK_ThrowsNamingForkSchedule()
+    {
+        var ex = Assert.Throws<InvalidRequestException>(() => StrategyCatalog.BuiltIn.Create("shared_prefix", new Dictionary<string, string> { ["fork_schedule"] = "10:2", ["k"] = "4" }, 50));
+
+        Assert.Equal("strategy.fork_schedule", ex.Argument);
+        Assert.Equal("shared_prefix: give either fork_schedule or k and fork_at, not both.", ex.Message);
+    }
+
+    [Fact]
+    public void Create_ZeroGiven_IsUsedAsZeroNotAsTheDefault()
+    {
+        var dfs = (DfsStrategy)StrategyCatalog.BuiltIn.Create("dfs", new Dictionary<string, string> { ["threshold"] = "0", ["max_backtracks"] = "0" }, 50);
+
+        Assert.Equal((0.0, 0), (dfs.Threshold, dfs.MaxBacktracks));
+    }
+
+    [Fact]
+    public void Constructor_TwoDefinitionsOfOneName_ThrowsNamingIt()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new StrategyCatalog([.. StrategyCatalog.BuiltIns, BestOfNStrategy.Definition]));
+
+        Assert.StartsWith("Two strategies are registered as 'best_of_n'; strategy names must be unique.", ex.Message);
+    }
+
+    [Fact]
+    public void BuiltIns_EveryName_ListedInTheOrderOfStrategyNames()
+    {
+        Assert.Equal(StrategyNames.All, StrategyCatalog.BuiltIns.Select(d => d.Name));
+        Assert.All(StrategyCatalog.BuiltIns, d => Assert.Equal(d.Name, d.Create(new StrategyParameters(d.Name, new Dictionary<string, string>()), 50).Name));
     }
 }
