@@ -17,9 +17,10 @@ internal static class StrategiesCommand
             foreach (var definition in common.CreateStrategies(parse).Definitions)
             {
                 Console.WriteLine($"{definition.Name,-18} {definition.Summary}");
+                var width = definition.Parameters.Max(p => p.Name.Length + p.Value.Length + 1);
                 foreach (var parameter in definition.Parameters)
                 {
-                    Console.WriteLine($"  {$"{parameter.Name}={parameter.Default}",-28} {parameter.Description}");
+                    Console.WriteLine($"  {$"{parameter.Name}={parameter.Value}".PadRight(width)}  {parameter.Description}");
                 }
             }
 

@@ -13,15 +13,15 @@ namespace SearchOrchestrator.Search;
 /// <param name="Create">Builds it for a search of the given steps (defaults may scale with N) from the parameters given.</param>
 public sealed record StrategyDefinition(string Name, string Summary, IReadOnlyList<StrategyParameter> Parameters, Func<StrategyParameters, int, ISearchStrategy> Create)
 {
-    /// <summary>The parameters as <c>name=default</c>, comma-separated.</summary>
-    public string ParameterList => string.Join(", ", Parameters.Select(p => $"{p.Name}={p.Default}"));
+    /// <summary>The parameters as <c>name=value</c>, comma-separated (e.g. <c>n=4</c>).</summary>
+    public string ParameterList => string.Join(", ", Parameters.Select(p => $"{p.Name}={p.Value}"));
 }
 
 /// <summary>One parameter of a strategy.</summary>
 /// <param name="Name">Its name, e.g. <c>evaluate_at</c>.</param>
-/// <param name="Default">Its default as text, e.g. <c>4</c> or <c>N/5</c>.</param>
+/// <param name="Value">Its value as listings show it: the default (<c>4</c>, <c>N/5</c>), or the forms it takes with the default (<c>resample|prune</c>, <c>&lt;steps&gt; (default every N/5)</c>).</param>
 /// <param name="Description">What it sets.</param>
-public sealed record StrategyParameter(string Name, string Default, string Description);
+public sealed record StrategyParameter(string Name, string Value, string Description);
 
 /// <summary>
 /// The named text values a strategy is built from, read as typed values; a value that does not parse is an

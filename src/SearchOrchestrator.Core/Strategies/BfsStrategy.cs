@@ -31,8 +31,8 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         "K particles evaluated at chosen steps, resampled by score or pruned to the top w (BFS).",
         [
             new("particles", "4", "K, the particles kept at each step"),
-            new("evaluate_at", "every N/5", "the evaluation steps, comma-separated"),
-            new("mode", "resample", "resample | prune"),
+            new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
+            new("mode", "resample|prune", "resample by score, or prune to the top w"),
             new("temperature", "1", "τ of the resampling softmax"),
             new("width", "1", "w, the survivors when pruning"),
         ],

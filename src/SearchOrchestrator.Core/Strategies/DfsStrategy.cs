@@ -18,7 +18,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         StrategyNames.Dfs,
         "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking).",
         [
-            new("evaluate_at", "every N/5", "the evaluation steps, comma-separated"),
+            new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
             new("threshold", "0.5", "scores below this trigger a backtrack"),
             new("recur_depth", "N/10", "steps a backtrack renoises back"),
             new("max_backtracks", "8", "the most backtracks in the whole search"),

@@ -38,7 +38,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
         "k particles resampled in proportion to potentials exp(λ·f(rewards)) (Feynman–Kac steering).",
         [
             new("particles", "4", "k, the particles"),
-            new("potential", "max", "max | difference | sum | immediate"),
+            new("potential", "max|difference|sum|immediate", "f: the highest, the change in, the sum of, or the current reward"),
             new("lambda", "10", "λ, the inverse temperature of the potential"),
             new("resample_every", "N/10", "steps between resampling steps"),
             new("adaptive", "false", "resample only when the effective sample size is below k/2"),

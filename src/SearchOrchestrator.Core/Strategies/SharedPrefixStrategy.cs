@@ -34,8 +34,8 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
         "one trajectory to a fork step, forked k ways, each finished (m = k − (k−1)·s/N).",
         [
             new("k", "4", "branches"),
-            new("fork_at", "auto|<step>", "the fork step, or auto (the default): the latest step at which siblings still differ, calibrated per model and condition"),
-            new("fork_schedule", "none", "<step>:<factor>,… forks by each factor at each step (instead of k and fork_at)"),
+            new("fork_at", "auto|<step> (default auto)", "the fork step, or auto: the latest step at which siblings still differ, calibrated per model and condition"),
+            new("fork_schedule", "<step>:<factor>,… (instead of k and fork_at)", "forks by each factor at each step"),
         ],
         (p, _) => Create(p));
 
