@@ -10,6 +10,7 @@ using SearchOrchestrator.Server;
 using SearchOrchestrator.Server.Plugins;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Workers;
 
@@ -19,8 +20,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SearchOrchestratorServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the model repository (section <c>Models</c>), verifier plug-ins (section <c>Verifiers</c>), the model
-    /// catalog with the built-in object counter, and the search engine (section <c>Batching</c>); options are validated
+    /// Adds the model repository (section <c>Models</c>), verifier and strategy plug-ins (section <c>Verifiers</c>), the
+    /// model catalog with the built-in object counter, the strategy catalog (the built-ins, those added with
+    /// <c>AddStrategy&lt;T&gt;()</c> and plug-ins), and the search engine (section <c>Batching</c>); options are validated
     /// at start and every model is loaded before the host reports started.
     /// </summary>
     public static SearchOrchestratorBuilder AddSearchOrchestrator(this IServiceCollection services)
@@ -35,13 +37,13 @@ public static class SearchOrchestratorServiceCollectionExtensions
         services.TryAddSingleton(provider => ModelRepository.Load(
             provider.GetRequiredService<IOptions<ModelRepositoryOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger<ModelRepository>()));
+        services.TryAddSingleton(provider => provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
+            ? PluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PluginLoader)))
+            : LoadedPlugins.None);
         services.TryAddSingleton<IModelProvider>(provider =>
-        {
-            var plugins = provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
-                ? VerifierPluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifierPluginLoader)))
-                : [];
-            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. plugins]);
-        });
+            new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers]));
+        services.TryAddSingleton(provider => new StrategyCatalog(
+            [.. StrategyCatalog.BuiltIns, .. provider.GetServices<StrategyDefinition>(), .. provider.GetRequiredService<LoadedPlugins>().Strategies]));
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>());
         services.TryAddSingleton(provider =>
