@@ -1,4 +1,5 @@
 using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 
@@ -44,10 +45,13 @@ public sealed class TrajectoryTreeTests : IAsyncDisposable
     [Fact]
     public async Task Account_ThousandStepTrajectory_CountsEveryBatchItJoined()
     {
-        var tree = _engine.CreateTree(new SearchRequest { Model = "gaussian-data", Condition = "1", Steps = 1000, Eta = 0.5, Seed = 7, Strategy = new BestOfNStrategy(1) });
+        // A minute's queue delay: each batch closes when both stepping roots are in it, never on the clock (with the 1 ms
+        // default a root that came late on a loaded machine made a batch of its own).
+        await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1)), new MeanVerifier()), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+        var tree = engine.CreateTree(new SearchRequest { Model = "gaussian-data", Condition = "1", Steps = 1000, Eta = 0.5, Seed = 7, Strategy = new BestOfNStrategy(1) });
         var roots = new[] { tree.CreateRoot(), tree.CreateRoot() };
 
-        await tree.AdvanceAsync(roots, 1000);
+        await tree.AdvanceAsync(roots, 1000).WaitAsync(TimeSpan.FromMinutes(2));
 
         var cost = tree.Account();
         Assert.Equal(1000, cost.Batches); // both roots step in one batch per step
