@@ -23,7 +23,13 @@ internal static class ModelsCommand
             Console.WriteLine($"{repository.RootPath} ({repository.ExecutionProvider})");
             foreach (var entry in repository.Models)
             {
-                Console.WriteLine(entry.IsReady ? $"  {entry.Name,-16} {entry.Kind,-9} ready   {Describe(entry.Manifest!)}" : $"  {entry.Name,-16} {entry.Kind,-9} FAILED  {entry.Error}");
+                Console.WriteLine(!entry.IsReady ? $"  {entry.Name,-16} {entry.Kind,-9} FAILED  {entry.Error}"
+                    : entry.Stages is { } stages ? $"  {entry.Name,-16} {entry.Kind,-9} ready   diffusers layout, stages {string.Join(", ", stages.Select(s => $"{s.Name} {s.Dtype}"))}"
+                    : $"  {entry.Name,-16} {entry.Kind,-9} ready   {Describe(entry.Manifest!)}");
+                foreach (var stage in entry.IsReady ? entry.Stages ?? [] : [])
+                {
+                    Console.WriteLine($"      {stage.Name,-12} {string.Join(" ", stage.Inputs)} -> {string.Join(" ", stage.Outputs)}");
+                }
             }
 
             return Task.FromResult(repository.Models.All(e => e.IsReady) ? 0 : 1);

@@ -10,7 +10,8 @@ public sealed class GaussianProcess : DiffusionProcess
     /// <param name="schedule">The training noise schedule.</param>
     /// <param name="prediction">What the model outputs.</param>
     /// <param name="sampleRange">The range of clean data; x̂0 is clipped to it when set.</param>
-    public GaussianProcess(NoiseSchedule schedule, PredictionType prediction, (float Min, float Max)? sampleRange = null)
+    /// <param name="spacing">How sampling timesteps are picked; null: <see cref="TimestepSpacing.Trailing"/>.</param>
+    public GaussianProcess(NoiseSchedule schedule, PredictionType prediction, (float Min, float Max)? sampleRange = null, TimestepSpacing? spacing = null)
     {
         ArgumentNullException.ThrowIfNull(schedule);
         if (sampleRange is { } r && !(r.Min < r.Max))
@@ -21,6 +22,7 @@ public sealed class GaussianProcess : DiffusionProcess
         Schedule = schedule;
         Prediction = prediction;
         SampleRange = sampleRange;
+        Spacing = spacing ?? TimestepSpacing.Trailing;
     }
 
     /// <summary>The training noise schedule.</summary>
@@ -32,11 +34,14 @@ public sealed class GaussianProcess : DiffusionProcess
     /// <summary>The range x̂0 is clipped to, or null for no clipping.</summary>
     public (float Min, float Max)? SampleRange { get; }
 
+    /// <summary>How sampling timesteps are picked from the training schedule.</summary>
+    public TimestepSpacing Spacing { get; }
+
     /// <inheritdoc />
     public override string Name => "gaussian";
 
     /// <inheritdoc />
-    public override StepSchedule Steps(int steps) => Schedule.Steps(steps);
+    public override StepSchedule Steps(int steps) => new(Schedule, steps, Spacing);
 
     /// <inheritdoc />
     public override SamplerSettings DefaultSampler(double eta) => SamplerSettings.Ddim(eta);

@@ -46,7 +46,31 @@ public sealed class NoiseSchedule
     }
 
     /// <summary>
-    /// The cosine schedule of Nichol &amp; Dhariwal (2021): ᾱ(t) ∝ cos²(((t/T) + s) / (1 + s) · π/2), β clipped at 0.999.
+    /// Stable Diffusion's "scaled_linear" schedule: √β linearly spaced from √<paramref name="betaStart"/> to
+    /// √<paramref name="betaEnd"/>, squared (SD 1.x/2.x: 1000 steps from 0.00085 to 0.012).
+    /// </summary>
+    public static NoiseSchedule ScaledLinear(int trainingSteps, double betaStart, double betaEnd)
+    {
+        var roots = Linear(trainingSteps, Math.Sqrt(betaStart), Math.Sqrt(betaEnd));
+        return new NoiseSchedule([.. roots._betas.Select(b => b * b)]);
+    }
+
+    /// <summary>The β given one per training step (diffusers' <c>trained_betas</c>).</summary>
+    public static NoiseSchedule Trained(IReadOnlyList<double> betas)
+    {
+        ArgumentNullException.ThrowIfNull(betas);
+        Validate(betas.Count);
+        if (betas.Any(b => !(b > 0 && b < 1)))
+        {
+            throw new ArgumentException("Trained β must each lie in (0, 1).", nameof(betas));
+        }
+
+        return new NoiseSchedule([.. betas]);
+    }
+
+    /// <summary>
+    /// The cosine schedule of Nichol &amp; Dhariwal (2021): ᾱ(t) ∝ cos²(((t/T) + s) / (1 + s) · π/2), β clipped at 0.999
+    /// (diffusers' "squaredcos_cap_v2").
     /// </summary>
     public static NoiseSchedule Cosine(int trainingSteps, double offset = 0.008)
     {

@@ -9,6 +9,9 @@ public static class ManifestNames
     /// <summary>Kind of a model that scores x0-predictions.</summary>
     public const string Verifier = "verifier";
 
+    /// <summary>The kind a folder in the diffusers ONNX layout is listed with (it has no manifest).</summary>
+    public const string Pipeline = "pipeline";
+
     /// <summary>The gaussian (DDPM/DDIM) process.</summary>
     public const string Gaussian = "gaussian";
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Pipelines;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Tensors;
@@ -24,16 +25,24 @@ public sealed record ModelEntry
     /// <summary>Why the model is not served, naming the manifest field; null when it is ready.</summary>
     public string? Error { get; init; }
 
+    /// <summary>
+    /// For a folder in the diffusers ONNX layout: its stages with their tensors and dtypes (empty when the layout was
+    /// refused before its sessions opened); null for a manifest model.
+    /// </summary>
+    public IReadOnlyList<PipelineStage>? Stages { get; init; }
+
     /// <summary>True when the model is loaded, validated and warmed up.</summary>
     public bool IsReady => Error is null;
 
-    /// <summary>The manifest's kind, or <c>unknown</c>.</summary>
-    public string Kind => Manifest?.Kind ?? "unknown";
+    /// <summary>The manifest's kind, <c>pipeline</c> for a diffusers layout, or <c>unknown</c>.</summary>
+    public string Kind => Manifest?.Kind ?? (Stages is null ? "unknown" : ManifestNames.Pipeline);
 }
 
 /// <summary>
-/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>. Each model is
-/// checked (manifest fields, SHA-256, the ONNX graph's own inputs and outputs), given one session and warmed up.
+/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>, and every
+/// <c>&lt;path&gt;/&lt;name&gt;/</c> in the diffusers ONNX layout (<c>model_index.json</c>, <see cref="DiffusersLayout"/>),
+/// loaded as a <see cref="DiffusersPipeline"/>. Each model is checked (manifest fields, SHA-256, the ONNX graph's own
+/// inputs and outputs; for a pipeline its configs, tokenizer and stage tensors), given its sessions and warmed up.
 /// A broken model is reported with its reason and the others are still served. Models are looked up by name
 /// only; nothing a request says becomes a path.
 /// </summary>
@@ -47,6 +56,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
     private readonly Dictionary<string, IDenoiser> _denoisers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IVerifier> _verifiers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DiffusersPipeline> _pipelines = new(StringComparer.Ordinal);
     private readonly List<ModelEntry> _entries = [];
 
     private ModelRepository(string rootPath, string executionProvider)
@@ -82,13 +92,14 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         {
             var name = System.IO.Path.GetFileName(folder);
             var hasManifest = File.Exists(System.IO.Path.Combine(folder, ManifestFileName));
-            if (!hasManifest && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
+            var isPipeline = !hasManifest && DiffusersPipelineLoader.LooksLikePipeline(folder);
+            if (!hasManifest && !isPipeline && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
             {
                 continue; // not a model folder (training scripts, docs)
             }
 
             var started = Stopwatch.StartNew();
-            var entry = repository.LoadOne(name, folder, sessions, options.WarmUp);
+            var entry = isPipeline ? repository.LoadPipeline(name, folder, sessions, options.WarmUp) : repository.LoadOne(name, folder, sessions, options.WarmUp);
             repository._entries.Add(entry);
             if (entry.IsReady)
             {
@@ -115,16 +126,22 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     /// <exception cref="InvalidRequestException">The model is a denoiser.</exception>
     public IVerifier GetVerifier(string name) => Get(_verifiers, name, ManifestNames.Verifier, "verifiers");
 
+    /// <summary>The diffusers-layout pipeline called <paramref name="name"/>, with its stages.</summary>
+    /// <exception cref="ModelNotFoundException">No such model, or it failed to load (the message says why).</exception>
+    /// <exception cref="InvalidRequestException">The model is a manifest model, not a pipeline.</exception>
+    public DiffusersPipeline GetPipeline(string name) => Get(_pipelines, name, ManifestNames.Pipeline, "model");
+
     /// <summary>Disposes every session.</summary>
     public void Dispose()
     {
-        foreach (var model in _denoisers.Values.Concat<object>(_verifiers.Values))
+        foreach (var model in _denoisers.Values.Concat<object>(_verifiers.Values).Concat(_pipelines.Values))
         {
             (model as IDisposable)?.Dispose();
         }
 
         _denoisers.Clear();
         _verifiers.Clear();
+        _pipelines.Clear();
     }
 
     private T Get<T>(Dictionary<string, T> models, string name, string kind, string argument)
@@ -233,6 +250,25 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             }
 
             return Failed(name, manifest, [ex is JsonException ? $"{ManifestFileName}: {ex.Message}" : ex.Message]);
+        }
+    }
+
+    private ModelEntry LoadPipeline(string name, string folder, OnnxSessionFactory sessions, bool warmUp)
+    {
+        try
+        {
+            var (pipeline, stages, errors) = DiffusersPipelineLoader.Load(name, folder, sessions, warmUp);
+            if (pipeline is null)
+            {
+                return Failed(name, null, errors) with { Stages = stages };
+            }
+
+            _pipelines[name] = pipeline;
+            return new ModelEntry { Name = name, Stages = pipeline.Stages };
+        }
+        catch (Exception ex) when (ex is PipelineLayoutException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        {
+            return Failed(name, null, [ex.Message]) with { Stages = [] };
         }
     }
 

@@ -12,6 +12,8 @@ public sealed class ModelsCommandTests
         Assert.True(exit == 0, stderr);
         Assert.Matches(@"counting\s+denoiser\s+ready\s+gaussian/epsilon, sample 1x24x24, conditions 1,2,3,4,5,6,7,8,9", stdout);
         Assert.Matches(@"count-verifier\s+verifier\s+ready\s+class-probability", stdout);
+        Assert.Matches(@"shapes-t2i\s+pipeline\s+ready\s+diffusers layout, stages text_encoder float32, unet float32, vae_decoder float32", stdout);
+        Assert.Contains("unet         sample:float32[-1,-1,-1,-1] timestep:float32[-1] encoder_hidden_states:float32[-1,-1,64] -> out_sample:float32[-1,4,-1,-1]", stdout, StringComparison.Ordinal);
     }
 
     [Fact]

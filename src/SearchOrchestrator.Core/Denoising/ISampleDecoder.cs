@@ -1,0 +1,35 @@
+using SearchOrchestrator.Tensors;
+
+namespace SearchOrchestrator.Denoising;
+
+/// <summary>What a decoder maps: latents of <see cref="LatentShape"/> to images of <see cref="ImageShape"/>.</summary>
+public sealed record DecoderDescription
+{
+    /// <summary>The pipeline's name in the repository.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>One latent, as the denoiser produces it (before the scaling factor is undone).</summary>
+    public required SampleShape LatentShape { get; init; }
+
+    /// <summary>One decoded image, <c>[channels, height, width]</c>, values in about [−1, 1].</summary>
+    public required SampleShape ImageShape { get; init; }
+
+    /// <summary>The VAE's scaling factor: the denoiser works on latents × this, the decoder takes latents ÷ this.</summary>
+    public required double ScalingFactor { get; init; }
+}
+
+/// <summary>
+/// A pipeline's decoder (a VAE decoder): latents in, pixels out, undoing the scaling factor on the way in.
+/// Implementations must be safe to call concurrently.
+/// </summary>
+public interface ISampleDecoder
+{
+    /// <summary>The shapes and scaling factor.</summary>
+    DecoderDescription Description { get; }
+
+    /// <summary>
+    /// Decodes <paramref name="count"/> latents (<c>count × LatentShape.ElementCount</c> floats) in one forward pass into
+    /// <c>count × ImageShape.ElementCount</c> floats in <paramref name="images"/>.
+    /// </summary>
+    Task DecodeAsync(int count, ReadOnlyMemory<float> latents, Memory<float> images, CancellationToken cancellationToken = default);
+}
