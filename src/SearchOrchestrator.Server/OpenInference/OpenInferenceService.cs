@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Internal;
 
 namespace SearchOrchestrator.Server.OpenInference;
 
@@ -125,7 +126,7 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
             shape[0] = batch;
             var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = ServedModel.Version, Id = request.Id };
             response.Outputs.Add(new ModelInferResponse.Types.InferOutputTensor { Name = model.Output.Name, Datatype = model.Output.Datatype, Shape = { shape } });
-            response.RawOutputContents.Add(RawTensors.FromFloats(output));
+            response.RawOutputContents.Add(TensorCodec.Encode<float>(output));
             model.Statistics.RecordSuccess(batch, _time.GetElapsedTime(started, decoded), _time.GetElapsedTime(decoded, ran), _time.GetElapsedTime(ran), _time.GetUtcNow());
             return response;
         }
