@@ -20,8 +20,9 @@ public static class SearchOrchestratorServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the model repository (section <c>Models</c>), verifier plug-ins (section <c>Verifiers</c>), the model
-    /// catalog with the built-in object counter, and the search engine (section <c>Batching</c>); options are validated
-    /// at start and every model is loaded before the host reports started.
+    /// catalog with the built-in object counter, the search engine (section <c>Batching</c>), and the pool of remote
+    /// backends (section <c>Workers</c>) with the <c>worker</c> kind; options are validated at start and every model is
+    /// loaded before the host reports started. More backend kinds: <c>AddKServeBackends</c>, <c>AddBackendKind</c>.
     /// </summary>
     public static SearchOrchestratorBuilder AddSearchOrchestrator(this IServiceCollection services)
     {
@@ -53,11 +54,13 @@ public static class SearchOrchestratorServiceCollectionExtensions
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest?.Sha256,
                 options,
                 provider.GetService<TimeProvider>(),
-                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description : null);
+                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description : null,
+                provider.GetService<ILogger<WorkerPool>>());
         });
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBackendFactory, WorkerBackendFactory>(provider => new WorkerBackendFactory(provider.GetRequiredService<WorkerPool>())));
         services.TryAddSingleton(provider => new PoolMembership(
             provider.GetRequiredService<WorkerPool>(),
-            provider.GetRequiredService<ModelRepository>(),
+            provider.GetServices<IBackendFactory>(),
             provider.GetService<TimeProvider>(),
             provider.GetService<ILogger<PoolMembership>>()));
         services.TryAddSingleton(provider => new SearchEngine(
