@@ -41,7 +41,8 @@ public static class SearchOrchestratorServiceCollectionExtensions
             var plugins = provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
                 ? VerifierPluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifierPluginLoader)))
                 : [];
-            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. plugins]);
+            // Verifiers only the pool's workers serve are scored there (resolved when asked for: workers join later).
+            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. plugins], name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name));
         });
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>());

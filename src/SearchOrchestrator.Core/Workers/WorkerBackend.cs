@@ -79,6 +79,9 @@ public sealed class WorkerBackend : IPooledBackend
     /// <summary>True when the worker hosts <paramref name="model"/> (a denoiser or verifier of that name).</summary>
     public bool Hosts(string model) => Description.Models.Any(m => m.Name == model);
 
+    /// <summary>True when the worker serves the verifier <paramref name="verifier"/>.</summary>
+    public bool HostsVerifier(string verifier) => Description.Models.Any(m => m.Name == verifier && m.Kind == "verifier");
+
     /// <inheritdoc />
     public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default)
     {
@@ -161,7 +164,7 @@ public sealed class WorkerBackend : IPooledBackend
         return (call.Value, call.Transfer);
     }
 
-    /// <summary>Scores samples with a verifier the worker hosts.</summary>
+    /// <summary>Scores samples with a verifier the worker hosts (what a <see cref="RemoteVerifier"/> calls).</summary>
     public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
     {
         var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);

@@ -67,6 +67,9 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>The backends that host <paramref name="model"/>, in <see cref="Backends"/> order.</summary>
     public IEnumerable<IStepBackend> Hosting(string model) => Backends.Where(b => b.Hosts(model));
 
+    /// <summary>The verifier <paramref name="name"/> as the pool's workers serve it; null when no worker in the pool does.</summary>
+    public RemoteVerifier? RemoteVerifier(string name) => Workers.Any(w => w.HostsVerifier(name)) ? new RemoteVerifier(name, this) : null;
+
     /// <summary>True when a backend called <paramref name="name"/> is in the pool.</summary>
     public bool Contains(string name) => _backends.ContainsKey(name);
 

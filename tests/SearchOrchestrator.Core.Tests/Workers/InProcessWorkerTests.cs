@@ -204,6 +204,25 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public async Task RunAsync_VerifierOnlyAWorkerServes_IsScoredThereAsARemoteVerifier()
+    {
+        var worker = Models();
+        var request = Request(new BestOfNStrategy(3), steps: 10) with { Verifiers = ["mean"] };
+        var reference = await new SearchEngine(worker).RunAsync(request);
+        var scoredBefore = ((MeanVerifier)worker.GetVerifier("mean")).Calls;
+        await using var pool = await PoolAsync(worker, new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = true });
+        var here = new ModelCatalog(new FakeModels([new GaussianDataDenoiser(Data)], []), [], pool.RemoteVerifier);
+        await using var engine = new SearchEngine(here, workers: pool);
+
+        var result = await engine.RunAsync(request);
+
+        Assert.IsType<RemoteVerifier>(here.GetVerifier("mean"));
+        Assert.Equal(3, ((MeanVerifier)worker.GetVerifier("mean")).Calls - scoredBefore); // the worker scored the three finished candidates
+        Assert.Equal(reference.Candidates.Select(c => (c.Path, c.Score)), result.Candidates.Select(c => (c.Path, c.Score)));
+        Assert.Throws<ModelNotFoundException>(() => here.GetVerifier("no-such-verifier"));
+    }
+
+    [Fact]
     public async Task JoinAsync_OtherProtocolVersion_IsRefused()
     {
         var models = Models();
@@ -257,7 +276,7 @@ public sealed class InProcessWorkerTests
         public Task<WorkerCall<WorkerDescription>> DescribeAsync(CancellationToken cancellationToken = default) => Call(() => Task.FromResult(new WorkerDescription
         {
             ProtocolVersion = ProtocolVersion,
-            Models = [new HostedModel("gaussian-data", "denoiser", string.Empty)],
+            Models = [new HostedModel("gaussian-data", "denoiser", string.Empty), new HostedModel("mean", "verifier", string.Empty)],
             Device = "cpu",
             ExecutionProvider = "cpu",
             Threads = 1,
