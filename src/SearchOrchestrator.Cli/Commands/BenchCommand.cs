@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using SearchOrchestrator.Cli.Bench;
+using SearchOrchestrator.Bench;
 
 namespace SearchOrchestrator.Cli.Commands;
 
@@ -18,8 +18,8 @@ internal static class BenchCommand
         command.Subcommands.Add(CreateSearch());
         command.Subcommands.Add(CreateServe());
         command.Subcommands.Add(CreateAll());
-        command.Subcommands.Add(WorkersBench.CreateLinks());
-        command.Subcommands.Add(WorkersBench.CreateWorkers());
+        command.Subcommands.Add(CreateLinks());
+        command.Subcommands.Add(CreateWorkers());
         return command;
     }
 
@@ -254,6 +254,55 @@ internal static class BenchCommand
                 Concurrency = quick ? [1, 8, 64] : [1, 8, 64, 256],
             }, cancellationToken).ConfigureAwait(false);
         }, cancellationToken));
+        return command;
+    }
+
+    private static Command CreateLinks()
+    {
+        var common = new CommonOptions();
+        var workers = new Option<string?>("--workers") { Description = "Worker endpoints, comma-separated (default: start one worker on loopback)." };
+        var secret = new Option<string?>("--secret") { Description = "The workers' shared secret." };
+        var latency = new Option<double>("--inject-latency-ms") { Description = "Put an artificial link in front of each worker: this round-trip latency (ms)." };
+        var bandwidth = new Option<double>("--inject-bandwidth") { Description = "... and this bandwidth (MB/s)." };
+        var repeats = new Option<int>("--repeats") { Description = "Probes per payload size.", DefaultValueFactory = _ => 5 };
+        var command = new Command("links", "Probe each worker link at several payload sizes; print α, β (as bandwidth), R² and transfer time by payload size.")
+        {
+            workers, secret, latency, bandwidth, repeats,
+        };
+        common.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
+        {
+            using var repository = common.LoadRepository(parse);
+            return await WorkersBench.LinksAsync(repository, new LinksSettings
+            {
+                Workers = parse.GetValue(workers) is { } list ? Split(list) : [],
+                Secret = parse.GetValue(secret),
+                InjectedLatencyMs = parse.GetValue(latency),
+                InjectedBandwidthMBps = parse.GetValue(bandwidth),
+                Repeats = parse.GetValue(repeats),
+            }, cancellationToken).ConfigureAwait(false);
+        }));
+        return command;
+    }
+
+    private static Command CreateWorkers()
+    {
+        var common = new CommonOptions();
+        var searches = new Option<int>("--searches") { Description = "Searches per mode.", DefaultValueFactory = _ => 18 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once.", DefaultValueFactory = _ => 6 };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress lines on standard error (for machines)." };
+        var steps = new Option<int>("--steps") { Description = "Sampling steps N of each shared_prefix search (k = 4, fork at N/2).", DefaultValueFactory = _ => 50 };
+        var command = new Command("workers", "The same searched workload locally, on 2 loopback workers in stateless mode, in resident mode and as KServe v2 servers; then placement with heterogeneous workers.")
+        {
+            searches, concurrency, steps, quiet,
+        };
+        common.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
+        {
+            using var repository = common.LoadRepository(parse);
+            var settings = new WorkersSettings { Searches = parse.GetValue(searches), Concurrency = parse.GetValue(concurrency), Steps = parse.GetValue(steps), Quiet = parse.GetValue(quiet) };
+            return await WorkersBench.WorkersAsync(repository, common.CreateCatalog(parse, repository), settings, cancellationToken).ConfigureAwait(false);
+        }));
         return command;
     }
 

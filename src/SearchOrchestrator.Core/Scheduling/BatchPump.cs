@@ -36,7 +36,9 @@ internal abstract class BatchWork
 /// up to <see cref="BatchingOptions.MaxBatchSize"/> rows or whatever arrives within
 /// <see cref="BatchingOptions.MaxQueueDelay"/>, run them as one batch, complete every await, repeat. Each *lane*
 /// (one per instance of the model behind the queue, as Triton's instance groups run several executions of one model)
-/// is a pump of its own; all of them take from the one queue, so a batch goes to whichever instance is free.
+/// is a pump of its own; all of them take from the one queue, so a batch goes to whichever instance is free, and the
+/// producers that could still add to a forming batch are shared among the idle lanes, so no instance idles while another
+/// runs everything.
 /// A full queue makes callers wait; nothing is dropped. Work whose caller cancelled is skipped, and a running pass
 /// is terminated only when every item in it has been cancelled, so one search's cancellation never costs another.
 /// The pump runs on a thread of its own: a forward pass blocks its thread for its whole length, and on a small
@@ -53,6 +55,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     private readonly Task[] _loops;
     // Items in batches being executed by some lane: they cannot join a batch that is forming.
     private int _runningItems;
+    // Lanes executing a batch; the others (the forming one among them) are idle.
+    private int _runningLanes;
+    private readonly int _laneCount;
     // Held by the lane forming a batch; that lane alone reads the queue and the item carried over from the last batch.
     private readonly SemaphoreSlim _forming = new(1, 1);
     private TWork? _carried;
@@ -73,6 +78,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
         _options = options;
         _time = time;
+        _laneCount = lanes;
         _queue = Channel.CreateBounded<TWork>(new BoundedChannelOptions(options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -135,8 +141,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
 
     /// <summary>
     /// One lane's loop, on its dedicated thread: blocking waits are its whole job. Lanes take turns forming batches (one
-    /// forms while the others run theirs), so a batch gathers the rows it would gather with one lane, and its forward
-    /// pass overlaps the other lanes' passes.
+    /// forms while the others run theirs); a batch waits for its lane's share of the producers (see
+    /// <see cref="FairShare"/>), and its forward pass overlaps the other lanes' passes.
     /// </summary>
     private void Run(int lane)
     {
@@ -154,6 +160,13 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
                 }
 
                 rows = Form(reader, batch);
+                if (batch.Count > 0)
+                {
+                    // Counted as running before the next lane forms, so its share leaves these producers out. Counted
+                    // only until the pass ends: once their awaits complete, the producers may queue again.
+                    Interlocked.Add(ref _runningItems, batch.Count);
+                    Interlocked.Increment(ref _runningLanes);
+                }
             }
             finally
             {
@@ -181,9 +194,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
                 {
                     _carried.Cancel();
                 }
-                else if (rows + _carried.Rows > _options.MaxBatchSize)
+                else if (rows + _carried.Rows > _options.MaxBatchSize || batch.Count >= FairShare())
                 {
-                    return rows; // keep it for the next batch
+                    return rows; // keep it for the next batch (another lane's, if one is idle)
                 }
                 else
                 {
@@ -196,9 +209,9 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
             }
 
             var remaining = deadline - _time.GetTimestamp();
-            // Stop waiting once the batch is full, the delay is over, or every producer that could add to it already
-            // has (those whose items another lane is running cannot).
-            if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= ExpectedItems - Volatile.Read(ref _runningItems)))
+            // Stop waiting once the batch is full, the delay is over, or it holds its share of the producers that could
+            // still add to it (those whose items another lane is running cannot).
+            if (batch.Count > 0 && (rows >= _options.MaxBatchSize || remaining <= 0 || batch.Count >= FairShare()))
             {
                 return rows;
             }
@@ -230,6 +243,24 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// How many items this batch waits for: every producer that could still add one, divided among the idle lanes.
+    /// With one lane that is all of them; with two idle lanes and 32 stepping searches each lane takes 16, so both
+    /// instances run a pass at once instead of one running a full batch while the other waits for the next.
+    /// </summary>
+    private int FairShare()
+    {
+        var expected = ExpectedItems;
+        if (expected == int.MaxValue)
+        {
+            return int.MaxValue;
+        }
+
+        var open = Math.Max(1, expected - Volatile.Read(ref _runningItems));
+        var idleLanes = Math.Max(1, _laneCount - Volatile.Read(ref _runningLanes));
+        return (open + idleLanes - 1) / idleLanes;
+    }
+
     private static bool Wait(ChannelReader<TWork> reader, CancellationToken cancellationToken) =>
         reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
 
@@ -240,14 +271,13 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         using var pass = new PassCancellation(batch);
         try
         {
-            // Counted as running only while the pass runs: once their awaits complete, the producers may queue again.
-            Interlocked.Add(ref _runningItems, batch.Count);
             try
             {
                 await ExecuteAsync(batch, lane, pass.Token).ConfigureAwait(false);
             }
             finally
             {
+                Interlocked.Decrement(ref _runningLanes);
                 Interlocked.Add(ref _runningItems, -batch.Count);
             }
         }

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
-using SearchOrchestrator.Cli.Bench;
+using SearchOrchestrator.Bench;
 
 namespace SearchOrchestrator.Cli.Tests.Bench;
 

@@ -1,4 +1,4 @@
-using SearchOrchestrator.Cli.Bench;
+using SearchOrchestrator.Bench;
 
 namespace SearchOrchestrator.Cli.Tests.Bench;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Verifiers;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>
 /// Wraps a model provider so every forward pass of every denoiser and verifier is timed: the benches split a

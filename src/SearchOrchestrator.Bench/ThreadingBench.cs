@@ -2,7 +2,7 @@ using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Scheduling;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>One way to spend the cores on a denoiser: <see cref="Instances"/> sessions, each with <see cref="Threads"/> intra-op threads.</summary>
 internal sealed record ThreadingSetting(int Instances, int Threads)

@@ -1,6 +1,6 @@
 using Spectre.Console;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>
 /// Progress bars on standard error (Spectre.Console): one per bench phase, showing the current cell, the share done,

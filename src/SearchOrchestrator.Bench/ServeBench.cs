@@ -5,7 +5,7 @@ using Grpc.Net.Client;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Server;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>The load of <c>bench serve</c>.</summary>
 internal sealed record ServeSettings

@@ -4,7 +4,7 @@ using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Verifiers;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>What every bench of one run shares: the models (timed), the report folder and the progress bars.</summary>
 internal sealed class BenchContext(ModelRepository repository, TimedModels models, BenchReport report, BenchProgress progress, bool quick)

@@ -5,7 +5,7 @@ using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
 
-namespace SearchOrchestrator.Cli.Commands;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>
 /// <c>searchorch bench search --model sudoku</c>: solve rate against NFE for every strategy on the masked process,

@@ -4,7 +4,7 @@ using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>The task and strategies of <c>bench search</c>.</summary>
 internal sealed record SearchSettings
@@ -65,7 +65,7 @@ internal static class SearchBench
         if (denoiser.Description.Process is Processes.MaskedProcess)
         {
             // Token models are judged by solving puzzles, not by counting: the Sudoku bench prints its own table.
-            await Commands.SudokuBench.RunAsync(engine, denoiser.Description, settings.Seeds, n, settings.Strategies, settings.Concurrency, context.Progress, cancellationToken).ConfigureAwait(false);
+            await SudokuBench.RunAsync(engine, denoiser.Description, settings.Seeds, n, settings.Strategies, settings.Concurrency, context.Progress, cancellationToken).ConfigureAwait(false);
             return [];
         }
 

@@ -4,7 +4,7 @@ using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>The workload of <c>bench engine</c>.</summary>
 internal sealed record EngineSettings

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 
-namespace SearchOrchestrator.Cli.Commands;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>Worker processes a benchmark starts on loopback (this same executable in <c>worker</c> mode), stopped on dispose.</summary>
 internal sealed class WorkerProcesses : IAsyncDisposable

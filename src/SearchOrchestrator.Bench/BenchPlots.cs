@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>One line on a plot: its legend text, points, and how it is drawn.</summary>
 internal sealed record PlotSeries(string Label, double[] X, double[] Y, bool Dashed = false, bool Markers = true, bool Line = true, int ColorIndex = -1);

@@ -2,7 +2,7 @@ using System.Globalization;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>The grid and task of <c>bench sharing</c>.</summary>
 internal sealed record SharingSettings

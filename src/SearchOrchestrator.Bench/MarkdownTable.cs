@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>A GitHub-flavoured markdown table: a header row and rows of cells, each cell already formatted.</summary>
 internal sealed class MarkdownTable(params string[] headers)

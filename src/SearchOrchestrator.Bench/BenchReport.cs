@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace SearchOrchestrator.Cli.Bench;
+namespace SearchOrchestrator.Bench;
 
 /// <summary>
 /// One bench run's output folder, <c>bench-results/&lt;timestamp&gt;/</c>: <c>report.md</c> (the tables, the machine,
