@@ -76,7 +76,8 @@ internal sealed class ErrorStatusInterceptor(ServerShutdown shutdown, TimeProvid
         }
         catch (Exception ex) when (ErrorStatus.For(ex, cancellation.Cause) is { } status)
         {
-            ErrorStatusLog.Refused(logger, context.Method, status.StatusCode.ToString(), status.Detail);
+            // A caller that went away is routine; anything else is a refusal an operator may want to see.
+            ErrorStatusLog.Refused(logger, status.StatusCode == StatusCode.Cancelled ? LogLevel.Debug : LogLevel.Information, context.Method, status.StatusCode.ToString(), status.Detail);
             if (ex is RpcException)
             {
                 throw;
@@ -128,6 +129,6 @@ internal sealed class ErrorStatusInterceptor(ServerShutdown shutdown, TimeProvid
 /// <summary>Log messages of <see cref="ErrorStatusInterceptor"/>.</summary>
 internal static partial class ErrorStatusLog
 {
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "{Method} refused: {Status} {Detail}")]
-    public static partial void Refused(ILogger logger, string method, string status, string detail);
+    [LoggerMessage(EventId = 3002, Message = "{Method} refused: {Status} {Detail}")]
+    public static partial void Refused(ILogger logger, LogLevel level, string method, string status, string detail);
 }
