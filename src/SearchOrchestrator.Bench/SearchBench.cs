@@ -109,7 +109,7 @@ internal static class SearchBench
                     {
                         Condition = job.condition,
                         Seed = job.seed,
-                        Strategy = StrategyCatalog.Create(name, parameters, n),
+                        Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, n),
                     }, cancellationToken).ConfigureAwait(false);
                     bar.Advance();
                     return (job.condition, result, wall: Stopwatch.GetElapsedTime(started).TotalSeconds);

@@ -96,7 +96,7 @@ internal static class SudokuBench
                         Steps = n,
                         Seed = (ulong)index + 1,
                         Sampler = sampler,
-                        Strategy = StrategyCatalog.Create(name, parameters, n),
+                        Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, n),
                         Verifiers = [SudokuVerifier.VerifierName],
                     }, cancellationToken).ConfigureAwait(false);
                     bar.Advance();

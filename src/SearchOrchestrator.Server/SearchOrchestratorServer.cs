@@ -23,7 +23,10 @@ public static class SearchOrchestratorServer
     /// variables and <c>appsettings.json</c>. Models load before the host reports started; health reports SERVING once
     /// the repository has a ready denoiser. <paramref name="defaults"/> rank below every other source.
     /// </summary>
-    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults = null)
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults = null) => Build(args, defaults, configure: null);
+
+    /// <summary>As <see cref="Build(string[], IReadOnlyDictionary{string, string?}?)"/>; <paramref name="configure"/> adds to the registration (e.g. <c>AddStrategy&lt;T&gt;()</c>).</summary>
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? defaults, Action<SearchOrchestratorBuilder>? configure)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
@@ -44,6 +47,7 @@ public static class SearchOrchestratorServer
         Http.ServiceEndpoint.Configure(builder, certificate);
         builder.Services.AddSingleton(TimeProvider.System);
         var orchestrator = builder.Services.AddSearchOrchestrator().AddKServeBackends();
+        configure?.Invoke(orchestrator);
         if (builder.Configuration.GetSection(Discovery.DnsDiscoveryOptions.SectionName).Exists())
         {
             orchestrator.AddDnsDiscovery();

@@ -10,6 +10,7 @@ using SearchOrchestrator.Server;
 using SearchOrchestrator.Server.Plugins;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Workers;
 
@@ -19,10 +20,12 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SearchOrchestratorServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the model repository (section <c>Models</c>), verifier plug-ins (section <c>Verifiers</c>), the model
-    /// catalog with the built-in object counter, the search engine (section <c>Batching</c>), and the pool of remote
-    /// backends (section <c>Workers</c>) with the <c>worker</c> kind; options are validated at start and every model is
-    /// loaded before the host reports started. More backend kinds: <c>AddKServeBackends</c>, <c>AddBackendKind</c>.
+    /// Adds the model repository (section <c>Models</c>), verifier and strategy plug-ins (section <c>Verifiers</c>), the
+    /// model catalog with the built-in object counter (and the verifiers only the pool's workers serve), the strategy
+    /// catalog (the built-ins, those added with <c>AddStrategy&lt;T&gt;()</c> and plug-ins), the search engine (section
+    /// <c>Batching</c>), and the pool of remote backends (section <c>Workers</c>) with the <c>worker</c> kind; options are
+    /// validated at start and every model is loaded before the host reports started. More backend kinds:
+    /// <c>AddKServeBackends</c>, <c>AddBackendKind</c>.
     /// </summary>
     public static SearchOrchestratorBuilder AddSearchOrchestrator(this IServiceCollection services)
     {
@@ -36,14 +39,17 @@ public static class SearchOrchestratorServiceCollectionExtensions
         services.TryAddSingleton(provider => ModelRepository.Load(
             provider.GetRequiredService<IOptions<ModelRepositoryOptions>>().Value,
             provider.GetRequiredService<ILoggerFactory>().CreateLogger<ModelRepository>()));
+        services.TryAddSingleton(provider => provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
+            ? PluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PluginLoader)))
+            : LoadedPlugins.None);
         services.TryAddSingleton<IModelProvider>(provider =>
-        {
-            var plugins = provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Path is { Length: > 0 } folder
-                ? VerifierPluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifierPluginLoader)))
-                : [];
             // Verifiers only the pool's workers serve are scored there (resolved when asked for: workers join later).
-            return new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. plugins], name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name));
-        });
+            new ModelCatalog(
+                provider.GetRequiredService<ModelRepository>(),
+                [new ObjectCounter(), new SudokuVerifier(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers],
+                name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name)));
+        services.TryAddSingleton(provider => new StrategyCatalog(
+            [.. StrategyCatalog.BuiltIns, .. provider.GetServices<StrategyDefinition>(), .. provider.GetRequiredService<LoadedPlugins>().Strategies]));
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>());
         services.TryAddSingleton(provider =>
@@ -68,7 +74,8 @@ public static class SearchOrchestratorServiceCollectionExtensions
             provider.GetRequiredService<IModelProvider>(),
             provider.GetRequiredService<IOptions<BatchingOptions>>().Value,
             provider.GetService<TimeProvider>(),
-            provider.GetRequiredService<WorkerPool>()));
+            provider.GetRequiredService<WorkerPool>(),
+            provider.GetService<ILogger<SearchEngine>>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModelRepositoryLoader>());
         // One instance for the host's life (gRPC would make one per call): it holds each served model's statistics.
         services.TryAddSingleton<OpenInferenceService>();

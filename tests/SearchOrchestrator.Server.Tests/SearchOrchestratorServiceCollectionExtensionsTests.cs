@@ -56,7 +56,7 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
         {
             ["Models:Path"] = RepositoryPaths.Models,
             ["Models:ExecutionProvider"] = "cpu",
-            ["Verifiers:Path"] = Plugins.VerifierPluginLoaderTests.SamplePluginFolder,
+            ["Verifiers:Path"] = Plugins.PluginLoaderTests.SamplePluginFolder,
             ["Batching:MaxBatchSize"] = "16",
         });
         await host.StartAsync();
@@ -74,6 +74,35 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
 
         Assert.Equal(["count-verifier", "mirror-symmetry", "object-counter"], result.Candidates[0].Scores.Keys.Order());
         Assert.Equal(16, result.Cost.Nfe);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task StartAsync_WithStrategyPlugin_CatalogBuildsItByNameAndTheEngineRunsIt()
+    {
+        using var host = Build(new()
+        {
+            ["Models:Path"] = RepositoryPaths.Models,
+            ["Models:ExecutionProvider"] = "cpu",
+            ["Verifiers:Path"] = Plugins.PluginLoaderTests.SampleStrategyFolder,
+        });
+        await host.StartAsync();
+        var strategies = host.Services.GetRequiredService<StrategyCatalog>();
+        var engine = host.Services.GetRequiredService<SearchEngine>();
+
+        var result = await engine.RunAsync(new SearchRequest
+        {
+            Model = "counting",
+            Condition = "3",
+            Steps = 8,
+            Eta = 0.5,
+            Strategy = strategies.Create("successive_halving", new Dictionary<string, string> { ["n"] = "4", ["evaluate_at"] = "2,4" }, 8),
+            Verifiers = ["count-verifier"],
+        });
+
+        Assert.Equal("successive_halving", result.Strategy);
+        Assert.Equal((4 * 2) + (2 * 2) + (1 * 4), result.Cost.Nfe);
+        Assert.Equal([.. StrategyNames.All, "successive_halving"], strategies.Definitions.Select(d => d.Name));
         await host.StopAsync();
     }
 

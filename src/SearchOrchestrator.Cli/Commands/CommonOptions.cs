@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Cli.Commands;
@@ -10,6 +11,8 @@ namespace SearchOrchestrator.Cli.Commands;
 /// <summary>The options every command that loads models shares, and how they become a repository.</summary>
 internal sealed class CommonOptions
 {
+    private LoadedPlugins? _plugins;
+
     public Option<string?> Models { get; } = new("--models")
     {
         Description = "The model repository folder (default: $SEARCHORCH_MODELS, else the nearest ./models upward from here).",
@@ -29,7 +32,7 @@ internal sealed class CommonOptions
 
     public Option<string?> Plugins { get; } = new("--plugins")
     {
-        Description = "A folder of verifier plug-in assemblies to load.",
+        Description = "A folder of plug-in assemblies (verifiers and strategies) to load.",
     };
 
     public Option<bool> Verbose { get; } = new("--verbose", "-v")
@@ -73,8 +76,20 @@ internal sealed class CommonOptions
     }
 
     /// <summary>The repository's models plus the built-in object counter and any verifier plug-ins.</summary>
-    public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository)
+    public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository) =>
+        new(repository, [new ObjectCounter(), new SudokuVerifier(), .. LoadPlugins(parse).Verifiers]);
+
+    /// <summary>The built-in strategies plus any strategy plug-ins.</summary>
+    public StrategyCatalog CreateStrategies(ParseResult parse) => new([.. StrategyCatalog.BuiltIns, .. LoadPlugins(parse).Strategies]);
+
+    /// <summary>The plug-ins of <c>--plugins</c>, loaded once.</summary>
+    private LoadedPlugins LoadPlugins(ParseResult parse)
     {
+        if (_plugins is not null)
+        {
+            return _plugins;
+        }
+
         var folder = parse.GetValue(Plugins);
         if (!string.IsNullOrEmpty(folder) && !Directory.Exists(folder))
         {
@@ -82,8 +97,8 @@ internal sealed class CommonOptions
         }
 
         using var loggers = CreateLoggers(parse);
-        var plugins = string.IsNullOrEmpty(folder) ? [] : VerifierPluginLoader.Load(folder, loggers.CreateLogger("plugins"));
-        return new ModelCatalog(repository, [new ObjectCounter(), new SudokuVerifier(), .. plugins]);
+        _plugins = string.IsNullOrEmpty(folder) ? LoadedPlugins.None : PluginLoader.Load(folder, loggers.CreateLogger("plugins"));
+        return _plugins;
     }
 
     private ILoggerFactory CreateLoggers(ParseResult parse) => LoggerFactory.Create(b => b

@@ -19,7 +19,7 @@ internal static class EstimateCommand
         var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => 50 };
         var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (1 = none).", DefaultValueFactory = _ => CliDefaults.Guidance };
         var eta = new Option<double>("--eta") { Description = "DDIM η; at 0 every fork also renoises its children one step.", DefaultValueFactory = _ => CliDefaults.Eta };
-        var strategy = new Option<string>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}.", Required = true };
+        var strategy = new Option<string>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}, or a plug-in's (see 'searchorch strategies').", Required = true };
         var parameters = new Option<string[]>("--param") { Description = "A strategy parameter as key=value (repeatable); see 'searchorch strategies'." };
         var verifier = new Option<string?>("--verifier") { Description = "Verifiers, comma-separated (checked like generate's; default: the model's own, count-verifier or sudoku-constraints)." };
         var maxNfe = new Option<long?>("--max-nfe") { Description = "Budget: the most denoiser evaluations the search may spend." };
@@ -41,7 +41,7 @@ internal static class EstimateCommand
                 Steps = n,
                 Guidance = parse.GetValue(guidance),
                 Eta = parse.GetValue(eta),
-                Strategy = StrategyCatalog.Create(parse.GetValue(strategy)!, ParseParameters(parse.GetValue(parameters) ?? []), n),
+                Strategy = common.CreateStrategies(parse).Create(parse.GetValue(strategy)!, ParseParameters(parse.GetValue(parameters) ?? []), n),
                 Verifiers = [.. (parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
                 Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
             };

@@ -35,7 +35,7 @@ internal static class GenerateCommand
             Description = "Verifiers, comma-separated: with --strategy the ones the search scores with, otherwise one that scores each sample for display ('none' to skip). Default: the model's own, count-verifier or sudoku-constraints.",
         };
         var ensemble = new Option<EnsembleRule>("--ensemble") { Description = "How several verifiers combine: MeanRank or WeightedSum.", DefaultValueFactory = _ => EnsembleRule.MeanRank };
-        var strategy = new Option<string?>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}." };
+        var strategy = new Option<string?>("--strategy") { Description = $"Search strategy: {string.Join(", ", StrategyNames.All)}, or a plug-in's (see 'searchorch strategies')." };
         var parameters = new Option<string[]>("--param") { Description = "A strategy parameter as key=value (repeatable); see 'searchorch strategies'." };
         var maxNfe = new Option<long?>("--max-nfe") { Description = "Budget: the most denoiser evaluations the search may spend." };
         var output = new Option<string>("--out") { Description = "The PNG to write.", DefaultValueFactory = _ => "generated.png" };
@@ -74,7 +74,7 @@ internal static class GenerateCommand
                     Seed = parse.GetValue(seed),
                     Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
                     Strategy = parse.GetValue(strategy) is { } searched
-                        ? StrategyCatalog.Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
                         : new BestOfNStrategy(1), // without --strategy: one pass
 
                     Verifiers = verifiers,
@@ -118,7 +118,7 @@ internal static class GenerateCommand
                     columns = labels.Count;
                     report = await CompareAsync(engine, template with
                     {
-                        Strategy = StrategyCatalog.Create(strategyName!, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                        Strategy = common.CreateStrategies(parse).Create(strategyName!, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
                         Verifiers = verifiers,
                         Ensemble = parse.GetValue(ensemble),
                         Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
@@ -131,7 +131,7 @@ internal static class GenerateCommand
                         : await SearchAsync(engine, template with
                         {
                             Condition = parse.GetValue(condition)!,
-                            Strategy = StrategyCatalog.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                            Strategy = common.CreateStrategies(parse).Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
                             Verifiers = verifiers,
                             Ensemble = parse.GetValue(ensemble),
                             Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },

@@ -1,23 +1,31 @@
 using System.CommandLine;
-using SearchOrchestrator.Strategies;
 
 namespace SearchOrchestrator.Cli.Commands;
 
-/// <summary><c>searchorch strategies</c>: the search strategies and their parameters with defaults.</summary>
+/// <summary><c>searchorch strategies</c>: the registered search strategies (built-in and plug-in) and their parameters with defaults.</summary>
 internal static class StrategiesCommand
 {
     public static Command Create()
     {
-        var command = new Command("strategies", "List the search strategies and their --param parameters (defaults scale with N).");
-        command.SetAction(_ =>
+        var common = new CommonOptions();
+        var command = new Command("strategies", "List the search strategies (built-in, and plug-ins with --plugins) and their --param parameters (defaults scale with N).")
         {
-            foreach (var name in StrategyNames.All)
+            common.Plugins,
+        };
+        command.SetAction((parse, _) => CommandErrors.RunAsync(() =>
+        {
+            foreach (var definition in common.CreateStrategies(parse).Definitions)
             {
-                Console.WriteLine($"{name,-18} {StrategyCatalog.Parameters[name]}");
+                Console.WriteLine($"{definition.Name,-18} {definition.Summary}");
+                var width = definition.Parameters.Max(p => p.Name.Length + p.Value.Length + 1);
+                foreach (var parameter in definition.Parameters)
+                {
+                    Console.WriteLine($"  {$"{parameter.Name}={parameter.Value}".PadRight(width)}  {parameter.Description}");
+                }
             }
 
-            return 0;
-        });
+            return Task.FromResult(0);
+        }));
         return command;
     }
 }

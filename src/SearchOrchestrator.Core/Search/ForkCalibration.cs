@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.Extensions.Caching.Memory;
-using SearchOrchestrator.Strategies;
 
 namespace SearchOrchestrator.Search;
 
@@ -66,15 +65,19 @@ public sealed class ForkCalibration : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var grid = Grid(request.Steps);
-        var renoise = request.Eta > 0 ? 0 : Math.Max(1, request.ForkRenoiseSteps);
-        return ((long)Probes * grid[^1]) + grid.Sum(g => (long)Probes * Siblings * (request.Steps - g + (g == 0 ? 0 : Math.Min(renoise, g))));
+        var context = PlanContext.For(request);
+        return ((long)Probes * grid[^1]) + grid.Sum(g => (long)Probes * Siblings * (request.Steps - g + context.RenoisedAt(g)));
     }
 
-    /// <summary>The NFE <paramref name="request"/> will spend calibrating: <see cref="PlannedNfe"/> for <c>fork_at: auto</c> whose settings are not calibrated yet, otherwise 0.</summary>
+    /// <summary>
+    /// The NFE <paramref name="request"/> will spend calibrating: <see cref="PlannedNfe"/> when its strategy's plan
+    /// calibrates the fork step (<c>fork_at: auto</c>) and its settings are not calibrated yet, otherwise 0. The request's
+    /// strategy must have been validated.
+    /// </summary>
     public long NfeToCalibrate(SearchRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return request.Strategy is SharedPrefixStrategy { ForkAt: null } && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
+        return request.Strategy.Plan(PlanContext.For(request)).CalibratesForkStep && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
     }
 
     /// <summary>The calibration for the request's model, condition, steps, guidance, sampler, prompt and verifiers (computed once).</summary>
@@ -117,13 +120,8 @@ public sealed class ForkCalibration : IDisposable
     public async Task<ForkCalibrationResult> MeasureAsync(SearchRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var probe = request with
-        {
-            Seed = CalibrationSeed,
-            Strategy = new BestOfNStrategy(1),
-            Budget = new SearchBudget(),
-        };
-        var tree = _engine.CreateTree(probe);
+        // The probes run on a tree of the request's settings; its own strategy, seed and budget play no part.
+        var tree = _engine.CreateTree(request with { Seed = CalibrationSeed, Budget = new SearchBudget() });
         if (tree.Verifiers.Count == 0)
         {
             throw new InvalidRequestException("verifiers", "fork_at: auto measures when siblings stop differing in verifier score, so it needs at least one verifier.");

@@ -1,4 +1,5 @@
 using SearchOrchestrator.Randomness;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;
 
@@ -13,11 +14,11 @@ public sealed class Node
     private readonly Dictionary<string, float> _scores = new(StringComparer.Ordinal);
     private float[]? _state;
     private float[]? _prediction;
+    private int _localStep = -1;
     private bool _released;
-    private bool _stale;
-    private int _checkpointStep = -1;
 
-    internal Node(int id, Node? parent, string path, RngKey key, NodeOrigin origin, int stepIndex, float[]? state, float[]? prediction, long pathNfe, int steps)
+    /// <summary>A node with no state yet: its executor makes it (<see cref="SetLocal"/>, or on a backend).</summary>
+    internal Node(int id, Node? parent, string path, RngKey key, ChildStart origin, int stepIndex, long pathNfe, int steps)
     {
         Id = id;
         Parent = parent;
@@ -27,10 +28,6 @@ public sealed class Node
         BranchStep = parent?.StepIndex ?? 0;
         StartStep = stepIndex;
         StepIndex = stepIndex;
-        _state = state;
-        _prediction = prediction;
-        _stale = state is null;
-        HasPrediction = prediction is not null;
         PathNfe = pathNfe;
         InitialPathNfe = pathNfe;
         Steps = steps;
@@ -80,7 +77,7 @@ public sealed class Node
     public bool IsPruned => _released;
 
     /// <summary>The state x_i.</summary>
-    /// <exception cref="InvalidOperationException">The node was pruned, or its state is resident on a worker (see <see cref="TrajectoryTree.MaterializeAsync"/>).</exception>
+    /// <exception cref="InvalidOperationException">The node was pruned, or its state is resident on a backend (see <see cref="TrajectoryTree.MaterializeAsync"/>).</exception>
     public ReadOnlyMemory<float> State => LocalState();
 
     /// <summary>
@@ -113,8 +110,8 @@ public sealed class Node
     /// <summary>True when the node has an x0-prediction (it has stepped, or inherited one), wherever it is held.</summary>
     public bool HasPrediction { get; internal set; }
 
-    /// <summary>How this node started from its parent; replay repeats it.</summary>
-    internal NodeOrigin Origin { get; }
+    /// <summary>How this node started from its parent (<see cref="ChildStart.Prior"/> for a root); replay repeats it.</summary>
+    internal ChildStart Origin { get; }
 
     /// <summary>The parent's step index when this node branched off (0 for roots).</summary>
     internal int BranchStep { get; }
@@ -122,17 +119,14 @@ public sealed class Node
     /// <summary>The step index this node started at.</summary>
     internal int StartStep { get; }
 
-    /// <summary>The step of the local copy of the state (−1 when this process holds none).</summary>
-    internal int LocalStep => _state is null ? -1 : _stale ? _checkpointStep : StepIndex;
-
     /// <summary>True when this process holds the node's current state.</summary>
-    internal bool IsLocal => !_released && _state is not null && !_stale;
+    internal bool IsLocal => !_released && _state is not null && _localStep == StepIndex;
 
-    /// <summary>The worker holding the node's current state, when it is resident on one.</summary>
-    internal Residence? Residence { get; set; }
-
-    /// <summary>The last remote operation on this node's resident state; the next one waits for it.</summary>
-    internal Task RemoteReady { get; set; } = Task.CompletedTask;
+    /// <summary>
+    /// Where the node's state is kept on a backend that keeps node states, when it is; null otherwise. Its copy there is
+    /// current unless the node has since moved here (<see cref="IsLocal"/> and not advanced there).
+    /// </summary>
+    internal Residency? Residency { get; set; }
 
     /// <summary>True for a root whose state is its key's prior noise (a worker can draw it without it being sent).</summary>
     internal bool IsKeyPrior { get; init; }
@@ -143,24 +137,31 @@ public sealed class Node
 
     internal float[]? PredictionOrNull => _prediction;
 
-    /// <summary>The local copy (a checkpoint when the node is resident elsewhere) and its step, if any.</summary>
-    internal (float[] State, float[]? Prediction, int Step)? Checkpoint => !_released && _state is not null ? (_state, _prediction, LocalStep) : null;
+    /// <summary>The copy this process holds (a checkpoint at an earlier step when the node moved elsewhere since), if any.</summary>
+    internal (float[] State, float[]? Prediction, int Step)? Checkpoint => !_released && _state is not null ? (_state, _prediction, _localStep) : null;
 
     /// <summary>Makes <paramref name="state"/> the local copy at the node's current step.</summary>
     internal void SetLocal(float[] state, float[]? prediction)
     {
         _state = state;
         _prediction = prediction;
-        _stale = false;
+        _localStep = StepIndex;
     }
 
-    /// <summary>Call before a worker moves the node: the local copy, if any, becomes a checkpoint at the current step.</summary>
-    internal void MarkAdvancingRemotely()
+    /// <summary>
+    /// Moves the node to <paramref name="step"/> and counts the steps on its path. <paramref name="here"/>: the local
+    /// copy moved with it (stepped in place); otherwise the node moved on a backend and the local copy, if any, stays
+    /// behind as a checkpoint.
+    /// </summary>
+    internal void MoveTo(int step, bool here)
     {
-        if (!_stale)
+        var advanced = step - StepIndex;
+        StepIndex = step;
+        PathNfe += advanced;
+        HasPrediction |= advanced > 0;
+        if (here)
         {
-            _stale = true;
-            _checkpointStep = StepIndex;
+            _localStep = step;
         }
     }
 
@@ -171,6 +172,20 @@ public sealed class Node
     internal float[]? Prior { get; set; }
 
     internal void SetScore(string verifier, float score) => _scores[verifier] = score;
+
+    /// <summary>This node and every descendant.</summary>
+    internal IEnumerable<Node> Subtree()
+    {
+        var stack = new Stack<Node>([this]);
+        while (stack.TryPop(out var current))
+        {
+            yield return current;
+            foreach (var child in current.Children)
+            {
+                stack.Push(child);
+            }
+        }
+    }
 
     /// <summary>Frees the tensors; the node keeps its place and accounting in the tree.</summary>
     internal void Release()
@@ -188,27 +203,27 @@ public sealed class Node
 
     private InvalidOperationException Released() => new($"node {Id} ({Path}) was pruned; its state is released.");
 
-    private InvalidOperationException Resident() => new($"node {Id} ({Path}) is resident on worker {Residence?.Worker.Name}; call TrajectoryTree.MaterializeAsync to bring its state here.");
+    private InvalidOperationException Resident() => new($"node {Id} ({Path}) is resident on worker {Residency?.Backend.Name}; call TrajectoryTree.MaterializeAsync to bring its state here.");
 }
 
-/// <summary>How a node started from its parent.</summary>
-internal enum NodeOrigin
+/// <summary>
+/// Where a resident node's state is kept: the backend and the handle it is kept under, the last remote operation on it
+/// (the next one waits for it), and the fetch of it in flight, which every caller that needs the state here shares.
+/// </summary>
+internal sealed class Residency(IStepBackend backend, IResidentStates states, ulong handle)
 {
-    /// <summary>A root: prior noise (or a neighbour of another root's).</summary>
-    Root,
+    /// <summary>The backend that keeps the state.</summary>
+    public IStepBackend Backend { get; } = backend;
 
-    /// <summary>A copy of the parent's state.</summary>
-    Copy,
+    /// <summary>Its resident-state operations.</summary>
+    public IResidentStates States { get; } = states;
 
-    /// <summary>Fresh prior noise from its own key (a root's child under a deterministic sampler).</summary>
-    Prior,
+    /// <summary>The handle the state is kept under.</summary>
+    public ulong Handle { get; } = handle;
 
-    /// <summary>The parent's state renoised to <see cref="Node.StartStep"/> with its own key.</summary>
-    Renoise,
+    /// <summary>The last remote operation on the state; the next one waits for it.</summary>
+    public Task Ready { get; set; } = Task.CompletedTask;
 
-    /// <summary>Renoised as a fork under a deterministic sampler, whose siblings must differ.</summary>
-    ForkRenoise,
+    /// <summary>Bringing the state here, while it runs: at most one per node, shared.</summary>
+    public Task? Fetch { get; set; }
 }
-
-/// <summary>Where a resident node's state lives: the worker and the handle it is kept under.</summary>
-internal sealed record Residence(Workers.WorkerBackend Worker, ulong Handle);

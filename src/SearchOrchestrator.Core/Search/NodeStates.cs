@@ -1,13 +1,14 @@
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Randomness;
-using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;
 
 /// <summary>
-/// How node states are made, in one place for the tree, the workers that hold resident nodes, and replay: a root's
-/// prior, a renoised child, and the step request that moves a node. Each is a pure function of its inputs and the
-/// node's key, which is what lets any backend recompute any node exactly.
+/// How node states start, in one place for the tree's executors, replay and the workers that hold resident nodes: a
+/// root's prior, and a child made from its parent's state (<see cref="Start"/>). Each is a pure function of its inputs
+/// and the node's key, which is what lets any backend recompute any node exactly. Steps are
+/// <see cref="Scheduling.StepLoop"/>'s.
 /// </summary>
 public static class NodeStates
 {
@@ -29,22 +30,27 @@ public static class NodeStates
         return result;
     }
 
-    /// <summary>The request that moves a node from step <paramref name="stepIndex"/> to the next, in place.</summary>
-    public static StepRequest Step(StepSchedule schedule, ISampler sampler, long condition, double guidance, RngKey key, int stepIndex, float[] state, float[] prediction)
+    /// <summary>The step a child that starts as <paramref name="start"/> from a parent at <paramref name="parentStep"/> is at.</summary>
+    /// <param name="start">How it starts.</param>
+    /// <param name="parentStep">The parent's step index.</param>
+    /// <param name="toStep">The step a renoised child goes back to (ignored otherwise).</param>
+    public static int StartStep(ChildStart start, int parentStep, int toStep) => start switch
     {
-        ArgumentNullException.ThrowIfNull(schedule);
-        return new StepRequest
-        {
-            State = state,
-            Prediction = prediction,
-            StepIndex = stepIndex,
-            Timestep = schedule.TimestepAt(stepIndex),
-            AlphaBarFrom = schedule.AlphaBarAt(stepIndex),
-            AlphaBarTo = schedule.AlphaBarAt(stepIndex + 1),
-            Condition = condition,
-            Guidance = guidance,
-            Sampler = sampler,
-            Key = key,
-        };
-    }
+        ChildStart.Copy => parentStep,
+        ChildStart.Prior => 0,
+        _ => toStep,
+    };
+
+    /// <summary>
+    /// The state of a child that starts as <paramref name="start"/> from its parent's <paramref name="parent"/> at
+    /// <paramref name="parentStep"/>: a copy, fresh prior noise from the child's key, or the parent's state renoised back
+    /// to <paramref name="toStep"/> with the child's key.
+    /// </summary>
+    public static float[] Start(ChildStart start, ISampler sampler, StepSchedule schedule, ReadOnlySpan<float> parent, int parentStep, int toStep, RngKey key) => start switch
+    {
+        ChildStart.Copy => parent.ToArray(),
+        ChildStart.Prior => Prior(sampler, key, parent.Length),
+        ChildStart.Renoise or ChildStart.ForkRenoise => Renoise(sampler, parent, schedule, parentStep, toStep, key, forFork: start == ChildStart.ForkRenoise),
+        _ => throw new ArgumentOutOfRangeException(nameof(start), start, "unknown child start."),
+    };
 }

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Diagnostics;
 using SearchOrchestrator.Scheduling;
@@ -21,9 +23,15 @@ public sealed class SearchEngine : IAsyncDisposable
     private readonly ConcurrentDictionary<IVerifier, Lazy<VerifierBatcher>> _verifiers = new();
     private readonly ConcurrentDictionary<DenoiserBatcher, LocalBackend> _locals = new();
     private readonly WorkerPool? _workers;
+    private readonly ILogger _logger;
 
     /// <summary>Creates the engine; with <paramref name="workers"/>, steps may run on remote workers too.</summary>
-    public SearchEngine(IModelProvider models, BatchingOptions? batching = null, TimeProvider? time = null, WorkerPool? workers = null)
+    /// <param name="models">The models searches run.</param>
+    /// <param name="batching">How the batchers form batches.</param>
+    /// <param name="time">The clock budgets and batch delays are measured with.</param>
+    /// <param name="workers">Remote backends steps may run on besides this process.</param>
+    /// <param name="logger">Where searches log replay and refused work.</param>
+    public SearchEngine(IModelProvider models, BatchingOptions? batching = null, TimeProvider? time = null, WorkerPool? workers = null, ILogger<SearchEngine>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         _models = models;
@@ -36,6 +44,7 @@ public sealed class SearchEngine : IAsyncDisposable
 
         _time = time ?? TimeProvider.System;
         _workers = workers;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
         Calibration = new ForkCalibration(this);
     }
 
@@ -240,24 +249,30 @@ public sealed class SearchEngine : IAsyncDisposable
         }
 
         var batcher = BatcherFor(denoiser);
+        var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
+        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance), description.SampleShape, description.StateElements, request.Condition, ledger);
+        // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
+        // otherwise placement chooses per group of nodes.
+        ITreeExecutor executor = _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
+            ? new LocalExecutor(execution)
+            : new PlacedExecutor(
+                execution,
+                new TreePlacement(_locals.GetOrAdd(batcher, b => new LocalBackend(b, _batching.MaxBatchSize)), _workers, description.Name, request.Guidance),
+                new TrajectorySettings(description.Name, schedule.Count, sampler.Settings, prompt, request.Guidance, conditionId));
         return new TrajectoryTree(new TreeSettings
         {
-            Denoiser = batcher,
+            Executor = executor,
+            Ledger = ledger,
             Verifiers = [.. verifiers.Select(BatcherFor)],
             Ensemble = ensemble,
-            Schedule = schedule,
             Sampler = sampler,
-            Budget = request.Budget,
-            Time = _time,
+            Steps = schedule.Count,
+            Shape = description.SampleShape,
+            Elements = description.StateElements,
             Condition = request.Condition,
-            ConditionId = conditionId,
-            Guidance = request.Guidance,
             Seed = request.Seed,
             ForkRenoiseSteps = request.ForkRenoiseSteps,
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
-            RecordEvents = recordEvents,
-            Prompt = prompt,
-            Placement = _workers is null ? null : new TreePlacement(_locals.GetOrAdd(batcher, b => new LocalBackend(b, _batching.MaxBatchSize)), _workers, description.Name, request.Guidance),
         });
     }
 }

@@ -1,5 +1,3 @@
-using SearchOrchestrator.Strategies;
-
 namespace SearchOrchestrator.Search;
 
 /// <summary>
@@ -47,6 +45,9 @@ public sealed record SearchEstimate
 
     /// <summary>One sentence on how the numbers were worked out.</summary>
     public required string Basis { get; init; }
+
+    /// <summary>The most the request can spend in all, <see cref="Nfe"/> plus <see cref="CalibrationNfe"/>: what a per-request NFE cap admits it by.</summary>
+    public long NfeWithCalibration => Nfe + CalibrationNfe;
 }
 
 /// <summary>Works out a <see cref="SearchEstimate"/> from a request's strategy, steps, sampler and budget.</summary>
@@ -73,9 +74,7 @@ public static class SearchEstimator
         }
 
         request.Strategy.Validate(request.Steps);
-        // Under η = 0 a fork renoises its children back (at most) this many steps, which they then step again.
-        var renoise = request.Eta > 0 ? 0 : Math.Max(1, request.ForkRenoiseSteps);
-        var plan = PlanOf(request.Strategy, request.Steps, renoise);
+        var plan = request.Strategy.Plan(PlanContext.For(request));
         var cap = request.Budget.MaxNfe is { } max ? Math.Max(0, max - calibrationNfe) : long.MaxValue;
         return new SearchEstimate
         {
@@ -86,130 +85,9 @@ public static class SearchEstimator
             NfeIndependent = plan.Independent.Max,
             NfeIndependentMin = Math.Min(plan.Independent.Min, plan.Independent.Max),
             BudgetLimited = plan.Nfe.Max > cap,
-            Calibrates = request.Strategy is SharedPrefixStrategy { ForkAt: null },
+            Calibrates = plan.CalibratesForkStep,
             CalibrationNfe = calibrationNfe,
             Basis = plan.Basis,
         };
-    }
-
-    private readonly record struct Range(long Min, long Max)
-    {
-        public static Range Of(long value) => new(value, value);
-    }
-
-    private readonly record struct Cost(Range Nfe, Range Independent, string Basis);
-
-    private static Cost PlanOf(ISearchStrategy strategy, int n, int renoise) => strategy switch
-    {
-        BestOfNStrategy s => new(Range.Of((long)s.N * n), Range.Of((long)s.N * n), $"{s.N} independent trajectories of {n} steps."),
-        SharedPrefixStrategy { ForkAt: null } s => SharedPrefixAuto(s, n, renoise),
-        SharedPrefixStrategy s => SharedPrefix(s, n, renoise),
-        BfsStrategy s => Bfs(s, n, renoise),
-        DfsStrategy s => Dfs(s, n),
-        SearchOverPathsStrategy s => SearchOverPaths(s, n),
-        ZeroOrderStrategy s => ZeroOrder(s, n),
-        FkSteeringStrategy s => FkSteering(s, n, renoise),
-        _ => new(new Range(0, strategy.PlannedNfe(n)), new Range(0, long.MaxValue), "the strategy's own plan, as an upper bound."),
-    };
-
-    /// <summary>Live trajectories step from fork to fork; each fork under η = 0 adds its renoised steps per child.</summary>
-    private static Cost SharedPrefix(SharedPrefixStrategy s, int n, int renoise)
-    {
-        long nfe = 0, live = 1, at = 0, path = 0;
-        foreach (var (step, factor) in s.Schedule)
-        {
-            nfe += live * (step - at);
-            path += step - at;
-            var back = step == 0 ? 0 : Math.Min(renoise, step); // a root's children draw fresh prior noise instead
-            live *= factor;
-            nfe += live * back;
-            path += back;
-            at = step;
-        }
-
-        nfe += live * (n - at);
-        path += n - at;
-        var basis = s.Schedule.Count == 1
-            ? FormattableString.Invariant($"one trajectory to step {s.ForkAt}, forked {s.K} ways: m = k − (k−1)·s/N = {s.K} − {s.K - 1}·{s.ForkAt}/{n}{(renoise > 0 ? $", plus {renoise} renoised step(s) per child under η = 0" : string.Empty)}.")
-            : $"a fork schedule of {s.Schedule.Count} forks to {s.K} leaves.";
-        return new(Range.Of(nfe), Range.Of(live * path), basis);
-    }
-
-    /// <summary>The calibrated fork step is unknown up front: anywhere from 0 (k·N) to N − 1.</summary>
-    private static Cost SharedPrefixAuto(SharedPrefixStrategy s, int n, int renoise)
-    {
-        var latest = n - 1;
-        var back = latest == 0 ? 0 : Math.Min(renoise, latest);
-        var min = latest + ((long)s.K * (1 + back));
-        // A fork at step s costs s + k·(N − s + back(s)): most at s = back (= 0 under η > 0).
-        var max = ((long)s.K * n) + back;
-        return new(new Range(Math.Min(min, max), Math.Max(min, max)), new Range((long)s.K * n, (long)s.K * (n + back)),
-            $"fork_at: auto forks {s.K} ways at a calibrated step between 0 and {latest}; a first request per model and condition also pays the calibration.");
-    }
-
-    /// <summary>
-    /// K particles throughout; a continuation drawn c &gt; 1 times is forked (renoised under η = 0). Dropped particles
-    /// end at their evaluation step; prune mode drops exactly K − w, resampling drops 0 … K − 1.
-    /// </summary>
-    private static Cost Bfs(BfsStrategy s, int n, int renoise)
-    {
-        long k = s.Particles;
-        var nfe = new Range(k * n, (k * n) + (s.EvaluateAt.Count * k * renoise));
-        var pruneWidth = Math.Min(s.Width, s.Particles);
-        long dropped = 0, droppedMax = 0;
-        foreach (var step in s.EvaluateAt)
-        {
-            droppedMax += (k - 1) * (step + (renoise * s.EvaluateAt.Count));
-            dropped += s.Mode == BfsMode.Prune ? (k - pruneWidth) * step : 0;
-        }
-
-        var independentMax = (k * (n + (renoise * s.EvaluateAt.Count))) + (s.Mode == BfsMode.Prune && renoise == 0 ? dropped : droppedMax);
-        return new(nfe, new Range((k * n) + dropped, independentMax),
-            $"{k} particles for {n} steps; which particles the {s.EvaluateAt.Count} evaluations drop or fork depends on their scores.");
-    }
-
-    /// <summary>One trajectory plus at most <c>max_backtracks</c> retries of at most <c>recur_depth</c> steps each.</summary>
-    private static Cost Dfs(DfsStrategy s, int n)
-    {
-        long extra = (long)s.MaxBacktracks * s.RecurDepth;
-        // Each abandoned retry ends a trajectory whose path is at most the whole N plus every backtrack's steps.
-        return new(new Range(n, n + extra), new Range(n, (1 + (long)s.MaxBacktracks) * (n + extra)),
-            $"adaptive: {n} steps, plus up to {s.MaxBacktracks} backtracks of at most {s.RecurDepth} steps when a score falls below {s.Threshold}.");
-    }
-
-    /// <summary>Fixed rounds: every live candidate has the same path length, and each round drops C·M − C of them.</summary>
-    private static Cost SearchOverPaths(SearchOverPathsStrategy s, int n)
-    {
-        long c = s.Candidates, m = s.Continuations;
-        long nfe = c * s.StartStep, path = s.StartStep, independent = 0;
-        for (var step = s.StartStep; step < n;)
-        {
-            var back = Math.Max(0, step - s.Forward);
-            var next = Math.Min(n, back + s.Backward);
-            nfe += c * m * (next - back);
-            path += next - back;
-            independent += ((c * m) - c) * path;
-            step = next;
-        }
-
-        independent += c * path;
-        return new(Range.Of(nfe), Range.Of(independent), $"{c} candidates to step {s.StartStep}, then rounds of {m} continuations renoised back {s.Forward} and denoised {s.Backward} steps.");
-    }
-
-    /// <summary>The pivot and every neighbour are independent roots run the whole way.</summary>
-    private static Cost ZeroOrder(ZeroOrderStrategy s, int n)
-    {
-        var nfe = (long)n * (1 + ((long)s.Neighbours * s.Iterations));
-        return new(Range.Of(nfe), Range.Of(nfe), $"a pivot and {s.Iterations} iteration(s) of {s.Neighbours} neighbours, each a whole trajectory.");
-    }
-
-    /// <summary>K particles throughout; resampling forks the drawn ones (renoised under η = 0) and drops 0 … K − 1.</summary>
-    private static Cost FkSteering(FkSteeringStrategy s, int n, int renoise)
-    {
-        long k = s.Particles;
-        var resamples = StrategyArguments.Every(s.ResampleEvery, n);
-        long droppedMax = resamples.Sum(step => (k - 1) * (step + (renoise * resamples.Count)));
-        return new(new Range(k * n, (k * n) + (resamples.Count * k * renoise)), new Range(k * n, (k * (n + (renoise * resamples.Count))) + droppedMax),
-            $"adaptive: {k} particles for {n} steps; which the {resamples.Count} resamplings drop or fork depends on their potentials.");
     }
 }

@@ -1,5 +1,4 @@
 using SearchOrchestrator.Processes;
-using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 

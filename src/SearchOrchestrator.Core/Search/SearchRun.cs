@@ -57,6 +57,9 @@ public sealed class SearchRun
     /// <summary>A snapshot of the search so far.</summary>
     public SearchProgress Progress() => _tree.Progress();
 
-    /// <summary>Takes the tree events recorded since the last call (oldest first), up to <paramref name="max"/>; the rest are counted as dropped.</summary>
-    public (IReadOnlyList<TreeEvent> Events, int Dropped) TakeEvents(int max) => _tree.TakeEvents(max);
+    /// <summary>
+    /// Takes up to <paramref name="max"/> of the tree events recorded since the last call (oldest first; the rest wait
+    /// for the next call), and how many were dropped since the last call because the bounded queue was full.
+    /// </summary>
+    public (IReadOnlyList<TreeEvent> Events, int Dropped) TakeEvents(int max) => _tree.Ledger.TakeEvents(max);
 }

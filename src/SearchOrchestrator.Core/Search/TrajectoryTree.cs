@@ -1,3 +1,4 @@
+using System.Globalization;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Scheduling;
@@ -12,74 +13,40 @@ namespace SearchOrchestrator.Search;
 /// <see cref="CreateRoot()"/>, <see cref="AdvanceAsync(IReadOnlyList{Node}, int, CancellationToken)"/>,
 /// <see cref="Fork"/>, <see cref="Renoise"/>, <see cref="VerifyAsync"/> and <see cref="Prune"/>. Strategies write plain
 /// async code against it; the batchers underneath turn the awaits of every search into few large batches.
-/// It counts NFE where it is spent and enforces the budget.
+/// The tree keeps the structure, the nodes' lifecycle, the budget and the events; where a node's state lives and where
+/// its steps run is its executor's business (<see cref="LocalExecutor"/>, or <see cref="PlacedExecutor"/> over backends).
 /// </summary>
 public sealed class TrajectoryTree
 {
     private readonly List<Node> _nodes = [];
     private readonly List<Node> _roots = [];
-    private readonly DenoiserBatcher _denoiser;
     private readonly IReadOnlyList<VerifierBatcher> _verifiers;
     private readonly VerifierEnsemble _ensemble;
-    private readonly StepSchedule _schedule;
     private readonly ISampler _sampler;
-    private readonly SearchBudget _budget;
-    private readonly TimeProvider _time;
-    private readonly long _started;
+    private readonly int _elements;
     private readonly RngKey _seedKey;
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
-    private readonly Queue<TreeEvent>? _events;
     private readonly object _gate = new();
-    /// <summary>
-    /// About how long one Advance call of a resident multi-step advance runs on its worker (the progress interval of a
-    /// stream): a long advance goes in slices of steps that take about this long, so progress moves while it runs.
-    /// </summary>
-    internal static readonly TimeSpan RemoteAdvanceSlice = TimeSpan.FromMilliseconds(100);
-
-    // Distinct batches joined, by (backend, number): this process's batch numbers are unique here, a worker's on that
-    // worker. Only the most recent are remembered: a batch's items complete together, so its later items are recorded
-    // long before RecentBatches other batches have run, and the memory stays flat with steps.
-    private const int RecentBatches = 64;
-    private readonly HashSet<(string Backend, long Id)> _recentBatches = [];
-    private readonly Queue<(string Backend, long Id)> _recentOrder = new();
-    private int _batchesJoined;
-    private readonly TreePlacement? _placement;
-    private readonly TrajectorySettings _trajectory;
-    private readonly Dictionary<string, LinkUsage> _links = new(StringComparer.Ordinal);
-    private long _replayNfe;
-    private int _eventsDropped;
-    private long _calibrationNfe;
-    private long _batchRows;
-    private long _nfe;
-    private long _reservedNfe;
-    private long _verifierCalls;
-    private TimeSpan _queueTime;
-    private TimeSpan _computeTime;
 
     internal TrajectoryTree(TreeSettings settings)
     {
-        _denoiser = settings.Denoiser;
+        Executor = settings.Executor;
+        Ledger = settings.Ledger;
         _verifiers = settings.Verifiers;
         _ensemble = settings.Ensemble;
-        _schedule = settings.Schedule;
         _sampler = settings.Sampler;
-        _budget = settings.Budget;
-        _time = settings.Time;
+        _elements = settings.Elements;
         _seedKey = RngKey.ForSeed(settings.Seed);
+        _calibrate = settings.CalibrateForkStep;
+        Steps = settings.Steps;
+        SampleShape = settings.Shape;
         Condition = settings.Condition;
-        ConditionId = settings.ConditionId;
-        Guidance = settings.Guidance;
         Seed = settings.Seed;
         ForkRenoiseSteps = settings.ForkRenoiseSteps;
-        _calibrate = settings.CalibrateForkStep;
-        _events = settings.RecordEvents ? new Queue<TreeEvent>() : null;
-        _placement = settings.Placement;
-        _trajectory = new TrajectorySettings(_denoiser.Denoiser.Description.Name, _schedule.Count, _sampler.Settings, settings.Prompt, Guidance, ConditionId);
-        _started = _time.GetTimestamp();
     }
 
     /// <summary>N, the number of sampling steps.</summary>
-    public int Steps => _schedule.Count;
+    public int Steps { get; }
 
     /// <summary>The condition label every node is generated for.</summary>
     public string Condition { get; }
@@ -88,7 +55,7 @@ public sealed class TrajectoryTree
     public ulong Seed { get; }
 
     /// <summary>The shape of one sample.</summary>
-    public SampleShape SampleShape => _denoiser.Denoiser.Description.SampleShape;
+    public SampleShape SampleShape { get; }
 
     /// <summary>True when a step draws fresh randomness (η &gt; 0, or sampled tokens), so siblings diverge on their own.</summary>
     public bool IsStochastic => _sampler.IsStochastic;
@@ -106,30 +73,19 @@ public sealed class TrajectoryTree
     public IReadOnlyList<Node> Roots => _roots;
 
     /// <summary>NFE spent so far.</summary>
-    public long Nfe => Interlocked.Read(ref _nfe);
+    public long Nfe => Ledger.Nfe;
 
     /// <summary>NFE the budget still allows (long.MaxValue without a limit).</summary>
-    public long NfeRemaining => _budget.MaxNfe is { } max ? Math.Max(0, max - Nfe - Interlocked.Read(ref _calibrationNfe)) : long.MaxValue;
+    public long NfeRemaining => Ledger.NfeRemaining;
 
     /// <summary>Verifier calls made so far.</summary>
-    public long VerifierCalls => Interlocked.Read(ref _verifierCalls);
+    public long VerifierCalls => Ledger.VerifierCalls;
 
     /// <summary>True once any step or verification was refused by the budget.</summary>
-    public bool BudgetLimited { get; private set; }
-
-    internal long ConditionId { get; }
-
-    internal double Guidance { get; }
+    public bool BudgetLimited => Ledger.BudgetLimited;
 
     /// <summary>A new root: pure noise at step 0, keyed by (seed, root index).</summary>
-    public Node CreateRoot()
-    {
-        lock (_gate)
-        {
-            var (key, index, state) = NextRoot();
-            return AddRoot(key, index, state, isKeyPrior: true);
-        }
-    }
+    public Node CreateRoot() => AddRoot(null, 0);
 
     /// <summary>
     /// A new root whose noise is a neighbour of root <paramref name="pivot"/>'s starting noise: λ·x_pivot + √(1 − λ²)·z,
@@ -149,12 +105,7 @@ public sealed class TrajectoryTree
             throw new ArgumentOutOfRangeException(nameof(similarity), similarity, "Similarity must lie in [0, 1].");
         }
 
-        lock (_gate)
-        {
-            var (key, index, state) = NextRoot();
-            _sampler.Neighbour(pivot.Prior ?? NodeStates.Prior(_sampler, pivot.Key, state.Length), similarity, state);
-            return AddRoot(key, index, state, isKeyPrior: false);
-        }
+        return AddRoot(pivot, similarity);
     }
 
     /// <summary>
@@ -168,55 +119,18 @@ public sealed class TrajectoryTree
         ArgumentNullException.ThrowIfNull(node);
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
         RequireLive(node);
-        var children = new Node[k];
-        lock (_gate)
+        var (start, step) = IsStochastic ? (ChildStart.Copy, node.StepIndex)
+            : node.StepIndex == 0 ? (ChildStart.Prior, 0)
+            : (ChildStart.ForkRenoise, Math.Max(0, node.StepIndex - ForkRenoiseSteps));
+        if (start == ChildStart.Prior)
         {
-            var resident = node.IsLocal ? null : node.Residence;
-            var specs = new List<ResidentChild>(k);
-            for (var j = 0; j < k; j++)
-            {
-                var key = node.Key.Child(node.Children.Count);
-                var (origin, step) = IsStochastic ? (NodeOrigin.Copy, node.StepIndex)
-                    : node.StepIndex == 0 ? (NodeOrigin.Prior, 0)
-                    : (NodeOrigin.ForkRenoise, Math.Max(0, node.StepIndex - ForkRenoiseSteps));
-                if (origin == NodeOrigin.Prior)
-                {
-                    RequireDistinctRoots("fork a root");
-                }
-
-                if (resident is not null)
-                {
-                    // The parent lives on a worker: its children are made there too, and nothing moves.
-                    var handle = _placement!.Pool.NextHandle();
-                    specs.Add(new ResidentChild(handle, key, origin switch { NodeOrigin.Copy => ChildStart.Copy, NodeOrigin.Prior => ChildStart.Prior, _ => ChildStart.ForkRenoise }, step));
-                    children[j] = Add(node, key, origin, step, null, node.HasPrediction);
-                    children[j].Residence = new Residence(resident.Worker, handle);
-                    continue;
-                }
-
-                var state = origin switch
-                {
-                    NodeOrigin.Copy => (float[])node.MutableState.Clone(),
-                    NodeOrigin.Prior => NodeStates.Prior(_sampler, key, node.MutableState.Length),
-                    _ => NodeStates.Renoise(_sampler, node.MutableState, _schedule, node.StepIndex, step, key, forFork: true),
-                };
-                children[j] = Add(node, key, origin, step, state, (float[]?)node.PredictionOrNull?.Clone());
-            }
-
-            if (resident is not null)
-            {
-                var ready = RemoteForkAsync(node.RemoteReady, resident, specs);
-                node.RemoteReady = ready;
-                foreach (var child in children)
-                {
-                    child.RemoteReady = ready;
-                }
-            }
+            RequireDistinctRoots("fork a root");
         }
 
+        var children = Branch(node, start, step, k);
         foreach (var child in children)
         {
-            Record(new TreeEvent(TreeEventKind.Forked, child.Id, child.Path, child.StepIndex, node.Id));
+            Ledger.Record(new TreeEvent(TreeEventKind.Forked, child.Id, child.Path, child.StepIndex, node.Id));
         }
 
         return children;
@@ -235,26 +149,8 @@ public sealed class TrajectoryTree
             throw new ArgumentOutOfRangeException(nameof(toStep), toStep, $"renoise goes back to an earlier step than {node.StepIndex}.");
         }
 
-        Node child;
-        lock (_gate)
-        {
-            var key = node.Key.Child(node.Children.Count);
-            if (!node.IsLocal && node.Residence is { } resident)
-            {
-                var handle = _placement!.Pool.NextHandle();
-                child = Add(node, key, NodeOrigin.Renoise, toStep, null, node.HasPrediction);
-                child.Residence = new Residence(resident.Worker, handle);
-                var ready = RemoteForkAsync(node.RemoteReady, resident, [new ResidentChild(handle, key, ChildStart.Renoise, toStep)]);
-                node.RemoteReady = ready;
-                child.RemoteReady = ready;
-            }
-            else
-            {
-                child = Add(node, key, NodeOrigin.Renoise, toStep, NodeStates.Renoise(_sampler, node.MutableState, _schedule, node.StepIndex, toStep, key, forFork: false), (float[]?)node.PredictionOrNull?.Clone());
-            }
-        }
-
-        Record(new TreeEvent(TreeEventKind.Renoised, child.Id, child.Path, toStep, node.Id));
+        var child = Branch(node, ChildStart.Renoise, toStep, 1)[0];
+        Ledger.Record(new TreeEvent(TreeEventKind.Renoised, child.Id, child.Path, toStep, node.Id));
         return child;
     }
 
@@ -275,6 +171,7 @@ public sealed class TrajectoryTree
         }
 
         var accepted = new List<Node>(nodes.Count);
+        var refused = 0;
         foreach (var node in nodes)
         {
             RequireLive(node);
@@ -284,24 +181,22 @@ public sealed class TrajectoryTree
                 continue;
             }
 
-            if (!TryReserveNfe(steps))
+            if (!Ledger.TryReserveNfe(steps))
             {
-                BudgetLimited = true;
-                Record(new TreeEvent(TreeEventKind.BudgetLimited, -1, string.Empty, node.StepIndex));
+                refused++;
+                Ledger.Record(new TreeEvent(TreeEventKind.BudgetLimited, -1, string.Empty, node.StepIndex));
                 continue;
             }
 
             accepted.Add(node);
         }
 
-        if (_placement is null)
+        if (refused > 0)
         {
-            await AdvanceSteppedAsync(accepted, toStep, null, [], cancellationToken).ConfigureAwait(false);
+            Ledger.Refuse("advance", refused);
         }
-        else
-        {
-            await AdvancePlacedAsync(accepted, toStep, [], cancellationToken).ConfigureAwait(false);
-        }
+
+        await Executor.AdvanceAsync(accepted, toStep, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -326,9 +221,9 @@ public sealed class TrajectoryTree
                 throw new InvalidOperationException($"{node} has no x0-prediction yet; advance it at least one step before verifying.");
             }
 
-            if (!TryReserveVerifierCalls(_verifiers.Count))
+            if (!Ledger.TryReserveVerifierCalls(_verifiers.Count))
             {
-                BudgetLimited = true;
+                Ledger.Refuse("verify", nodes.Count - scored.Count);
                 break;
             }
 
@@ -340,23 +235,7 @@ public sealed class TrajectoryTree
             return scored;
         }
 
-        var scores = new float[_verifiers.Count][];
-        await Task.WhenAll(_verifiers.Select(async (verifier, v) =>
-        {
-            scores[v] = new float[scored.Count];
-            var here = await ScoreRemotelyAsync(_ensemble.Verifiers[v], scored, scores[v], cancellationToken).ConfigureAwait(false);
-            await MaterializeAsync([.. here.Select(i => scored[i])], cancellationToken).ConfigureAwait(false);
-            var results = await Task.WhenAll(here.Select(i => verifier.ScoreAsync(SampleShape, scored[i].Prediction!.Value[..SampleShape.ElementCount].ToArray(), Condition, cancellationToken))).ConfigureAwait(false);
-            for (var j = 0; j < here.Count; j++)
-            {
-                scores[v][here[j]] = results[j].Score;
-                lock (_gate)
-                {
-                    _queueTime += results[j].Timing.Queued;
-                }
-            }
-        })).ConfigureAwait(false);
-
+        var scores = await Task.WhenAll(_verifiers.Select((batcher, v) => Executor.ScoreAsync(_ensemble.Verifiers[v], batcher, scored, cancellationToken))).ConfigureAwait(false);
         var combined = _ensemble.Combine(scores);
         for (var i = 0; i < scored.Count; i++)
         {
@@ -367,7 +246,7 @@ public sealed class TrajectoryTree
 
             scored[i].Score = combined[i];
             scored[i].ScoredAtStep = scored[i].StepIndex;
-            Record(new TreeEvent(TreeEventKind.Verified, scored[i].Id, scored[i].Path, scored[i].StepIndex, Score: combined[i]));
+            Ledger.Record(new TreeEvent(TreeEventKind.Verified, scored[i].Id, scored[i].Path, scored[i].StepIndex, Score: combined[i]));
         }
 
         return scored;
@@ -384,12 +263,7 @@ public sealed class TrajectoryTree
         var (result, ran) = await calibrate(cancellationToken).ConfigureAwait(false);
         if (ran)
         {
-            // The calibration this search ran is part of its plan: it counts against the budget.
-            Interlocked.Add(ref _calibrationNfe, result.Nfe);
-            lock (_gate)
-            {
-                _reservedNfe += result.Nfe;
-            }
+            Ledger.AddCalibration(result.Nfe);
         }
 
         return result.ForkStep;
@@ -399,81 +273,23 @@ public sealed class TrajectoryTree
     public void Prune(Node node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        Record(new TreeEvent(TreeEventKind.Pruned, node.Id, node.Path, node.StepIndex));
-        var stack = new Stack<Node>([node]);
-        while (stack.TryPop(out var current))
-        {
-            ReleaseRemote(current);
-            current.Release();
-            foreach (var child in current.Children)
-            {
-                stack.Push(child);
-            }
-        }
+        Ledger.Record(new TreeEvent(TreeEventKind.Pruned, node.Id, node.Path, node.StepIndex));
+        Release([.. node.Subtree()]);
     }
+
+    /// <summary>
+    /// Brings the current state (and x0-prediction) of every node resident on a worker to this process: fetched from
+    /// the worker, or, when the worker is gone, recomputed from the nearest ancestor held here by deterministic replay.
+    /// </summary>
+    public Task MaterializeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) =>
+        Executor.MaterializeAsync(nodes ?? throw new ArgumentNullException(nameof(nodes)), cancellationToken);
 
     /// <summary>The cost account so far.</summary>
     public CostAccount Account()
     {
         lock (_gate)
         {
-            return new CostAccount
-            {
-                Nfe = Nfe,
-                NfeIndependent = _nodes.Where(n => n.EndsATrajectory).Sum(n => n.PathNfe),
-                VerifierCalls = VerifierCalls,
-                CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
-                ReplayNfe = Interlocked.Read(ref _replayNfe),
-                Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],
-                Batches = _batchesJoined,
-                MeanBatchSize = _batchesJoined == 0 ? 0 : (double)_batchRows / _batchesJoined,
-                QueueTime = _queueTime,
-                ComputeTime = _computeTime,
-                WallTime = _time.GetElapsedTime(_started),
-            };
-        }
-    }
-
-    /// <summary>Takes the recorded events (oldest first), up to <paramref name="max"/>; what is left over counts as dropped.</summary>
-    internal (IReadOnlyList<TreeEvent> Events, int Dropped) TakeEvents(int max)
-    {
-        lock (_gate)
-        {
-            if (_events is null)
-            {
-                return ([], 0);
-            }
-
-            var taken = new List<TreeEvent>(Math.Min(max, _events.Count));
-            while (taken.Count < max && _events.TryDequeue(out var e))
-            {
-                taken.Add(e);
-            }
-
-            var dropped = _eventsDropped + _events.Count;
-            _events.Clear();
-            _eventsDropped = 0;
-            return (taken, dropped);
-        }
-    }
-
-    private void Record(TreeEvent e)
-    {
-        if (_events is null)
-        {
-            return;
-        }
-
-        lock (_gate)
-        {
-            // Bounded: a client that reads slowly loses detail, never memory.
-            if (_events.Count >= 4096)
-            {
-                _eventsDropped++;
-                return;
-            }
-
-            _events.Enqueue(e);
+            return Ledger.Account(_nodes.Where(n => n.EndsATrajectory).Sum(n => n.PathNfe));
         }
     }
 
@@ -483,567 +299,82 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var best = _nodes.Where(n => n.Score is not null).Select(n => n.Score!.Value).DefaultIfEmpty(double.NaN).Max();
-            return new SearchProgress(Nfe, VerifierCalls, _nodes.Count, _nodes.Count == 0 ? 0 : _nodes.Max(n => n.StepIndex), double.IsNaN(best) ? null : best, _time.GetElapsedTime(_started));
+            return new SearchProgress(Nfe, VerifierCalls, _nodes.Count, _nodes.Count == 0 ? 0 : _nodes.Max(n => n.StepIndex), double.IsNaN(best) ? null : best, Ledger.Elapsed);
         }
     }
+
+    /// <summary>The search's books: budget, cost account and events.</summary>
+    internal TreeLedger Ledger { get; }
+
+    /// <summary>What carries out the tree's decisions on node states.</summary>
+    internal ITreeExecutor Executor { get; }
 
     /// <summary>Releases every node's tensors (the search is over).</summary>
     internal void ReleaseAll()
     {
         lock (_gate)
         {
-            foreach (var group in _nodes.Where(n => n.Residence is not null).GroupBy(n => n.Residence!.Worker))
-            {
-                var handles = group.Select(n => n.Residence!.Handle).ToList();
-                var ready = Task.WhenAll(group.Select(n => n.RemoteReady));
-                _ = ReleaseAfterAsync(ready, group.Key, handles);
-            }
-
-            foreach (var node in _nodes)
-            {
-                node.Residence = null;
-                node.Release();
-            }
+            Release(_nodes);
         }
     }
 
-    /// <summary>
-    /// Brings the current state (and x0-prediction) of every node resident on a worker to this process: fetched from
-    /// the worker, or, when the worker is gone, recomputed from the nearest ancestor held here by deterministic replay.
-    /// </summary>
-    public async Task MaterializeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default)
+    private void Release(IReadOnlyList<Node> nodes)
     {
-        ArgumentNullException.ThrowIfNull(nodes);
-        var stale = nodes.Where(n => !n.IsPruned && !n.IsLocal).Distinct().ToList();
-        foreach (var group in stale.GroupBy(n => n.Residence?.Worker))
+        Executor.Release(nodes);
+        foreach (var node in nodes)
         {
-            var list = group.ToList();
-            HashSet<IStepBackend> exclude = [];
-            if (group.Key is { } worker)
-            {
-                exclude.Add(worker);
-                try
-                {
-                    await Task.WhenAll(list.Select(n => n.RemoteReady)).ConfigureAwait(false);
-                    var (fetched, transfer) = await worker.FetchAsync([.. list.Select(n => n.Residence!.Handle)], cancellationToken).ConfigureAwait(false);
-                    RecordTransfer(worker, transfer);
-                    for (var i = 0; i < list.Count; i++)
-                    {
-                        var got = fetched[i];
-                        var elements = _denoiser.Denoiser.Description.StateElements;
-                        if (got.StepIndex != list[i].StepIndex || got.State?.Length != elements || (got.Prediction is { Length: > 0 } p && p.Length != elements))
-                        {
-                            throw new WorkerDataException(worker.Name, $"node {got.Handle} came back at step {got.StepIndex} with {got.State?.Length ?? 0} values; expected step {list[i].StepIndex} and {elements}.");
-                        }
-
-                        list[i].SetLocal(got.State, got.Prediction is { Length: > 0 } prediction ? prediction : null);
-                    }
-
-                    continue;
-                }
-                catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
-                {
-                    // Recomputed below.
-                }
-            }
-
-            foreach (var node in list.Where(n => !n.IsLocal))
-            {
-                await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
-            }
+            node.Release();
         }
     }
 
-    /// <summary>
-    /// Verification runs where its inputs are: nodes resident on a worker that hosts <paramref name="verifier"/> are
-    /// scored there by handle (nothing but scores moves). Returns the indices left to score here (after fetching).
-    /// </summary>
-    private async Task<List<int>> ScoreRemotelyAsync(string verifier, List<Node> nodes, float[] scores, CancellationToken cancellationToken)
-    {
-        var here = new List<int>();
-        var remote = new Dictionary<WorkerBackend, List<int>>();
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            if (!nodes[i].IsLocal && nodes[i].Residence is { } r && r.Worker.IsAvailable && r.Worker.Hosts(verifier))
-            {
-                (remote.TryGetValue(r.Worker, out var list) ? list : remote[r.Worker] = []).Add(i);
-            }
-            else
-            {
-                here.Add(i);
-            }
-        }
-
-        foreach (var (worker, indices) in remote)
-        {
-            try
-            {
-                await Task.WhenAll(indices.Select(i => nodes[i].RemoteReady)).ConfigureAwait(false);
-                var (remoteScores, transfer) = await worker.VerifyResidentAsync(verifier, Condition, [.. indices.Select(i => nodes[i].Residence!.Handle)], cancellationToken).ConfigureAwait(false);
-                RecordTransfer(worker, transfer);
-                for (var j = 0; j < indices.Count; j++)
-                {
-                    scores[indices[j]] = remoteScores[j];
-                }
-            }
-            catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
-            {
-                here.AddRange(indices); // fetched or recomputed, then scored here
-            }
-        }
-
-        return here;
-    }
-
-    private static bool IsWorkerFault(Exception ex, CancellationToken cancellationToken) =>
-        !cancellationToken.IsCancellationRequested && ex is WorkerUnavailableException or WorkerDataException;
-
-    /// <summary>
-    /// Advances placed nodes: nodes resident on a worker in rotation stay there (children stay where their parent's
-    /// state lives); the others go, together, to the backend where the group finishes soonest once moving it is counted.
-    /// </summary>
-    private async Task AdvancePlacedAsync(List<Node> nodes, int toStep, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
-    {
-        if (nodes.Count == 0)
-        {
-            return;
-        }
-
-        var placement = _placement!;
-        var tasks = new List<Task>();
-        var rest = new List<Node>();
-        foreach (var group in nodes.GroupBy(n => n.IsLocal ? null : n.Residence?.Worker))
-        {
-            // Resident nodes stay where their state lives unless moving them (a fetch over that worker's link) and
-            // running elsewhere finishes sooner.
-            if (group.Key is { } worker && worker.IsAvailable && !exclude.Contains(worker)
-                && placement.Stays([.. group], worker, toStep, _denoiser.Denoiser.Description.StateElements, exclude))
-            {
-                tasks.Add(AdvanceResidentAsync(worker, [.. group], toStep, exclude, cancellationToken));
-            }
-            else
-            {
-                rest.AddRange(group);
-            }
-        }
-
-        if (rest.Count > 0)
-        {
-            // Nodes leaving a worker that is still up are fetched from it (recomputed only if it is gone).
-            await MaterializeAsync([.. rest.Where(n => !n.IsLocal && n.Residence?.Worker.IsAvailable == true)], cancellationToken).ConfigureAwait(false);
-            var backend = placement.Choose(rest, toStep, _denoiser.Denoiser.Description.StateElements, exclude);
-            if (backend is WorkerBackend worker && placement.Resident)
-            {
-                tasks.Add(AdvanceResidentAsync(worker, rest, toStep, exclude, cancellationToken));
-            }
-            else
-            {
-                tasks.Add(AdvanceSteppedAsync(rest, toStep, backend, exclude, cancellationToken));
-            }
-        }
-
-        await Task.WhenAll(tasks).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Advances nodes on a worker that keeps them resident: puts the ones it does not hold yet (a root's prior is drawn
-    /// there from its key), then one Advance call ships only their handles. If the worker fails, each node is recovered
-    /// (from the copy put moments ago, or by replay) and advanced elsewhere.
-    /// </summary>
-    private async Task AdvanceResidentAsync(WorkerBackend worker, List<Node> nodes, int toStep, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.WhenAll(nodes.Select(n => n.RemoteReady)).ConfigureAwait(false);
-            var toPut = nodes.Where(n => n.Residence?.Worker != worker).ToList();
-            if (toPut.Count > 0)
-            {
-                foreach (var node in toPut.Where(n => !n.IsLocal))
-                {
-                    await RecoverAsync(node, [.. exclude, worker], cancellationToken).ConfigureAwait(false);
-                }
-
-                var handles = toPut.Select(_ => _placement!.Pool.NextHandle()).ToList();
-                var states = toPut.Select((n, i) => n.IsKeyPrior && n.StepIndex == 0
-                    ? new ResidentState(handles[i], n.Key, 0, null, null, FromPrior: true)
-                    : new ResidentState(handles[i], n.Key, n.StepIndex, n.MutableState, n.PredictionOrNull)).ToList();
-                RecordTransfer(worker, await worker.PutAsync(_trajectory, states, cancellationToken).ConfigureAwait(false));
-                for (var i = 0; i < toPut.Count; i++)
-                {
-                    ReleaseRemote(toPut[i]);
-                    toPut[i].Residence = new Residence(worker, handles[i]);
-                }
-            }
-
-            var rowsPerNode = Denoising.ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1;
-            // One Advance per slice of steps the worker runs in about RemoteAdvanceSlice, so the search's progress (NFE,
-            // deepest step, events) moves while a long advance runs there instead of jumping at its end; a slice costs
-            // one round trip of ids.
-            var perStep = worker.Compute.Predict(Math.Min(nodes.Count * rowsPerNode, worker.MaxBatchSize));
-            var slice = (int)Math.Clamp(RemoteAdvanceSlice.Ticks / Math.Max(1, perStep.Ticks), 1, int.MaxValue);
-            var target = nodes.Min(n => n.StepIndex);
-            do
-            {
-                target = (int)Math.Min(toStep, (long)target + slice);
-                var moving = nodes.Where(n => n.StepIndex < target || target == toStep).ToList();
-                var (transfer, passes) = await worker.AdvanceAsync([.. moving.Select(n => n.Residence!.Handle)], target, target - moving.Min(n => n.StepIndex), moving.Count * rowsPerNode, cancellationToken).ConfigureAwait(false);
-                RecordTransfer(worker, transfer);
-                RecordPasses(worker.Name, passes);
-                foreach (var node in moving)
-                {
-                    var advanced = target - node.StepIndex;
-                    node.MarkAdvancingRemotely();
-                    node.StepIndex = target;
-                    node.PathNfe += advanced;
-                    node.HasPrediction |= advanced > 0;
-                    Interlocked.Add(ref _nfe, advanced);
-                    Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
-                }
-            }
-            while (target < toStep);
-        }
-        catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
-        {
-            HashSet<IStepBackend> next = [.. exclude, worker];
-            foreach (var node in nodes)
-            {
-                if (node.Residence?.Worker == worker)
-                {
-                    ReleaseRemote(node);
-                }
-
-                if (!node.IsLocal)
-                {
-                    await RecoverAsync(node, next, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            await AdvancePlacedAsync(nodes, toStep, next, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Advances one node step by step on <paramref name="backend"/> (null: this process's batcher), moving its state each step.</summary>
-    /// <summary>
-    /// Advances nodes step by step on <paramref name="backend"/>, one loop each. On this process's batcher every loop
-    /// is registered as a producer before any starts, so a forming batch runs as soon as all their steps are in it
-    /// (and never before: a loop registered late would split the group's first batch).
-    /// </summary>
-    private Task AdvanceSteppedAsync(IReadOnlyList<Node> nodes, int toStep, IStepBackend? backend, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
-    {
-        var producers = nodes.Select(_ => backend is null or LocalBackend ? _denoiser.Producer() : null).ToList();
-        return Task.WhenAll(nodes.Select((n, i) => AdvanceSteppedAsync(n, toStep, backend, exclude, producers[i], cancellationToken)));
-    }
-
-    private async Task AdvanceSteppedAsync(Node node, int toStep, IStepBackend? backend, HashSet<IStepBackend> exclude, IDisposable? producer, CancellationToken cancellationToken)
-    {
-        using var registration = producer;
-        if (!node.IsLocal)
-        {
-            await RecoverAsync(node, exclude, cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            ReleaseRemote(node); // the copy here is current; a worker's copy would go stale
-        }
-
-        while (node.StepIndex < toStep)
-        {
-            var i = node.StepIndex;
-            var request = NodeStates.Step(_schedule, _sampler, ConditionId, Guidance, node.Key, i, node.MutableState, node.PredictionBuffer);
-            StepOutcome outcome;
-            if (backend is null)
-            {
-                outcome = new StepOutcome(await _denoiser.StepAsync(request, cancellationToken).ConfigureAwait(false), default);
-            }
-            else
-            {
-                try
-                {
-                    outcome = await backend.StepAsync(request, _trajectory, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
-                {
-                    // The state is untouched (a remote step writes only on success): run the step elsewhere.
-                    exclude = [.. exclude, backend];
-                    backend = _placement!.Choose([node], toStep, _denoiser.Denoiser.Description.StateElements, exclude);
-                    continue;
-                }
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-            node.StepIndex = i + 1;
-            node.PathNfe++;
-            node.HasPrediction = true;
-            Interlocked.Increment(ref _nfe);
-            RecordStep(backend, outcome);
-        }
-
-        Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
-    }
-
-    /// <summary>Counts a worker's passes for a resident advance: each of its batches once, as for this process's batches.</summary>
-    private void RecordPasses(string worker, RemotePasses passes)
+    /// <summary>Adds <paramref name="k"/> children of <paramref name="parent"/> that start as <paramref name="start"/> at <paramref name="step"/>; the executor makes their states.</summary>
+    private List<Node> Branch(Node parent, ChildStart start, int step, int k)
     {
         lock (_gate)
         {
-            _queueTime += passes.Queued;
-            foreach (var pass in passes.Passes)
+            var children = new List<Node>(k);
+            for (var j = 0; j < k; j++)
             {
-                if (JoinBatch((worker, pass.BatchId)))
-                {
-                    _batchRows += pass.Rows;
-                    _computeTime += pass.Compute;
-                }
+                var child = new Node(_nodes.Count, parent, $"{parent.Path}/{parent.Children.Count}", parent.Key.Child(parent.Children.Count), start, step, parent.PathNfe, Steps);
+                _nodes.Add(child);
+                children.Add(child);
             }
+
+            Executor.Branch(parent, children);
+            return children;
         }
     }
 
-    /// <summary>Whether this search joins the batch for the first time; call under <see cref="_gate"/>.</summary>
-    private bool JoinBatch((string Backend, long Id) batch)
+    /// <summary>The next root: prior noise keyed by (seed, root index), or a neighbour of <paramref name="pivot"/>'s.</summary>
+    private Node AddRoot(Node? pivot, double similarity)
     {
-        if (!_recentBatches.Add(batch))
-        {
-            return false;
-        }
-
-        _batchesJoined++;
-        _recentOrder.Enqueue(batch);
-        if (_recentOrder.Count > RecentBatches)
-        {
-            _recentBatches.Remove(_recentOrder.Dequeue());
-        }
-
-        return true;
-    }
-
-    private void RecordStep(IStepBackend? backend, StepOutcome outcome)
-    {
-        var timing = outcome.Timing;
         lock (_gate)
         {
-            _queueTime += timing.Queued;
-            if (JoinBatch((string.Empty, timing.BatchId)))
+            if (_roots.Count > 0)
             {
-                _batchRows += timing.BatchRows;
-                _computeTime += timing.Compute;
+                RequireDistinctRoots("start a second root");
             }
-        }
 
-        if (backend is not null)
-        {
-            RecordTransfer(backend, outcome.Transfer);
-        }
-    }
-
-    private void RecordTransfer(IStepBackend backend, Transfer transfer)
-    {
-        if (backend.Link is null)
-        {
-            return;
-        }
-
-        lock (_gate)
-        {
-            var usage = _links.TryGetValue(backend.Name, out var u) ? u : new LinkUsage(backend.Name, 0, 0, TimeSpan.Zero, 0);
-            _links[backend.Name] = usage with
+            var key = _seedKey.Child(_roots.Count);
+            var state = NodeStates.Prior(_sampler, key, _elements);
+            if (pivot is not null)
             {
-                BytesSent = usage.BytesSent + transfer.BytesSent,
-                BytesReceived = usage.BytesReceived + transfer.BytesReceived,
-                TransferTime = usage.TransferTime + transfer.Time,
-                Calls = usage.Calls + 1,
+                _sampler.Neighbour(pivot.Prior ?? NodeStates.Prior(_sampler, pivot.Key, state.Length), similarity, state);
+            }
+
+            var root = new Node(_nodes.Count, null, _roots.Count.ToString(CultureInfo.InvariantCulture), key, ChildStart.Prior, 0, 0, Steps)
+            {
+                // A key's prior noise is drawn again from the key where it is needed (neighbours, replay); only a root
+                // whose noise the key cannot give back keeps a copy.
+                Prior = pivot is null ? null : (float[])state.Clone(),
+                IsKeyPrior = pivot is null,
             };
+            root.SetLocal(state, null);
+            _nodes.Add(root);
+            _roots.Add(root);
+            return root;
         }
     }
-
-    /// <summary>Makes a node whose worker failed local again: its state recomputed by replay, its residence dropped.</summary>
-    private async Task RecoverAsync(Node node, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
-    {
-        var (state, prediction) = await ReplayAsync(node, node.StepIndex, exclude, cancellationToken).ConfigureAwait(false);
-        node.Residence = null;
-        node.RemoteReady = Task.CompletedTask;
-        node.SetLocal(state, prediction);
-    }
-
-    /// <summary>
-    /// The state and x0-prediction <paramref name="node"/> had at <paramref name="step"/>, recomputed from the nearest
-    /// copy this process holds: the node's own checkpoint, else its parent's state where it branched off (recursively;
-    /// a root's prior is always held). Every draw is keyed by the node's path, so the replay is exact. Its NFE is
-    /// reported as <see cref="CostAccount.ReplayNfe"/>, outside the budget.
-    /// </summary>
-    private async Task<(float[] State, float[]? Prediction)> ReplayAsync(Node node, int step, HashSet<IStepBackend> exclude, CancellationToken cancellationToken)
-    {
-        float[] state;
-        float[]? prediction;
-        int at;
-        if (node.Checkpoint is { } checkpoint && checkpoint.Step <= step)
-        {
-            (state, prediction, at) = ((float[])checkpoint.State.Clone(), (float[]?)checkpoint.Prediction?.Clone(), checkpoint.Step);
-        }
-        else if (node.Parent is null)
-        {
-            (state, prediction, at) = ((float[]?)node.Prior?.Clone() ?? NodeStates.Prior(_sampler, node.Key, _denoiser.Denoiser.Description.StateElements), null, 0);
-        }
-        else
-        {
-            var (parentState, parentPrediction) = await ReplayAsync(node.Parent, node.BranchStep, exclude, cancellationToken).ConfigureAwait(false);
-            (state, at) = node.Origin switch
-            {
-                NodeOrigin.Copy => (parentState, node.BranchStep),
-                NodeOrigin.Prior => (NodeStates.Prior(_sampler, node.Key, parentState.Length), 0),
-                _ => (NodeStates.Renoise(_sampler, parentState, _schedule, node.BranchStep, node.StartStep, node.Key, forFork: node.Origin == NodeOrigin.ForkRenoise), node.StartStep),
-            };
-            prediction = parentPrediction;
-        }
-
-        if (at < step)
-        {
-            prediction ??= new float[state.Length];
-        }
-
-        var backend = _placement?.ChooseForReplay(exclude);
-        using var producer = backend is null or LocalBackend ? _denoiser.Producer() : null;
-        for (var i = at; i < step; i++)
-        {
-            var request = NodeStates.Step(_schedule, _sampler, ConditionId, Guidance, node.Key, i, state, prediction!);
-            if (backend is null)
-            {
-                await _denoiser.StepAsync(request, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                try
-                {
-                    RecordStep(backend, await backend.StepAsync(request, _trajectory, cancellationToken).ConfigureAwait(false));
-                }
-                catch (Exception ex) when (IsWorkerFault(ex, cancellationToken))
-                {
-                    exclude = [.. exclude, backend];
-                    backend = _placement!.ChooseForReplay(exclude);
-                    i--;
-                    continue;
-                }
-            }
-
-            Interlocked.Increment(ref _replayNfe);
-            Diagnostics.SearchMetrics.ReplayNfe.Add(1);
-        }
-
-        return (state, prediction);
-    }
-
-    /// <summary>Creates resident children on the parent's worker once the parent's earlier remote operations are done.</summary>
-    private async Task RemoteForkAsync(Task previous, Residence parent, IReadOnlyList<ResidentChild> children)
-    {
-        await previous.ConfigureAwait(false);
-        RecordTransfer(parent.Worker, await parent.Worker.ForkAsync(parent.Handle, children).ConfigureAwait(false));
-    }
-
-    /// <summary>Drops the node's copy on a worker (best effort, after its pending remote operations).</summary>
-    private static void ReleaseRemote(Node node)
-    {
-        if (node.Residence is { } residence)
-        {
-            node.Residence = null;
-            _ = ReleaseAfterAsync(node.RemoteReady, residence.Worker, [residence.Handle]);
-        }
-    }
-
-    private static async Task ReleaseAfterAsync(Task ready, WorkerBackend worker, IReadOnlyList<ulong> handles)
-    {
-        try
-        {
-            await ready.ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
-        {
-            return; // nothing was made there, or the worker is gone
-        }
-
-        await worker.ReleaseAsync(handles).ConfigureAwait(false);
-    }
-
-    /// <summary>The next root's key, index and prior noise, keyed by (seed, root index).</summary>
-    private (RngKey Key, int Index, float[] Noise) NextRoot()
-    {
-        var index = _roots.Count;
-        if (index > 0)
-        {
-            RequireDistinctRoots("start a second root");
-        }
-
-        var key = _seedKey.Child(index);
-        return (key, index, NodeStates.Prior(_sampler, key, _denoiser.Denoiser.Description.StateElements));
-    }
-
-    private Node AddRoot(RngKey key, int index, float[] state, bool isKeyPrior)
-    {
-        var root = new Node(_nodes.Count, null, index.ToString(System.Globalization.CultureInfo.InvariantCulture), key, NodeOrigin.Root, 0, state, null, 0, Steps)
-        {
-            // A key's prior noise is drawn again from the key where it is needed (neighbours, replay); only a root
-            // whose noise the key cannot give back keeps a copy.
-            Prior = isKeyPrior ? null : (float[])state.Clone(),
-            IsKeyPrior = isKeyPrior,
-        };
-        _nodes.Add(root);
-        _roots.Add(root);
-        return root;
-    }
-
-    private Node Add(Node parent, RngKey key, NodeOrigin origin, int step, float[] state, float[]? prediction) =>
-        Track(new Node(_nodes.Count, parent, $"{parent.Path}/{parent.Children.Count}", key, origin, step, state, prediction, parent.PathNfe, Steps));
-
-    /// <summary>A child whose state is made on the worker that holds its parent.</summary>
-    private Node Add(Node parent, RngKey key, NodeOrigin origin, int step, float[]? state, bool hasPrediction) =>
-        Track(new Node(_nodes.Count, parent, $"{parent.Path}/{parent.Children.Count}", key, origin, step, state, null, parent.PathNfe, Steps) { HasPrediction = hasPrediction });
-
-    private Node Track(Node child)
-    {
-        _nodes.Add(child);
-        return child;
-    }
-
-    private bool TryReserveNfe(long steps)
-    {
-        if (WallTimeExhausted())
-        {
-            return false;
-        }
-
-        if (_budget.MaxNfe is not { } max)
-        {
-            return true;
-        }
-
-        lock (_gate)
-        {
-            // Reserved-but-not-yet-spent steps count against the budget too.
-            if (_reservedNfe + steps > max)
-            {
-                return false;
-            }
-
-            _reservedNfe += steps;
-            return true;
-        }
-    }
-
-    private bool TryReserveVerifierCalls(long calls)
-    {
-        if (WallTimeExhausted())
-        {
-            return false;
-        }
-
-        if (_budget.MaxVerifierCalls is { } max && VerifierCalls + calls > max)
-        {
-            return false;
-        }
-
-        Interlocked.Add(ref _verifierCalls, calls);
-        return true;
-    }
-
-    private bool WallTimeExhausted() => _budget.MaxWallTime is { } wall && _time.GetElapsedTime(_started) >= wall;
 
     /// <summary>A deterministic sampler whose roots all start alike (greedy masked decoding) would only duplicate a trajectory: refuse.</summary>
     private void RequireDistinctRoots(string action)
@@ -1061,42 +392,4 @@ public sealed class TrajectoryTree
             throw new InvalidOperationException($"{node} was pruned; it cannot be used again.");
         }
     }
-}
-
-/// <summary>Everything a tree needs, assembled and validated by the engine.</summary>
-internal sealed record TreeSettings
-{
-    public required DenoiserBatcher Denoiser { get; init; }
-
-    public required IReadOnlyList<VerifierBatcher> Verifiers { get; init; }
-
-    public required VerifierEnsemble Ensemble { get; init; }
-
-    public required StepSchedule Schedule { get; init; }
-
-    public required ISampler Sampler { get; init; }
-
-    public required SearchBudget Budget { get; init; }
-
-    public required TimeProvider Time { get; init; }
-
-    public required string Condition { get; init; }
-
-    public required long ConditionId { get; init; }
-
-    public required double Guidance { get; init; }
-
-    public required ulong Seed { get; init; }
-
-    public int ForkRenoiseSteps { get; init; } = 1;
-
-    public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
-
-    /// <summary>A masked model's prompt (the sampler was built with it; workers rebuild theirs with it).</summary>
-    public Processes.TokenPrompt? Prompt { get; init; }
-
-    /// <summary>Where steps may run besides this process's batcher; null runs everything on <see cref="Denoiser"/>.</summary>
-    public TreePlacement? Placement { get; init; }
-
-    public bool RecordEvents { get; init; }
 }

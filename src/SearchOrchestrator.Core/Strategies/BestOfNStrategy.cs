@@ -7,10 +7,15 @@ namespace SearchOrchestrator.Strategies;
 /// (Ma et al., 2025, "Inference-Time Scaling for Diffusion Models beyond Scaling Denoising Steps"). Without verifiers
 /// it simply returns the N samples.
 /// </summary>
-public sealed class BestOfNStrategy(int n) : ISearchStrategy
+/// <param name="N">Number of independent trajectories.</param>
+public sealed record BestOfNStrategy(int N) : ISearchStrategy<BestOfNStrategy>
 {
-    /// <summary>Number of independent trajectories.</summary>
-    public int N { get; } = n;
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.BestOfN,
+        "N independent trajectories, the best final kept (random search).",
+        [new("n", "4", "independent trajectories")],
+        (p, _) => new BestOfNStrategy(p.Int("n", 4)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.BestOfN;
@@ -22,7 +27,12 @@ public sealed class BestOfNStrategy(int n) : ISearchStrategy
     public void Validate(int steps) => StrategyArguments.AtLeast(Name, "n", N, 1);
 
     /// <inheritdoc />
-    public long PlannedNfe(int steps) => (long)N * steps;
+    public CostPlan Plan(PlanContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var nfe = NfeRange.Exactly((long)N * context.Steps);
+        return new(nfe, nfe, $"{N} independent trajectories of {context.Steps} steps.");
+    }
 
     /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)

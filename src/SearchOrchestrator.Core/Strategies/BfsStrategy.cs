@@ -18,22 +18,30 @@ public enum BfsMode
 /// (Zhang et al., 2025, "Inference-time Scaling of Diffusion Models through Classical Search"). A particle with one
 /// continuation carries on itself; one with several is forked that many ways.
 /// </summary>
-public sealed class BfsStrategy(int particles, IReadOnlyList<int> evaluateAt, BfsMode mode = BfsMode.Resample, double temperature = 1.0, int width = 1) : ISearchStrategy
+/// <param name="Particles">K, the particles kept at each step.</param>
+/// <param name="EvaluateAt">The evaluation steps.</param>
+/// <param name="Mode">Resampling or pruning.</param>
+/// <param name="Temperature">τ of the resampling softmax.</param>
+/// <param name="Width">w, the survivors when pruning.</param>
+public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, BfsMode Mode = BfsMode.Resample, double Temperature = 1.0, int Width = 1) : ISearchStrategy<BfsStrategy>
 {
-    /// <summary>K, the particles kept at each step.</summary>
-    public int Particles { get; } = particles;
-
-    /// <summary>The evaluation steps.</summary>
-    public IReadOnlyList<int> EvaluateAt { get; } = evaluateAt;
-
-    /// <summary>Resampling or pruning.</summary>
-    public BfsMode Mode { get; } = mode;
-
-    /// <summary>τ of the resampling softmax.</summary>
-    public double Temperature { get; } = temperature;
-
-    /// <summary>w, the survivors when pruning.</summary>
-    public int Width { get; } = width;
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.Bfs,
+        "K particles evaluated at chosen steps, resampled by score or pruned to the top w (BFS).",
+        [
+            new("particles", "4", "K, the particles kept at each step"),
+            new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
+            new("mode", "resample|prune", "resample by score, or prune to the top w"),
+            new("temperature", "1", "τ of the resampling softmax"),
+            new("width", "1", "w, the survivors when pruning"),
+        ],
+        (p, steps) => new BfsStrategy(
+            p.Int("particles", 4),
+            p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
+            p.Enum("mode", BfsMode.Resample),
+            p.Double("temperature", 1.0),
+            p.Int("width", 1)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.Bfs;
@@ -57,8 +65,28 @@ public sealed class BfsStrategy(int particles, IReadOnlyList<int> evaluateAt, Bf
         }
     }
 
-    /// <inheritdoc />
-    public long PlannedNfe(int steps) => (long)Particles * steps;
+    /// <summary>
+    /// A range: K particles throughout; a continuation drawn c &gt; 1 times is forked (renoised under η = 0), and which
+    /// are depends on scores. Dropped particles end at their evaluation step; prune mode drops exactly K − w, resampling
+    /// drops 0 … K − 1.
+    /// </summary>
+    public CostPlan Plan(PlanContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        long k = Particles, n = context.Steps, renoise = context.ForkRenoiseSteps;
+        var nfe = new NfeRange(k * n, (k * n) + (EvaluateAt.Count * k * renoise));
+        var pruneWidth = Math.Min(Width, Particles);
+        long dropped = 0, droppedMax = 0;
+        foreach (var step in EvaluateAt)
+        {
+            droppedMax += (k - 1) * (step + (renoise * EvaluateAt.Count));
+            dropped += Mode == BfsMode.Prune ? (k - pruneWidth) * step : 0;
+        }
+
+        var independentMax = (k * (n + (renoise * EvaluateAt.Count))) + (Mode == BfsMode.Prune && renoise == 0 ? dropped : droppedMax);
+        return new(nfe, new NfeRange((k * n) + dropped, independentMax),
+            $"{k} particles for {n} steps; which particles the {EvaluateAt.Count} evaluations drop or fork depends on their scores.");
+    }
 
     /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)

@@ -7,19 +7,27 @@ namespace SearchOrchestrator.Strategies;
 /// backtracks remain, it renoises back <c>recur_depth</c> steps and tries again; the best state seen at that step is
 /// kept and carried on (Zhang et al., 2025, "Inference-time Scaling of Diffusion Models through Classical Search").
 /// </summary>
-public sealed class DfsStrategy(IReadOnlyList<int> evaluateAt, double threshold, int recurDepth, int maxBacktracks) : ISearchStrategy
+/// <param name="EvaluateAt">The evaluation steps.</param>
+/// <param name="Threshold">Scores below this trigger a backtrack.</param>
+/// <param name="RecurDepth">How many steps a backtrack renoises back.</param>
+/// <param name="MaxBacktracks">The most backtracks in the whole search.</param>
+public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks) : ISearchStrategy<DfsStrategy>
 {
-    /// <summary>The evaluation steps.</summary>
-    public IReadOnlyList<int> EvaluateAt { get; } = evaluateAt;
-
-    /// <summary>Scores below this trigger a backtrack.</summary>
-    public double Threshold { get; } = threshold;
-
-    /// <summary>How many steps a backtrack renoises back.</summary>
-    public int RecurDepth { get; } = recurDepth;
-
-    /// <summary>The most backtracks in the whole search.</summary>
-    public int MaxBacktracks { get; } = maxBacktracks;
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.Dfs,
+        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking).",
+        [
+            new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
+            new("threshold", "0.5", "scores below this trigger a backtrack"),
+            new("recur_depth", "N/10", "steps a backtrack renoises back"),
+            new("max_backtracks", "8", "the most backtracks in the whole search"),
+        ],
+        (p, steps) => new DfsStrategy(
+            p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
+            p.Double("threshold", 0.5),
+            p.Int("recur_depth", StrategyArguments.Tenth(steps)),
+            p.Int("max_backtracks", 8)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.Dfs;
@@ -39,8 +47,19 @@ public sealed class DfsStrategy(IReadOnlyList<int> evaluateAt, double threshold,
         }
     }
 
-    /// <inheritdoc />
-    public long PlannedNfe(int steps) => steps + ((long)MaxBacktracks * RecurDepth);
+    /// <summary>
+    /// A range: one trajectory of N steps, plus up to <c>max_backtracks</c> retries of at most <c>recur_depth</c> steps
+    /// each; how many it takes depends on the scores (renoising back is the retry, under any η).
+    /// </summary>
+    public CostPlan Plan(PlanContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var n = context.Steps;
+        long extra = (long)MaxBacktracks * RecurDepth;
+        // Each abandoned retry ends a trajectory whose path is at most the whole N plus every backtrack's steps.
+        return new(new NfeRange(n, n + extra), new NfeRange(n, (1 + (long)MaxBacktracks) * (n + extra)),
+            $"adaptive: {n} steps, plus up to {MaxBacktracks} backtracks of at most {RecurDepth} steps when a score falls below {Threshold}.");
+    }
 
     /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)

@@ -25,22 +25,30 @@ public enum FkPotential
 /// (Singhal et al., 2025, "A General Framework for Inference-time Scaling and Steering of Diffusion Models",
 /// Feynman–Kac steering). Resampling draws from the request's counter-based RNG, so it is deterministic.
 /// </summary>
-public sealed class FkSteeringStrategy(int particles, FkPotential potential, double lambda, int resampleEvery, bool adaptive) : ISearchStrategy
+/// <param name="Particles">k, the particles.</param>
+/// <param name="Potential">The potential.</param>
+/// <param name="Lambda">λ, the inverse temperature of the potential.</param>
+/// <param name="ResampleEvery">Steps between resampling steps.</param>
+/// <param name="Adaptive">Resample only when the effective sample size is below k/2.</param>
+public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, double Lambda, int ResampleEvery, bool Adaptive) : ISearchStrategy<FkSteeringStrategy>
 {
-    /// <summary>k, the particles.</summary>
-    public int Particles { get; } = particles;
-
-    /// <summary>The potential.</summary>
-    public FkPotential Potential { get; } = potential;
-
-    /// <summary>λ, the inverse temperature of the potential.</summary>
-    public double Lambda { get; } = lambda;
-
-    /// <summary>Steps between resampling steps.</summary>
-    public int ResampleEvery { get; } = resampleEvery;
-
-    /// <summary>Resample only when the effective sample size is below k/2.</summary>
-    public bool Adaptive { get; } = adaptive;
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.FkSteering,
+        "k particles resampled in proportion to potentials exp(λ·f(rewards)) (Feynman–Kac steering).",
+        [
+            new("particles", "4", "k, the particles"),
+            new("potential", "max|difference|sum|immediate", "f: the highest, the change in, the sum of, or the current reward"),
+            new("lambda", "10", "λ, the inverse temperature of the potential"),
+            new("resample_every", "N/10", "steps between resampling steps"),
+            new("adaptive", "false", "resample only when the effective sample size is below k/2"),
+        ],
+        (p, steps) => new FkSteeringStrategy(
+            p.Int("particles", 4),
+            p.Enum("potential", FkPotential.Max),
+            p.Double("lambda", 10),
+            p.Int("resample_every", StrategyArguments.Tenth(steps)),
+            p.Bool("adaptive", false)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.FkSteering;
@@ -59,8 +67,16 @@ public sealed class FkSteeringStrategy(int particles, FkPotential potential, dou
         }
     }
 
-    /// <inheritdoc />
-    public long PlannedNfe(int steps) => (long)Particles * steps;
+    /// <summary>A range: k particles throughout; resampling forks the drawn ones (renoised under η = 0) and drops 0 … k − 1, depending on the potentials.</summary>
+    public CostPlan Plan(PlanContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        long k = Particles, n = context.Steps, renoise = context.ForkRenoiseSteps;
+        var resamples = StrategyArguments.Every(ResampleEvery, context.Steps);
+        long droppedMax = resamples.Sum(step => (k - 1) * (step + (renoise * resamples.Count)));
+        return new(new NfeRange(k * n, (k * n) + (resamples.Count * k * renoise)), new NfeRange(k * n, (k * (n + (renoise * resamples.Count))) + droppedMax),
+            $"adaptive: {k} particles for {n} steps; which the {resamples.Count} resamplings drop or fork depends on their potentials.");
+    }
 
     /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)

@@ -8,22 +8,30 @@ namespace SearchOrchestrator.Strategies;
 /// top N by score survive, until the samples are clean (Ma et al., 2025, "Inference-Time Scaling for Diffusion Models
 /// beyond Scaling Denoising Steps").
 /// </summary>
-public sealed class SearchOverPathsStrategy(int candidates, int continuations, int startStep, int forward, int backward) : ISearchStrategy
+/// <param name="Candidates">N, candidates kept each round.</param>
+/// <param name="Continuations">M, continuations per candidate per round.</param>
+/// <param name="StartStep">The step the first candidates are denoised to.</param>
+/// <param name="Forward">Δf: steps each continuation is renoised back.</param>
+/// <param name="Backward">Δb: steps each continuation is then denoised.</param>
+public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, int StartStep, int Forward, int Backward) : ISearchStrategy<SearchOverPathsStrategy>
 {
-    /// <summary>N, candidates kept each round.</summary>
-    public int Candidates { get; } = candidates;
-
-    /// <summary>M, continuations per candidate per round.</summary>
-    public int Continuations { get; } = continuations;
-
-    /// <summary>The step the first candidates are denoised to.</summary>
-    public int StartStep { get; } = startStep;
-
-    /// <summary>Δf: steps each continuation is renoised back.</summary>
-    public int Forward { get; } = forward;
-
-    /// <summary>Δb: steps each continuation is then denoised.</summary>
-    public int Backward { get; } = backward;
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.SearchOverPaths,
+        "candidates extended by continuations renoised back Δf and denoised Δb steps, the best kept each round.",
+        [
+            new("candidates", "2", "N, candidates kept each round"),
+            new("continuations", "2", "M, continuations per candidate per round"),
+            new("start_step", "N/5", "the step the first candidates are denoised to"),
+            new("forward", "N/10", "Δf, steps each continuation is renoised back"),
+            new("backward", "N/5", "Δb, steps each continuation is then denoised (more than forward)"),
+        ],
+        (p, steps) => new SearchOverPathsStrategy(
+            p.Int("candidates", 2),
+            p.Int("continuations", 2),
+            p.Int("start_step", StrategyArguments.Fifth(steps)),
+            p.Int("forward", StrategyArguments.Tenth(steps)),
+            p.Int("backward", StrategyArguments.Fifth(steps))));
 
     /// <inheritdoc />
     public string Name => StrategyNames.SearchOverPaths;
@@ -44,19 +52,25 @@ public sealed class SearchOverPathsStrategy(int candidates, int continuations, i
         }
     }
 
-    /// <inheritdoc />
-    public long PlannedNfe(int steps)
+    /// <summary>Exact: fixed rounds; every live candidate has the same path length, and each round drops C·M − C of them.</summary>
+    public CostPlan Plan(PlanContext context)
     {
-        long nfe = (long)Candidates * StartStep;
-        for (var step = StartStep; step < steps;)
+        ArgumentNullException.ThrowIfNull(context);
+        var n = context.Steps;
+        long c = Candidates, m = Continuations;
+        long nfe = c * StartStep, path = StartStep, independent = 0;
+        for (var step = StartStep; step < n;)
         {
             var back = Math.Max(0, step - Forward);
-            var next = Math.Min(steps, back + Backward);
-            nfe += (long)Candidates * Continuations * (next - back);
+            var next = Math.Min(n, back + Backward);
+            nfe += c * m * (next - back);
+            path += next - back;
+            independent += ((c * m) - c) * path;
             step = next;
         }
 
-        return nfe;
+        independent += c * path;
+        return new(NfeRange.Exactly(nfe), NfeRange.Exactly(independent), $"{c} candidates to step {StartStep}, then rounds of {m} continuations renoised back {Forward} and denoised {Backward} steps.");
     }
 
     /// <inheritdoc />

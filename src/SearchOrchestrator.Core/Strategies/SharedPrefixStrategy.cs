@@ -1,3 +1,4 @@
+using System.Globalization;
 using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Strategies;
@@ -8,7 +9,7 @@ namespace SearchOrchestrator.Strategies;
 /// With no fork step given (<c>fork_at: auto</c>) it asks the engine's calibration for the latest step at which
 /// siblings of this model and condition still differ.
 /// </summary>
-public sealed class SharedPrefixStrategy : ISearchStrategy
+public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy>
 {
     /// <summary>Forks k ways at step <paramref name="forkAt"/>; null asks for calibration (<c>fork_at: auto</c>).</summary>
     public SharedPrefixStrategy(int k, int? forkAt)
@@ -26,6 +27,17 @@ public sealed class SharedPrefixStrategy : ISearchStrategy
         K = schedule.Aggregate(1, (product, f) => product * f.Factor);
         ForkAt = schedule.Count > 0 ? schedule[0].Step : 0;
     }
+
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.SharedPrefix,
+        "one trajectory to a fork step, forked k ways, each finished (m = k − (k−1)·s/N).",
+        [
+            new("k", "4", "branches"),
+            new("fork_at", "auto|<step> (default auto)", "the fork step, or auto: the latest step at which siblings still differ, calibrated per model and condition"),
+            new("fork_schedule", "<step>:<factor>,… (instead of k and fork_at)", "forks by each factor at each step"),
+        ],
+        (p, _) => Create(p));
 
     /// <summary>Leaves at the end (the product of the fork factors).</summary>
     public int K { get; }
@@ -60,23 +72,46 @@ public sealed class SharedPrefixStrategy : ISearchStrategy
         }
     }
 
-    /// <inheritdoc />
-    public long PlannedNfe(int steps)
+    /// <summary>
+    /// Live trajectories step from fork to fork; each fork under η = 0 adds its renoised steps per child. With
+    /// <c>fork_at: auto</c> the calibrated step is unknown up front: anywhere from 0 to N − 1.
+    /// </summary>
+    public CostPlan Plan(PlanContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
+        var n = context.Steps;
         if (ForkAt is null)
         {
-            return (long)K * steps; // the calibrated step is unknown up front: at worst, a fork at step 0
+            var latest = n - 1;
+            var min = latest + ((long)K * (1 + context.RenoisedAt(latest)));
+            // A fork at step s costs s + k·(N − s + back(s)): most at s = back (= 0 under η > 0).
+            var max = ((long)K * n) + context.RenoisedAt(latest);
+            return new(new NfeRange(Math.Min(min, max), Math.Max(min, max)), new NfeRange((long)K * n, (long)K * (n + context.RenoisedAt(latest))),
+                $"fork_at: auto forks {K} ways at a calibrated step between 0 and {latest}; a first request per model and condition also pays the calibration.")
+            {
+                CalibratesForkStep = true,
+            };
         }
 
-        long nfe = 0, live = 1, at = 0;
+        long nfe = 0, live = 1, at = 0, path = 0;
         foreach (var (step, factor) in Schedule)
         {
             nfe += live * (step - at);
+            path += step - at;
+            var back = context.RenoisedAt(step);
             live *= factor;
+            nfe += live * back;
+            path += back;
             at = step;
         }
 
-        return nfe + (live * (steps - at));
+        nfe += live * (n - at);
+        path += n - at;
+        var renoise = context.ForkRenoiseSteps;
+        var basis = Schedule.Count == 1
+            ? FormattableString.Invariant($"one trajectory to step {ForkAt}, forked {K} ways: m = k − (k−1)·s/N = {K} − {K - 1}·{ForkAt}/{n}{(renoise > 0 ? $", plus {renoise} renoised step(s) per child under η = 0" : string.Empty)}.")
+            : $"a fork schedule of {Schedule.Count} forks to {K} leaves.";
+        return new(NfeRange.Exactly(nfe), NfeRange.Exactly(live * path), basis);
     }
 
     /// <inheritdoc />
@@ -110,4 +145,22 @@ public sealed class SharedPrefixStrategy : ISearchStrategy
 
         return new StrategyOutcome(live, schedule.Count > 0 ? schedule[0].Step : null);
     }
+
+    private static SharedPrefixStrategy Create(StrategyParameters p)
+    {
+        if (!p.Has("fork_schedule"))
+        {
+            return new SharedPrefixStrategy(p.Int("k", 4), p.Text("fork_at", "auto").Trim() == "auto" ? null : p.Int("fork_at", 0));
+        }
+
+        if (p.Has("k") || p.Has("fork_at"))
+        {
+            throw new InvalidRequestException("strategy.fork_schedule", $"{StrategyNames.SharedPrefix}: give either fork_schedule or k and fork_at, not both.");
+        }
+
+        return new SharedPrefixStrategy(p.Get<IReadOnlyList<(int, int)>>("fork_schedule", [], ParseSchedule, "a list of step:factor pairs such as 10:2,30:2"));
+    }
+
+    private static IReadOnlyList<(int, int)> ParseSchedule(string text) =>
+        [.. text.Split(',').Select(pair => pair.Split(':') is [var step, var factor] ? (int.Parse(step, CultureInfo.InvariantCulture), int.Parse(factor, CultureInfo.InvariantCulture)) : throw new FormatException())];
 }

@@ -7,16 +7,21 @@ namespace SearchOrchestrator.Strategies;
 /// (λ·pivot + √(1−λ²)·fresh noise) are denoised and scored; the best becomes the new pivot; repeat
 /// (zero-order search, Ma et al., 2025, "Inference-Time Scaling for Diffusion Models beyond Scaling Denoising Steps").
 /// </summary>
-public sealed class ZeroOrderStrategy(int neighbours, double similarity, int iterations) : ISearchStrategy
+/// <param name="Neighbours">K, neighbours per iteration.</param>
+/// <param name="Similarity">λ, the neighbours' similarity to the pivot noise.</param>
+/// <param name="Iterations">Iterations after the first pivot.</param>
+public sealed record ZeroOrderStrategy(int Neighbours, double Similarity, int Iterations) : ISearchStrategy<ZeroOrderStrategy>
 {
-    /// <summary>K, neighbours per iteration.</summary>
-    public int Neighbours { get; } = neighbours;
-
-    /// <summary>λ, the neighbours' similarity to the pivot noise.</summary>
-    public double Similarity { get; } = similarity;
-
-    /// <summary>Iterations after the first pivot.</summary>
-    public int Iterations { get; } = iterations;
+    /// <inheritdoc />
+    public static StrategyDefinition Definition { get; } = new(
+        StrategyNames.ZeroOrder,
+        "a pivot noise and K neighbours of it, denoised and scored; the best becomes the pivot (zero-order search).",
+        [
+            new("neighbours", "3", "K, neighbours per iteration"),
+            new("similarity", "0.9", "λ, the neighbours' similarity to the pivot noise, 0 to 1"),
+            new("iterations", "3", "iterations after the first pivot"),
+        ],
+        (p, _) => new ZeroOrderStrategy(p.Int("neighbours", 3), p.Double("similarity", 0.9), p.Int("iterations", 3)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.ZeroOrder;
@@ -32,8 +37,13 @@ public sealed class ZeroOrderStrategy(int neighbours, double similarity, int ite
         StrategyArguments.AtLeast(Name, "iterations", Iterations, 1);
     }
 
-    /// <inheritdoc />
-    public long PlannedNfe(int steps) => (long)steps * (1 + ((long)Neighbours * Iterations));
+    /// <summary>Exact: the pivot and every neighbour are independent roots run the whole way.</summary>
+    public CostPlan Plan(PlanContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var nfe = NfeRange.Exactly(context.Steps * (1 + ((long)Neighbours * Iterations)));
+        return new(nfe, nfe, $"a pivot and {Iterations} iteration(s) of {Neighbours} neighbours, each a whole trajectory.");
+    }
 
     /// <inheritdoc />
     public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)

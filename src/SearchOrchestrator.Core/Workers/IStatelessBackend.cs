@@ -9,8 +9,6 @@ namespace SearchOrchestrator.Workers;
 /// </summary>
 public interface IStatelessBackend : IPooledBackend
 {
-    /// <summary>The message of the backend's latest failure, for errors that say why no backend was left; null before any.</summary>
-    string? LastFailure { get; }
 }
 
 /// <summary>The kinds of backend a pool holds, by the names configuration uses.</summary>

@@ -5,7 +5,8 @@ namespace SearchOrchestrator.Workers;
 /// <summary>
 /// A place a node's steps run: this process's ONNX Runtime (<see cref="LocalBackend"/>), a remote worker
 /// (<see cref="WorkerBackend"/>), or a stateless model server the pool holds (<see cref="IStatelessBackend"/>).
-/// Placement compares backends by <see cref="PlacementPolicy.Estimate"/>.
+/// Placement compares backends by <see cref="PlacementPolicy.Estimate"/> from what they declare (their capabilities,
+/// link and compute models), never by their type.
 /// </summary>
 public interface IStepBackend
 {
@@ -27,12 +28,40 @@ public interface IStepBackend
     /// <summary>The link to the backend; null for this process.</summary>
     LinkCostModel? Link { get; }
 
+    /// <summary>What one step moves over <see cref="Link"/>.</summary>
+    StepTraffic StepTraffic { get; }
+
+    /// <summary>The backend's resident-state operations when it keeps node states for this process; null when every step moves its tensors.</summary>
+    IResidentStates? ResidentStates { get; }
+
+    /// <summary>The message of the backend's latest failure, for errors that say why no backend was left; null before any.</summary>
+    string? LastFailure { get; }
+
     /// <summary>Runs one step; the request's state and prediction buffers receive the result.</summary>
     Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What one step cost: the batch it joined and what it moved over a link.</summary>
 public readonly record struct StepOutcome(BatchTiming Timing, Transfer Transfer);
+
+/// <summary>
+/// What one node's step moves over a backend's link, in tensors the size of the node's state: per node for a backend
+/// that runs the sampler (a worker: the state in, the new state and the x0-prediction back), per row for one that runs
+/// only the network (a model server: each row in, its output back; a guided step has two rows).
+/// </summary>
+/// <param name="TensorsPerNode">State-sized tensors moved per node per step.</param>
+/// <param name="TensorsPerRow">State-sized tensors moved per row per step.</param>
+public readonly record struct StepTraffic(int TensorsPerNode, int TensorsPerRow)
+{
+    /// <summary>A backend that runs the sampler: the state in, the new state and the x0-prediction back.</summary>
+    public static StepTraffic Sampler => new(3, 0);
+
+    /// <summary>A backend that runs only the network: each row in, its output back.</summary>
+    public static StepTraffic Network => new(0, 2);
+
+    /// <summary>Bytes one row of a step moves, for states of <paramref name="stateBytes"/> and <paramref name="rowsPerNode"/> rows per node.</summary>
+    public long BytesPerRow(long stateBytes, int rowsPerNode) => (TensorsPerNode * stateBytes / rowsPerNode) + (TensorsPerRow * stateBytes);
+}
 
 /// <summary>This process's ONNX Runtime session for one model, as a backend: its batcher plus measured pass times.</summary>
 public sealed class LocalBackend : IStepBackend
@@ -67,6 +96,15 @@ public sealed class LocalBackend : IStepBackend
 
     /// <inheritdoc />
     public LinkCostModel? Link => null;
+
+    /// <inheritdoc />
+    public StepTraffic StepTraffic => default;
+
+    /// <inheritdoc />
+    public IResidentStates? ResidentStates => null;
+
+    /// <inheritdoc />
+    public string? LastFailure => null;
 
     /// <summary>The batcher steps run on.</summary>
     public DenoiserBatcher Batcher => _batcher;

@@ -4,12 +4,12 @@ using SearchOrchestrator.Search;
 namespace SearchOrchestrator.Workers;
 
 /// <summary>
-/// The backends one search's model may run on (this process's, and the pool's workers and stateless backends that host the model) and the
-/// choice between them for a group of nodes, by <see cref="PlacementPolicy"/>.
+/// The backends one search's model may run on (this process's, and the pool's backends that host the model) and the
+/// choice between them for a group of nodes, by <see cref="PlacementPolicy"/>. It reads what each backend declares
+/// (resident states, step traffic, link and compute models), never its type.
 /// </summary>
 public sealed class TreePlacement
 {
-    private readonly LocalBackend _local;
     private readonly string _model;
     private readonly double _guidance;
 
@@ -18,45 +18,45 @@ public sealed class TreePlacement
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(pool);
-        _local = local;
+        Local = local;
         Pool = pool;
         _model = model;
         _guidance = guidance;
     }
 
+    /// <summary>This process's backend for the model.</summary>
+    public LocalBackend Local { get; }
+
     /// <summary>The pool resident handles come from.</summary>
     public WorkerPool Pool { get; }
-
-    /// <summary>True when workers keep node states resident.</summary>
-    public bool Resident => Pool.Options.Mode == WorkerModes.Resident;
 
     /// <summary>The backends this search may use now, local first.</summary>
     public IEnumerable<IStepBackend> Backends(ISet<IStepBackend> exclude)
     {
         ArgumentNullException.ThrowIfNull(exclude);
-        if (Pool.Options.UseLocal && !exclude.Contains(_local))
+        if (Pool.Options.UseLocal && !exclude.Contains(Local))
         {
-            yield return _local;
+            yield return Local;
         }
 
-        foreach (var worker in Pool.Hosting(_model))
+        foreach (var backend in Pool.Hosting(_model))
         {
-            if (worker.IsAvailable && !exclude.Contains(worker))
+            if (backend.IsAvailable && !exclude.Contains(backend))
             {
-                yield return worker;
+                yield return backend;
             }
         }
     }
 
     /// <summary>
-    /// True when nodes resident on <paramref name="worker"/> should advance there: no other backend finishes
-    /// <see cref="WorkerOptions.MoveMargin"/> sooner once fetching them over the worker's link is counted.
+    /// True when nodes resident on <paramref name="backend"/> should advance there: no other backend finishes
+    /// <see cref="WorkerOptions.MoveMargin"/> sooner once fetching them over its link is counted.
     /// </summary>
-    internal bool Stays(IReadOnlyList<Node> nodes, WorkerBackend worker, int toStep, int elements, ISet<IStepBackend> exclude)
+    internal bool Stays(IReadOnlyList<Node> nodes, IStepBackend backend, int toStep, int elements, ISet<IStepBackend> exclude)
     {
         var costs = Costs(nodes, toStep, elements, exclude).Where(c => c.Backend.IsAvailable).ToList();
-        var here = costs.FirstOrDefault(c => c.Backend == worker);
-        var best = costs.Where(c => c.Backend != worker).MinBy(c => c.Total);
+        var here = costs.FirstOrDefault(c => c.Backend == backend);
+        var best = costs.Where(c => c.Backend != backend).MinBy(c => c.Total);
         return here is not null && (best is null || best.Total >= here.Total * (1 - Pool.Options.MoveMargin));
     }
 
@@ -71,23 +71,16 @@ public sealed class TreePlacement
         var rows = nodes.Count * rowsPerNode;
         var steps = toStep - nodes.Min(n => n.StepIndex);
         var stateBytes = (long)elements * sizeof(float);
-        // A stateless step ships the state in, and the new state and the x0-prediction back.
-        var stepBytesPerRow = 3 * stateBytes / rowsPerNode;
         return Backends(exclude).Select(backend =>
         {
-            var move = 0L;
-            if (backend is WorkerBackend && Resident)
-            {
-                move = nodes.Where(n => n.Residence?.Worker != backend).Sum(n => n.IsKeyPrior && n.StepIndex == 0 ? 0 : 2 * stateBytes);
-            }
-
-            // A model server's pass ships every row in (both rows of a guided step) and each row's prediction back.
-            var bytesPerRow = backend is IStatelessBackend ? 2 * stateBytes : stepBytesPerRow;
-            var cost = PlacementPolicy.Estimate(backend, rows, steps, bytesPerRow, move, backend is WorkerBackend && Resident);
-            // Nodes resident on another worker must first be fetched over that worker's link (state and prediction).
+            var resident = backend.ResidentStates is not null;
+            // Nodes it does not hold yet are put there first (a root's prior is drawn there from its key).
+            var move = resident ? nodes.Where(n => n.Residency?.Backend != backend).Sum(n => n.IsKeyPrior && n.StepIndex == 0 ? 0 : 2 * stateBytes) : 0L;
+            var cost = PlacementPolicy.Estimate(backend, rows, steps, backend.StepTraffic.BytesPerRow(stateBytes, rowsPerNode), move, resident);
+            // Nodes resident on another backend must first be fetched over that backend's link (state and prediction).
             var fetch = nodes
-                .Where(n => !n.IsLocal && n.Residence is { } r && r.Worker != backend && r.Worker.Link is not null)
-                .GroupBy(n => n.Residence!.Worker)
+                .Where(n => !n.IsLocal && n.Residency is { } r && r.Backend != backend && r.Backend.Link is not null)
+                .GroupBy(n => n.Residency!.Backend)
                 .Aggregate(TimeSpan.Zero, (total, g) => total + g.Key.Link!.Predict(2 * stateBytes * g.Count()));
             return cost with { Transfer = cost.Transfer + fetch };
         });
@@ -99,8 +92,5 @@ public sealed class TreePlacement
         ?? throw new NoBackendException($"No backend is available to recompute nodes a failed worker held: every worker is out of rotation or has failed this search, and local compute is off (Workers:UseLocal).{LastFailures()}");
 
     private string LastFailures() =>
-        string.Concat(Pool.Hosting(_model)
-            .Select(b => (b.Name, Failure: b switch { WorkerBackend w => w.LastFailure, IStatelessBackend s => s.LastFailure, _ => null }))
-            .Where(b => b.Failure is not null)
-            .Select(b => $" {b.Name}: {b.Failure}"));
+        string.Concat(Pool.Hosting(_model).Where(b => b.LastFailure is not null).Select(b => $" {b.Name}: {b.LastFailure}"));
 }

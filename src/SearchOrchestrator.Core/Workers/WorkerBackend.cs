@@ -13,7 +13,7 @@ namespace SearchOrchestrator.Workers;
 /// deadline; calls that may be repeated are retried by the <see cref="RetryPolicy"/>; rotation follows the one
 /// <see cref="BackendHealth"/> policy: a worker that keeps failing leaves until it passes a health check.
 /// </summary>
-public sealed class WorkerBackend : IPooledBackend
+public sealed class WorkerBackend : IPooledBackend, IResidentStates
 {
     private readonly IWorkerClient _client;
     private readonly WorkerOptions _options;
@@ -67,7 +67,13 @@ public sealed class WorkerBackend : IPooledBackend
     /// <inheritdoc />
     public LinkCostModel? Link { get; }
 
-    /// <summary>The latest failure's message, for operators (null until a call fails).</summary>
+    /// <inheritdoc />
+    public StepTraffic StepTraffic => StepTraffic.Sampler;
+
+    /// <summary>This worker's resident-state operations when the pool keeps node states on workers (<see cref="WorkerModes.Resident"/>).</summary>
+    public IResidentStates? ResidentStates => _options.Mode == WorkerModes.Resident ? this : null;
+
+    /// <inheritdoc />
     public string? LastFailure => Health.LastFailure;
 
     /// <summary>Consecutive failed calls (reset by a success).</summary>

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using SearchOrchestrator.Denoising;
-using SearchOrchestrator.Processes;
+using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Tensors;
 
@@ -95,17 +95,8 @@ public sealed class WorkerRuntime
             }
         }
 
-        var producers = items.Select(_ => trajectory.Batcher.Producer()).ToList();
-        try
-        {
-            await Task.WhenAll(items.Select(item => trajectory.Batcher.StepAsync(
-                NodeStates.Step(trajectory.Schedule, trajectory.Sampler, settings.ConditionId, settings.Guidance, item.Key, item.StepIndex, item.State, item.Prediction),
-                cancellationToken))).ConfigureAwait(false);
-        }
-        finally
-        {
-            producers.ForEach(p => p.Dispose());
-        }
+        // One step per item: every item is a producer of the batcher until its step is done.
+        await StepLoop.RunAsync(items, trajectory.Batcher, item => trajectory.Steps.AdvanceAsync(item.Key, item.State, item.Prediction, item.StepIndex, item.StepIndex + 1, request => trajectory.Batcher.StepAsync(request, cancellationToken), (_, _) => { })).ConfigureAwait(false);
     }
 
     /// <summary>Stores node states under <paramref name="session"/>.</summary>
@@ -121,7 +112,7 @@ public sealed class WorkerRuntime
             float[] state;
             if (node.FromPrior)
             {
-                state = NodeStates.Prior(trajectory.Sampler, node.Key, trajectory.Elements);
+                state = NodeStates.Prior(trajectory.Steps.Sampler, node.Key, trajectory.Elements);
             }
             else
             {
@@ -165,9 +156,9 @@ public sealed class WorkerRuntime
             }
         }
 
-        // Every loop is a producer of the batcher from the start, so the first batch waits for all of them.
-        var producers = nodes.Select(n => n.Trajectory.Batcher.Producer()).ToList();
-        var timings = await Task.WhenAll(nodes.Select((node, i) => AdvanceOneAsync(node, toStep, producers[i], cancellationToken))).ConfigureAwait(false);
+        // Every loop is a producer of the batcher from the start, so the first batch waits for all of them. (The nodes
+        // of one call share their trajectory settings, hence the batcher: the orchestrator advances one search's nodes.)
+        var timings = await StepLoop.RunAsync(nodes, nodes.Count == 0 ? null : nodes[0].Trajectory.Batcher, node => AdvanceOneAsync(node, toStep, cancellationToken)).ConfigureAwait(false);
         var steps = timings.SelectMany(t => t).ToList();
         return new RemotePasses(
             [.. steps.DistinctBy(t => t.BatchId).Select(t => new RemotePass(t.BatchId, t.BatchRows, t.Compute))],
@@ -184,21 +175,19 @@ public sealed class WorkerRuntime
         {
             foreach (var child in children)
             {
-                var state = child.Start switch
+                if (child.Start is ChildStart.Renoise or ChildStart.ForkRenoise && (child.ToStep < 0 || child.ToStep >= source.StepIndex))
                 {
-                    ChildStart.Copy => (float[])source.State.Clone(),
-                    ChildStart.Prior => NodeStates.Prior(source.Trajectory.Sampler, child.Key, source.Trajectory.Elements),
-                    ChildStart.Renoise or ChildStart.ForkRenoise when child.ToStep >= 0 && child.ToStep < source.StepIndex =>
-                        NodeStates.Renoise(source.Trajectory.Sampler, source.State, source.Trajectory.Schedule, source.StepIndex, child.ToStep, child.Key, forFork: child.Start == ChildStart.ForkRenoise),
-                    ChildStart.Renoise or ChildStart.ForkRenoise => throw new InvalidRequestException("children.to_step", $"renoise goes back to an earlier step than {source.StepIndex}, got {child.ToStep}."),
-                    _ => throw new InvalidRequestException("children.start", $"unknown child start {child.Start}."),
-                };
-                var step = child.Start switch
+                    throw new InvalidRequestException("children.to_step", $"renoise goes back to an earlier step than {source.StepIndex}, got {child.ToStep}.");
+                }
+
+                if (!Enum.IsDefined(child.Start))
                 {
-                    ChildStart.Copy => source.StepIndex,
-                    ChildStart.Prior => 0,
-                    _ => child.ToStep,
-                };
+                    throw new InvalidRequestException("children.start", $"unknown child start {child.Start}.");
+                }
+
+                var steps = source.Trajectory.Steps;
+                var state = NodeStates.Start(child.Start, steps.Sampler, steps.Schedule, source.State, source.StepIndex, child.ToStep, child.Key);
+                var step = NodeStates.StartStep(child.Start, source.StepIndex, child.ToStep);
                 made.Add(new ResidentNode(child.Handle, source.Trajectory, child.Key, step, state, (float[]?)source.Prediction?.Clone()));
             }
         }
@@ -274,24 +263,20 @@ public sealed class WorkerRuntime
         return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
     }
 
-    private async Task<List<Scheduling.BatchTiming>> AdvanceOneAsync(ResidentNode node, int toStep, IDisposable producer, CancellationToken cancellationToken)
+    private static async Task<List<BatchTiming>> AdvanceOneAsync(ResidentNode node, int toStep, CancellationToken cancellationToken)
     {
-        using var registration = producer;
         var trajectory = node.Trajectory;
         var prediction = node.Prediction ?? new float[trajectory.Elements];
-        var timings = new List<Scheduling.BatchTiming>(toStep - node.StepIndex);
-        while (node.StepIndex < toStep)
+        var timings = new List<BatchTiming>(toStep - node.StepIndex);
+        await trajectory.Steps.AdvanceAsync(node.Key, node.State, prediction, node.StepIndex, toStep, request => trajectory.Batcher.StepAsync(request, cancellationToken), (reached, timing) =>
         {
-            timings.Add(await trajectory.Batcher.StepAsync(
-                NodeStates.Step(trajectory.Schedule, trajectory.Sampler, trajectory.Settings.ConditionId, trajectory.Settings.Guidance, node.Key, node.StepIndex, node.State, prediction),
-                cancellationToken).ConfigureAwait(false));
+            timings.Add(timing);
             lock (node)
             {
                 node.Prediction = prediction;
-                node.StepIndex++;
+                node.StepIndex = reached;
             }
-        }
-
+        }).ConfigureAwait(false);
         return timings;
     }
 
@@ -347,10 +332,10 @@ public sealed class WorkerRuntime
         var schedule = description.Process.Steps(settings.Steps);
         var sampler = description.Process.CreateSampler(settings.Sampler, settings.Prompt);
         ClassifierFreeGuidance.Validate(settings.Guidance, description.Conditions, description.Name);
-        return new Trajectory(settings, description.SampleShape, description.StateElements, schedule, sampler, _engine.BatcherFor(denoiser));
+        return new Trajectory(settings, description.SampleShape, description.StateElements, new StepLoop(schedule, sampler, settings.ConditionId, settings.Guidance), _engine.BatcherFor(denoiser));
     }
 
-    private sealed record Trajectory(TrajectorySettings Settings, SampleShape Shape, int Elements, StepSchedule Schedule, ISampler Sampler, Scheduling.DenoiserBatcher Batcher)
+    private sealed record Trajectory(TrajectorySettings Settings, SampleShape Shape, int Elements, StepLoop Steps, DenoiserBatcher Batcher)
     {
         public void CheckState(float[] values, string field)
         {

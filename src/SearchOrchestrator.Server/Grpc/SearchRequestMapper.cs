@@ -1,4 +1,5 @@
 using System.Globalization;
+using Value = Google.Protobuf.WellKnownTypes.Value;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Search;
@@ -9,7 +10,8 @@ namespace SearchOrchestrator.Server.Grpc;
 /// <summary>Maps the wire messages to Core's request and result types; no search logic lives here.</summary>
 internal static class SearchRequestMapper
 {
-    public static SearchRequest ToCore(GenerateRequest request)
+    /// <summary>The Core request; its strategy is built by name from <paramref name="strategies"/>.</summary>
+    public static SearchRequest ToCore(GenerateRequest request, StrategyCatalog strategies)
     {
         if (string.IsNullOrEmpty(request.Model))
         {
@@ -61,7 +63,7 @@ internal static class SearchRequestMapper
             Guidance = request.HasGuidance ? request.Guidance : 1.0,
             Eta = request.Eta,
             Seed = request.Seed,
-            Strategy = StrategyCatalog.Create(name, parameters, steps),
+            Strategy = strategies.Create(name, parameters, steps),
             Verifiers = [.. request.Verifiers],
             Ensemble = request.Ensemble == EnsembleRule.WeightedSum ? Verifiers.EnsembleRule.WeightedSum : Verifiers.EnsembleRule.MeanRank,
             VerifierWeights = request.VerifierWeights.Count == 0 ? null : new Dictionary<string, double>(request.VerifierWeights),
@@ -116,17 +118,22 @@ internal static class SearchRequestMapper
     }
 
     /// <summary>The registered name of the request's strategy (for metrics and logs).</summary>
-    public static string StrategyName(GenerateRequest request) => Strategy(request).Name;
+    public static string StrategyName(GenerateRequest request) => request.StrategyCase switch
+    {
+        GenerateRequest.StrategyOneofCase.None => StrategyNames.BestOfN,
+        GenerateRequest.StrategyOneofCase.Named => request.Named.Name,
+        var typed => GenerateRequest.Descriptor.FindFieldByNumber((int)typed).Name,
+    };
 
-    /// <summary>The strategy's name and the parameters the message sets (zero means "use the default").</summary>
+    /// <summary>The strategy's name and the parameters the message sets: every parameter it has is passed, unset ones are left to their defaults.</summary>
     private static (string Name, Dictionary<string, string> Parameters) Strategy(GenerateRequest request)
     {
-        var p = new Dictionary<string, string>();
-        void Set(string key, double value)
+        var p = new Dictionary<string, string>(StringComparer.Ordinal);
+        void Set(string key, bool has, IFormattable value)
         {
-            if (value != 0)
+            if (has)
             {
-                p[key] = value.ToString(CultureInfo.InvariantCulture);
+                p[key] = value.ToString(null, CultureInfo.InvariantCulture);
             }
         }
 
@@ -139,54 +146,81 @@ internal static class SearchRequestMapper
             }
         }
 
+        var name = StrategyName(request);
         switch (request.StrategyCase)
         {
             case GenerateRequest.StrategyOneofCase.BestOfN:
-                Set("n", request.BestOfN.N);
-                return (StrategyNames.BestOfN, p);
+                Set("n", request.BestOfN.HasN, request.BestOfN.N);
+                break;
             case GenerateRequest.StrategyOneofCase.SharedPrefix:
-                Set("k", request.SharedPrefix.K);
-                p["fork_at"] = request.SharedPrefix.HasForkAt ? request.SharedPrefix.ForkAt.ToString(CultureInfo.InvariantCulture) : "auto";
-                return (StrategyNames.SharedPrefix, p);
+                Set("k", request.SharedPrefix.HasK, request.SharedPrefix.K);
+                Set("fork_at", request.SharedPrefix.HasForkAt, request.SharedPrefix.ForkAt);
+                break;
             case GenerateRequest.StrategyOneofCase.Bfs:
-                Set("particles", request.Bfs.Particles);
+                Set("particles", request.Bfs.HasParticles, request.Bfs.Particles);
                 Steps("evaluate_at", request.Bfs.EvaluateAt);
                 p["mode"] = request.Bfs.Prune ? "prune" : "resample";
-                Set("temperature", request.Bfs.Temperature);
-                Set("width", request.Bfs.Width);
-                return (StrategyNames.Bfs, p);
+                Set("temperature", request.Bfs.HasTemperature, request.Bfs.Temperature);
+                Set("width", request.Bfs.HasWidth, request.Bfs.Width);
+                break;
             case GenerateRequest.StrategyOneofCase.Dfs:
                 Steps("evaluate_at", request.Dfs.EvaluateAt);
-                Set("threshold", request.Dfs.Threshold);
-                Set("recur_depth", request.Dfs.RecurDepth);
-                Set("max_backtracks", request.Dfs.MaxBacktracks);
-                return (StrategyNames.Dfs, p);
+                Set("threshold", request.Dfs.HasThreshold, request.Dfs.Threshold);
+                Set("recur_depth", request.Dfs.HasRecurDepth, request.Dfs.RecurDepth);
+                Set("max_backtracks", request.Dfs.HasMaxBacktracks, request.Dfs.MaxBacktracks);
+                break;
             case GenerateRequest.StrategyOneofCase.SearchOverPaths:
-                Set("candidates", request.SearchOverPaths.Candidates);
-                Set("continuations", request.SearchOverPaths.Continuations);
-                Set("start_step", request.SearchOverPaths.StartStep);
-                Set("forward", request.SearchOverPaths.Forward);
-                Set("backward", request.SearchOverPaths.Backward);
-                return (StrategyNames.SearchOverPaths, p);
+                Set("candidates", request.SearchOverPaths.HasCandidates, request.SearchOverPaths.Candidates);
+                Set("continuations", request.SearchOverPaths.HasContinuations, request.SearchOverPaths.Continuations);
+                Set("start_step", request.SearchOverPaths.HasStartStep, request.SearchOverPaths.StartStep);
+                Set("forward", request.SearchOverPaths.HasForward, request.SearchOverPaths.Forward);
+                Set("backward", request.SearchOverPaths.HasBackward, request.SearchOverPaths.Backward);
+                break;
             case GenerateRequest.StrategyOneofCase.ZeroOrder:
-                Set("neighbours", request.ZeroOrder.Neighbours);
-                Set("similarity", request.ZeroOrder.Similarity);
-                Set("iterations", request.ZeroOrder.Iterations);
-                return (StrategyNames.ZeroOrder, p);
+                Set("neighbours", request.ZeroOrder.HasNeighbours, request.ZeroOrder.Neighbours);
+                Set("similarity", request.ZeroOrder.HasSimilarity, request.ZeroOrder.Similarity);
+                Set("iterations", request.ZeroOrder.HasIterations, request.ZeroOrder.Iterations);
+                break;
             case GenerateRequest.StrategyOneofCase.FkSteering:
-                Set("particles", request.FkSteering.Particles);
-                if (request.FkSteering.Potential.Length > 0)
+                Set("particles", request.FkSteering.HasParticles, request.FkSteering.Particles);
+                if (request.FkSteering.HasPotential)
                 {
                     p["potential"] = request.FkSteering.Potential;
                 }
 
-                Set("lambda", request.FkSteering.Lambda);
-                Set("resample_every", request.FkSteering.ResampleEvery);
+                Set("lambda", request.FkSteering.HasLambda, request.FkSteering.Lambda);
+                Set("resample_every", request.FkSteering.HasResampleEvery, request.FkSteering.ResampleEvery);
                 p["adaptive"] = request.FkSteering.Adaptive ? "true" : "false";
-                return (StrategyNames.FkSteering, p);
+                break;
+            case GenerateRequest.StrategyOneofCase.Named:
+                if (string.IsNullOrEmpty(name))
+                {
+                    throw new InvalidRequestException("named.name", "named.name is required: a registered strategy's name (see `searchorch strategies`).");
+                }
+
+                foreach (var (key, value) in request.Named.Parameters?.Fields ?? [])
+                {
+                    p[key] = Text(value, key);
+                }
+
+                break;
             default:
                 p["n"] = "1";
-                return (StrategyNames.BestOfN, p);
+                break;
         }
+
+        return (name, p);
     }
+
+    /// <summary>A <c>named.parameters</c> value as the text a strategy reads: a list is its items joined by commas.</summary>
+    private static string Text(Value value, string key) => value.KindCase switch
+    {
+        Value.KindOneofCase.NumberValue => value.NumberValue.ToString("R", CultureInfo.InvariantCulture),
+        Value.KindOneofCase.StringValue => value.StringValue,
+        Value.KindOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+        Value.KindOneofCase.ListValue => string.Join(',', value.ListValue.Values.Select(v => v.KindCase == Value.KindOneofCase.ListValue
+            ? throw new InvalidRequestException($"named.parameters.{key}", $"named.parameters.{key}: a list holds numbers, strings or true/false, not lists.")
+            : Text(v, key))),
+        _ => throw new InvalidRequestException($"named.parameters.{key}", $"named.parameters.{key} must be a number, a string, true/false or a list of them."),
+    };
 }

@@ -8,6 +8,7 @@ using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Internal;
+using SearchOrchestrator.Strategies;
 using CoreCandidate = SearchOrchestrator.Search.Candidate;
 using WireCandidate = SearchOrchestrator.Protos.V1.Candidate;
 
@@ -25,6 +26,7 @@ internal sealed class SearchService(
     IOptions<ServingOptions> serving,
     SearchAdmission admission,
     ServerShutdown shutdown,
+    StrategyCatalog strategies,
     ILogger<SearchService> logger) : Protos.V1.Search.SearchBase
 {
     /// <summary>How often a stream carries a progress event.</summary>
@@ -125,8 +127,8 @@ internal sealed class SearchService(
         }
 
         var result = await Await(search.Completion, request).ConfigureAwait(false);
-        var last = ToWire(search);
-        if (last.Events.Count > 0 || last.EventsDropped > 0)
+        // The events still queued go out before the result.
+        for (var last = ToWire(search); last.Events.Count > 0 || last.EventsDropped > 0; last = ToWire(search))
         {
             await responseStream.WriteAsync(new GenerateEvent { Progress = last }, cancelled).ConfigureAwait(false);
         }
@@ -160,7 +162,7 @@ internal sealed class SearchService(
 
     public override Task<EstimateResponse> Estimate(GenerateRequest request, ServerCallContext context) => InWireTerms(() =>
     {
-        var core = SearchRequestMapper.ToCore(request);
+        var core = SearchRequestMapper.ToCore(request, strategies);
         CheckOutputs(request, core);
         if (core.Steps > serving.Value.MaxSteps)
         {
@@ -201,7 +203,7 @@ internal sealed class SearchService(
 
     private SearchRun StartSearch(GenerateRequest request, bool recordEvents, CancellationToken cancellationToken)
     {
-        var core = SearchRequestMapper.ToCore(request);
+        var core = SearchRequestMapper.ToCore(request, strategies);
         CheckOutputs(request, core);
         var caps = serving.Value;
         if (core.Steps > caps.MaxSteps)
@@ -209,14 +211,7 @@ internal sealed class SearchService(
             throw new InvalidRequestException("steps", $"steps must be at most {caps.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
         }
 
-        // A fork_at: auto calibration this request would run is part of its plan, and of its budget.
-        var calibration = engine.Calibration.NfeToCalibrate(core);
-        var planned = Math.Min(core.Strategy.PlannedNfe(core.Steps), Math.Max(0, (core.Budget.MaxNfe ?? long.MaxValue) - calibration)) + calibration;
-        if (planned > caps.MaxNfePerRequest)
-        {
-            var including = calibration > 0 ? $" ({calibration} of them calibrating fork_at: auto; give fork_at a step to skip it)" : string.Empty;
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"this search may spend {planned} NFE{including}, over the server's cap of {caps.MaxNfePerRequest} per request ({ServingOptions.SectionName}:MaxNfePerRequest); lower the strategy's size or set budget.max_nfe."));
-        }
+        admission.CheckNfe(engine.Estimate(core));
 
         var response = ResponseSize.Planned(request, core.Candidates, core.Steps, models.GetDenoiser(core.Model).Description);
         if (response > caps.MaxSendMessageSize)

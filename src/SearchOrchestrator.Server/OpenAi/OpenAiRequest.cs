@@ -21,8 +21,11 @@ internal sealed record OpenAiRequest(string Model, string Prompt, int N)
     /// <summary>Fields of <c>POST /v1/completions</c>; <c>max_tokens</c> and <c>user</c> are accepted and have no effect (a masked model fills its whole sequence).</summary>
     public static readonly string[] CompletionFields = ["model", "prompt", "n", "max_tokens", "temperature", "top_p", "user", .. SearchFields];
 
-    /// <summary>The request's <c>strategy</c> oneof: the strategy names a request may give.</summary>
+    /// <summary>The request's <c>strategy</c> oneof: the built-ins' typed messages, and <c>named</c> for any registered strategy.</summary>
     private static readonly FieldDescriptor[] Strategies = [.. GenerateRequest.Descriptor.Oneofs.Single(o => o.Name == "strategy").Fields];
+
+    /// <summary>The <c>named</c> strategy field.</summary>
+    private static readonly FieldDescriptor Named = GenerateRequest.Descriptor.FindFieldByName("named");
 
     /// <summary>Contract field names as the OpenAI-side request calls them, for errors.</summary>
     internal static readonly IReadOnlyDictionary<string, string> OpenAiNames = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -94,9 +97,12 @@ internal sealed record OpenAiRequest(string Model, string Prompt, int N)
 
         if (Text(body, "strategy") is { } name)
         {
-            var strategy = Strategies.FirstOrDefault(f => f.Name == name)
-                ?? throw OpenAiError.Invalid("strategy", $"unknown strategy '{name}'; one of {string.Join(", ", Strategies.Select(f => f.Name))}.");
-            proto[name] = Checked(body["strategy_params"]?.DeepClone() ?? new JsonObject(), "strategy_params", strategy);
+            // A built-in goes in its typed message; any other name (a plug-in's) as named, which the catalog resolves.
+            var parameters = body["strategy_params"]?.DeepClone() ?? new JsonObject();
+            var typed = Strategies.FirstOrDefault(f => f.Name == name && f != Named);
+            proto[typed?.Name ?? Named.JsonName] = typed is not null
+                ? Checked(parameters, "strategy_params", typed)
+                : Checked(new JsonObject { ["name"] = name, ["parameters"] = parameters }, "strategy_params", Named);
         }
         else if (body["strategy_params"] is not null)
         {

@@ -93,6 +93,12 @@ public sealed class KServeBackend : IStatelessBackend
 
     LinkCostModel? IStepBackend.Link => Link;
 
+    /// <inheritdoc />
+    public StepTraffic StepTraffic => StepTraffic.Network;
+
+    /// <inheritdoc />
+    public IResidentStates? ResidentStates => null;
+
     /// <summary>Every ModelInfer on this server's link with its whole elapsed time (transfer and remote compute together).</summary>
     public LinkTraffic Traffic => _endpoint.Traffic;
 

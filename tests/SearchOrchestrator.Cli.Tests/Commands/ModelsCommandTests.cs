@@ -1,3 +1,5 @@
+using SearchOrchestrator.Tests;
+
 namespace SearchOrchestrator.Cli.Tests.Commands;
 
 public sealed class ModelsCommandTests
@@ -24,6 +26,19 @@ public sealed class ModelsCommandTests
         }
 
         Assert.Contains("fork_at=auto|<step>", stdout);
+    }
+
+    [Fact]
+    public async Task Strategies_WithPlugins_ListsThePlugInStrategyAfterTheBuiltIns()
+    {
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var plugins = Path.Combine(RepositoryPaths.Root, "samples", "StrategyPlugin", "bin", configuration, "net10.0");
+
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("strategies", "--plugins", plugins);
+
+        Assert.True(exit == 0, stderr);
+        Assert.Matches(@"fk_steering[\s\S]*successive_halving\s+n trajectories; the worse half pruned at each evaluation step\.", stdout);
+        Assert.Matches(@"evaluate_at=N/4,N/2,3N/4\s+the steps at which the worse half is pruned", stdout);
     }
 
     [Fact]

@@ -223,7 +223,7 @@ public sealed class KServeProcessTests : TwoWorkerProcesses
         Eta = 0.5,
         Guidance = 2,
         Seed = 11,
-        Strategy = StrategyCatalog.Create("shared_prefix", new Dictionary<string, string> { ["k"] = "4", ["fork_at"] = (steps / 2).ToString(CultureInfo.InvariantCulture) }, steps),
+        Strategy = StrategyCatalog.BuiltIn.Create("shared_prefix", new Dictionary<string, string> { ["k"] = "4", ["fork_at"] = (steps / 2).ToString(CultureInfo.InvariantCulture) }, steps),
         Verifiers = ["count-verifier"],
         Candidates = 4,
     };

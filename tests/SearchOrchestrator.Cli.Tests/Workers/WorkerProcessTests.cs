@@ -96,7 +96,7 @@ public sealed class WorkerProcessTests : TwoWorkerProcesses
     {
         await using var pool = Pool(new WorkerOptions());
         var worker = await pool.JoinAsync(First.Url);
-        var local = await new SearchEngine(Models).RunAsync(Request(WorkerModes.Stateless, steps: 10) with { Strategy = StrategyCatalog.Create("best_of_n", new Dictionary<string, string> { ["n"] = "3" }, 10), Candidates = 3 });
+        var local = await new SearchEngine(Models).RunAsync(Request(WorkerModes.Stateless, steps: 10) with { Strategy = StrategyCatalog.BuiltIn.Create("best_of_n", new Dictionary<string, string> { ["n"] = "3" }, 10), Candidates = 3 });
         var samples = local.Candidates.Select(c => c.Sample).ToList();
 
         var (scores, transfer) = await worker.VerifyAsync("count-verifier", "7", local.Candidates[0].Shape, samples);
@@ -272,7 +272,7 @@ public sealed class WorkerProcessTests : TwoWorkerProcesses
             Eta = 0.5,
             Guidance = 2,
             Seed = 11,
-            Strategy = StrategyCatalog.Create("shared_prefix", new Dictionary<string, string> { ["k"] = "4", ["fork_at"] = (forkAt ?? (steps / 2)).ToString(System.Globalization.CultureInfo.InvariantCulture) }, steps),
+            Strategy = StrategyCatalog.BuiltIn.Create("shared_prefix", new Dictionary<string, string> { ["k"] = "4", ["fork_at"] = (forkAt ?? (steps / 2)).ToString(System.Globalization.CultureInfo.InvariantCulture) }, steps),
             Verifiers = ["count-verifier"],
             Candidates = 4,
         };

@@ -178,7 +178,7 @@ public sealed class MaskedTrajectoryTreeTests : IAsyncDisposable
             Steps = 8,
             Seed = 5,
             Sampler = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 1.0),
-            Strategy = StrategyCatalog.Create(name, parameters, 8),
+            Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, 8),
             Verifiers = ["token-count"],
             Budget = new SearchBudget { MaxNfe = 200 },
         });

@@ -112,7 +112,7 @@ public sealed class SearchEngineTests
     {
         await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1)), new MeanVerifier()));
         var parameters = name == StrategyNames.SharedPrefix ? new Dictionary<string, string> { ["fork_at"] = "4" } : [];
-        var strategy = StrategyCatalog.Create(name, parameters, 20);
+        var strategy = StrategyCatalog.BuiltIn.Create(name, parameters, 20);
 
         var result = await engine.RunAsync(Request(strategy, steps: 20, verifiers: "mean") with { Budget = new SearchBudget { MaxNfe = 45, MaxVerifierCalls = 6 } });
 

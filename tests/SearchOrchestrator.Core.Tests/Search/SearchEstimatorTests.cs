@@ -44,6 +44,7 @@ public sealed class SearchEstimatorTests
         {
             data.Add(StrategyNames.Dfs, "evaluate_at=4;8,threshold=0.9,recur_depth=3,max_backtracks=4", 12, eta);
             data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,temperature=0.05", 12, eta);
+            data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,mode=prune,width=2", 12, eta);
             data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20", 12, eta);
             data.Add(StrategyNames.SharedPrefix, "k=3", 12, eta);
         }
@@ -52,7 +53,7 @@ public sealed class SearchEstimatorTests
     }
 
     private static ISearchStrategy Strategy(string name, string parameters, int steps) =>
-        StrategyCatalog.Create(name, parameters.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1].Replace(';', ',')), steps);
+        StrategyCatalog.BuiltIn.Create(name, parameters.Split(',').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1].Replace(';', ',')), steps);
 
     [Theory]
     [MemberData(nameof(ExactStrategies))]

@@ -26,7 +26,7 @@ public sealed class StrategyTests
     public static TheoryData<string> Names() => [.. StrategyNames.All];
 
     private static ISearchStrategy Create(string name) =>
-        StrategyCatalog.Create(name, name == StrategyNames.SharedPrefix ? new Dictionary<string, string> { ["fork_at"] = "8" } : [], 20);
+        StrategyCatalog.BuiltIn.Create(name, name == StrategyNames.SharedPrefix ? new Dictionary<string, string> { ["fork_at"] = "8" } : [], 20);
 
     [Theory]
     [MemberData(nameof(Names))]
@@ -44,20 +44,21 @@ public sealed class StrategyTests
 
     [Theory]
     [MemberData(nameof(Names))]
-    public async Task PlannedNfe_EachStrategy_BoundsWhatItSpends(string name)
+    public async Task Plan_EachStrategy_BoundsWhatItSpends(string name)
     {
         var strategy = Create(name);
 
         var result = await RunAsync(strategy);
+        var planned = strategy.Plan(new PlanContext(20, ForkRenoiseSteps: 0)).Nfe.Max; // η = 0.5: forks renoise nothing
 
         // Every strategy but dfs (whose backtracks depend on scores) spends exactly its plan.
         if (name == StrategyNames.Dfs)
         {
-            Assert.InRange(result.Cost.Nfe, 20, strategy.PlannedNfe(20));
+            Assert.InRange(result.Cost.Nfe, 20, planned);
         }
         else
         {
-            Assert.Equal(strategy.PlannedNfe(20), result.Cost.Nfe);
+            Assert.Equal(planned, result.Cost.Nfe);
         }
     }
 
@@ -93,7 +94,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task Dfs_LowScores_BacktrackAndKeepTheBestAttempt()
     {
-        var result = await RunAsync(new DfsStrategy([5, 10], threshold: 10, recurDepth: 3, maxBacktracks: 4));
+        var result = await RunAsync(new DfsStrategy([5, 10], Threshold: 10, RecurDepth: 3, MaxBacktracks: 4));
 
         // An unreachable threshold spends every backtrack: 20 steps plus four re-advances of three steps.
         Assert.Equal(20 + (4 * 3), result.Cost.Nfe);
@@ -103,7 +104,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task Bfs_Prune_KeepsTheTopWidthAndRefillsToK()
     {
-        var result = await RunAsync(new BfsStrategy(4, [10], BfsMode.Prune, width: 2), candidates: 4);
+        var result = await RunAsync(new BfsStrategy(4, [10], BfsMode.Prune, Width: 2), candidates: 4);
 
         // Four particles to step 10; the best two forked twice each (eta > 0: no renoise); four finish.
         Assert.Equal((4 * 10) + (4 * 10), result.Cost.Nfe);
@@ -124,7 +125,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task SearchOverPaths_Rounds_AdvanceByBackwardMinusForward()
     {
-        var result = await RunAsync(new SearchOverPathsStrategy(candidates: 2, continuations: 2, startStep: 10, forward: 2, backward: 6));
+        var result = await RunAsync(new SearchOverPathsStrategy(Candidates: 2, Continuations: 2, StartStep: 10, Forward: 2, Backward: 6));
 
         // 2 roots to step 10, then rounds 10→8→14, 14→12→18, 18→16→20: 4 continuations each time.
         Assert.Equal((2 * 10) + (4 * 6) + (4 * 6) + (4 * 4), result.Cost.Nfe);
@@ -133,7 +134,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task ZeroOrder_Iterations_RunEveryNeighbourToTheEnd()
     {
-        var result = await RunAsync(new ZeroOrderStrategy(neighbours: 3, similarity: 0.8, iterations: 2));
+        var result = await RunAsync(new ZeroOrderStrategy(Neighbours: 3, Similarity: 0.8, Iterations: 2));
 
         Assert.Equal(20 * (1 + (2 * 3)), result.Cost.Nfe);
         Assert.Equal(1 + (2 * 3), result.Cost.VerifierCalls);

@@ -1,4 +1,5 @@
 using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tensors;
@@ -102,6 +103,71 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public async Task CreateTree_PoolWithoutABackendForTheModel_RunsLocallyAndWithOnePlaces()
+    {
+        var models = Models();
+        await using var empty = new WorkerPool((e, s) => new InProcessWorkerClient(e, new WorkerRuntime(models, new SearchEngine(models), 1 << 24)), _ => null, new WorkerOptions());
+        await using var joined = await PoolAsync(models, new WorkerOptions());
+        await using var idle = new SearchEngine(models, workers: empty);
+        await using var placed = new SearchEngine(models, workers: joined);
+
+        var local = idle.CreateTree(Request(new BestOfNStrategy(2)));
+        var remote = placed.CreateTree(Request(new BestOfNStrategy(2)));
+
+        Assert.IsType<LocalExecutor>(local.Executor);
+        Assert.IsType<PlacedExecutor>(remote.Executor);
+    }
+
+    [Fact]
+    public async Task RunAsync_WorkerDies_LogsEachReplayWithTheNfeTheAccountReports()
+    {
+        var models = Models();
+        var reference = await new SearchEngine(models).RunAsync(Request(new BfsStrategy(4, [5, 10, 15], BfsMode.Resample)) with { Verifiers = ["mean"] });
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = true, MaxRetries = 0 });
+        ((InProcessWorkerClient)pool.Workers[0].Client).FailAfter = 6;
+        // Make the worker look free, so placement keeps the nodes there until it dies.
+        pool.Workers[0].Compute.Record(1, TimeSpan.Zero);
+        pool.Workers[0].Compute.Record(64, TimeSpan.Zero);
+        var logger = new RecordingLogger<SearchEngine>();
+        await using var engine = new SearchEngine(models, workers: pool, logger: logger);
+
+        var result = await engine.RunAsync(Request(new BfsStrategy(4, [5, 10, 15], BfsMode.Resample)) with { Verifiers = ["mean"] });
+
+        var replays = logger.Entries.Where(e => e.Id == 5103).ToList();
+        Assert.NotEmpty(replays);
+        Assert.True(result.Cost.ReplayNfe > 0);
+        Assert.Equal(result.Cost.ReplayNfe, replays.Sum(e => long.Parse(e.Message.Split(": ")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Contains(logger.Entries, e => e.Id == 5102 && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning && e.Message.Contains("http://in-process:1", StringComparison.Ordinal));
+        AssertSame(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+    }
+
+    [Fact]
+    public async Task VerifyAsync_TwoVerifiersOverResidentNodes_FetchesEachNodeOnce()
+    {
+        var models = new FakeModels([new GaussianDataDenoiser(Data)], [new MeanVerifier(), new MeanVerifier("near", target: 0)]);
+        await using var pool = await PoolAsync(models, new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false });
+        var client = (InProcessWorkerClient)pool.Workers[0].Client;
+        await using var engine = new SearchEngine(models, workers: pool);
+        var tree = engine.CreateTree(Request(new BestOfNStrategy(4), steps: 10) with { Verifiers = ["mean", "near"] });
+        var roots = Enumerable.Range(0, 4).Select(_ => tree.CreateRoot()).ToList();
+        await tree.AdvanceAsync(roots, 5);
+
+        // Halfway, the four nodes live on the worker, which hosts neither verifier: both score here, at once.
+        var scored = await tree.VerifyAsync(roots);
+
+        Assert.Equal(4, scored.Count);
+        Assert.Equal(1, client.Fetches);
+        Assert.Equal(roots.Count, client.FetchedHandles.Count);
+        Assert.Equal(roots.Count, client.FetchedHandles.Distinct().Count());
+        // Put (the roots are drawn there from their keys: nothing moves), one Advance and one Fetch of 16 bytes each way.
+        var link = Assert.Single(tree.Account().Links);
+        Assert.Equal(3, link.Calls);
+        Assert.Equal(2 * 32, link.Bytes);
+        Assert.Equal(8, tree.VerifierCalls);
+    }
+
+    [Fact]
     public async Task RunAsync_WorkerReturnsBadData_RerunsElsewhereAndTakesItOutOfRotation()
     {
         var models = Models();
@@ -131,7 +197,7 @@ public sealed class InProcessWorkerTests
         client.CorruptSteps = true;
         var process = models.GetDenoiser("gaussian-data").Description.Process;
         var settings = new TrajectorySettings("gaussian-data", 10, SearchOrchestrator.Processes.SamplerSettings.Ddim(0), null, 1, 2);
-        var step = NodeStates.Step(process.Steps(10), process.CreateSampler(settings.Sampler), 2, 1, default, 0, new float[8], new float[8]);
+        var step = new StepLoop(process.Steps(10), process.CreateSampler(settings.Sampler), 2, 1).Request(default, 0, new float[8], new float[8]);
         await Assert.ThrowsAsync<WorkerDataException>(() => worker.StepAsync(step, settings));
         Assert.False(worker.IsAvailable);
 
@@ -274,6 +340,12 @@ public sealed class InProcessWorkerTests
         /// <summary>The worker time Advance reports per pass it ran (zero: instant).</summary>
         public TimeSpan PassTime { get; set; }
 
+        /// <summary>Fetch calls made.</summary>
+        public int Fetches { get; private set; }
+
+        /// <summary>Every handle fetched, once per time it was fetched.</summary>
+        public List<ulong> FetchedHandles { get; } = [];
+
         /// <summary>The target step of every Advance call, in order.</summary>
         public List<int> AdvanceTargets { get; } = [];
 
@@ -314,7 +386,17 @@ public sealed class InProcessWorkerTests
             Call(() => { runtime.Fork(Session, parent, children); return Task.FromResult(true); });
 
         public Task<WorkerCall<IReadOnlyList<ResidentState>>> FetchAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
-            Call(() => Task.FromResult(runtime.Fetch(Session, handles)));
+            Call(async () =>
+            {
+                lock (FetchedHandles)
+                {
+                    Fetches++;
+                    FetchedHandles.AddRange(handles);
+                }
+
+                await Task.Yield(); // as over a network: the caller goes on while the states travel
+                return runtime.Fetch(Session, handles);
+            });
 
         public Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
             Call(() => { runtime.Release(Session, handles); return Task.FromResult(true); });

@@ -83,6 +83,12 @@ public sealed class PlacementPolicyTests
 
         public LinkCostModel? Link { get; }
 
+        public StepTraffic StepTraffic => StepTraffic.Sampler;
+
+        public IResidentStates? ResidentStates => null;
+
+        public string? LastFailure => null;
+
         public Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }

@@ -89,6 +89,10 @@ public sealed class WorkerPoolTests
 
         public LinkCostModel? Link { get; } = new(name);
 
+        public StepTraffic StepTraffic => StepTraffic.Network;
+
+        public IResidentStates? ResidentStates => null;
+
         public bool Hosts(string m) => m == model;
 
         public Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default)

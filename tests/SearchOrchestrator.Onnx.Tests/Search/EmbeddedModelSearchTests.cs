@@ -61,7 +61,7 @@ public sealed class EmbeddedModelSearchTests(SharedRepository shared) : IClassFi
         await using var engine = new SearchEngine(new ModelCatalog(shared.Repository, [new ObjectCounter()]));
         var parameters = name == StrategyNames.SharedPrefix ? new Dictionary<string, string> { ["fork_at"] = "6" } : [];
 
-        var result = await engine.RunAsync(Request(StrategyCatalog.Create(name, parameters, 12), steps: 12) with { Verifiers = ["count-verifier", "object-counter"] });
+        var result = await engine.RunAsync(Request(StrategyCatalog.BuiltIn.Create(name, parameters, 12), steps: 12) with { Verifiers = ["count-verifier", "object-counter"] });
 
         var best = Assert.Single(result.Candidates);
         Assert.True(best.Complete);

@@ -13,6 +13,11 @@ public class ServerFixture : IAsyncLifetime
 
     protected virtual string[] ExtraArguments => [];
 
+    /// <summary>Adds to the server's registration before it is built.</summary>
+    protected virtual void Configure(SearchOrchestratorBuilder orchestrator)
+    {
+    }
+
     /// <summary>The server's address (gRPC, HTTP/JSON, OpenAI-compatible API, viewer and metrics alike).</summary>
     public Uri Address { get; private set; } = null!;
 
@@ -25,7 +30,9 @@ public class ServerFixture : IAsyncLifetime
             "--Models:ExecutionProvider", "cpu",
             "--Logging:LogLevel:Default", "Warning",
             .. ExtraArguments,
-        ]);
+        ],
+        defaults: null,
+        configure: Configure);
         await _app.StartAsync();
         Address = new Uri(_app.Urls.First());
         Channel = GrpcChannel.ForAddress(Address);

@@ -98,6 +98,12 @@ public sealed class BackendKindTests
 
         public LinkCostModel? Link => null;
 
+        public StepTraffic StepTraffic => default; // in this process: nothing crosses a link
+
+        public IResidentStates? ResidentStates => null;
+
+        public string? LastFailure => null;
+
         public bool Hosts(string model) => model == "counting";
 
         public Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default) => Task.FromResult(true);

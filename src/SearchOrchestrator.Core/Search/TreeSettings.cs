@@ -1,0 +1,39 @@
+using SearchOrchestrator.Processes;
+using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Search;
+
+/// <summary>Everything a tree needs, assembled and validated by the engine.</summary>
+internal sealed record TreeSettings
+{
+    /// <summary>Carries out the tree's decisions on node states.</summary>
+    public required ITreeExecutor Executor { get; init; }
+
+    /// <summary>The search's budget, cost account and events (shared with <see cref="Executor"/>).</summary>
+    public required TreeLedger Ledger { get; init; }
+
+    public required IReadOnlyList<VerifierBatcher> Verifiers { get; init; }
+
+    public required VerifierEnsemble Ensemble { get; init; }
+
+    public required ISampler Sampler { get; init; }
+
+    /// <summary>N, the number of sampling steps.</summary>
+    public required int Steps { get; init; }
+
+    /// <summary>The shape of one sample.</summary>
+    public required SampleShape Shape { get; init; }
+
+    /// <summary>The floats of one node state.</summary>
+    public required int Elements { get; init; }
+
+    public required string Condition { get; init; }
+
+    public required ulong Seed { get; init; }
+
+    public int ForkRenoiseSteps { get; init; } = 1;
+
+    public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
+}

@@ -1,0 +1,53 @@
+using SearchOrchestrator.Search;
+
+namespace SearchOrchestrator.Strategies;
+
+/// <summary>Parameter checks that throw <see cref="InvalidRequestException"/> naming <c>strategy.&lt;param&gt;</c>.</summary>
+internal static class StrategyArguments
+{
+    public static void AtLeast(string strategy, string parameter, double value, double minimum)
+    {
+        if (!(value >= minimum))
+        {
+            throw new InvalidRequestException($"strategy.{parameter}", $"{strategy}: {parameter} must be at least {minimum}, got {value}.");
+        }
+    }
+
+    public static void Within(string strategy, string parameter, double value, double minimum, double maximum)
+    {
+        if (!(value >= minimum && value <= maximum))
+        {
+            throw new InvalidRequestException($"strategy.{parameter}", $"{strategy}: {parameter} must be between {minimum} and {maximum}, got {value}.");
+        }
+    }
+
+    /// <summary>Evaluation steps: strictly increasing, each in [1, steps − 1].</summary>
+    public static void EvaluationSteps(string strategy, string parameter, IReadOnlyList<int> values, int steps)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (values[i] < 1 || values[i] >= steps || (i > 0 && values[i] <= values[i - 1]))
+            {
+                throw new InvalidRequestException($"strategy.{parameter}", $"{strategy}: {parameter} must be strictly increasing steps between 1 and {steps - 1}, got {CallerInput.QuoteList(values)}.");
+            }
+        }
+    }
+
+    /// <summary>Every <paramref name="interval"/> steps, from the first interval up to but not including N.</summary>
+    public static IReadOnlyList<int> Every(int interval, int steps) =>
+        [.. Enumerable.Range(1, Math.Max(0, (steps - 1) / interval)).Select(i => i * interval)];
+
+    /// <summary>N/5, at least 1: the default spacing of evaluation steps.</summary>
+    public static int Fifth(int steps) => Math.Max(1, steps / 5);
+
+    /// <summary>N/10, at least 1.</summary>
+    public static int Tenth(int steps) => Math.Max(1, steps / 10);
+}
+
+/// <summary>Ordering helpers shared by strategies.</summary>
+internal static class NodeRanking
+{
+    /// <summary>Best first: higher score, then earlier node (a deterministic tie-break).</summary>
+    public static IOrderedEnumerable<Node> BestFirst(this IEnumerable<Node> nodes) =>
+        nodes.OrderByDescending(n => n.Score ?? double.NegativeInfinity).ThenBy(n => n.Id);
+}
