@@ -20,7 +20,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SearchOrchestratorServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the model repository (section <c>Models</c>), verifier and strategy plug-ins (section <c>Verifiers</c>), the
+    /// Adds the model repository (section <c>Models</c>), verifier and strategy plug-ins and <c>kserve</c> verifiers (section <c>Verifiers</c>), the
     /// model catalog with the built-in object counter (and the verifiers only the pool's workers serve), the strategy
     /// catalog (the built-ins, those added with <c>AddStrategy&lt;T&gt;()</c> and plug-ins), the search engine (section
     /// <c>Batching</c>), and the pool of remote backends (section <c>Workers</c>) with the <c>worker</c> kind; options are
@@ -32,7 +32,13 @@ public static class SearchOrchestratorServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions<ModelRepositoryOptions>().BindConfiguration(ModelRepositoryOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelRepositoryOptions>, ModelRepositoryOptionsValidator>());
-        services.AddOptions<VerifierPluginOptions>().BindConfiguration(VerifierPluginOptions.SectionName);
+        services.AddOptions<VerifierPluginOptions>().BindConfiguration(VerifierPluginOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<VerifierPluginOptions>, KServeVerifierOptionsValidator>());
+        services.TryAddSingleton(provider => new KServeVerifiers(
+            provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Remote,
+            provider.GetService<TimeProvider>(),
+            provider.GetService<ILoggerFactory>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KServeVerifiersHost>());
         services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
 
@@ -46,7 +52,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
             // Verifiers only the pool's workers serve are scored there (resolved when asked for: workers join later).
             new ModelCatalog(
                 provider.GetRequiredService<ModelRepository>(),
-                [new ObjectCounter(), new SudokuVerifier(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers],
+                [new ObjectCounter(), new SudokuVerifier(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers, .. provider.GetRequiredService<KServeVerifiers>().All],
                 name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name)));
         services.TryAddSingleton(provider => new StrategyCatalog(
             [.. StrategyCatalog.BuiltIns, .. provider.GetServices<StrategyDefinition>(), .. provider.GetRequiredService<LoadedPlugins>().Strategies]));
@@ -81,6 +87,14 @@ public static class SearchOrchestratorServiceCollectionExtensions
         services.TryAddSingleton<OpenInferenceService>();
         return new SearchOrchestratorBuilder(services);
     }
+}
+
+/// <summary>Joins the configured <c>kserve</c> verifiers with the host (resolved at start, after validation).</summary>
+internal sealed class KServeVerifiersHost(IServiceProvider services) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => services.GetRequiredService<KServeVerifiers>().JoinAllAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>Validates <see cref="BatchingOptions"/>, naming every bad setting.</summary>

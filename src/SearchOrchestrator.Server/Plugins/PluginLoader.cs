@@ -129,7 +129,10 @@ public static class PluginLoader
     }
 }
 
-/// <summary>Where plug-ins (verifiers and strategies) are loaded from (configuration section <c>Verifiers</c>, named for the first kind of plug-in).</summary>
+/// <summary>
+/// Where plug-ins (verifiers and strategies) are loaded from, and the verifiers on Open Inference Protocol servers
+/// (configuration section <c>Verifiers</c>, named for the first kind of plug-in).
+/// </summary>
 public sealed record VerifierPluginOptions
 {
     /// <summary>The configuration section these options bind from.</summary>
@@ -137,6 +140,9 @@ public sealed record VerifierPluginOptions
 
     /// <summary>A folder of plug-in assemblies; null or empty (the default) loads none.</summary>
     public string? Path { get; init; }
+
+    /// <summary>Verifiers of kind <c>kserve</c> on Open Inference Protocol servers: <c>Verifiers:Remote:0</c>, <c>Verifiers:Remote:1</c> ….</summary>
+    public IList<OpenInference.KServeVerifierOptions> Remote { get; init; } = [];
 }
 
 internal static partial class PluginLog

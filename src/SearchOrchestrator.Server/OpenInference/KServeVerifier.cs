@@ -1,0 +1,257 @@
+using System.Buffers.Binary;
+using System.Text;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Internal;
+using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
+using TensorMetadata = SearchOrchestrator.Protos.Inference.ModelMetadataResponse.Types.TensorMetadata;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// A verifier of kind <c>kserve</c>: each batch is one <c>ModelInfer</c> (samples FP32 [B, ...shape], conditions BYTES
+/// [B]) with a deadline, on a server whose ModelReady and ModelMetadata were checked against the configured tensors when
+/// it joined (again on the next call after a failure); its output row becomes a score by the configured rule. What it
+/// moves is recorded on <see cref="Traffic"/>. A failed or timed-out call is a <see cref="NoBackendException"/> naming
+/// the verifier (UNAVAILABLE for the searches that use it; nothing else is affected).
+/// </summary>
+public sealed class KServeVerifier : IVerifier, IDisposable
+{
+    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
+    private const int GrpcMessagePrefix = 5;
+
+    private readonly KServeVerifierOptions _options;
+    private readonly KServeEndpoint _endpoint;
+    private readonly VerifierScoring _scoring;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _joining = new(1, 1);
+    private readonly string _what;
+    private volatile TensorMetadata? _sample;
+
+    /// <summary>Creates the verifier; it joins (checks the server) on <see cref="JoinAsync"/> or its first batch.</summary>
+    public KServeVerifier(KServeVerifierOptions options, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _endpoint = KServeEndpoint.Create(options.ToEndpointOptions(), time: time, logger: _logger);
+        _scoring = new VerifierScoring(options.Name, options.Scoring);
+        _what = $"verifier '{options.Name}' ({options.Endpoint}, remote model '{options.RemoteName}'{(options.Version is { Length: > 0 } v ? $" version '{v}'" : string.Empty)})";
+    }
+
+    /// <inheritdoc />
+    public string Name => _options.Name;
+
+    /// <summary>The server's address.</summary>
+    public string Endpoint => _options.Endpoint;
+
+    /// <summary>Calls, bytes each way and time of every <c>ModelInfer</c> this verifier made (its measured link).</summary>
+    public LinkTraffic Traffic => _endpoint.Traffic;
+
+    /// <summary>True once the server's metadata was checked and no call has failed since.</summary>
+    public bool IsJoined => _sample is not null;
+
+    /// <summary>
+    /// Checks ModelReady and ModelMetadata against the configured tensors: the sample input FP32 with a variable batch
+    /// axis, the condition input BYTES [-1], the output FP32 [-1] or [-1, width], no other input the server needs.
+    /// </summary>
+    /// <exception cref="NoBackendException">The server is unreachable or not ready, or its metadata does not match (the message says which tensor).</exception>
+    public async Task JoinAsync(CancellationToken cancellationToken = default)
+    {
+        await _joining.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_sample is not null)
+            {
+                return;
+            }
+
+            var hint = $"check {Setting("Model")} and {Setting("Version")} against the server's models";
+            var name = _options.RemoteName;
+            var version = _options.Version ?? string.Empty;
+            var ready = await Call("ModelReady", c => _endpoint.Client.ModelReadyAsync(new ModelReadyRequest { Name = name, Version = version }, _endpoint.Headers, _endpoint.Deadline(_options.ConnectTimeout), c), cancellationToken, hint).ConfigureAwait(false);
+            if (!ready.Ready)
+            {
+                throw new NoBackendException($"{_what}: ModelReady says it is not ready.");
+            }
+
+            var metadata = await Call("ModelMetadata", c => _endpoint.Client.ModelMetadataAsync(new ModelMetadataRequest { Name = name, Version = version }, _endpoint.Headers, _endpoint.Deadline(_options.ConnectTimeout), c), cancellationToken, hint).ConfigureAwait(false);
+            var problems = new List<string>();
+            var sample = Expect(metadata.Inputs, "input", _options.Tensors.Sample, "Sample", OpenInferenceDatatypes.Fp32, problems);
+            var condition = Expect(metadata.Inputs, "input", _options.Tensors.Condition, "Condition", "BYTES", problems);
+            var output = Expect(metadata.Outputs, "output", _options.Tensors.Output, "Output", OpenInferenceDatatypes.Fp32, problems);
+            if (condition is not null && condition.Shape.Count != 1)
+            {
+                problems.Add($"input '{condition.Name}' ({Setting("Tensors:Condition")}): shape {OpenInferenceDatatypes.Format(condition.Shape)}, expected [-1] (one string per sample)");
+            }
+
+            if (output is not null && output.Shape.Count is not (1 or 2))
+            {
+                problems.Add($"output '{output.Name}' ({Setting("Tensors:Output")}): shape {OpenInferenceDatatypes.Format(output.Shape)}, expected [-1] or [-1, width]");
+            }
+
+            foreach (var extra in metadata.Inputs.Where(t => t.Name != _options.Tensors.Sample && t.Name != _options.Tensors.Condition))
+            {
+                problems.Add($"input '{extra.Name}': the remote model needs it but {Setting("Tensors")} maps only Sample and Condition");
+            }
+
+            if (problems.Count > 0)
+            {
+                throw new NoBackendException($"{_what}: the server's metadata does not match {VerifierSection}: {string.Join("; ", problems)}.");
+            }
+
+            _sample = sample;
+            OpenInferenceLog.VerifierJoined(_logger, Name, Endpoint, name, version);
+        }
+        finally
+        {
+            _joining.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="NoBackendException">The service failed, timed out or answered something unusable; the message names the verifier.</exception>
+    public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        _scoring.CheckConditions(batch.Conditions);
+        await JoinAsync(cancellationToken).ConfigureAwait(false);
+        var sample = _sample!;
+        var n = batch.Count;
+        var shape = batch.Shape.WithBatch(n);
+        if (sample.Shape.Count != shape.Length || Enumerable.Range(1, shape.Length - 1).Any(d => sample.Shape[d] != -1 && sample.Shape[d] != shape[d]))
+        {
+            throw new InvalidRequestException("verifiers", $"{_what} scores samples of shape {OpenInferenceDatatypes.Format(sample.Shape)}; this search's samples are {batch.Shape}.");
+        }
+
+        var request = new ModelInferRequest { ModelName = _options.RemoteName, ModelVersion = _options.Version ?? string.Empty };
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _options.Tensors.Sample, Datatype = OpenInferenceDatatypes.Fp32, Shape = { shape } });
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _options.Tensors.Condition, Datatype = "BYTES", Shape = { n } });
+        request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = _options.Tensors.Output });
+        request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Samples.Span[..(n * batch.Shape.ElementCount)]));
+        request.RawInputContents.Add(EncodeBytes(batch.Conditions));
+
+        var time = _endpoint.Time;
+        var started = time.GetTimestamp();
+        ModelInferResponse response;
+        try
+        {
+            response = await Call("ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
+        }
+        catch (NoBackendException)
+        {
+            _sample = null; // join again (ready, metadata) before the next batch
+            throw;
+        }
+
+        _endpoint.Traffic.Record(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
+        var (values, width) = ReadOutput(response, n);
+        if (_scoring.WidthProblem(width) is { } problem)
+        {
+            throw Malformed(problem);
+        }
+
+        var bad = TensorCodec.FirstNonFinite(values);
+        if (bad >= 0)
+        {
+            throw Malformed($"output '{_options.Tensors.Output}' has {values[bad]} at element {bad}; a score must be finite");
+        }
+
+        return _scoring.Score(values, width, batch.Conditions);
+    }
+
+    /// <summary>Closes the channel.</summary>
+    public void Dispose()
+    {
+        _endpoint.Dispose();
+        _joining.Dispose();
+    }
+
+    private static string VerifierSection => $"{Plugins.VerifierPluginOptions.SectionName}:Remote";
+
+    private string Setting(string key) => $"{VerifierSection}:<n>:{key} of '{Name}'";
+
+    /// <summary>Strings as the protocol's raw BYTES contents: each a 4-byte little-endian length, then its UTF-8 bytes.</summary>
+    private static ByteString EncodeBytes(IReadOnlyList<string> values)
+    {
+        var encoded = values.Select(Encoding.UTF8.GetBytes).ToArray();
+        var bytes = new byte[encoded.Sum(e => 4 + e.Length)];
+        var offset = 0;
+        foreach (var e in encoded)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), e.Length);
+            e.CopyTo(bytes, offset + 4);
+            offset += 4 + e.Length;
+        }
+
+        return UnsafeByteOperations.UnsafeWrap(bytes);
+    }
+
+    private TensorMetadata? Expect(IEnumerable<TensorMetadata> tensors, string kind, string name, string role, string datatype, List<string> problems)
+    {
+        var list = tensors.ToList();
+        var tensor = list.FirstOrDefault(t => t.Name == name);
+        if (tensor is null)
+        {
+            problems.Add($"{kind} '{name}' ({Setting($"Tensors:{role}")}): the remote model has no such {kind}; its {kind}s are {string.Join(", ", list.Select(t => $"'{t.Name}'"))}");
+        }
+        else if (tensor.Datatype != datatype)
+        {
+            problems.Add($"{kind} '{name}' ({Setting($"Tensors:{role}")}): datatype {tensor.Datatype}, expected {datatype}");
+        }
+        else if (tensor.Shape.Count == 0 || tensor.Shape[0] != -1)
+        {
+            problems.Add($"{kind} '{name}' ({Setting($"Tensors:{role}")}): shape {OpenInferenceDatatypes.Format(tensor.Shape)}, expected a variable batch axis first (-1)");
+        }
+        else
+        {
+            return tensor;
+        }
+
+        return null;
+    }
+
+    private (float[] Values, int Width) ReadOutput(ModelInferResponse response, int n)
+    {
+        var index = response.Outputs.Select(o => o.Name).ToList().IndexOf(_options.Tensors.Output);
+        if (index < 0)
+        {
+            throw Malformed($"the reply has no output '{_options.Tensors.Output}' (it has {string.Join(", ", response.Outputs.Select(o => $"'{o.Name}'"))})");
+        }
+
+        var tensor = response.Outputs[index];
+        if (tensor.Datatype != OpenInferenceDatatypes.Fp32 || tensor.Shape.Count is not (1 or 2) || tensor.Shape[0] != n || (tensor.Shape.Count == 2 && tensor.Shape[1] < 1))
+        {
+            throw Malformed($"output '{tensor.Name}' is {tensor.Datatype} {OpenInferenceDatatypes.Format(tensor.Shape)}, expected FP32 [{n}] or [{n}, width]");
+        }
+
+        var width = tensor.Shape.Count == 2 ? checked((int)tensor.Shape[1]) : 1;
+        float[]? values = response.RawOutputContents.Count > 0
+            ? response.RawOutputContents.Count == response.Outputs.Count ? TensorCodec.Decode<float>(response.RawOutputContents[index].Span) : null
+            : [.. tensor.Contents?.Fp32Contents ?? []];
+        if (values is null || values.Length != n * width)
+        {
+            throw Malformed($"output '{tensor.Name}' does not hold {n * width} FP32 values");
+        }
+
+        return (values, width);
+    }
+
+    private NoBackendException Malformed(string problem) => new($"{_what}: malformed ModelInfer reply: {problem}.");
+
+    private async Task<T> Call<T>(string method, Func<CancellationToken, global::Grpc.Core.AsyncUnaryCall<T>> call, CancellationToken cancellationToken, string? notFoundHint = null)
+    {
+        try
+        {
+            return await KServeEndpoint.CallAsync(_what, method, call, cancellationToken, notFoundHint).ConfigureAwait(false);
+        }
+        catch (KServeBackendException ex)
+        {
+            throw new NoBackendException(ex.Message);
+        }
+    }
+}

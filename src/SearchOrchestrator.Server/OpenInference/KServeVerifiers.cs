@@ -1,0 +1,50 @@
+using Microsoft.Extensions.Logging;
+using SearchOrchestrator.Workers;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// The configured <c>kserve</c> verifiers (<c>Verifiers:Remote</c>). At start each one joins (its server's readiness
+/// and metadata are checked); one that cannot is logged and tries again on its first batch, so a verifier service
+/// that is down affects only the searches that use it.
+/// </summary>
+public sealed class KServeVerifiers : IDisposable
+{
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a verifier per entry of <paramref name="options"/>.</summary>
+    public KServeVerifiers(IEnumerable<KServeVerifierOptions> options, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _logger = loggers?.CreateLogger<KServeVerifiers>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<KServeVerifiers>.Instance;
+        All = [.. options.Select(o => new KServeVerifier(o, time, loggers?.CreateLogger<KServeVerifier>()))];
+    }
+
+    /// <summary>The verifiers, in configuration order.</summary>
+    public IReadOnlyList<KServeVerifier> All { get; }
+
+    /// <summary>Joins every verifier; one that cannot join is logged (it tries again on its first batch).</summary>
+    public async Task JoinAllAsync(CancellationToken cancellationToken)
+    {
+        foreach (var verifier in All)
+        {
+            try
+            {
+                await verifier.JoinAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (NoBackendException ex)
+            {
+                OpenInferenceLog.VerifierNotJoined(_logger, verifier.Name, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Closes every verifier's channel.</summary>
+    public void Dispose()
+    {
+        foreach (var verifier in All)
+        {
+            verifier.Dispose();
+        }
+    }
+}
