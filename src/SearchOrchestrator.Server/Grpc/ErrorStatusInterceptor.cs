@@ -17,6 +17,7 @@ internal static class ErrorStatus
         ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         ResidentNodeNotFoundException e => new Status(StatusCode.NotFound, e.Message),
         ResidentMemoryExhaustedException e => new Status(StatusCode.ResourceExhausted, e.Message),
+        VerifierFailedException { InnerException: NoBackendException } e => new Status(StatusCode.Unavailable, e.Message),
         VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
         NoBackendException e => new Status(StatusCode.Unavailable, e.Message),
         OperationCanceledException => cause switch

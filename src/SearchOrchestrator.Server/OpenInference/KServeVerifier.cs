@@ -17,7 +17,8 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// [B]) with a deadline, on a server whose ModelReady and ModelMetadata were checked against the configured tensors when
 /// it joined (again on the next call after a failure); its output row becomes a score by the configured rule. What it
 /// moves is recorded on <see cref="Traffic"/>. A failed or timed-out call is a <see cref="NoBackendException"/> naming
-/// the verifier (UNAVAILABLE for the searches that use it; nothing else is affected).
+/// the server and model; the verifier queue adds the verifier's name, and the searches that use it fail with
+/// UNAVAILABLE (nothing else is affected).
 /// </summary>
 public sealed class KServeVerifier : IVerifier, IDisposable
 {
@@ -40,7 +41,7 @@ public sealed class KServeVerifier : IVerifier, IDisposable
         _logger = logger ?? NullLogger.Instance;
         _endpoint = KServeEndpoint.Create(options.ToEndpointOptions(), time: time, logger: _logger);
         _scoring = new VerifierScoring(options.Name, options.Scoring);
-        _what = $"verifier '{options.Name}' ({options.Endpoint}, remote model '{options.RemoteName}'{(options.Version is { Length: > 0 } v ? $" version '{v}'" : string.Empty)})";
+        _what = $"{options.Endpoint} (remote model '{options.RemoteName}'{(options.Version is { Length: > 0 } v ? $" version '{v}'" : string.Empty)})";
     }
 
     /// <inheritdoc />
@@ -114,7 +115,7 @@ public sealed class KServeVerifier : IVerifier, IDisposable
     }
 
     /// <inheritdoc />
-    /// <exception cref="NoBackendException">The service failed, timed out or answered something unusable; the message names the verifier.</exception>
+    /// <exception cref="NoBackendException">The service failed, timed out or answered something unusable; the message names the server and model.</exception>
     public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
