@@ -1,7 +1,9 @@
 using System.CommandLine;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Plugins;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;
@@ -75,9 +77,27 @@ internal sealed class CommonOptions
         return ModelRepository.Load(options, loggers.CreateLogger<ModelRepository>());
     }
 
-    /// <summary>The repository's models plus the built-in object counter and any verifier plug-ins.</summary>
-    public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository) =>
-        new(repository, [new ObjectCounter(), new SudokuVerifier(), .. LoadPlugins(parse).Verifiers]);
+    /// <summary>The repository's models plus the built-in object counter, any verifier plug-ins and <paramref name="remote"/> verifiers.</summary>
+    public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository, IEnumerable<IVerifier>? remote = null) =>
+        new(repository, [new ObjectCounter(), new SudokuVerifier(), .. LoadPlugins(parse).Verifiers, .. remote ?? []]);
+
+    /// <summary>
+    /// The <c>kserve</c> verifiers set by <c>--Verifiers:Remote:&lt;n&gt;:&lt;setting&gt; &lt;value&gt;</c> (as for
+    /// <c>searchorch serve</c>), validated naming each bad setting; any other unmatched token is an error.
+    /// </summary>
+    public static KServeVerifiers RemoteVerifiers(ParseResult parse)
+    {
+        var tokens = parse.UnmatchedTokens;
+        var keys = tokens.Where((_, i) => i % 2 == 0);
+        if (tokens.Count % 2 == 1 || !keys.All(k => k.StartsWith($"--{VerifierPluginOptions.SectionName}:Remote:", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new InvalidRequestException("arguments", $"unrecognized: {string.Join(" ", tokens)}; only --{VerifierPluginOptions.SectionName}:Remote:<n>:<setting> <value> pairs are taken besides the options (see --help).");
+        }
+
+        var options = new ConfigurationBuilder().AddCommandLine([.. tokens]).Build().GetSection(VerifierPluginOptions.SectionName).Get<VerifierPluginOptions>() ?? new VerifierPluginOptions();
+        var failures = KServeVerifierOptionsValidator.Check(options);
+        return failures.Count == 0 ? new KServeVerifiers(options.Remote) : throw new InvalidRequestException($"{VerifierPluginOptions.SectionName}:Remote", string.Join(" ", failures));
+    }
 
     /// <summary>The built-in strategies plus any strategy plug-ins.</summary>
     public StrategyCatalog CreateStrategies(ParseResult parse) => new([.. StrategyCatalog.BuiltIns, .. LoadPlugins(parse).Strategies]);

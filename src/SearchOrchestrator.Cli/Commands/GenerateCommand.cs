@@ -44,10 +44,11 @@ internal static class GenerateCommand
             Description = "With --strategy: for each condition (a list or 'all'), one single shot and one searched result from the same seed, as a two-row grid (top: single shots, bottom: searched).",
         };
 
-        var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG.")
+        var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG. A verifier on an Open Inference Protocol server: --Verifiers:Remote:0:Name <name> --Verifiers:Remote:0:Endpoint <url> ….")
         {
             model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
         };
+        command.TreatUnmatchedTokensAsErrors = false;
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
@@ -58,7 +59,8 @@ internal static class GenerateCommand
             }
 
             using var repository = common.LoadRepository(parse);
-            var catalog = common.CreateCatalog(parse, repository);
+            using var remote = CommonOptions.RemoteVerifiers(parse);
+            var catalog = common.CreateCatalog(parse, repository, remote.All);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
             var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
