@@ -17,19 +17,22 @@ public interface IModelProvider
 
 /// <summary>
 /// The models a service offers: the repository's ONNX models plus verifiers implemented in C# (the built-in
-/// object counter, plug-ins). A C# verifier may not shadow a repository model of the same name.
+/// object counter, plug-ins), and verifiers only remote backends serve. A C# verifier may not shadow a repository model
+/// of the same name; a remote verifier is used only where neither has the name.
 /// </summary>
 public sealed class ModelCatalog : IModelProvider
 {
     private readonly IModelProvider _repository;
+    private readonly Func<string, IVerifier?>? _remote;
     private readonly Dictionary<string, IVerifier> _verifiers = new(StringComparer.Ordinal);
 
-    /// <summary>Creates the catalog.</summary>
-    public ModelCatalog(IModelProvider repository, IEnumerable<IVerifier> verifiers)
+    /// <summary>Creates the catalog; <paramref name="remote"/> gives a verifier remote backends serve (null: none does).</summary>
+    public ModelCatalog(IModelProvider repository, IEnumerable<IVerifier> verifiers, Func<string, IVerifier?>? remote = null)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(verifiers);
         _repository = repository;
+        _remote = remote;
         foreach (var verifier in verifiers)
         {
             if (!_verifiers.TryAdd(verifier.Name, verifier))
@@ -46,5 +49,20 @@ public sealed class ModelCatalog : IModelProvider
     public IDenoiser GetDenoiser(string name) => _repository.GetDenoiser(name);
 
     /// <inheritdoc />
-    public IVerifier GetVerifier(string name) => _verifiers.TryGetValue(name, out var verifier) ? verifier : _repository.GetVerifier(name);
+    public IVerifier GetVerifier(string name)
+    {
+        if (_verifiers.TryGetValue(name, out var verifier))
+        {
+            return verifier;
+        }
+
+        try
+        {
+            return _repository.GetVerifier(name);
+        }
+        catch (ModelNotFoundException) when (_remote?.Invoke(name) is { } remote)
+        {
+            return remote;
+        }
+    }
 }

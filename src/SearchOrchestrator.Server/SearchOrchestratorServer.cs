@@ -62,7 +62,7 @@ public static class SearchOrchestratorServer
         var maxMessage = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxReceiveMessageSize)}", new ServingOptions().MaxReceiveMessageSize);
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
-        builder.Services.AddSingleton<ApiKeyInterceptor>();
+        builder.Services.AddSingleton(provider => SharedSecrets.ApiKeys(provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>().Value));
         // Resolvable outside gRPC calls too: the OpenAI-compatible endpoints run their searches through it.
         builder.Services.AddScoped<SearchService>();
         var maxSend = builder.Configuration.GetValue($"{ServingOptions.SectionName}:{nameof(ServingOptions.MaxSendMessageSize)}", new ServingOptions().MaxSendMessageSize);
@@ -72,8 +72,9 @@ public static class SearchOrchestratorServer
                 o.MaxSendMessageSize = maxSend;
             })
             .AddJsonTranscoding(o => o.JsonSettings.IgnoreDefaultValues = true)
-            .AddServiceOptions<SearchService>(o => o.Interceptors.Add<ApiKeyInterceptor>())
-            .AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+            .AddCallInterceptors<SearchService>()
+            .AddCallInterceptors<OpenInference.OpenInferenceService>()
+            .AddCallInterceptors<Workers.WorkerRegistryService>(secret: false);
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
         builder.Services.AddHostedService<Workers.WorkerPoolService>();

@@ -21,9 +21,11 @@ public static class SearchOrchestratorServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the model repository (section <c>Models</c>), verifier and strategy plug-ins (section <c>Verifiers</c>), the
-    /// model catalog with the built-in object counter, the strategy catalog (the built-ins, those added with
-    /// <c>AddStrategy&lt;T&gt;()</c> and plug-ins), and the search engine (section <c>Batching</c>); options are validated
-    /// at start and every model is loaded before the host reports started.
+    /// model catalog with the built-in object counter (and the verifiers only the pool's workers serve), the strategy
+    /// catalog (the built-ins, those added with <c>AddStrategy&lt;T&gt;()</c> and plug-ins), the search engine (section
+    /// <c>Batching</c>), and the pool of remote backends (section <c>Workers</c>) with the <c>worker</c> kind; options are
+    /// validated at start and every model is loaded before the host reports started. More backend kinds:
+    /// <c>AddKServeBackends</c>, <c>AddBackendKind</c>.
     /// </summary>
     public static SearchOrchestratorBuilder AddSearchOrchestrator(this IServiceCollection services)
     {
@@ -41,7 +43,11 @@ public static class SearchOrchestratorServiceCollectionExtensions
             ? PluginLoader.Load(folder, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PluginLoader)))
             : LoadedPlugins.None);
         services.TryAddSingleton<IModelProvider>(provider =>
-            new ModelCatalog(provider.GetRequiredService<ModelRepository>(), [new ObjectCounter(), new SudokuVerifier(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers]));
+            // Verifiers only the pool's workers serve are scored there (resolved when asked for: workers join later).
+            new ModelCatalog(
+                provider.GetRequiredService<ModelRepository>(),
+                [new ObjectCounter(), new SudokuVerifier(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers],
+                name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name)));
         services.TryAddSingleton(provider => new StrategyCatalog(
             [.. StrategyCatalog.BuiltIns, .. provider.GetServices<StrategyDefinition>(), .. provider.GetRequiredService<LoadedPlugins>().Strategies]));
         services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateOnStart();
@@ -55,11 +61,13 @@ public static class SearchOrchestratorServiceCollectionExtensions
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest?.Sha256,
                 options,
                 provider.GetService<TimeProvider>(),
-                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description : null);
+                name => repository.Models.Any(m => m.Name == name && m.IsReady && m.Kind == ManifestNames.Denoiser) ? repository.GetDenoiser(name).Description : null,
+                provider.GetService<ILogger<WorkerPool>>());
         });
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBackendFactory, WorkerBackendFactory>(provider => new WorkerBackendFactory(provider.GetRequiredService<WorkerPool>())));
         services.TryAddSingleton(provider => new PoolMembership(
             provider.GetRequiredService<WorkerPool>(),
-            provider.GetRequiredService<ModelRepository>(),
+            provider.GetServices<IBackendFactory>(),
             provider.GetService<TimeProvider>(),
             provider.GetService<ILogger<PoolMembership>>()));
         services.TryAddSingleton(provider => new SearchEngine(

@@ -60,12 +60,14 @@ public static class SearchOrchestratorWorker
             provider.GetService<TimeProvider>()));
         builder.Services.AddHostedService<ResidentSessionExpiry>();
         builder.Services.AddHostedService<WorkerRegistration>();
-        builder.Services.AddSingleton<WorkerSecretInterceptor>();
+        builder.Services.AddSingleton(provider => SharedSecrets.Worker(provider.GetRequiredService<IOptions<WorkerHostOptions>>().Value.Secret));
         builder.Services.AddGrpc(o =>
-        {
-            o.MaxReceiveMessageSize = worker.MaxReceiveMessageSize;
-            o.MaxSendMessageSize = null;
-        }).AddServiceOptions<OpenInference.OpenInferenceService>(o => o.Interceptors.Add<WorkerSecretInterceptor>());
+            {
+                o.MaxReceiveMessageSize = worker.MaxReceiveMessageSize;
+                o.MaxSendMessageSize = null;
+            })
+            .AddCallInterceptors<WorkerService>()
+            .AddCallInterceptors<OpenInference.OpenInferenceService>();
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
         Http.ServiceEndpoint.AddMetrics(builder.Services);

@@ -5,18 +5,10 @@ namespace SearchOrchestrator.Workers;
 /// the Open Inference Protocol, for instance. Every step moves its tensors, so placement charges its link on every step
 /// exactly as for a stateless worker. Its steps throw <see cref="WorkerUnavailableException"/> or
 /// <see cref="WorkerDataException"/> on failure (the tree then reruns them elsewhere); a backend that keeps failing
-/// leaves the rotation and comes back once <see cref="CheckHealthAsync"/> passes.
+/// leaves the rotation and comes back once <see cref="IPooledBackend.CheckHealthAsync"/> passes.
 /// </summary>
-public interface IStatelessBackend : IStepBackend, IAsyncDisposable
+public interface IStatelessBackend : IPooledBackend
 {
-    /// <summary>The backend kind, one of <see cref="BackendKinds"/>.</summary>
-    string Kind { get; }
-
-    /// <summary>True when the backend runs the denoiser <paramref name="model"/>.</summary>
-    bool Hosts(string model);
-
-    /// <summary>Asks the backend whether it is ready; a ready backend out of rotation comes back.</summary>
-    Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>The kinds of backend a pool holds, by the names configuration uses.</summary>

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Polly;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
@@ -8,22 +10,21 @@ namespace SearchOrchestrator.Workers;
 /// <summary>
 /// One remote worker as a backend: a stateless step batcher per model (steps of every search meet in one Step call),
 /// the resident operations, the measured link and compute models, and its place in the rotation. Every call has a
-/// deadline; calls that may be repeated are retried with backoff; a worker that keeps failing leaves the rotation
-/// until it passes a health check.
+/// deadline; calls that may be repeated are retried by the <see cref="RetryPolicy"/>; rotation follows the one
+/// <see cref="BackendHealth"/> policy: a worker that keeps failing leaves until it passes a health check.
 /// </summary>
-public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposable
+public sealed class WorkerBackend : IPooledBackend, IResidentStates
 {
     private readonly IWorkerClient _client;
     private readonly WorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly BatchingOptions _batching;
+    private readonly ResiliencePipeline _retry;
     private readonly ConcurrentDictionary<string, Lazy<StepPump>> _pumps = new(StringComparer.Ordinal);
     private int _queuedRows;
-    private int _consecutiveFailures;
-    private volatile bool _inRotation = true;
 
     /// <summary>Wraps a joined worker.</summary>
-    public WorkerBackend(IWorkerClient client, WorkerDescription description, WorkerOptions options, TimeProvider? time = null)
+    public WorkerBackend(IWorkerClient client, WorkerDescription description, WorkerOptions options, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(description);
@@ -33,17 +34,26 @@ public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposa
         _time = time ?? TimeProvider.System;
         Description = description;
         Link = new LinkCostModel(client.Endpoint);
+        Health = new BackendHealth(BackendKinds.Worker, client.Endpoint, options.MaxConsecutiveFailures, logger);
         _batching = new BatchingOptions { MaxBatchSize = Math.Max(2, description.MaxBatchSize), MaxQueueDelay = TimeSpan.FromMilliseconds(1) };
+        // A worker out of rotation is not retried: its work goes elsewhere at once.
+        _retry = RetryPolicy.Create(options.MaxRetries, options.RetryBackoff, ex => ex is WorkerUnavailableException or WorkerDataException && Health.InRotation, _time);
     }
 
     /// <inheritdoc />
     public string Name => _client.Endpoint;
 
+    /// <inheritdoc />
+    public string Kind => BackendKinds.Worker;
+
+    /// <summary>The worker's place in the rotation.</summary>
+    public BackendHealth Health { get; }
+
     /// <summary>What the worker said it hosts when it joined.</summary>
     public WorkerDescription Description { get; }
 
     /// <inheritdoc />
-    public bool IsAvailable => _inRotation;
+    public bool IsAvailable => Health.InRotation;
 
     /// <inheritdoc />
     public int QueuedRows => Volatile.Read(ref _queuedRows);
@@ -64,16 +74,19 @@ public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposa
     public IResidentStates? ResidentStates => _options.Mode == WorkerModes.Resident ? this : null;
 
     /// <inheritdoc />
-    public string? LastFailure { get; private set; }
+    public string? LastFailure => Health.LastFailure;
 
     /// <summary>Consecutive failed calls (reset by a success).</summary>
-    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+    public int ConsecutiveFailures => Health.ConsecutiveFailures;
 
     /// <summary>The client calls go through.</summary>
     internal IWorkerClient Client => _client;
 
     /// <summary>True when the worker hosts <paramref name="model"/> (a denoiser or verifier of that name).</summary>
     public bool Hosts(string model) => Description.Models.Any(m => m.Name == model);
+
+    /// <summary>True when the worker serves the verifier <paramref name="verifier"/>.</summary>
+    public bool HostsVerifier(string verifier) => Description.Models.Any(m => m.Name == verifier && m.Kind == "verifier");
 
     /// <inheritdoc />
     public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default)
@@ -157,7 +170,7 @@ public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposa
         return (call.Value, call.Transfer);
     }
 
-    /// <summary>Scores samples with a verifier the worker hosts.</summary>
+    /// <summary>Scores samples with a verifier the worker hosts (what a <see cref="RemoteVerifier"/> calls).</summary>
     public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
     {
         var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
@@ -212,17 +225,11 @@ public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposa
             healthy = false;
         }
 
-        if (healthy && !_inRotation)
-        {
-            Volatile.Write(ref _consecutiveFailures, 0);
-            _inRotation = true;
-        }
-
-        return healthy;
+        return Health.Checked(healthy);
     }
 
     /// <summary>Takes the worker out of rotation now (drain, or a fault seen elsewhere).</summary>
-    public void TakeOutOfRotation() => _inRotation = false;
+    public void TakeOutOfRotation() => Health.TakeOutOfRotation();
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -236,51 +243,42 @@ public sealed class WorkerBackend : IStepBackend, IResidentStates, IAsyncDisposa
     }
 
     /// <summary>
-    /// One call with its deadline, the link and failure bookkeeping, and (for calls that may be repeated) bounded
-    /// retries with doubling backoff. Failures surface as <see cref="WorkerUnavailableException"/> or
+    /// One call with its deadline and the link and health bookkeeping; calls that may be repeated go through the
+    /// <see cref="RetryPolicy"/>. Failures surface as <see cref="WorkerUnavailableException"/> or
     /// <see cref="WorkerDataException"/>; the caller's own cancellation surfaces as itself.
     /// </summary>
-    private async Task<WorkerCall<T>> CallAsync<T>(Func<CancellationToken, Task<WorkerCall<T>>> call, TimeSpan timeout, bool retry, CancellationToken cancellationToken)
+    private async Task<WorkerCall<T>> CallAsync<T>(Func<CancellationToken, Task<WorkerCall<T>>> call, TimeSpan timeout, bool retry, CancellationToken cancellationToken) =>
+        await (retry ? _retry : ResiliencePipeline.Empty).ExecuteAsync(
+            async ct => await AttemptAsync(call, timeout, ct).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
+
+    private async Task<WorkerCall<T>> AttemptAsync<T>(Func<CancellationToken, Task<WorkerCall<T>>> call, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var attempts = retry ? _options.MaxRetries + 1 : 1;
-        for (var attempt = 1; ; attempt++)
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        try
         {
-            using var deadline = new CancellationTokenSource(timeout, _time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-            try
-            {
-                var result = await call(linked.Token).ConfigureAwait(false);
-                Link!.Record(result.Transfer);
-                Volatile.Write(ref _consecutiveFailures, 0);
-                return result;
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            var result = await call(linked.Token).ConfigureAwait(false);
+            Link!.Record(result.Transfer);
+            Health.Succeeded();
+            return result;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
+        {
+            var failure = ex is OperationCanceledException
+                ? new WorkerUnavailableException(Name, $"missed its deadline of {timeout.TotalSeconds:0.###} s.", ex)
+                : ex;
+            Health.Failed(failure.Message);
+            if (failure == ex)
             {
                 throw;
             }
-            catch (Exception ex) when (ex is WorkerUnavailableException or WorkerDataException or OperationCanceledException)
-            {
-                var failure = ex is OperationCanceledException
-                    ? new WorkerUnavailableException(Name, $"missed its deadline of {timeout.TotalSeconds:0.###} s.", ex)
-                    : ex;
-                RecordFailure();
-                LastFailure = failure.Message;
-                if (attempt >= attempts || !_inRotation)
-                {
-                    throw failure;
-                }
 
-                await Task.Delay(_options.RetryBackoff * Math.Pow(2, attempt - 1), _time, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private void RecordFailure()
-    {
-        Diagnostics.SearchMetrics.WorkerFailures.Add(1, new KeyValuePair<string, object?>("worker", Name));
-        if (Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures)
-        {
-            _inRotation = false;
+            throw failure;
         }
     }
 

@@ -1,12 +1,14 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 
 namespace SearchOrchestrator.Workers;
 
 /// <summary>
-/// The workers this orchestrator uses. A worker joins (from configuration or by registering) only if it speaks this
-/// protocol version and every model it shares with this orchestrator has the same SHA-256 here and there; its link is
-/// probed at several payload sizes so placement knows α and β from the start. <see cref="MaintainAsync"/> brings
-/// recovered workers back into rotation and re-probes idle links.
+/// The backends this orchestrator uses, of every kind, in one collection by name (an address joins as one kind). A
+/// worker joins (from configuration or by registering) only if it speaks this protocol version and every model it
+/// shares with this orchestrator has the same SHA-256 here and there; its link is probed at several payload sizes so
+/// placement knows α and β from the start. Other kinds are connected by their <see cref="IBackendFactory"/> and
+/// <see cref="Add"/>ed. <see cref="MaintainAsync"/> brings recovered backends back into rotation.
 /// </summary>
 public sealed class WorkerPool : IAsyncDisposable
 {
@@ -17,17 +19,18 @@ public sealed class WorkerPool : IAsyncDisposable
     private readonly Func<string, string?> _localHash;
     private readonly Func<string, Denoising.DenoiserDescription?>? _localDenoiser;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, WorkerBackend> _workers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, IStatelessBackend> _stateless = new(StringComparer.Ordinal);
+    private readonly ILogger? _logger;
+    private readonly ConcurrentDictionary<string, IPooledBackend> _backends = new(StringComparer.Ordinal);
     private long _nextHandle;
 
     /// <summary>
     /// Creates an empty pool. <paramref name="connect"/> makes a client for an endpoint and this pool's session; <paramref name="localHash"/>
     /// gives this orchestrator's SHA-256 for a model name (null when it does not have the model);
     /// <paramref name="localDenoiser"/>, this orchestrator's description of a denoiser, lets a joining worker's forward
-    /// passes be timed at two batch sizes before placement relies on them.
+    /// passes be timed at two batch sizes before placement relies on them. <paramref name="logger"/> hears of workers
+    /// leaving and rejoining the rotation.
     /// </summary>
-    public WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null, Func<string, Denoising.DenoiserDescription?>? localDenoiser = null)
+    public WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null, Func<string, Denoising.DenoiserDescription?>? localDenoiser = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connect);
         ArgumentNullException.ThrowIfNull(localHash);
@@ -43,6 +46,7 @@ public sealed class WorkerPool : IAsyncDisposable
         _localDenoiser = localDenoiser;
         Options = options;
         _time = time ?? TimeProvider.System;
+        _logger = logger;
     }
 
     /// <summary>Identifies this orchestrator to workers; resident handles are unique within it.</summary>
@@ -51,27 +55,32 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>The pool's settings.</summary>
     public WorkerOptions Options { get; }
 
+    /// <summary>Every backend in the pool, in rotation or not: workers first, then the other kinds, each by name.</summary>
+    public IReadOnlyList<IPooledBackend> Backends => [.. _backends.Values.OrderBy(b => b.Kind != BackendKinds.Worker).ThenBy(b => b.Name, StringComparer.Ordinal)];
+
     /// <summary>The joined workers, in rotation or not.</summary>
-    public IReadOnlyList<WorkerBackend> Workers => [.. _workers.Values.OrderBy(w => w.Name, StringComparer.Ordinal)];
+    public IReadOnlyList<WorkerBackend> Workers => [.. Backends.OfType<WorkerBackend>()];
 
     /// <summary>The stateless backends added next to the workers (e.g. Open Inference Protocol servers), in rotation or not.</summary>
-    public IReadOnlyList<IStatelessBackend> StatelessBackends => [.. _stateless.Values.OrderBy(b => b.Name, StringComparer.Ordinal)];
+    public IReadOnlyList<IStatelessBackend> StatelessBackends => [.. Backends.OfType<IStatelessBackend>()];
 
-    /// <summary>Workers, then stateless backends, that host <paramref name="model"/>.</summary>
-    public IEnumerable<IStepBackend> Hosting(string model) =>
-        Workers.Where(w => w.Hosts(model)).Cast<IStepBackend>().Concat(StatelessBackends.Where(b => b.Hosts(model)));
+    /// <summary>The backends that host <paramref name="model"/>, in <see cref="Backends"/> order.</summary>
+    public IEnumerable<IStepBackend> Hosting(string model) => Backends.Where(b => b.Hosts(model));
 
-    /// <summary>True when a worker or a stateless backend called <paramref name="name"/> is in the pool.</summary>
-    public bool Contains(string name) => _workers.ContainsKey(name) || _stateless.ContainsKey(name);
+    /// <summary>The verifier <paramref name="name"/> as the pool's workers serve it; null when no worker in the pool does.</summary>
+    public RemoteVerifier? RemoteVerifier(string name) => Workers.Any(w => w.HostsVerifier(name)) ? new RemoteVerifier(name, this) : null;
+
+    /// <summary>True when a backend called <paramref name="name"/> is in the pool.</summary>
+    public bool Contains(string name) => _backends.ContainsKey(name);
 
     /// <summary>
-    /// Adds a connected stateless backend. Returns false (and leaves <paramref name="backend"/> to the caller) when a
-    /// backend or worker of the same name is already in the pool.
+    /// Adds a connected backend. Returns false (and leaves <paramref name="backend"/> to the caller) when a backend of
+    /// the same name is already in the pool.
     /// </summary>
-    public bool Add(IStatelessBackend backend)
+    public bool Add(IPooledBackend backend)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        return !_workers.ContainsKey(backend.Name) && _stateless.TryAdd(backend.Name, backend);
+        return _backends.TryAdd(backend.Name, backend);
     }
 
     /// <summary>A new resident handle.</summary>
@@ -83,14 +92,39 @@ public sealed class WorkerPool : IAsyncDisposable
     public async Task<WorkerBackend> JoinAsync(string endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(endpoint);
-        if (_workers.TryGetValue(endpoint, out var existing))
+        if (_backends.TryGetValue(endpoint, out var existing) && existing is WorkerBackend joined)
         {
-            return existing;
+            return joined;
         }
 
-        if (_stateless.ContainsKey(endpoint))
+        var backend = await ConnectWorkerAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        if (Add(backend))
         {
-            throw new WorkerRefusedException(endpoint, "is already in the pool as a stateless (kserve) backend; one address joins as one kind.");
+            return backend;
+        }
+
+        // Another join of the same address won the race.
+        await backend.DisposeAsync().ConfigureAwait(false);
+        return _backends.TryGetValue(endpoint, out var winner) && winner is WorkerBackend worker
+            ? worker
+            : throw new WorkerRefusedException(endpoint, $"is already in the pool as a {winner?.Kind} backend; one address joins as one kind.");
+    }
+
+    /// <summary>
+    /// Connects, describes, checks, probes and times the worker at <paramref name="endpoint"/> without adding it (the
+    /// <c>worker</c> kind's <see cref="IBackendFactory"/> work).
+    /// </summary>
+    /// <exception cref="WorkerRefusedException">
+    /// The address is in the pool as another kind, or the worker speaks another protocol version or serves a model with
+    /// a different hash.
+    /// </exception>
+    /// <exception cref="WorkerUnavailableException">The worker cannot be reached.</exception>
+    public async Task<WorkerBackend> ConnectWorkerAsync(string endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(endpoint);
+        if (_backends.TryGetValue(endpoint, out var other) && other is not WorkerBackend)
+        {
+            throw new WorkerRefusedException(endpoint, $"is already in the pool as a {other.Kind} backend; one address joins as one kind.");
         }
 
         if (Options.Secret is { Length: > 0 } && PlaintextLink.IsRemote(endpoint))
@@ -115,7 +149,7 @@ public sealed class WorkerPool : IAsyncDisposable
             }
 
             Check(endpoint, description);
-            backend = new WorkerBackend(client, description, Options, _time);
+            backend = new WorkerBackend(client, description, Options, _time, _logger);
             await backend.ProbeAsync(cancellationToken).ConfigureAwait(false);
             foreach (var model in description.Models.Where(m => m.Kind == "denoiser"))
             {
@@ -123,11 +157,6 @@ public sealed class WorkerPool : IAsyncDisposable
                 {
                     await backend.CalibrateAsync(denoiser, cancellationToken).ConfigureAwait(false);
                 }
-            }
-            if (!_workers.TryAdd(endpoint, backend))
-            {
-                await backend.DisposeAsync().ConfigureAwait(false);
-                return _workers[endpoint];
             }
 
             return backend;
@@ -148,41 +177,28 @@ public sealed class WorkerPool : IAsyncDisposable
     }
 
     /// <summary>
-    /// Removes a worker or stateless backend from the pool (a worker's resident nodes are recomputed where needed; steps
-    /// queued on a stateless backend fail and rerun elsewhere).
+    /// Removes a backend from the pool (a worker's resident nodes are recomputed where needed; steps queued on a
+    /// stateless backend fail and rerun elsewhere).
     /// </summary>
     public async Task LeaveAsync(string endpoint)
     {
-        if (_workers.TryRemove(endpoint, out var backend))
+        if (_backends.TryRemove(endpoint, out var backend))
         {
-            backend.TakeOutOfRotation();
+            (backend as WorkerBackend)?.TakeOutOfRotation();
             await backend.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (_stateless.TryRemove(endpoint, out var stateless))
-        {
-            await stateless.DisposeAsync().ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// Until cancelled, every <see cref="WorkerOptions.HealthCheckInterval"/>: health-checks workers and stateless
-    /// backends out of rotation, bringing back those that pass. (Links of workers in rotation are refitted from their real traffic.)
+    /// Until cancelled, every <see cref="WorkerOptions.HealthCheckInterval"/>: health-checks the backends out of
+    /// rotation, bringing back those that pass. (Links of backends in rotation are refitted from their real traffic.)
     /// </summary>
     public async Task MaintainAsync(CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             await Task.Delay(Options.HealthCheckInterval, _time, cancellationToken).ConfigureAwait(false);
-            foreach (var worker in Workers)
-            {
-                if (!worker.IsAvailable)
-                {
-                    await worker.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            foreach (var backend in StatelessBackends.Where(b => !b.IsAvailable))
+            foreach (var backend in Backends.Where(b => !b.IsAvailable))
             {
                 await backend.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -192,18 +208,12 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        foreach (var worker in _workers.Values)
-        {
-            await worker.DisposeAsync().ConfigureAwait(false);
-        }
-
-        _workers.Clear();
-        foreach (var backend in _stateless.Values)
+        foreach (var backend in _backends.Values)
         {
             await backend.DisposeAsync().ConfigureAwait(false);
         }
 
-        _stateless.Clear();
+        _backends.Clear();
     }
 
     private void Check(string endpoint, WorkerDescription description)

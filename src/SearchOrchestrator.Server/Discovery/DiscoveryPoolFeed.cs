@@ -140,9 +140,7 @@ public sealed class DiscoveryPoolFeed : IHostedService, IDisposable
     {
         try
         {
-            _ = _options.Kind == BackendKinds.KServe
-                ? await _membership.JoinKServeAsync(_options.KServe.WithEndpoint(endpoint), cancellationToken).ConfigureAwait(false)
-                : await _membership.JoinWorkerAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            await _membership.JoinAsync(new BackendEndpoint(_options.Kind, endpoint) { Settings = _options.Kind == BackendKinds.KServe ? _options.KServe.WithEndpoint(endpoint) : null }, cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
                 _joined.Add(endpoint);

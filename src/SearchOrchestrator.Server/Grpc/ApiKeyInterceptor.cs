@@ -31,16 +31,40 @@ public sealed record AuthOptions
 }
 
 /// <summary>
-/// Guards the search service and the Open Inference Protocol (health, reflection, and the protocol's ServerLive and
-/// ServerReady stay open): a call must carry a configured key in
-/// <c>x-api-key</c>, compared in constant time, or it gets Unauthenticated; each key's concurrent searches are capped.
+/// The secrets one host accepts and how it asks for them: <c>searchorch serve</c>'s API keys (<c>Auth:ApiKeys</c>), or a
+/// <c>searchorch worker</c>'s one shared secret (<c>Worker:Secret</c>). No keys: every call is served.
 /// </summary>
-internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interceptor
+internal sealed record SharedSecrets(IReadOnlyList<ApiKeyOptions> Keys, IReadOnlyList<string> Headers, string Missing, string Invalid)
 {
-    /// <summary>The request header that carries the key.</summary>
+    /// <summary>The orchestrator's API keys, sent in <c>x-api-key</c>.</summary>
+    public static SharedSecrets ApiKeys(AuthOptions auth) => new(
+        auth.ApiKeys,
+        [ApiKeyInterceptor.Header],
+        $"this server needs an API key in the '{ApiKeyInterceptor.Header}' header.",
+        $"the API key in '{ApiKeyInterceptor.Header}' is not valid.");
+
+    /// <summary>
+    /// A worker's shared secret, in <c>x-worker-secret</c> (the worker protocol's orchestrators) or <c>x-api-key</c>
+    /// (KServe clients and orchestrators' <c>kserve</c> backends).
+    /// </summary>
+    public static SharedSecrets Worker(string? secret)
+    {
+        var ask = $"this worker needs its shared secret (Worker:Secret) in the '{Workers.WorkerService.SecretHeader}' or '{ApiKeyInterceptor.Header}' header; on an orchestrator set Workers:Secret (worker protocol) or Backends:KServe:<n>:ApiKey (Open Inference Protocol) to it.";
+        return new(secret is { Length: > 0 } ? [new ApiKeyOptions { Name = "worker", Key = secret }] : [], [Workers.WorkerService.SecretHeader, ApiKeyInterceptor.Header], ask, ask);
+    }
+}
+
+/// <summary>
+/// The one shared-secret check of every gRPC service (health, reflection, and the Open Inference Protocol's ServerLive
+/// and ServerReady stay open): a call must carry one of the host's <see cref="SharedSecrets"/>, compared in constant
+/// time, or it gets Unauthenticated; each API key's concurrent searches are capped.
+/// </summary>
+internal sealed class ApiKeyInterceptor(SharedSecrets secrets) : Interceptor
+{
+    /// <summary>The request header that carries an API key.</summary>
     public const string Header = "x-api-key";
 
-    private readonly (byte[] Hash, ApiKeyOptions Key)[] _keys = [.. options.Value.ApiKeys.Select(k => (Hash(k.Key), k))];
+    private readonly (byte[] Hash, ApiKeyOptions Key)[] _keys = [.. secrets.Keys.Select(k => (Hash(k.Key), k))];
     private readonly ConcurrentDictionary<string, int> _running = new(StringComparer.Ordinal);
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -56,7 +80,9 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
     }
 
     private IDisposable? Admit(ServerCallContext context) =>
-        OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method) ? null : Admit(context.RequestHeaders.GetValue(Header), countsAsSearch: true);
+        OpenInference.OpenInferenceService.OpenMethods.Contains(context.Method)
+            ? null
+            : Admit(secrets.Headers.Select(h => context.RequestHeaders.GetValue(h)).FirstOrDefault(v => !string.IsNullOrEmpty(v)), countsAsSearch: true);
 
     /// <summary>
     /// Checks a presented key (gRPC and HTTP/JSON: <c>x-api-key</c>; the OpenAI-compatible endpoints also take
@@ -72,7 +98,7 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
 
         if (string.IsNullOrEmpty(presented))
         {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, $"this server needs an API key in the '{Header}' header."));
+            throw new RpcException(new Status(StatusCode.Unauthenticated, secrets.Missing));
         }
 
         var hash = Hash(presented);
@@ -88,7 +114,7 @@ internal sealed class ApiKeyInterceptor(IOptions<AuthOptions> options) : Interce
 
         if (match is null)
         {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, $"the API key in '{Header}' is not valid."));
+            throw new RpcException(new Status(StatusCode.Unauthenticated, secrets.Invalid));
         }
 
         if (!countsAsSearch)

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -7,8 +6,8 @@ using SearchOrchestrator.Imaging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
-using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.Internal;
 using SearchOrchestrator.Strategies;
 using CoreCandidate = SearchOrchestrator.Search.Candidate;
 using WireCandidate = SearchOrchestrator.Protos.V1.Candidate;
@@ -17,7 +16,7 @@ namespace SearchOrchestrator.Server.Grpc;
 
 /// <summary>
 /// The <c>searchorchestrator.v1.Search</c> service: a thin adapter that maps messages to the
-/// <see cref="SearchEngine"/> and its errors to status codes.
+/// <see cref="SearchEngine"/> and back; its errors become status codes in <see cref="ErrorStatusInterceptor"/>.
 /// </summary>
 internal sealed class SearchService(
     SearchEngine engine,
@@ -26,6 +25,7 @@ internal sealed class SearchService(
     TimeProvider time,
     IOptions<ServingOptions> serving,
     SearchAdmission admission,
+    ServerShutdown shutdown,
     StrategyCatalog strategies,
     ILogger<SearchService> logger) : Protos.V1.Search.SearchBase
 {
@@ -33,31 +33,23 @@ internal sealed class SearchService(
     internal static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
 
     public override Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context) =>
-        GenerateAsync(request, context.Deadline, context.CancellationToken);
+        RunAsync(request, context.CancellationToken, ErrorStatusInterceptor.Of(context));
 
     /// <summary>
-    /// One search, as <see cref="Generate"/> runs it: admission, validation, caps, the result and errors as
-    /// <see cref="RpcException"/>s. The HTTP adapters (OpenAI-compatible endpoints) call this too, so they cannot differ.
+    /// One search, as <see cref="Generate"/> runs it: admission, validation, caps, the result, and errors as
+    /// <see cref="RpcException"/>s with the status codes of <see cref="ErrorStatus"/>. The HTTP adapters (OpenAI-compatible
+    /// endpoints) call this too, so they cannot differ.
     /// </summary>
     internal async Task<GenerateResponse> GenerateAsync(GenerateRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
-        var status = StatusCode.Unknown;
+        using var cancellation = new CallCancellation(cancellationToken, deadline, shutdown.Token, time);
         try
         {
-            using var slot = Admit();
-            var search = StartSearch(request, recordEvents: false, deadline, cancellationToken);
-            var response = ToWire(await Await(search.Completion, request, deadline).ConfigureAwait(false), request);
-            status = StatusCode.OK;
-            return response;
+            return await RunAsync(request, cancellation.Token, cancellation).ConfigureAwait(false);
         }
-        catch (RpcException ex)
+        catch (Exception ex) when (ex is not RpcException && ErrorStatus.For(ex, cancellation.Cause) is { } status)
         {
-            status = ex.StatusCode;
-            throw;
-        }
-        finally
-        {
-            CountRequest(request, status);
+            throw new RpcException(status);
         }
     }
 
@@ -66,17 +58,16 @@ internal sealed class SearchService(
         var status = StatusCode.Unknown;
         try
         {
-            await StreamAsync(request, responseStream, context).ConfigureAwait(false);
+            await InWireTerms(async () =>
+            {
+                await StreamAsync(request, responseStream, context.CancellationToken).ConfigureAwait(false);
+                return true;
+            }).ConfigureAwait(false);
             status = StatusCode.OK;
         }
-        catch (RpcException ex)
+        catch (Exception ex)
         {
-            status = ex.StatusCode;
-            throw;
-        }
-        catch (OperationCanceledException)
-        {
-            status = StatusCode.Cancelled;
+            status = StatusOf(ex, ErrorStatusInterceptor.Of(context));
             throw;
         }
         finally
@@ -85,20 +76,47 @@ internal sealed class SearchService(
         }
     }
 
+    private async Task<GenerateResponse> RunAsync(GenerateRequest request, CancellationToken cancellationToken, CallCancellation? cancellation)
+    {
+        var status = StatusCode.Unknown;
+        try
+        {
+            var response = await InWireTerms(async () =>
+            {
+                using var slot = Admit();
+                var search = StartSearch(request, recordEvents: false, cancellationToken);
+                return ToWire(await Await(search.Completion, request).ConfigureAwait(false), request);
+            }).ConfigureAwait(false);
+            status = StatusCode.OK;
+            return response;
+        }
+        catch (Exception ex)
+        {
+            status = StatusOf(ex, cancellation);
+            throw;
+        }
+        finally
+        {
+            CountRequest(request, status);
+        }
+    }
+
+    private static StatusCode StatusOf(Exception error, CallCancellation? cancellation) =>
+        ErrorStatus.For(error, cancellation?.Cause ?? CancellationCause.None)?.StatusCode ?? StatusCode.Internal;
+
     private static void CountRequest(GenerateRequest request, StatusCode status) =>
         Diagnostics.SearchMetrics.Requests.Add(
             1,
             new KeyValuePair<string, object?>("strategy", SearchRequestMapper.StrategyName(request)),
             new KeyValuePair<string, object?>("status", status.ToString()));
 
-    private async Task StreamAsync(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, ServerCallContext context)
+    private async Task StreamAsync(GenerateRequest request, IServerStreamWriter<GenerateEvent> responseStream, CancellationToken cancelled)
     {
         using var slot = Admit();
-        var search = StartSearch(request, recordEvents: true, context.Deadline, context.CancellationToken);
+        var search = StartSearch(request, recordEvents: true, cancelled);
         // This method is the stream's only writer: progress on a timer while the search runs, then the result. Once the
         // call is cancelled the loop ends at once: the search stops on the same token, and awaiting it (below) frees this
         // thread; looping on until it ends would spin, since a delay on a cancelled token completes immediately.
-        var cancelled = context.CancellationToken;
         while (!search.Completion.IsCompleted && !cancelled.IsCancellationRequested)
         {
             var tick = Task.Delay(ProgressInterval, time, cancelled);
@@ -108,14 +126,14 @@ internal sealed class SearchService(
             }
         }
 
-        var result = await Await(search.Completion, request, context.Deadline).ConfigureAwait(false);
+        var result = await Await(search.Completion, request).ConfigureAwait(false);
         // The events still queued go out before the result.
         for (var last = ToWire(search); last.Events.Count > 0 || last.EventsDropped > 0; last = ToWire(search))
         {
-            await responseStream.WriteAsync(new GenerateEvent { Progress = last }, context.CancellationToken).ConfigureAwait(false);
+            await responseStream.WriteAsync(new GenerateEvent { Progress = last }, cancelled).ConfigureAwait(false);
         }
 
-        await responseStream.WriteAsync(new GenerateEvent { Result = ToWire(result, request) }, context.CancellationToken).ConfigureAwait(false);
+        await responseStream.WriteAsync(new GenerateEvent { Result = ToWire(result, request) }, cancelled).ConfigureAwait(false);
     }
 
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
@@ -134,7 +152,7 @@ internal sealed class SearchService(
     {
         if (string.IsNullOrWhiteSpace(request.Name))
         {
-            throw Refuse(new Status(StatusCode.InvalidArgument, "name: the model name is empty; name one of the models ListModels lists."));
+            throw new InvalidRequestException("name", "the model name is empty; name one of the models ListModels lists.");
         }
 
         var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
@@ -142,40 +160,33 @@ internal sealed class SearchService(
         return Task.FromResult(ToWire(entry));
     }
 
-    public override Task<EstimateResponse> Estimate(GenerateRequest request, ServerCallContext context)
+    public override Task<EstimateResponse> Estimate(GenerateRequest request, ServerCallContext context) => InWireTerms(() =>
     {
-        try
+        var core = SearchRequestMapper.ToCore(request, strategies);
+        CheckOutputs(request, core);
+        if (core.Steps > serving.Value.MaxSteps)
         {
-            var core = SearchRequestMapper.ToCore(request, strategies);
-            CheckOutputs(request, core);
-            if (core.Steps > serving.Value.MaxSteps)
-            {
-                throw new InvalidRequestException("steps", $"steps must be at most {serving.Value.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
-            }
+            throw new InvalidRequestException("steps", $"steps must be at most {serving.Value.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
+        }
 
-            var estimate = engine.Estimate(core);
-            return Task.FromResult(new EstimateResponse
-            {
-                Strategy = estimate.Strategy,
-                Steps = estimate.Steps,
-                Nfe = estimate.Nfe,
-                NfeMin = estimate.NfeMin,
-                NfeIndependent = estimate.NfeIndependent,
-                NfeIndependentMin = estimate.NfeIndependentMin,
-                Multiplier = estimate.Multiplier,
-                MultiplierMin = estimate.MultiplierMin,
-                Exact = estimate.Exact,
-                BudgetLimited = estimate.BudgetLimited,
-                Calibrates = estimate.Calibrates,
-                CalibrationNfe = estimate.CalibrationNfe,
-                Basis = estimate.Basis,
-            });
-        }
-        catch (Exception ex) when (StatusFor(ex, context.Deadline) is { } status)
+        var estimate = engine.Estimate(core);
+        return Task.FromResult(new EstimateResponse
         {
-            throw Refuse(status);
-        }
-    }
+            Strategy = estimate.Strategy,
+            Steps = estimate.Steps,
+            Nfe = estimate.Nfe,
+            NfeMin = estimate.NfeMin,
+            NfeIndependent = estimate.NfeIndependent,
+            NfeIndependentMin = estimate.NfeIndependentMin,
+            Multiplier = estimate.Multiplier,
+            MultiplierMin = estimate.MultiplierMin,
+            Exact = estimate.Exact,
+            BudgetLimited = estimate.BudgetLimited,
+            Calibrates = estimate.Calibrates,
+            CalibrationNfe = estimate.CalibrationNfe,
+            Basis = estimate.Basis,
+        });
+    });
 
     /// <summary>Refuses outputs the model cannot make: a PNG of a masked model's tokens.</summary>
     private void CheckOutputs(GenerateRequest request, SearchRequest core)
@@ -188,73 +199,49 @@ internal sealed class SearchService(
 
     /// <summary>Takes one of the server's search slots, or refuses the call with ResourceExhausted.</summary>
     private IDisposable Admit() =>
-        admission.TryEnter() ?? throw Refuse(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
+        admission.TryEnter() ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the server is running its limit of {serving.Value.MaxConcurrentSearches} concurrent searches ({ServingOptions.SectionName}:MaxConcurrentSearches); retry later."));
 
-    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, DateTime deadline, CancellationToken cancellationToken)
+    private SearchRun StartSearch(GenerateRequest request, bool recordEvents, CancellationToken cancellationToken)
+    {
+        var core = SearchRequestMapper.ToCore(request, strategies);
+        CheckOutputs(request, core);
+        var caps = serving.Value;
+        if (core.Steps > caps.MaxSteps)
+        {
+            throw new InvalidRequestException("steps", $"steps must be at most {caps.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
+        }
+
+        admission.CheckNfe(engine.Estimate(core));
+
+        var response = ResponseSize.Planned(request, core.Candidates, core.Steps, models.GetDenoiser(core.Model).Description);
+        if (response > caps.MaxSendMessageSize)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the response may take {response} bytes ({core.Candidates} candidates{(request.IncludeTensors ? ", with tensors" : string.Empty)}{(request.IncludePng ? ", with PNGs" : string.Empty)}), over the server's limit of {caps.MaxSendMessageSize} bytes ({ServingOptions.SectionName}:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors."));
+        }
+
+        return engine.Start(core, recordEvents, cancellationToken);
+    }
+
+    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request)
+    {
+        var result = await completion.ConfigureAwait(false);
+        var cost = result.Cost;
+        SearchServiceLog.SearchFinished(logger, result.Strategy, request.Model, request.Condition, result.BudgetLimited ? "budget-limited" : "ok", cost.Nfe, cost.NfeIndependent, cost.VerifierCalls, cost.Batches, cost.MeanBatchSize, cost.WallTime.TotalMilliseconds);
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="call"/> with Core's argument names in the request's: Core's "sampler" (and "sampler.policy" …) is masked_sampler on the wire.</summary>
+    private static async Task<T> InWireTerms<T>(Func<Task<T>> call)
     {
         try
         {
-            var core = SearchRequestMapper.ToCore(request, strategies);
-            CheckOutputs(request, core);
-            var caps = serving.Value;
-            if (core.Steps > caps.MaxSteps)
-            {
-                throw new InvalidRequestException("steps", $"steps must be at most {caps.MaxSteps} on this server ({ServingOptions.SectionName}:MaxSteps), got {core.Steps}.");
-            }
-
-            admission.CheckNfe(engine.Estimate(core));
-
-            var response = ResponseSize.Planned(request, core.Candidates, core.Steps, models.GetDenoiser(core.Model).Description);
-            if (response > caps.MaxSendMessageSize)
-            {
-                throw Refuse(new Status(StatusCode.ResourceExhausted, $"the response may take {response} bytes ({core.Candidates} candidates{(request.IncludeTensors ? ", with tensors" : string.Empty)}{(request.IncludePng ? ", with PNGs" : string.Empty)}), over the server's limit of {caps.MaxSendMessageSize} bytes ({ServingOptions.SectionName}:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors."));
-            }
-
-            return engine.Start(core, recordEvents, cancellationToken);
+            return await call().ConfigureAwait(false);
         }
-        catch (Exception ex) when (StatusFor(ex, deadline) is { } status)
+        catch (InvalidRequestException ex) when (ex.Argument == "sampler" || ex.Argument.StartsWith("sampler.", StringComparison.Ordinal))
         {
-            throw Refuse(status);
+            throw new InvalidRequestException("masked_" + ex.Argument, ex.Message);
         }
     }
-
-    private async Task<SearchResult> Await(Task<SearchResult> completion, GenerateRequest request, DateTime deadline)
-    {
-        try
-        {
-            var result = await completion.ConfigureAwait(false);
-            var cost = result.Cost;
-            SearchServiceLog.SearchFinished(logger, result.Strategy, request.Model, request.Condition, result.BudgetLimited ? "budget-limited" : "ok", cost.Nfe, cost.NfeIndependent, cost.VerifierCalls, cost.Batches, cost.MeanBatchSize, cost.WallTime.TotalMilliseconds);
-            return result;
-        }
-        catch (Exception ex) when (StatusFor(ex, deadline) is { } status)
-        {
-            throw Refuse(status);
-        }
-    }
-
-    private RpcException Refuse(Status status)
-    {
-        SearchServiceLog.SearchRefused(logger, status.StatusCode.ToString(), status.Detail);
-        return new RpcException(status);
-    }
-
-    /// <summary>The status a caller sees for an error; null lets an unexpected error surface as Internal.</summary>
-    private static Status? StatusFor(Exception error, DateTime deadline) => error switch
-    {
-        RpcException e => e.Status,
-        InvalidRequestException e => new Status(StatusCode.InvalidArgument, $"{WireField(e.Argument)}: {e.Message}"),
-        ModelNotFoundException e => new Status(StatusCode.NotFound, e.Message),
-        VerifierFailedException e => new Status(StatusCode.Internal, e.Message),
-        SearchOrchestrator.Workers.NoBackendException e => new Status(StatusCode.Unavailable, e.Message),
-        OperationCanceledException when deadline <= DateTime.UtcNow => new Status(StatusCode.DeadlineExceeded, "the call's deadline passed before the search finished; it was stopped."),
-        OperationCanceledException => new Status(StatusCode.Cancelled, "the call was cancelled; the search was stopped."),
-        _ => null,
-    };
-
-    /// <summary>The request field Core's argument name stands for: Core's "sampler" (and "sampler.policy" …) is masked_sampler on the wire.</summary>
-    private static string WireField(string argument) =>
-        argument == "sampler" || argument.StartsWith("sampler.", StringComparison.Ordinal) ? "masked_" + argument : argument;
 
     private static SearchOrchestrator.Protos.V1.Progress ToWire(SearchRun search)
     {
@@ -352,10 +339,7 @@ internal sealed class SearchService(
         wire.Shape.AddRange(candidate.Shape.Dimensions);
         if (request.IncludeTensors)
         {
-            // Little-endian on the wire, as the contract says; reinterpreting is exact on little-endian hosts.
-            wire.Tensor = BitConverter.IsLittleEndian
-                ? ByteString.CopyFrom(MemoryMarshal.AsBytes(candidate.Sample.AsSpan()))
-                : ByteString.CopyFrom([.. candidate.Sample.SelectMany(v => BitConverter.GetBytes(v).Reverse())]);
+            wire.Tensor = TensorCodec.Encode<float>(candidate.Sample);
         }
 
         if (request.IncludePng && candidate.Shape.IsImage && candidate.Shape.Dimensions[0] == 1)

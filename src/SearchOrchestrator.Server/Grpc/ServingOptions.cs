@@ -89,7 +89,4 @@ internal static partial class SearchServiceLog
 {
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Search {Strategy} on {Model} for '{Condition}': {Status}; nfe {Nfe} (independent {NfeIndependent}), verifier calls {VerifierCalls}, batches {Batches} of {MeanBatchSize:0.0} rows, wall {WallMs:0} ms")]
     public static partial void SearchFinished(ILogger logger, string strategy, string model, string condition, string status, long nfe, long nfeIndependent, long verifierCalls, int batches, double meanBatchSize, double wallMs);
-
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Search refused: {Status} {Detail}")]
-    public static partial void SearchRefused(ILogger logger, string status, string detail);
 }

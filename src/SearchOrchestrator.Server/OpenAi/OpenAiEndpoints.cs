@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Google.Protobuf;
@@ -206,7 +205,7 @@ public static class OpenAiEndpointRouteBuilderExtensions
 
     private static byte[] Png(Protos.V1.Candidate candidate, int height, int width, int scale)
     {
-        var pixels = MemoryMarshal.Cast<byte, float>(candidate.Tensor.Span);
+        var pixels = Internal.TensorCodec.Decode<float>(candidate.Tensor.Span)!;
         var image = new RgbImage(width * scale, height * scale);
         for (var y = 0; y < height; y++)
         {

@@ -4,22 +4,47 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Server;
 using SearchOrchestrator.Server.Discovery;
+using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Server.OpenInference;
+using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Workers;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the Open Inference Protocol backend settings and DNS discovery on a SearchOrchestrator host.</summary>
+/// <summary>Registers backend kinds (the Open Inference Protocol's, a plug-in's) and DNS discovery on a SearchOrchestrator host.</summary>
 public static class BackendRegistrationExtensions
 {
     /// <summary>
-    /// Binds <see cref="KServeOptions"/> from <c>Backends:KServe</c> and validates them at start, naming every bad
-    /// setting.
+    /// Adds the <c>kserve</c> backend kind: binds <see cref="KServeOptions"/> from <c>Backends:KServe</c> and validates
+    /// them at start, naming every bad setting.
     /// </summary>
     public static SearchOrchestratorBuilder AddKServeBackends(this SearchOrchestratorBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddOptions<KServeOptions>().BindConfiguration(KServeOptions.SectionName).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KServeOptions>, KServeOptionsValidator>());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IBackendFactory, KServeBackendFactory>(provider =>
+        {
+            var repository = provider.GetRequiredService<ModelRepository>();
+            return new KServeBackendFactory(
+                provider.GetRequiredService<WorkerPool>(),
+                name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest,
+                provider.GetService<TimeProvider>(),
+                provider.GetService<ILogger<KServeBackend>>());
+        }));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a backend kind: <typeparamref name="TFactory"/> (resolved from the container, so it may take any registered
+    /// service) connects backends of its <see cref="IBackendFactory.Kind"/>, and <see cref="PoolMembership.JoinAsync"/>
+    /// joins a <see cref="BackendEndpoint"/> of that kind to the pool, where placement uses it like any other backend.
+    /// </summary>
+    public static SearchOrchestratorBuilder AddBackendKind<TFactory>(this SearchOrchestratorBuilder builder)
+        where TFactory : class, IBackendFactory
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IBackendFactory, TFactory>());
         return builder;
     }
 
@@ -42,7 +67,7 @@ public static class BackendRegistrationExtensions
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DnsDiscoveryHost>());
         builder.Services.TryAddSingleton(provider => new DiscoveryPoolFeed(
             provider.GetRequiredService<DnsDiscovery>(),
-            provider.GetRequiredService<SearchOrchestrator.Server.Workers.PoolMembership>(),
+            provider.GetRequiredService<PoolMembership>(),
             provider.GetRequiredService<IOptions<DnsDiscoveryOptions>>().Value,
             provider.GetService<ILogger<DiscoveryPoolFeed>>()));
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DiscoveryPoolFeedHost>());

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Internal;
 
 namespace SearchOrchestrator.Server.OpenInference;
 
@@ -67,7 +68,7 @@ internal static class InferRequestReader
             values[k] = raw.Count > 0
                 ? FromRaw(spec, tensor, raw[index].Span, (int)elements)
                 : FromContents(spec, tensor, (int)elements);
-            if (values[k].Floats is { } floats && RawTensors.FirstNonFinite(floats) is var bad and >= 0)
+            if (values[k].Floats is { } floats && TensorCodec.FirstNonFinite(floats) is var bad and >= 0)
             {
                 throw Invalid($"input '{spec.Name}': element {bad} is {floats[bad]}; inputs must be finite.");
             }
@@ -132,8 +133,8 @@ internal static class InferRequestReader
         }
 
         return spec.Datatype == OpenInferenceDatatypes.Fp32
-            ? new InputValues(spec, RawTensors.ToFloats(bytes), null)
-            : new InputValues(spec, null, RawTensors.ToLongs(bytes));
+            ? new InputValues(spec, TensorCodec.Decode<float>(bytes)!, null)
+            : new InputValues(spec, null, TensorCodec.Decode<long>(bytes)!);
     }
 
     private static InputValues FromContents(ServedTensor spec, ModelInferRequest.Types.InferInputTensor tensor, int elements)

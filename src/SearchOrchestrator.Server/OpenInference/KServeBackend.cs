@@ -50,20 +50,16 @@ public sealed class KServeBackend : IStatelessBackend
 
     private readonly KServeEndpoint _endpoint;
     private readonly WorkerOptions _options;
-    private readonly ILogger _logger;
     private readonly Dictionary<string, DenoiserBatcher> _batchers;
     private readonly ConcurrentDictionary<int, Transfer> _passByRows = new();
     private int _queuedRows;
-    private int _consecutiveFailures;
-    private volatile bool _inRotation = true;
-    private string? _refused;
     private int _disposed;
 
     private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, WorkerOptions options, TimeProvider time, ILogger logger)
     {
         _endpoint = endpoint;
         _options = options;
-        _logger = logger;
+        Health = new BackendHealth(BackendKinds.KServe, endpoint.Options.Endpoint, options.MaxConsecutiveFailures, logger);
         MaxBatchSize = denoisers.Select(d => d.Remote.MaxBatchSize ?? int.MaxValue).Append(Math.Max(2, endpoint.Options.MaxBatchSize)).Min();
         Link = new LinkCostModel(endpoint.Options.Endpoint);
         var batching = new BatchingOptions { MaxBatchSize = MaxBatchSize, MaxQueueDelay = TimeSpan.FromMilliseconds(1) };
@@ -77,8 +73,11 @@ public sealed class KServeBackend : IStatelessBackend
     /// <inheritdoc />
     public string Kind => BackendKinds.KServe;
 
+    /// <summary>The server's place in the rotation.</summary>
+    public BackendHealth Health { get; }
+
     /// <inheritdoc />
-    public bool IsAvailable => _inRotation && Volatile.Read(ref _disposed) == 0;
+    public bool IsAvailable => Health.InRotation && Volatile.Read(ref _disposed) == 0;
 
     /// <inheritdoc />
     public int QueuedRows => Volatile.Read(ref _queuedRows);
@@ -107,10 +106,10 @@ public sealed class KServeBackend : IStatelessBackend
     public IReadOnlyList<KServeDenoiser> Denoisers { get; }
 
     /// <inheritdoc />
-    public string? LastFailure { get; private set; }
+    public string? LastFailure => Health.LastFailure;
 
     /// <summary>Consecutive failed passes (reset by a success).</summary>
-    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+    public int ConsecutiveFailures => Health.ConsecutiveFailures;
 
     /// <summary>
     /// Connects to the server at <see cref="KServeEndpointOptions.Endpoint"/>: checks it is ready, connects every mapped
@@ -202,21 +201,19 @@ public sealed class KServeBackend : IStatelessBackend
         try
         {
             var timing = await batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _consecutiveFailures, 0);
+            Health.Succeeded();
             // Passes of one size carry the same bytes; each step's share of its pass is its share of the rows.
             var pass = _passByRows.GetValueOrDefault(timing.BatchRows);
             return new StepOutcome(timing, pass.Share((double)rows / timing.BatchRows));
         }
         catch (KServeBackendException ex) when (ex.Status == StatusCode.InvalidArgument)
         {
-            LastFailure = ex.Message;
-            Refuse($"{ex.Message} The server refuses a pass of rows ours are shaped for: set {KServeOptions.SectionName}:KServe:<n>:MaxBatchSize to at most its max_batch_size (or raise max_batch_size in its config.pbtxt) and restart.");
+            Health.Refuse($"{ex.Message} The server refuses a pass of rows ours are shaped for: set {KServeOptions.SectionName}:KServe:<n>:MaxBatchSize to at most its max_batch_size (or raise max_batch_size in its config.pbtxt) and restart.");
             throw new WorkerUnavailableException(Name, ex.Message, ex);
         }
         catch (KServeBackendException ex)
         {
-            LastFailure = ex.Message;
-            RecordFailure(ex.Status == StatusCode.Unavailable);
+            Health.Failed(ex.Message, fatal: ex.Status == StatusCode.Unavailable);
             throw ex.Status is null ? new WorkerDataException(Name, ex.Message) : new WorkerUnavailableException(Name, ex.Message, ex);
         }
         catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
@@ -235,7 +232,7 @@ public sealed class KServeBackend : IStatelessBackend
     /// </summary>
     public async Task<bool> CheckHealthAsync(CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref _refused) is not null)
+        if (Health.Refusal is not null)
         {
             return false;
         }
@@ -249,7 +246,7 @@ public sealed class KServeBackend : IStatelessBackend
                 ready &= (await KServeEndpoint.CallAsync(Name, "ModelReady", c => _endpoint.Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false)).Ready;
             }
 
-            if (ready && !_inRotation)
+            if (ready && !Health.InRotation)
             {
                 await ProbeAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -259,18 +256,11 @@ public sealed class KServeBackend : IStatelessBackend
             ready = false;
         }
 
-        if (ready && !_inRotation)
-        {
-            Volatile.Write(ref _consecutiveFailures, 0);
-            _inRotation = true;
-            KServeBackendLog.BackInRotation(_logger, Name);
-        }
-
-        return ready;
+        return Health.Checked(ready);
     }
 
     /// <summary>Why the server refused our passes and left the rotation for good; null while it has not.</summary>
-    public string? Refusal => Volatile.Read(ref _refused);
+    public string? Refusal => Health.Refusal;
 
     /// <summary>
     /// Fits the link: <see cref="WorkerOptions.ProbeRepeats"/> rounds of one ServerLive and one ModelInfer of each
@@ -320,7 +310,7 @@ public sealed class KServeBackend : IStatelessBackend
         || (ex.StatusCode == StatusCode.Unavailable && ex.Status.Detail.Contains(ProbeModel, StringComparison.Ordinal));
 
     /// <summary>Takes the server out of rotation now (drain, or a fault seen elsewhere).</summary>
-    public void TakeOutOfRotation() => _inRotation = false;
+    public void TakeOutOfRotation() => Health.TakeOutOfRotation();
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -368,24 +358,6 @@ public sealed class KServeBackend : IStatelessBackend
         }
     }
 
-    private void Refuse(string reason)
-    {
-        if (Interlocked.CompareExchange(ref _refused, reason, null) is null)
-        {
-            _inRotation = false;
-            KServeBackendLog.Refused(_logger, Name, reason);
-        }
-    }
-
-    private void RecordFailure(bool unreachable)
-    {
-        if ((Interlocked.Increment(ref _consecutiveFailures) >= _options.MaxConsecutiveFailures || unreachable) && _inRotation)
-        {
-            _inRotation = false;
-            KServeBackendLog.OutOfRotation(_logger, Name, ConsecutiveFailures);
-        }
-    }
-
     /// <summary>Maps a connect-time failure: a refusal of content (metadata) is final, anything else may pass with time.</summary>
     private static async Task<T> Map<T>(string endpoint, Func<Task<T>> call)
     {
@@ -428,17 +400,4 @@ public sealed class KServeBackend : IStatelessBackend
             }
         }
     }
-}
-
-/// <summary>Log messages of the Open Inference Protocol backend's rotation.</summary>
-internal static partial class KServeBackendLog
-{
-    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "KServe backend {Endpoint} left the rotation after {Failures} failure(s)")]
-    public static partial void OutOfRotation(ILogger logger, string endpoint, int failures);
-
-    [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "KServe backend {Endpoint} passed its health check and is back in rotation")]
-    public static partial void BackInRotation(ILogger logger, string endpoint);
-
-    [LoggerMessage(EventId = 4013, Level = LogLevel.Error, Message = "KServe backend {Endpoint} left the rotation for good: {Reason}")]
-    public static partial void Refused(ILogger logger, string endpoint, string reason);
 }

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Internal;
 
 namespace SearchOrchestrator.Server.OpenInference;
 
@@ -60,9 +61,9 @@ public sealed class KServeDenoiser : IDenoiser
         request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Time, Datatype = OpenInferenceDatatypes.Fp32, Shape = { _remote.Shape("time", [n]) } });
         request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = _remote.Condition, Datatype = OpenInferenceDatatypes.Int64, Shape = { _remote.Shape("condition", [n]) } });
         request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = _remote.Prediction });
-        request.RawInputContents.Add(RawTensors.FromFloats(batch.Samples.Span[..(n * elements)]));
-        request.RawInputContents.Add(RawTensors.FromFloats(batch.Times.Span[..n]));
-        request.RawInputContents.Add(RawTensors.FromLongs(batch.Conditions.Span[..n]));
+        request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Samples.Span[..(n * elements)]));
+        request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Times.Span[..n]));
+        request.RawInputContents.Add(TensorCodec.Encode<long>(batch.Conditions.Span[..n]));
 
         var time = _endpoint.Time;
         var started = time.GetTimestamp();
@@ -71,7 +72,7 @@ public sealed class KServeDenoiser : IDenoiser
         _endpoint.Traffic.Record(traffic.BytesSent, traffic.BytesReceived, traffic.Elapsed);
 
         var prediction = ReadPrediction(response, _remote.Shape("prediction", shape));
-        var bad = RawTensors.FirstNonFinite(prediction);
+        var bad = TensorCodec.FirstNonFinite(prediction);
         if (bad >= 0)
         {
             throw new KServeBackendException($"{_what}: ModelInfer returned {prediction[bad]} at element {bad} of output '{_remote.Prediction}'; a prediction must be finite.");
@@ -122,7 +123,7 @@ public sealed class KServeDenoiser : IDenoiser
                 throw Malformed($"output '{tensor.Name}' has {raw.Length} bytes, expected {elements * sizeof(float)} ({elements} FP32 elements)");
             }
 
-            return RawTensors.ToFloats(raw.Span);
+            return TensorCodec.Decode<float>(raw.Span)!;
         }
 
         var values = tensor.Contents?.Fp32Contents;

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Internal;
 
 namespace SearchOrchestrator.Server.OpenInference;
 
@@ -10,7 +11,8 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// The Open Inference Protocol (KServe v2) over gRPC for every model the repository serves: denoisers (inputs
 /// sample, time, condition; output prediction, named as in the manifest) and ONNX verifiers (input sample; output
 /// the raw rows before the scoring rule). A thin adapter: it checks and decodes the tensors, runs the model's
-/// backend, and encodes the output as <c>raw_output_contents</c>.
+/// backend, and encodes the output as <c>raw_output_contents</c>; errors become status codes in
+/// <see cref="Grpc.ErrorStatusInterceptor"/>.
 /// </summary>
 internal sealed class OpenInferenceService(ModelRepository repository, IModelProvider models, ILogger<OpenInferenceService> logger, TimeProvider? time = null)
     : GRPCInferenceService.GRPCInferenceServiceBase
@@ -110,22 +112,14 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
         {
             var (batch, inputs) = ReadOrLog(model, request);
             var decoded = _time.GetTimestamp();
-            float[] output;
-            try
-            {
-                output = await model.RunAsync(batch, inputs, context.CancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidRequestException ex)
-            {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ex.Argument}: {ex.Message}"));
-            }
+            var output = await model.RunAsync(batch, inputs, context.CancellationToken).ConfigureAwait(false);
 
             var ran = _time.GetTimestamp();
             var shape = model.Output.Shape.ToArray();
             shape[0] = batch;
             var response = new ModelInferResponse { ModelName = model.Name, ModelVersion = ServedModel.Version, Id = request.Id };
             response.Outputs.Add(new ModelInferResponse.Types.InferOutputTensor { Name = model.Output.Name, Datatype = model.Output.Datatype, Shape = { shape } });
-            response.RawOutputContents.Add(RawTensors.FromFloats(output));
+            response.RawOutputContents.Add(TensorCodec.Encode<float>(output));
             model.Statistics.RecordSuccess(batch, _time.GetElapsedTime(started, decoded), _time.GetElapsedTime(decoded, ran), _time.GetElapsedTime(ran), _time.GetUtcNow());
             return response;
         }

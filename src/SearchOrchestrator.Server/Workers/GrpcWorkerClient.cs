@@ -5,6 +5,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using SearchOrchestrator.Protos.Worker.V1;
 using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Server.Internal;
 using SearchOrchestrator.Workers;
 using CoreChildStart = SearchOrchestrator.Workers.ChildStart;
 using CoreHostedModel = SearchOrchestrator.Workers.HostedModel;
@@ -67,7 +68,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
     public Task<WorkerCall<bool>> StepAsync(CoreSettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
     {
         var request = new StepRequest { Settings = ToWire(settings) };
-        request.Items.AddRange(items.Select(i => new StepItem { Key = i.Key.Value, StepIndex = i.StepIndex, State = WireTensors.ToBytes(i.State) }));
+        request.Items.AddRange(items.Select(i => new StepItem { Key = i.Key.Value, StepIndex = i.StepIndex, State = TensorCodec.Encode<float>(i.State) }));
         return CallAsync(request, (r, o) => _worker.StepAsync(r, o), r => r.ServerMicros, response =>
         {
             if (response.Results.Count != items.Count)
@@ -77,10 +78,15 @@ public sealed class GrpcWorkerClient : IWorkerClient
 
             for (var i = 0; i < items.Count; i++)
             {
-                if (!WireTensors.TryCopyFinite(response.Results[i].State, items[i].State) || !WireTensors.TryCopyFinite(response.Results[i].Prediction, items[i].Prediction))
+                var state = TensorCodec.DecodeFinite(response.Results[i].State);
+                var prediction = TensorCodec.DecodeFinite(response.Results[i].Prediction);
+                if (state?.Length != items[i].State.Length || prediction?.Length != items[i].Prediction.Length)
                 {
                     throw new WorkerDataException(Endpoint, $"Step result {i} is not {items[i].State.Length} finite float32 values.");
                 }
+
+                state.CopyTo(items[i].State, 0);
+                prediction.CopyTo(items[i].Prediction, 0);
             }
 
             return true;
@@ -97,8 +103,8 @@ public sealed class GrpcWorkerClient : IWorkerClient
             Key = n.Key.Value,
             StepIndex = n.StepIndex,
             FromPrior = n.FromPrior,
-            State = n.State is null ? ByteString.Empty : WireTensors.ToBytes(n.State),
-            Prediction = n.Prediction is null ? ByteString.Empty : WireTensors.ToBytes(n.Prediction),
+            State = n.State is null ? ByteString.Empty : TensorCodec.Encode<float>(n.State),
+            Prediction = n.Prediction is null ? ByteString.Empty : TensorCodec.Encode<float>(n.Prediction),
         }));
         return CallAsync(request, (r, o) => _worker.PutAsync(r, o), r => r.ServerMicros, _ => true, cancellationToken);
     }
@@ -148,9 +154,9 @@ public sealed class GrpcWorkerClient : IWorkerClient
 
             return [.. response.Nodes.Select((n, i) =>
             {
-                var state = WireTensors.ToFloats(n.State);
-                var prediction = n.Prediction.IsEmpty ? null : WireTensors.ToFloats(n.Prediction);
-                if (n.Handle != handles[i] || state is null || !WireTensors.AllFinite(state) || (!n.Prediction.IsEmpty && (prediction is null || !WireTensors.AllFinite(prediction))))
+                var state = TensorCodec.DecodeFinite(n.State);
+                var prediction = n.Prediction.IsEmpty ? null : TensorCodec.DecodeFinite(n.Prediction);
+                if (n.Handle != handles[i] || state is null || (!n.Prediction.IsEmpty && prediction is null))
                 {
                     throw new WorkerDataException(Endpoint, $"Fetch result {i} (node {n.Handle}) is not the node asked for, or not finite float32 values.");
                 }
@@ -173,7 +179,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
     {
         var request = new VerifyRequest { Verifier = verifier, Condition = condition };
         request.Shape.AddRange(shape.Dimensions);
-        request.Samples.AddRange(samples.Select(s => WireTensors.ToBytes(s)));
+        request.Samples.AddRange(samples.Select(s => TensorCodec.Encode<float>(s)));
         return CallAsync(request, (r, o) => _worker.VerifyAsync(r, o), r => r.ServerMicros, r => Scores(r, samples.Count), cancellationToken);
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Workers;
@@ -6,98 +7,132 @@ using SearchOrchestrator.Workers;
 namespace SearchOrchestrator.Server.Workers;
 
 /// <summary>
-/// Joins backends of either kind to the <see cref="WorkerPool"/>: a <c>worker</c> through the worker protocol, a
-/// <c>kserve</c> server through <see cref="KServeBackend.ConnectAsync"/> (its metadata checked against this
-/// orchestrator's manifests). Shared by the configured endpoints and DNS discovery.
+/// Joins backends of every registered kind to the <see cref="WorkerPool"/>: each <see cref="BackendEndpoint"/> through
+/// the <see cref="IBackendFactory"/> of its kind, chosen by name (<c>worker</c> through the worker protocol,
+/// <c>kserve</c> through <see cref="KServeBackend.ConnectAsync"/>, a plug-in's kind through its own factory). Shared by
+/// the configured endpoints and DNS discovery.
 /// </summary>
 public sealed class PoolMembership
 {
     private readonly WorkerPool _pool;
-    private readonly Func<string, ModelManifest?> _manifest;
+    private readonly IReadOnlyDictionary<string, IBackendFactory> _factories;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    /// <summary>Creates the membership of <paramref name="pool"/>; <paramref name="repository"/> gives our manifests.</summary>
+    /// <summary>Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="repository"/> gives our manifests.</summary>
     public PoolMembership(WorkerPool pool, ModelRepository repository, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
         : this(pool, name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest, time, logger)
     {
         ArgumentNullException.ThrowIfNull(repository);
     }
 
-    /// <summary>Creates the membership of <paramref name="pool"/>; <paramref name="manifest"/> gives our manifest of a model (null: not here).</summary>
+    /// <summary>Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="manifest"/> gives our manifest of a model (null: not here).</summary>
     public PoolMembership(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
+        : this(pool, [new WorkerBackendFactory(pool), new KServeBackendFactory(pool, manifest, time, logger)], time, logger)
+    {
+    }
+
+    /// <summary>Creates the membership of <paramref name="pool"/> joining the kinds of <paramref name="factories"/>.</summary>
+    /// <exception cref="ArgumentException">Two factories claim one kind.</exception>
+    public PoolMembership(WorkerPool pool, IEnumerable<IBackendFactory> factories, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(pool);
-        ArgumentNullException.ThrowIfNull(manifest);
+        ArgumentNullException.ThrowIfNull(factories);
         _pool = pool;
-        _manifest = manifest;
+        var byKind = new Dictionary<string, IBackendFactory>(StringComparer.Ordinal);
+        foreach (var factory in factories)
+        {
+            if (!byKind.TryAdd(factory.Kind, factory))
+            {
+                throw new ArgumentException($"two backend factories claim the kind '{factory.Kind}': {byKind[factory.Kind].GetType().Name} and {factory.GetType().Name}.", nameof(factories));
+            }
+        }
+
+        _factories = byKind;
         _time = time ?? TimeProvider.System;
-        _logger = logger ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
     }
 
     /// <summary>The pool backends join.</summary>
     public WorkerPool Pool => _pool;
 
-    /// <summary>Joins the worker at <paramref name="endpoint"/> once.</summary>
-    /// <exception cref="WorkerRefusedException">Refused (protocol, model hash).</exception>
-    /// <exception cref="WorkerUnavailableException">Not reachable.</exception>
-    public async Task<IStepBackend> JoinWorkerAsync(string endpoint, CancellationToken cancellationToken = default)
-    {
-        var worker = await _pool.JoinAsync(endpoint, cancellationToken).ConfigureAwait(false);
-        var fit = worker.Link!.Fit;
-        WorkerLog.Joined(_logger, endpoint, worker.Description.Device, fit.Latency.TotalMilliseconds, fit.BytesPerSecond / 1e6, fit.RSquared);
-        return worker;
-    }
+    /// <summary>The kinds this membership can join, by name.</summary>
+    public IReadOnlyCollection<string> Kinds => [.. _factories.Keys.Order(StringComparer.Ordinal)];
 
-    /// <summary>Connects the Open Inference Protocol server <paramref name="options"/> names and adds it to the pool, once.</summary>
-    /// <exception cref="WorkerRefusedException">Refused (a mapped model is not ours, or its metadata differs from our manifest).</exception>
+    /// <summary>Connects the backend <paramref name="endpoint"/> names through its kind's factory and adds it to the pool, once.</summary>
+    /// <exception cref="WorkerRefusedException">No factory for the kind, or the backend refused (protocol, model hash or metadata, an address already in the pool as another kind).</exception>
     /// <exception cref="WorkerUnavailableException">Not reachable or not ready.</exception>
-    public async Task<IStepBackend> JoinKServeAsync(KServeEndpointOptions options, CancellationToken cancellationToken = default)
+    public async Task<IPooledBackend> JoinAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        if (_pool.StatelessBackends.FirstOrDefault(b => b.Name == options.Endpoint) is { } existing)
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (_pool.Backends.FirstOrDefault(b => b.Name == endpoint.Address && b.Kind == endpoint.Kind) is { } existing)
         {
             return existing;
         }
 
-        var backend = await KServeBackend.ConnectAsync(options, _manifest, _pool.Options, _time, _logger, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!_factories.TryGetValue(endpoint.Kind, out var factory))
+        {
+            throw new WorkerRefusedException(endpoint.Address, $"its kind '{endpoint.Kind}' is not registered here; registered: {string.Join(", ", Kinds)}.");
+        }
+
+        var backend = await factory.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
         if (!_pool.Add(backend))
         {
             await backend.DisposeAsync().ConfigureAwait(false);
-            throw new WorkerRefusedException(options.Endpoint, "a worker or backend of the same address is already in the pool.");
+            throw new WorkerRefusedException(endpoint.Address, "a backend of the same address is already in the pool; one address joins as one kind.");
         }
 
-        var fit = backend.Link.Fit;
-        WorkerLog.KServeJoined(_logger, options.Endpoint, string.Join(", ", options.Models.Keys), fit.Latency.TotalMilliseconds, fit.BytesPerSecond / 1e6, fit.RSquared);
+        var fit = backend.Link?.Fit;
+        WorkerLog.Joined(_logger, backend.Kind, backend.Name, fit?.Latency.TotalMilliseconds ?? 0, (fit?.BytesPerSecond ?? 0) / 1e6, fit?.RSquared ?? 0);
         return backend;
     }
 
     /// <summary>
-    /// Joins with retries until it succeeds, is refused, or <paramref name="cancellationToken"/> fires: backoff from
-    /// 250 ms doubling to 30 s. Returns the backend, or null when refused (logged).
+    /// Joins with retries (the <see cref="RetryPolicy"/>, from 250 ms up to <see cref="RetryPolicy.MaxBackoff"/>) until it
+    /// succeeds, is refused, or <paramref name="cancellationToken"/> fires. Returns the backend, or null when refused (logged).
     /// </summary>
-    public async Task<IStepBackend?> JoinWithRetryAsync(string endpoint, Func<CancellationToken, Task<IStepBackend>> join, CancellationToken cancellationToken)
+    public async Task<IPooledBackend?> JoinWithRetryAsync(BackendEndpoint endpoint, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(join);
-        var backoff = TimeSpan.FromMilliseconds(250);
-        while (true)
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var untilJoined = RetryPolicy.Create(
+            int.MaxValue,
+            TimeSpan.FromMilliseconds(250),
+            ex => ex is WorkerUnavailableException,
+            _time,
+            (ex, delay) => WorkerLog.JoinFailed(_logger, endpoint.Address, ex.Message, delay.TotalSeconds));
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                return await join(cancellationToken).ConfigureAwait(false);
-            }
-            catch (WorkerRefusedException ex)
-            {
-                WorkerLog.Refused(_logger, endpoint, ex.Message);
-                return null;
-            }
-            catch (WorkerUnavailableException ex)
-            {
-                WorkerLog.JoinFailed(_logger, endpoint, ex.Message, backoff.TotalSeconds);
-                await Task.Delay(backoff, _time, cancellationToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
+            return await untilJoined.ExecuteAsync(async ct => await JoinAsync(endpoint, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         }
+        catch (WorkerRefusedException ex)
+        {
+            WorkerLog.Refused(_logger, endpoint.Address, ex.Message);
+            return null;
+        }
+    }
+}
+
+/// <summary>The <c>worker</c> kind: a <c>searchorch worker</c> through the worker protocol (<see cref="WorkerPool.ConnectWorkerAsync"/>).</summary>
+internal sealed class WorkerBackendFactory(WorkerPool pool) : IBackendFactory
+{
+    public string Kind => BackendKinds.Worker;
+
+    public async Task<IPooledBackend> ConnectAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default) =>
+        await pool.ConnectWorkerAsync(endpoint.Address, cancellationToken).ConfigureAwait(false);
+}
+
+/// <summary>
+/// The <c>kserve</c> kind: an Open Inference Protocol server (<see cref="KServeBackend.ConnectAsync"/>), its
+/// <see cref="KServeEndpointOptions"/> in <see cref="BackendEndpoint.Settings"/>.
+/// </summary>
+internal sealed class KServeBackendFactory(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time, ILogger? logger) : IBackendFactory
+{
+    public string Kind => BackendKinds.KServe;
+
+    public async Task<IPooledBackend> ConnectAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var options = endpoint.Settings as KServeEndpointOptions
+            ?? throw new WorkerRefusedException(endpoint.Address, $"a kserve backend needs its settings (model mapping) as {nameof(KServeEndpointOptions)}.");
+        return await KServeBackend.ConnectAsync(options, manifest, pool.Options, time, logger, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }

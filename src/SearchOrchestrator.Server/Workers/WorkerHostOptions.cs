@@ -10,7 +10,7 @@ public sealed record WorkerHostOptions
     public const string SectionName = "Worker";
 
     /// <summary>
-    /// The shared secret callers must send in <c>x-worker-secret</c>, and the one sent when registering with
+    /// The shared secret callers of both protocols must send in <c>x-worker-secret</c> or <c>x-api-key</c>, and the one sent when registering with
     /// <see cref="Join"/>. Default none: every caller is served (fine on loopback; set it anywhere else).
     /// </summary>
     public string? Secret { get; init; }

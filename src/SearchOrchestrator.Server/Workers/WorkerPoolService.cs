@@ -12,15 +12,16 @@ namespace SearchOrchestrator.Server.Workers;
 
 /// <summary>
 /// Joins the workers listed in <c>Workers:Endpoints</c> and the Open Inference Protocol servers listed in
-/// <c>Backends:KServe</c> (retrying those not up yet, with backoff) and keeps the pool healthy: backends out of rotation
-/// come back once their health check passes.
+/// <c>Backends:KServe</c> through <see cref="PoolMembership"/> (retrying those not up yet, with the one
+/// <see cref="RetryPolicy"/>) and keeps the pool healthy: backends out of rotation come back once their health check passes.
 /// </summary>
 internal sealed partial class WorkerPoolService(WorkerPool pool, PoolMembership membership, IOptions<KServeOptions> kserve) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var joining = pool.Options.Endpoints.Select(e => membership.JoinWithRetryAsync(e, ct => membership.JoinWorkerAsync(e, ct), stoppingToken))
-            .Concat(kserve.Value.KServe.Select(k => membership.JoinWithRetryAsync(k.Endpoint, ct => membership.JoinKServeAsync(k, ct), stoppingToken)))
+        var joining = pool.Options.Endpoints.Select(e => new BackendEndpoint(BackendKinds.Worker, e))
+            .Concat(kserve.Value.KServe.Select(k => new BackendEndpoint(BackendKinds.KServe, k.Endpoint) { Settings = k }))
+            .Select(e => membership.JoinWithRetryAsync(e, stoppingToken))
             .ToList();
         try
         {
@@ -63,7 +64,7 @@ internal sealed class WorkerRegistryService(WorkerPool pool, ILogger<WorkerRegis
         {
             var worker = await pool.JoinAsync(request.Endpoint, context.CancellationToken);
             var fit = worker.Link!.Fit;
-            WorkerLog.Joined(logger, worker.Name, worker.Description.Device, fit.Latency.TotalMilliseconds, fit.BytesPerSecond / 1e6, fit.RSquared);
+            WorkerLog.Joined(logger, worker.Kind, worker.Name, fit.Latency.TotalMilliseconds, fit.BytesPerSecond / 1e6, fit.RSquared);
             return new RegisterResponse { Name = worker.Name };
         }
         catch (WorkerRefusedException ex)
@@ -83,8 +84,8 @@ internal static partial class WorkerLog
     [LoggerMessage(EventId = 407, Level = LogLevel.Warning, Message = "This worker listens on {Address}, beyond this machine, without Worker:Secret: anyone who reaches it can run models here; set Worker__Secret (environment) or a secret file (Secrets:Path)")]
     public static partial void NoSecret(ILogger logger, string address);
 
-    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Worker {Worker} joined on {Device}: link α {LatencyMs:0.###} ms, {MegabytesPerSecond:0.#} MB/s, R² {RSquared:0.###}")]
-    public static partial void Joined(ILogger logger, string worker, string device, double latencyMs, double megabytesPerSecond, double rSquared);
+    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "{Kind} backend {Backend} joined: link α {LatencyMs:0.###} ms, {MegabytesPerSecond:0.#} MB/s, R² {RSquared:0.###}")]
+    public static partial void Joined(ILogger logger, string kind, string backend, double latencyMs, double megabytesPerSecond, double rSquared);
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "Worker {Worker} refused: {Reason}")]
     public static partial void Refused(ILogger logger, string worker, string reason);
@@ -94,9 +95,6 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Information, Message = "Registered with orchestrator {Orchestrator} as {Endpoint}")]
     public static partial void Registered(ILogger logger, string orchestrator, string endpoint);
-
-    [LoggerMessage(EventId = 406, Level = LogLevel.Information, Message = "KServe backend {Endpoint} joined for {Models}: link α {LatencyMs:0.###} ms, {MegabytesPerSecond:0.#} MB/s, R² {RSquared:0.###}")]
-    public static partial void KServeJoined(ILogger logger, string endpoint, string models, double latencyMs, double megabytesPerSecond, double rSquared);
 
     [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Orchestrator {Orchestrator} refused this worker: {Reason}; stopping (exit code 3)")]
     public static partial void RegistrationRefused(ILogger logger, string orchestrator, string reason);

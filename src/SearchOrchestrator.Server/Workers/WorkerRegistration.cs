@@ -2,9 +2,8 @@ using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
 using SearchOrchestrator.Protos.Worker.V1;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Workers;
 
@@ -46,20 +45,12 @@ internal sealed class WorkerRegistration(IOptions<WorkerHostOptions> options, Mi
             ?? throw new InvalidOperationException("The worker does not know its own address; set Worker:Advertise.");
         using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(join, new global::Grpc.Net.Client.GrpcChannelOptions { HttpHandler = TlsTrust.CreateHandler(worker.Tls) });
         var client = new WorkerRegistry.WorkerRegistryClient(channel);
-        var untilAccepted = new ResiliencePipelineBuilder { TimeProvider = time }.AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<RpcException>(ex => !IsRefusal(ex) && !stoppingToken.IsCancellationRequested),
-            MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = TimeSpan.FromMilliseconds(500),
-            MaxDelay = TimeSpan.FromSeconds(30),
-            OnRetry = args =>
-            {
-                WorkerLog.RegistrationFailed(logger, join, (args.Outcome.Exception as RpcException)?.Status.Detail ?? args.Outcome.Exception?.Message ?? "no answer", args.RetryDelay.TotalSeconds);
-                return ValueTask.CompletedTask;
-            },
-        }).Build();
+        var untilAccepted = RetryPolicy.Create(
+            int.MaxValue,
+            TimeSpan.FromMilliseconds(500),
+            ex => ex is RpcException rpc && !IsRefusal(rpc),
+            time,
+            (ex, delay) => WorkerLog.RegistrationFailed(logger, join, (ex as RpcException)?.Status.Detail ?? ex.Message, delay.TotalSeconds));
 
         try
         {

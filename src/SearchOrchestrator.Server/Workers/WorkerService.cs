@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -8,6 +6,7 @@ using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.Worker.V1;
 using SearchOrchestrator.Randomness;
+using SearchOrchestrator.Server.Internal;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Workers;
 using CoreChildStart = SearchOrchestrator.Workers.ChildStart;
@@ -17,15 +16,16 @@ using WireChildStart = SearchOrchestrator.Protos.Worker.V1.ChildStart;
 namespace SearchOrchestrator.Server.Workers;
 
 /// <summary>
-/// The worker protocol's server: a thin adapter over <see cref="WorkerRuntime"/>. Checks the shared secret, maps
-/// messages, reports the time it spent so callers can tell transfer time from work, and maps errors to status codes.
+/// The worker protocol's server: a thin adapter over <see cref="WorkerRuntime"/>. Maps messages and reports the time it
+/// spent so callers can tell transfer time from work; the shared secret (<see cref="Grpc.ApiKeyInterceptor"/>) and the
+/// status codes of errors (<see cref="Grpc.ErrorStatusInterceptor"/>) are the interceptors'.
 /// </summary>
 internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repository, IOptions<WorkerHostOptions> options, IOptions<Scheduling.BatchingOptions> batching, IOptions<ModelRepositoryOptions> models) : Worker.WorkerBase
 {
-    /// <summary>The metadata header that carries the shared secret.</summary>
+    /// <summary>The metadata header that carries the shared secret (<c>x-api-key</c> is accepted too).</summary>
     public const string SecretHeader = "x-worker-secret";
 
-    public override Task<DescribeResponse> Describe(DescribeRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<DescribeResponse> Describe(DescribeRequest request, ServerCallContext context)
     {
         var response = new DescribeResponse
         {
@@ -40,38 +40,38 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         };
         response.Models.AddRange(repository.Models.Where(m => m.IsReady).Select(m => new Protos.Worker.V1.HostedModel { Name = m.Name, Kind = m.Kind, Sha256 = m.Manifest?.Sha256 ?? string.Empty }));
         return Task.FromResult(response);
-    });
+    }
 
-    public override Task<StepResponse> Step(StepRequest request, ServerCallContext context) => Handle(context, async () =>
+    public override async Task<StepResponse> Step(StepRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         var settings = ToCore(request.Settings);
         var items = request.Items.Select((item, i) =>
         {
-            var state = WireTensors.ToFloats(item.State) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values.");
+            var state = TensorCodec.Decode<float>(item.State.Span) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values.");
             return new RemoteStep(new RngKey(item.Key), item.StepIndex, state, new float[state.Length]);
         }).ToList();
         await runtime.StepAsync(settings, items, context.CancellationToken);
         var response = new StepResponse();
-        response.Results.AddRange(items.Select(i => new StepResult { State = WireTensors.ToBytes(i.State), Prediction = WireTensors.ToBytes(i.Prediction) }));
+        response.Results.AddRange(items.Select(i => new StepResult { State = TensorCodec.Encode<float>(i.State), Prediction = TensorCodec.Encode<float>(i.Prediction) }));
         response.ServerMicros = Micros(started);
         return response;
-    });
+    }
 
-    public override Task<ResidentResponse> Put(PutRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<ResidentResponse> Put(PutRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         runtime.Put(request.Session, ToCore(request.Settings), [.. request.Items.Select((item, i) => new ResidentState(
             item.Handle,
             new RngKey(item.Key),
             item.StepIndex,
-            item.FromPrior ? null : WireTensors.ToFloats(item.State) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values."),
-            item.Prediction.IsEmpty ? null : WireTensors.ToFloats(item.Prediction) ?? throw new InvalidRequestException($"items[{i}].prediction", "is not a whole number of float32 values."),
+            item.FromPrior ? null : TensorCodec.Decode<float>(item.State.Span) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values."),
+            item.Prediction.IsEmpty ? null : TensorCodec.Decode<float>(item.Prediction.Span) ?? throw new InvalidRequestException($"items[{i}].prediction", "is not a whole number of float32 values."),
             item.FromPrior))]);
         return Task.FromResult(Resident(started));
-    });
+    }
 
-    public override Task<ResidentResponse> Advance(AdvanceRequest request, ServerCallContext context) => Handle(context, async () =>
+    public override async Task<ResidentResponse> Advance(AdvanceRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         var passes = await runtime.AdvanceAsync(request.Session, request.Handles, request.ToStep, context.CancellationToken);
@@ -79,16 +79,16 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         response.Passes.AddRange(passes.Passes.Select(p => new Pass { Batch = p.BatchId, Rows = p.Rows, ComputeMicros = (long)p.Compute.TotalMicroseconds }));
         response.QueueMicros = (long)passes.Queued.TotalMicroseconds;
         return response;
-    });
+    }
 
-    public override Task<ResidentResponse> Fork(ForkRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<ResidentResponse> Fork(ForkRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         runtime.Fork(request.Session, request.Parent, [.. request.Children.Select(ToCore)]);
         return Task.FromResult(Resident(started));
-    });
+    }
 
-    public override Task<ResidentResponse> Renoise(RenoiseRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<ResidentResponse> Renoise(RenoiseRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         if (request.Child is null || request.Child.Start is not (WireChildStart.Renoise or WireChildStart.ForkRenoise))
@@ -98,9 +98,9 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
 
         runtime.Fork(request.Session, request.Parent, [ToCore(request.Child)]);
         return Task.FromResult(Resident(started));
-    });
+    }
 
-    public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<FetchResponse> Fetch(FetchRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         var response = new FetchResponse();
@@ -108,21 +108,21 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         {
             Handle = n.Handle,
             StepIndex = n.StepIndex,
-            State = WireTensors.ToBytes(n.State),
-            Prediction = n.Prediction is null ? ByteString.Empty : WireTensors.ToBytes(n.Prediction),
+            State = TensorCodec.Encode<float>(n.State),
+            Prediction = n.Prediction is null ? ByteString.Empty : TensorCodec.Encode<float>(n.Prediction),
         }));
         response.ServerMicros = Micros(started);
         return Task.FromResult(response);
-    });
+    }
 
-    public override Task<ResidentResponse> Release(ReleaseRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<ResidentResponse> Release(ReleaseRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         runtime.Release(request.Session, request.Handles);
         return Task.FromResult(Resident(started));
-    });
+    }
 
-    public override Task<VerifyResponse> Verify(VerifyRequest request, ServerCallContext context) => Handle(context, async () =>
+    public override async Task<VerifyResponse> Verify(VerifyRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
         float[] scores;
@@ -138,16 +138,16 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
             }
 
             var shape = new SampleShape([.. request.Shape]);
-            var samples = request.Samples.Select((s, i) => WireTensors.ToFloats(s) ?? throw new InvalidRequestException($"samples[{i}]", "is not a whole number of float32 values.")).ToList();
+            var samples = request.Samples.Select((s, i) => TensorCodec.Decode<float>(s.Span) ?? throw new InvalidRequestException($"samples[{i}]", "is not a whole number of float32 values.")).ToList();
             scores = await runtime.VerifyAsync(request.Verifier, request.Condition, shape, samples, context.CancellationToken);
         }
 
         var response = new VerifyResponse { ServerMicros = Micros(started) };
         response.Scores.AddRange(scores);
         return response;
-    });
+    }
 
-    public override Task<ProbeResponse> Probe(ProbeRequest request, ServerCallContext context) => Handle(context, () =>
+    public override Task<ProbeResponse> Probe(ProbeRequest request, ServerCallContext context)
     {
         if (request.ResponseBytes < 0 || request.ResponseBytes > options.Value.MaxReceiveMessageSize)
         {
@@ -155,7 +155,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         }
 
         return Task.FromResult(new ProbeResponse { Payload = ByteString.CopyFrom(new byte[request.ResponseBytes]) });
-    });
+    }
 
     private static CoreSettings ToCore(Protos.Worker.V1.TrajectorySettings? settings)
     {
@@ -180,42 +180,4 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     private ResidentResponse Resident(long started) => new() { ServerMicros = Micros(started), ResidentBytes = runtime.ResidentBytes };
 
     private static long Micros(long started) => (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-
-    /// <summary>Checks the secret, runs the call, and maps what can go wrong to a status code with a message.</summary>
-    private async Task<T> Handle<T>(ServerCallContext context, Func<Task<T>> call)
-    {
-        if (options.Value.Secret is { Length: > 0 } secret)
-        {
-            var sent = context.RequestHeaders.GetValue(SecretHeader) ?? string.Empty;
-            if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(sent), Encoding.UTF8.GetBytes(secret)))
-            {
-                throw new RpcException(new Status(StatusCode.Unauthenticated, $"this worker needs the shared secret in the '{SecretHeader}' header (Workers:Secret on the orchestrator)."));
-            }
-        }
-
-        try
-        {
-            return await call();
-        }
-        catch (InvalidRequestException ex)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ex.Argument}: {ex.Message}"));
-        }
-        catch (ModelNotFoundException ex)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
-        }
-        catch (ResidentNodeNotFoundException ex)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
-        }
-        catch (ResidentMemoryExhaustedException ex)
-        {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
-        }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
-        {
-            throw new RpcException(new Status(StatusCode.Cancelled, "the caller cancelled the call."));
-        }
-    }
 }

@@ -270,6 +270,25 @@ public sealed class InProcessWorkerTests
     }
 
     [Fact]
+    public async Task RunAsync_VerifierOnlyAWorkerServes_IsScoredThereAsARemoteVerifier()
+    {
+        var worker = Models();
+        var request = Request(new BestOfNStrategy(3), steps: 10) with { Verifiers = ["mean"] };
+        var reference = await new SearchEngine(worker).RunAsync(request);
+        var scoredBefore = ((MeanVerifier)worker.GetVerifier("mean")).Calls;
+        await using var pool = await PoolAsync(worker, new WorkerOptions { Mode = WorkerModes.Stateless, UseLocal = true }, verifiers: ["mean"]);
+        var here = new ModelCatalog(new FakeModels([new GaussianDataDenoiser(Data)], []), [], pool.RemoteVerifier);
+        await using var engine = new SearchEngine(here, workers: pool);
+
+        var result = await engine.RunAsync(request);
+
+        Assert.IsType<RemoteVerifier>(here.GetVerifier("mean"));
+        Assert.Equal(3, ((MeanVerifier)worker.GetVerifier("mean")).Calls - scoredBefore); // the worker scored the three finished candidates
+        Assert.Equal(reference.Candidates.Select(c => (c.Path, c.Score)), result.Candidates.Select(c => (c.Path, c.Score)));
+        Assert.Throws<ModelNotFoundException>(() => here.GetVerifier("no-such-verifier"));
+    }
+
+    [Fact]
     public async Task JoinAsync_OtherProtocolVersion_IsRefused()
     {
         var models = Models();
@@ -282,9 +301,10 @@ public sealed class InProcessWorkerTests
 
     private static FakeModels Models() => new([new GaussianDataDenoiser(Data)], [new MeanVerifier()]);
 
-    private static async Task<WorkerPool> PoolAsync(FakeModels models, WorkerOptions options)
+    /// <summary>A pool with one in-process worker, which says it serves <paramref name="verifiers"/> (none by default).</summary>
+    private static async Task<WorkerPool> PoolAsync(FakeModels models, WorkerOptions options, string[]? verifiers = null)
     {
-        var pool = new WorkerPool((e, s) => new InProcessWorkerClient(e, new WorkerRuntime(models, new SearchEngine(models), 1 << 24)), _ => null, options with { ProbeSizes = [0, 1024], ProbeRepeats = 1 });
+        var pool = new WorkerPool((e, s) => new InProcessWorkerClient(e, new WorkerRuntime(models, new SearchEngine(models), 1 << 24)) { Verifiers = verifiers ?? [] }, _ => null, options with { ProbeSizes = [0, 1024], ProbeRepeats = 1 });
         await pool.JoinAsync("http://in-process:1");
         return pool;
     }
@@ -303,6 +323,9 @@ public sealed class InProcessWorkerTests
     {
         private const string Session = "in-process";
         private int _calls;
+
+        /// <summary>The verifiers Describe says this worker serves.</summary>
+        public IReadOnlyList<string> Verifiers { get; init; } = [];
 
         public string Endpoint { get; } = endpoint;
 
@@ -329,7 +352,7 @@ public sealed class InProcessWorkerTests
         public Task<WorkerCall<WorkerDescription>> DescribeAsync(CancellationToken cancellationToken = default) => Call(() => Task.FromResult(new WorkerDescription
         {
             ProtocolVersion = ProtocolVersion,
-            Models = [new HostedModel("gaussian-data", "denoiser", string.Empty)],
+            Models = [new HostedModel("gaussian-data", "denoiser", string.Empty), .. Verifiers.Select(v => new HostedModel(v, "verifier", string.Empty))],
             Device = "cpu",
             ExecutionProvider = "cpu",
             Threads = 1,

@@ -1,0 +1,69 @@
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Verifiers;
+
+namespace SearchOrchestrator.Workers;
+
+/// <summary>
+/// A verifier the pool's workers serve, as an <see cref="IVerifier"/> like any other: a batch is scored on the least
+/// busy worker in rotation that hosts it (one Verify call per condition), and on the next one when that worker fails.
+/// What it moves is on the worker's link (<see cref="LinkCostModel.Usage"/>).
+/// </summary>
+public sealed class RemoteVerifier : IVerifier
+{
+    private readonly WorkerPool _pool;
+
+    /// <summary>The verifier <paramref name="name"/> as <paramref name="pool"/>'s workers serve it.</summary>
+    public RemoteVerifier(string name, WorkerPool pool)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(pool);
+        Name = name;
+        _pool = pool;
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="NoBackendException">No worker in rotation hosts the verifier, or every one that does failed.</exception>
+    public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var scores = new float[batch.Count];
+        foreach (var group in Enumerable.Range(0, batch.Count).GroupBy(i => batch.Conditions[i], StringComparer.Ordinal))
+        {
+            var rows = group.ToList();
+            var scored = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], cancellationToken).ConfigureAwait(false);
+            for (var k = 0; k < rows.Count; k++)
+            {
+                scores[rows[k]] = scored[k];
+            }
+        }
+
+        return scores;
+    }
+
+    private async Task<float[]> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken)
+    {
+        string? lastFailure = null;
+        foreach (var worker in _pool.Workers.Where(w => w.IsAvailable && w.HostsVerifier(Name)).OrderBy(w => w.QueuedRows))
+        {
+            try
+            {
+                var (scores, _) = await worker.VerifyAsync(Name, condition, shape, samples, cancellationToken).ConfigureAwait(false);
+                if (scores.Length == samples.Count)
+                {
+                    return scores;
+                }
+
+                lastFailure = $" {worker.Name}: answered {scores.Length} scores for {samples.Count} samples.";
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is WorkerUnavailableException or WorkerDataException)
+            {
+                lastFailure = $" {worker.Name}: {ex.Message}";
+            }
+        }
+
+        throw new NoBackendException($"No worker in rotation can run the verifier '{Name}' now.{lastFailure}");
+    }
+}
