@@ -38,7 +38,6 @@ public static class SearchOrchestratorServiceCollectionExtensions
             provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Remote,
             provider.GetService<TimeProvider>(),
             provider.GetService<ILoggerFactory>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, KServeVerifiersHost>());
         services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
 
@@ -87,14 +86,6 @@ public static class SearchOrchestratorServiceCollectionExtensions
         services.TryAddSingleton<OpenInferenceService>();
         return new SearchOrchestratorBuilder(services);
     }
-}
-
-/// <summary>Joins the configured <c>kserve</c> verifiers with the host (resolved at start, after validation).</summary>
-internal sealed class KServeVerifiersHost(IServiceProvider services) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => services.GetRequiredService<KServeVerifiers>().JoinAllAsync(cancellationToken);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>Validates <see cref="BatchingOptions"/>, naming every bad setting.</summary>
