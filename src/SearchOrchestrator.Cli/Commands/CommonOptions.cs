@@ -83,15 +83,21 @@ internal sealed class CommonOptions
 
     /// <summary>
     /// The <c>kserve</c> verifiers set by <c>--Verifiers:Remote:&lt;n&gt;:&lt;setting&gt; &lt;value&gt;</c> (as for
-    /// <c>searchorch serve</c>), validated naming each bad setting; any other unmatched token is an error.
+    /// <c>searchorch serve</c>), validated naming each bad setting; any other stray token is a usage error.
     /// </summary>
     public static KServeVerifiers RemoteVerifiers(ParseResult parse)
     {
         var tokens = parse.UnmatchedTokens;
-        var keys = tokens.Where((_, i) => i % 2 == 0);
-        if (tokens.Count % 2 == 1 || !keys.All(k => k.StartsWith($"--{VerifierPluginOptions.SectionName}:Remote:", StringComparison.OrdinalIgnoreCase)))
+        var stray = tokens.Where((token, i) => i % 2 == 0 && !token.StartsWith($"--{VerifierPluginOptions.SectionName}:Remote:", StringComparison.OrdinalIgnoreCase)).ToList();
+        if (tokens.Count % 2 == 1 && stray.Count == 0)
         {
-            throw new InvalidRequestException("arguments", $"unrecognized: {string.Join(" ", tokens)}; only --{VerifierPluginOptions.SectionName}:Remote:<n>:<setting> <value> pairs are taken besides the options (see --help).");
+            stray.Add(tokens[^1]);
+        }
+
+        if (stray.Count > 0)
+        {
+            // As the parser says it (settings other than --Verifiers:Remote:<n>:<setting> <value> pairs are not taken here).
+            throw new InvalidRequestException("arguments", $"{string.Join(" ", stray.Select(t => $"Unrecognized command or argument '{t}'."))} (see 'searchorch {parse.CommandResult.Command.Name} --help')");
         }
 
         var options = new ConfigurationBuilder().AddCommandLine([.. tokens]).Build().GetSection(VerifierPluginOptions.SectionName).Get<VerifierPluginOptions>() ?? new VerifierPluginOptions();

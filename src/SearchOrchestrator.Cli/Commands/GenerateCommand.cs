@@ -58,8 +58,8 @@ internal static class GenerateCommand
                 throw new InvalidRequestException("samples", $"--samples must be at least 1, got {count}.");
             }
 
-            using var repository = common.LoadRepository(parse);
             using var remote = CommonOptions.RemoteVerifiers(parse);
+            using var repository = common.LoadRepository(parse);
             var catalog = common.CreateCatalog(parse, repository, remote.All);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
