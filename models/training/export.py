@@ -11,16 +11,29 @@ OPSET = 17
 
 def export_onnx(module: torch.nn.Module, args: tuple, path: str, input_names, output_names):
     """Exports with a dynamic batch axis (axis 0 of every input and output), then checks the graph."""
+    dynamic = {name: {0: "batch"} for name in list(input_names) + list(output_names)}
+    export_onnx_axes(module, args, path, input_names, output_names, dynamic)
+
+
+def export_onnx_axes(module: torch.nn.Module, args: tuple, path: str, input_names, output_names, dynamic_axes):
+    """torch.onnx.export with the names and dynamic axes given, then checks the graph."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     module.eval()
-    dynamic = {name: {0: "batch"} for name in list(input_names) + list(output_names)}
     torch.onnx.export(module, args, path, input_names=list(input_names), output_names=list(output_names),
-                      dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+                      dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True)
     model = onnx.load(path)
     onnx.checker.check_model(model)
     # Strip the producer's version so retraining on another torch build still yields comparable files.
     model.producer_version = ""
     onnx.save(model, path)
+
+
+def write_json(path: str, value) -> None:
+    """Writes value as indented JSON with a final newline, creating the folder."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
 
 
 def sha256(path: str) -> str:

@@ -96,21 +96,8 @@ class Half(torch.nn.Module):
         return tuple(o.half() for o in out) if isinstance(out, tuple) else out.half()
 
 
-def onnx_export(module, args, path, inputs, outputs, dynamic_axes):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.onnx.export(module.eval(), args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic_axes,
-                      opset_version=export.OPSET, do_constant_folding=True)
-    model = onnx.load(path)
-    onnx.checker.check_model(model)
-    model.producer_version = ""
-    onnx.save(model, path)
-
-
-def write_json(path, value):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
+onnx_export = export.export_onnx_axes
+write_json = export.write_json
 
 
 def write(folder, fp16, tok, text, unet, dec, enc):

@@ -213,23 +213,8 @@ def train_verifier(images, recon, captions, groups, generated, a, gen, rng, tok,
     return model.eval()
 
 
-def onnx_export(module, args, path, inputs, outputs, dynamic_axes):
-    """torch.onnx.export with the names and dynamic axes given, producer version stripped."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    module.eval()
-    torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic_axes,
-                      opset_version=export.OPSET, do_constant_folding=True)
-    model = onnx.load(path)
-    onnx.checker.check_model(model)
-    model.producer_version = ""
-    onnx.save(model, path)
-
-
-def write_json(path, value):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
+onnx_export = export.export_onnx_axes
+write_json = export.write_json
 
 
 def export_family(out, tok, text, unet, enc, dec, verifier, scale, meta):
