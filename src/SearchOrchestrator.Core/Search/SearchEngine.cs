@@ -151,6 +151,7 @@ public sealed class SearchEngine : IAsyncDisposable
                 Cost = tree.Account(),
                 BudgetLimited = tree.BudgetLimited || ranked.Any(c => !c.Complete),
                 ForkStep = outcome.ForkStep,
+                VerifiersLeftOut = tree.Ledger.VerifiersLeftOut,
             };
         }
         finally
@@ -250,6 +251,11 @@ public sealed class SearchEngine : IAsyncDisposable
 
         var batcher = BatcherFor(denoiser);
         var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
+        foreach (var (name, verifier) in request.Verifiers.Zip(verifiers))
+        {
+            ledger.AddVerifier(name, verifier.Kind);
+        }
+
         var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance), description.SampleShape, description.StateElements, request.Condition, ledger);
         // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
         // otherwise placement chooses per group of nodes.
@@ -265,6 +271,7 @@ public sealed class SearchEngine : IAsyncDisposable
             Ledger = ledger,
             Verifiers = [.. verifiers.Select(BatcherFor)],
             Ensemble = ensemble,
+            LeaveOutFailedVerifiers = request.LeaveOutFailedVerifiers,
             Sampler = sampler,
             Steps = schedule.Count,
             Shape = description.SampleShape,

@@ -32,6 +32,8 @@ internal sealed class OnnxVerifier : IVerifier, IVerifierModel, IDisposable
 
     public string Name { get; }
 
+    public string Kind => VerifierKinds.Onnx;
+
     public SampleShape SampleShape => _shape;
 
     public int OutputWidth => _width;
