@@ -248,11 +248,11 @@ public sealed class KServeVerifierTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, generated.StatusCode);
         Assert.Equal(grpc.Candidates.Select(c => (double)c.Scores["py-counter"]), json.GetProperty("candidates").EnumerateArray().Select(c => c.GetProperty("scores").GetProperty("py-counter").GetDouble()));
         var cost = Assert.Single(json.GetProperty("cost").GetProperty("verifiers").EnumerateArray());
-        Assert.Equal(("py-counter", "kserve", "6"), (cost.GetProperty("name").GetString(), cost.GetProperty("kind").GetString(), cost.GetProperty("calls").GetString()));
+        Assert.Equal(("py-counter", "kserve", 6L), (cost.GetProperty("name").GetString(), cost.GetProperty("kind").GetString(), cost.GetProperty("calls").GetInt64()));
         Assert.Equal(HttpStatusCode.OK, images.StatusCode);
         Assert.Equal(2, openAi.GetProperty("data").GetArrayLength());
         var openAiCost = Assert.Single(openAi.GetProperty("search").GetProperty("cost").GetProperty("verifiers").EnumerateArray());
-        Assert.Equal(("py-counter", "kserve", 6), (openAiCost.GetProperty("name").GetString(), openAiCost.GetProperty("kind").GetString(), openAiCost.GetProperty("calls").GetInt64()));
+        Assert.Equal(("py-counter", "kserve", 6L), (openAiCost.GetProperty("name").GetString(), openAiCost.GetProperty("kind").GetString(), openAiCost.GetProperty("calls").GetInt64()));
         Assert.True(openAiCost.GetProperty("bytes_sent").GetInt64() > 0);
     }
 
