@@ -241,7 +241,7 @@ public sealed class KServeVerifierTests : IAsyncLifetime
         var grpc = await Client.GenerateAsync(Request("py-counter"));
 
         using var generated = await http.PostAsync("/api/v1/generate", new StringContent("""{"model":"counting","condition":"3","steps":20,"guidance":2,"eta":0.5,"seed":11,"bestOfN":{"n":6},"verifiers":["py-counter"],"candidates":6}""", Encoding.UTF8, "application/json"));
-        using var images = await http.PostAsync("/v1/images/generations", new StringContent("""{"model":"counting","prompt":"3","n":2,"seed":11,"guidance_scale":2,"eta":0.5,"num_inference_steps":20,"strategy":"best_of_n","strategy_params":{"n":6},"verifiers":["py-counter"],"response_format":"b64_json"}""", Encoding.UTF8, "application/json"));
+        using var images = await http.PostAsync("/v1/images/generations", new StringContent("""{"model":"counting","prompt":"3","n":2,"seed":11,"guidance_scale":2,"eta":0.5,"num_inference_steps":20,"strategy":"best_of_n","strategy_params":{"n":6},"verifiers":["py-counter"],"leave_out_failed_verifiers":true,"response_format":"b64_json"}""", Encoding.UTF8, "application/json"));
         var json = JsonDocument.Parse(await generated.Content.ReadAsStringAsync()).RootElement;
         var openAi = JsonDocument.Parse(await images.Content.ReadAsStringAsync()).RootElement;
 
@@ -254,6 +254,7 @@ public sealed class KServeVerifierTests : IAsyncLifetime
         var openAiCost = Assert.Single(openAi.GetProperty("search").GetProperty("cost").GetProperty("verifiers").EnumerateArray());
         Assert.Equal(("py-counter", "kserve", 6L), (openAiCost.GetProperty("name").GetString(), openAiCost.GetProperty("kind").GetString(), openAiCost.GetProperty("calls").GetInt64()));
         Assert.True(openAiCost.GetProperty("bytes_sent").GetInt64() > 0);
+        Assert.Equal(0, openAi.GetProperty("search").GetProperty("verifiers_left_out").GetArrayLength());
     }
 
     /// <summary>The sample verifier on a free loopback port; disposing kills it.</summary>
