@@ -12,6 +12,11 @@ start-up from the repository's protos/ folder, so nothing generated is checked i
     /usr/bin/python3 samples/PythonVerifier/verifier.py --port 8001
 
 prints one line `listening on 127.0.0.1:8001` once it serves, and stops on Ctrl+C or SIGTERM.
+
+With `--time-input t` the model also takes each sample's model time (FP32 [B], what a noise-aware verifier scores
+with; configure `Verifiers:Remote:<n>:Tensors:Time` to `t`), and with `--echo-time` it scores every sample with that
+time instead of counting (to see what the orchestrator sends). `--delay 2.5` makes every ModelInfer answer 2.5 s late
+(to try a verifier's `CallTimeout`).
 """
 
 import argparse
@@ -21,6 +26,7 @@ import signal
 import struct
 import sys
 import tempfile
+import time
 from concurrent import futures
 
 import numpy as np
@@ -79,8 +85,8 @@ def decode_bytes(raw):
     return items
 
 
-def build_servicer(pb, pb_grpc, grpc, model):
-    """The GRPCInferenceService for one model: `sample` FP32 [B, 1, H, W] and `condition` BYTES [B] in, `score` FP32 [B] out."""
+def build_servicer(pb, pb_grpc, grpc, model, time_input=None, echo_time=False, delay=0.0):
+    """The GRPCInferenceService for one model: `sample` FP32 [B, 1, H, W], `condition` BYTES [B] (and `time_input` FP32 [B]) in, `score` FP32 [B] out."""
 
     def invalid(context, message):
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
@@ -106,21 +112,25 @@ def build_servicer(pb, pb_grpc, grpc, model):
         def ModelMetadata(self, request, context):
             require_model(request.name, context)
             tensor = pb.ModelMetadataResponse.TensorMetadata
+            inputs = [tensor(name="sample", datatype="FP32", shape=[-1, 1, -1, -1]),
+                      tensor(name="condition", datatype="BYTES", shape=[-1])]
+            if time_input:
+                inputs.append(tensor(name=time_input, datatype="FP32", shape=[-1]))
             return pb.ModelMetadataResponse(
-                name=model, versions=["1"], platform="python",
-                inputs=[tensor(name="sample", datatype="FP32", shape=[-1, 1, -1, -1]),
-                        tensor(name="condition", datatype="BYTES", shape=[-1])],
+                name=model, versions=["1"], platform="python", inputs=inputs,
                 outputs=[tensor(name="score", datatype="FP32", shape=[-1])])
 
         def ModelInfer(self, request, context):
             require_model(request.model_name, context)
+            if delay > 0:
+                time.sleep(delay)
             raw = len(request.raw_input_contents) > 0
             if raw and len(request.raw_input_contents) != len(request.inputs):
                 invalid(context, f"raw_input_contents has {len(request.raw_input_contents)} entries for {len(request.inputs)} inputs")
             tensors = {}
             for index, tensor in enumerate(request.inputs):
                 tensors[tensor.name] = (tensor, request.raw_input_contents[index] if raw else None)
-            for name in ("sample", "condition"):
+            for name in ("sample", "condition") + ((time_input,) if time_input else ()):
                 if name not in tensors:
                     invalid(context, f"input '{name}' is missing (inputs given: {', '.join(tensors) or 'none'})")
 
@@ -138,8 +148,18 @@ def build_servicer(pb, pb_grpc, grpc, model):
             if len(labels) != batch:
                 invalid(context, f"input 'condition' has {len(labels)} entries for a batch of {batch}")
 
+            times = None
+            if time_input:
+                t, t_raw = tensors[time_input]
+                times = np.frombuffer(t_raw, dtype="<f4") if raw else np.asarray(t.contents.fp32_contents, dtype=np.float32)
+                if t.datatype != "FP32" or times.size != batch:
+                    invalid(context, f"input '{time_input}' must be FP32 [{batch}], got {t.datatype} with {times.size} values")
+
             scores = np.empty(batch, dtype=np.float32)
             for i, label in enumerate(labels):
+                if echo_time:
+                    scores[i] = times[i]
+                    continue
                 text = label.decode("utf-8", "replace")
                 if not text.strip().lstrip("-").isdigit():
                     invalid(context, f"condition {i} must be a whole number (the object count), got '{text[:32]}'")
@@ -163,14 +183,21 @@ def main():
     parser.add_argument("--model", default="py-counter", help="the model name clients ask for (default py-counter)")
     parser.add_argument("--protos", default=os.path.join(HERE, "..", "..", "protos"), help="the folder holding grpc_predict_v2.proto")
     parser.add_argument("--workers", type=int, default=2, help="threads serving calls (default 2)")
+    parser.add_argument("--time-input", default=None, help="also take each sample's model time as this FP32 [B] input (default: none)")
+    parser.add_argument("--echo-time", action="store_true", help="score each sample with its time instead of counting (needs --time-input)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds every ModelInfer waits before answering (default 0)")
     args = parser.parse_args()
+    if args.echo_time and not args.time_input:
+        parser.error("--echo-time needs --time-input")
+    if args.delay < 0:
+        parser.error(f"--delay must not be negative, got {args.delay}")
 
     pb, pb_grpc = compile_protocol(os.path.abspath(args.protos))
     import grpc
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(build_servicer(pb, pb_grpc, grpc, args.model), server)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(build_servicer(pb, pb_grpc, grpc, args.model, args.time_input, args.echo_time, args.delay), server)
     port = server.add_insecure_port(f"{args.host}:{args.port}")
     if port == 0:
         sys.exit(f"verifier.py: cannot listen on {args.host}:{args.port}")

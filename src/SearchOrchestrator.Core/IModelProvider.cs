@@ -49,7 +49,10 @@ public sealed class ModelCatalog : IModelProvider
     }
 
     /// <summary>The C# verifiers (built in and plug-ins), by name.</summary>
-    public IReadOnlyCollection<string> CodeVerifiers => _verifiers.Keys;
+    public IReadOnlyCollection<string> CodeVerifiers => [.. _verifiers.Values.Where(v => v.Kind == VerifierKinds.Code).Select(v => v.Name)];
+
+    /// <summary>The verifiers given besides the repository's (C# and configured remote ones), by name.</summary>
+    public IReadOnlyCollection<IVerifier> Verifiers => _verifiers.Values;
 
     /// <inheritdoc />
     public IDenoiser GetDenoiser(string name) => _repository.GetDenoiser(name);

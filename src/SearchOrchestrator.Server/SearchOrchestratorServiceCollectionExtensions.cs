@@ -37,7 +37,8 @@ public static class SearchOrchestratorServiceCollectionExtensions
         services.TryAddSingleton(provider => new KServeVerifiers(
             provider.GetRequiredService<IOptions<VerifierPluginOptions>>().Value.Remote,
             provider.GetService<TimeProvider>(),
-            provider.GetService<ILoggerFactory>()));
+            provider.GetService<ILoggerFactory>(),
+            provider.GetRequiredService<IOptions<WorkerOptions>>().Value));
         services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>());
 

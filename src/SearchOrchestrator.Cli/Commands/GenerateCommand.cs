@@ -308,6 +308,11 @@ internal static class GenerateCommand
         var cost = result.Cost;
         Console.WriteLine(FormattableString.Invariant($"NFE {cost.Nfe} (independent runs: {cost.NfeIndependent}, saving {cost.Saving:P1}), {cost.Nfe / (double)request.Steps:0.00}x one trajectory"));
         Console.WriteLine(FormattableString.Invariant($"verifier calls {cost.VerifierCalls}; {cost.Batches} batches, mean {cost.MeanBatchSize:0.0} rows; compute {cost.ComputeTime.TotalSeconds:0.00} s, queued {cost.QueueTime.TotalSeconds:0.00} s, wall {cost.WallTime.TotalSeconds:0.00} s"));
+        foreach (var v in cost.Verifiers.Where(v => v.BytesSent + v.BytesReceived > 0))
+        {
+            Console.WriteLine(FormattableString.Invariant($"verifier {v.Name} ({v.Kind}): {v.Calls} calls, {v.BytesSent} B sent, {v.BytesReceived} B received, {v.TransferTime.TotalMilliseconds:0.0} ms"));
+        }
+
         if (result.ForkStep is { } fork)
         {
             Console.WriteLine($"fork step {fork}{(cost.CalibrationNfe > 0 ? FormattableString.Invariant($" (calibrated, {cost.CalibrationNfe} NFE)") : string.Empty)}");

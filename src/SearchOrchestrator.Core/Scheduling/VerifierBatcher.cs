@@ -1,5 +1,6 @@
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Scheduling;
 
@@ -16,19 +17,36 @@ public sealed class VerifierBatcher : IAsyncDisposable
         _pump = new Pump(verifier, options, time ?? TimeProvider.System);
     }
 
-    /// <summary>Scores one sample given its condition label.</summary>
+    /// <summary>The verifier's name.</summary>
+    public string Name => _pump.Verifier.Name;
+
+    /// <summary>The verifier's kind (<see cref="VerifierKinds"/>).</summary>
+    public string Kind => _pump.Verifier.Kind;
+
+    /// <summary>
+    /// Scores one sample given its condition label and, when known, the model time <paramref name="time"/> of its
+    /// x0-prediction. For a remote verifier, <c>Transfer</c> is this sample's share of what its call moved (the call's
+    /// bytes split over its samples so that the shares add up to the call exactly); zero for a verifier of this process.
+    /// </summary>
     /// <exception cref="VerifierFailedException">The verifier threw or returned a non-finite score.</exception>
-    public async Task<(float Score, BatchTiming Timing)> ScoreAsync(SampleShape shape, float[] sample, string condition, CancellationToken cancellationToken = default)
+    public async Task<(float Score, BatchTiming Timing, Transfer Transfer)> ScoreAsync(SampleShape shape, float[] sample, string condition, float? time = null, CancellationToken cancellationToken = default)
     {
-        var work = new Work(shape, sample, condition, cancellationToken);
+        var work = new Work(shape, sample, condition, time, cancellationToken);
         var timing = await _pump.SubmitAsync(work).ConfigureAwait(false);
-        return (work.Score, timing);
+        return (work.Score, timing, work.Transfer);
     }
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _pump.DisposeAsync();
 
-    private sealed class Work(SampleShape shape, float[] sample, string condition, CancellationToken cancellationToken) : BatchWork(1, cancellationToken)
+    /// <summary>Share <paramref name="index"/> of <paramref name="parts"/> of a call's transfer: whole bytes and ticks, the remainder to the first shares.</summary>
+    private static Transfer ShareOf(Transfer transfer, int index, int parts)
+    {
+        static long Part(long total, int index, int parts) => (total / parts) + (index < total % parts ? 1 : 0);
+        return new Transfer(Part(transfer.BytesSent, index, parts), Part(transfer.BytesReceived, index, parts), TimeSpan.FromTicks(Part(transfer.Time.Ticks, index, parts)));
+    }
+
+    private sealed class Work(SampleShape shape, float[] sample, string condition, float? time, CancellationToken cancellationToken) : BatchWork(1, cancellationToken)
     {
         public SampleShape Shape { get; } = shape;
 
@@ -36,11 +54,17 @@ public sealed class VerifierBatcher : IAsyncDisposable
 
         public string Condition { get; } = condition;
 
+        public float? Time { get; } = time;
+
         public float Score { get; set; }
+
+        public Transfer Transfer { get; set; }
     }
 
     private sealed class Pump(IVerifier verifier, BatchingOptions options, TimeProvider time) : BatchPump<Work>(verifier.Name, options, time)
     {
+        public IVerifier Verifier => verifier;
+
         public new Task<BatchTiming> SubmitAsync(Work work) => base.SubmitAsync(work);
 
         protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, int lane, CancellationToken passCancellation)
@@ -56,10 +80,18 @@ public sealed class VerifierBatcher : IAsyncDisposable
                     items[i].Sample.AsSpan().CopyTo(samples.AsSpan(i * shape.ElementCount));
                 }
 
+                // Times go along only when every sample has one (a worker relaying samples does not know them).
+                var call = new VerifierBatch(shape, samples, [.. items.Select(w => w.Condition)])
+                {
+                    Times = items.All(w => w.Time is not null) ? items.Select(w => w.Time!.Value).ToArray() : ReadOnlyMemory<float>.Empty,
+                };
                 float[] scores;
+                var transfer = default(Transfer);
                 try
                 {
-                    scores = await verifier.ScoreAsync(new VerifierBatch(shape, samples, [.. items.Select(w => w.Condition)]), passCancellation).ConfigureAwait(false);
+                    (scores, transfer) = verifier is IRemoteVerifier remote
+                        ? await remote.ScoreRemotelyAsync(call, passCancellation).ConfigureAwait(false)
+                        : (await verifier.ScoreAsync(call, passCancellation).ConfigureAwait(false), transfer);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException and not InvalidRequestException)
                 {
@@ -74,6 +106,7 @@ public sealed class VerifierBatcher : IAsyncDisposable
                 for (var i = 0; i < items.Count; i++)
                 {
                     items[i].Score = scores[i];
+                    items[i].Transfer = ShareOf(transfer, i, items.Count);
                     if (!float.IsFinite(scores[i]))
                     {
                         items[i].Error = new VerifierFailedException(verifier.Name, $"verifier '{verifier.Name}' returned a non-finite score ({scores[i]}) for a sample of condition {CallerInput.Quote(items[i].Condition)}.");

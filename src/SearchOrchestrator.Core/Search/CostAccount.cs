@@ -36,6 +36,12 @@ public sealed record CostAccount
     /// <summary>What this search moved over each worker link, and the time spent moving it (empty when all ran here).</summary>
     public IReadOnlyList<Workers.LinkUsage> Links { get; init; } = [];
 
+    /// <summary>
+    /// Each verifier of the search, in the request's order: its calls (they add up to <see cref="VerifierCalls"/>) and
+    /// what scoring this search's samples moved over its link (zero for a verifier of this process).
+    /// </summary>
+    public IReadOnlyList<VerifierCost> Verifiers { get; init; } = [];
+
     /// <summary>Distinct denoiser batches this search's steps joined.</summary>
     public required int Batches { get; init; }
 
@@ -51,3 +57,21 @@ public sealed record CostAccount
     /// <summary>From the start of the search to its result.</summary>
     public required TimeSpan WallTime { get; init; }
 }
+
+/// <summary>
+/// What one verifier cost one search: its calls (one per sample scored, failed ones included) and this search's share of
+/// the bytes its remote calls moved each way and of their time (a call scoring several searches' samples is split by
+/// samples, the shares adding up to the call).
+/// </summary>
+/// <param name="Name">The verifier's name.</param>
+/// <param name="Kind">onnx, code, kserve or worker (<see cref="Verifiers.VerifierKinds"/>).</param>
+/// <param name="Calls">Samples it was asked to score for this search.</param>
+/// <param name="BytesSent">Request bytes sent to it for this search's samples.</param>
+/// <param name="BytesReceived">Reply bytes received for them.</param>
+/// <param name="TransferTime">Time of those calls (a remote call's elapsed time, shared by samples).</param>
+public sealed record VerifierCost(string Name, string Kind, long Calls, long BytesSent, long BytesReceived, TimeSpan TransferTime);
+
+/// <summary>A verifier that failed during a search whose request allowed leaving it out, and why.</summary>
+/// <param name="Name">The verifier's name.</param>
+/// <param name="Reason">Its error, naming the verifier (and the timeout, when its deadline passed).</param>
+public sealed record LeftOutVerifier(string Name, string Reason);

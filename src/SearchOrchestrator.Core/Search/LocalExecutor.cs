@@ -56,15 +56,25 @@ internal sealed class LocalExecutor(ExecutorSettings settings) : ITreeExecutor
         ledger.Record(new TreeEvent(TreeEventKind.Advanced, node.Id, node.Path, node.StepIndex));
     }
 
-    /// <summary>Scores the nodes at <paramref name="indices"/> (held here) into <paramref name="scores"/>.</summary>
+    /// <summary>
+    /// Scores the nodes at <paramref name="indices"/> (held here) into <paramref name="scores"/>, each with the model time
+    /// its x0-prediction was made at (its last step's), counting what a remote verifier moved for them.
+    /// </summary>
     internal async Task ScoreHereAsync(VerifierBatcher batcher, IReadOnlyList<Node> nodes, IReadOnlyList<int> indices, float[] scores, CancellationToken cancellationToken)
     {
         var shape = settings.Shape;
-        var results = await Task.WhenAll(indices.Select(i => batcher.ScoreAsync(shape, nodes[i].Prediction!.Value[..shape.ElementCount].ToArray(), settings.Condition, cancellationToken))).ConfigureAwait(false);
+        var schedule = settings.Steps.Schedule;
+        var results = await Task.WhenAll(indices.Select(i => batcher.ScoreAsync(
+            shape,
+            nodes[i].Prediction!.Value[..shape.ElementCount].ToArray(),
+            settings.Condition,
+            nodes[i].StepIndex > 0 ? (float)schedule.TimestepAt(nodes[i].StepIndex - 1) : null,
+            cancellationToken))).ConfigureAwait(false);
         for (var j = 0; j < indices.Count; j++)
         {
             scores[indices[j]] = results[j].Score;
             settings.Ledger.AddQueueTime(results[j].Timing.Queued);
+            settings.Ledger.RecordVerifierTransfer(batcher.Name, results[j].Transfer);
         }
     }
 }

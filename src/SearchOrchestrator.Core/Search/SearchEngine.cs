@@ -177,6 +177,7 @@ public sealed class SearchEngine : IAsyncDisposable
                 Cost = tree.Account(),
                 BudgetLimited = tree.BudgetLimited || ranked.Any(c => !c.Complete),
                 ForkStep = outcome.ForkStep,
+                VerifiersLeftOut = tree.Ledger.VerifiersLeftOut,
             };
         }
         finally
@@ -303,6 +304,11 @@ public sealed class SearchEngine : IAsyncDisposable
 
         var batcher = BatcherFor(denoiser);
         var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
+        foreach (var (name, verifier) in request.Verifiers.Zip(verifiers))
+        {
+            ledger.AddVerifier(name, verifier.Kind);
+        }
+
         var condition = request.TextPrompt ?? request.Condition;
         // A pipeline's condition ids are prompt-cache handles: the prompt's, and the negative prompt's for guidance.
         var prompts = leasePrompts ? pipeline?.Prompts.Lease([request.TextPrompt!, request.NegativePrompt ?? string.Empty]) : null;
@@ -328,6 +334,7 @@ public sealed class SearchEngine : IAsyncDisposable
             Ledger = ledger,
             Verifiers = [.. verifiers.Select(BatcherFor)],
             Ensemble = ensemble,
+            LeaveOutFailedVerifiers = request.LeaveOutFailedVerifiers,
             Sampler = sampler,
             Steps = schedule.Count,
             Shape = description.SampleShape,

@@ -52,6 +52,12 @@ public sealed record SearchRequest
     /// <summary>Per-verifier weights for <see cref="EnsembleRule.WeightedSum"/> (default 1 each).</summary>
     public IReadOnlyDictionary<string, double>? VerifierWeights { get; init; }
 
+    /// <summary>
+    /// When a remote verifier (kserve or worker) fails or times out, leave it out of the ensemble for the rest of the
+    /// search (the result says so in <see cref="SearchResult.VerifiersLeftOut"/>) instead of failing the search. Default false.
+    /// </summary>
+    public bool LeaveOutFailedVerifiers { get; init; }
+
     /// <summary>The most the search may spend. Default: no limit.</summary>
     public SearchBudget Budget { get; init; } = new();
 
@@ -107,4 +113,7 @@ public sealed record SearchResult
 
     /// <summary>The fork step the strategy used, when it forks at one (resolved from <c>fork_at: auto</c> if asked).</summary>
     public int? ForkStep { get; init; }
+
+    /// <summary>Remote verifiers that failed and were left out of the ensemble (only with <see cref="SearchRequest.LeaveOutFailedVerifiers"/>).</summary>
+    public IReadOnlyList<LeftOutVerifier> VerifiersLeftOut { get; init; } = [];
 }

@@ -22,6 +22,7 @@ public sealed class TrajectoryTree
     private readonly List<Node> _roots = [];
     private readonly IReadOnlyList<VerifierBatcher> _verifiers;
     private readonly VerifierEnsemble _ensemble;
+    private readonly bool _leaveOutFailedVerifiers;
     private readonly ISampler _sampler;
     private readonly int _elements;
     private readonly RngKey _seedKey;
@@ -36,6 +37,7 @@ public sealed class TrajectoryTree
         Ledger = settings.Ledger;
         _verifiers = settings.Verifiers;
         _ensemble = settings.Ensemble;
+        _leaveOutFailedVerifiers = settings.LeaveOutFailedVerifiers;
         _sampler = settings.Sampler;
         _elements = settings.Elements;
         _seedKey = RngKey.ForSeed(settings.Seed);
@@ -208,7 +210,8 @@ public sealed class TrajectoryTree
     /// <summary>
     /// Scores the nodes' x0-predictions with every verifier of the search and combines them by its ensemble rule into
     /// <see cref="Node.Score"/>. Nodes the verifier-call budget cannot cover are left unscored (and the search is
-    /// marked budget-limited). Returns the nodes that were scored.
+    /// marked budget-limited). Returns the nodes that were scored. When the request allows it, a remote verifier that
+    /// fails is left out of the ensemble from then on (the rest combine without it); when every one is, the search fails.
     /// </summary>
     public async Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default)
     {
@@ -218,6 +221,8 @@ public sealed class TrajectoryTree
             throw new InvalidOperationException("This search has no verifiers to score with.");
         }
 
+        var active = Enumerable.Range(0, _verifiers.Count).Where(v => !Ledger.IsLeftOut(_ensemble.Verifiers[v])).ToList();
+        var names = active.Select(v => _ensemble.Verifiers[v]).ToList();
         var scored = new List<Node>(nodes.Count);
         foreach (var node in nodes)
         {
@@ -228,7 +233,7 @@ public sealed class TrajectoryTree
             }
 
             var decoderCalls = Decoding is { AnyPixels: true } && node.Pixels is null && !scored.Contains(node) ? 1 : 0;
-            if (Ledger.TryReserveVerification(_verifiers.Count, decoderCalls) is { } refusal)
+            if (Ledger.TryReserveVerification(names, decoderCalls) is { } refusal)
             {
                 Ledger.Refuse(refusal, nodes.Count - scored.Count);
                 break;
@@ -247,15 +252,21 @@ public sealed class TrajectoryTree
             await DecodeAsync(scored, cancellationToken).ConfigureAwait(false);
         }
 
-        var scores = await Task.WhenAll(_verifiers.Select((batcher, v) => Decoding is { } d && d.PixelVerifiers[v]
-            ? ScorePixelsAsync(batcher, scored, cancellationToken)
-            : Executor.ScoreAsync(_ensemble.Verifiers[v], batcher, scored, cancellationToken))).ConfigureAwait(false);
-        var combined = _ensemble.Combine(scores);
+        var results = await Task.WhenAll(active.Select(v => ScoreOrLeaveOutAsync(v, scored, cancellationToken))).ConfigureAwait(false);
+        var kept = Enumerable.Range(0, active.Count).Where(k => results[k] is not null).ToList();
+        if (kept.Count == 0)
+        {
+            var left = Ledger.VerifiersLeftOut;
+            throw new VerifierFailedException(left[^1].Name, $"every verifier of this search failed and was left out: {string.Join(" ", left.Select(l => l.Reason))}", new NoBackendException(left[^1].Reason));
+        }
+
+        var scores = kept.Select(k => results[k]!).ToList();
+        var combined = _ensemble.Combine(scores, [.. kept.Select(k => names[k])]);
         for (var i = 0; i < scored.Count; i++)
         {
-            for (var v = 0; v < _verifiers.Count; v++)
+            foreach (var k in kept)
             {
-                scored[i].SetScore(_ensemble.Verifiers[v], scores[v][i]);
+                scored[i].SetScore(names[k], results[k]![i]);
             }
 
             scored[i].Score = combined[i];
@@ -264,6 +275,23 @@ public sealed class TrajectoryTree
         }
 
         return scored;
+    }
+
+    /// <summary>Scores with verifier <paramref name="v"/>; null when it failed and was left out (a remote one, and the request allows it).</summary>
+    private async Task<float[]?> ScoreOrLeaveOutAsync(int v, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
+    {
+        var batcher = _verifiers[v];
+        try
+        {
+            return Decoding is { } decoding && decoding.PixelVerifiers[v]
+                ? await ScorePixelsAsync(batcher, nodes, cancellationToken).ConfigureAwait(false)
+                : await Executor.ScoreAsync(batcher.Name, batcher, nodes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (VerifierFailedException ex) when (_leaveOutFailedVerifiers && batcher.Kind is VerifierKinds.KServe or VerifierKinds.Worker && !cancellationToken.IsCancellationRequested)
+        {
+            Ledger.LeaveOut(batcher.Name, ex.Message);
+            return null;
+        }
     }
 
     /// <summary>
@@ -377,10 +405,12 @@ public sealed class TrajectoryTree
     private async Task<float[]> ScorePixelsAsync(VerifierBatcher batcher, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
     {
         var shape = Decoding!.Decoder.Description.ImageShape;
-        var results = await Task.WhenAll(nodes.Select(n => batcher.ScoreAsync(shape, n.Pixels!, Condition, cancellationToken))).ConfigureAwait(false);
-        foreach (var (_, timing) in results)
+        // Decoded images are clean samples: a time-taking verifier gets no time for them.
+        var results = await Task.WhenAll(nodes.Select(n => batcher.ScoreAsync(shape, n.Pixels!, Condition, time: null, cancellationToken))).ConfigureAwait(false);
+        foreach (var (_, timing, transfer) in results)
         {
             Ledger.AddQueueTime(timing.Queued);
+            Ledger.RecordVerifierTransfer(batcher.Name, transfer);
         }
 
         return [.. results.Select(r => r.Score)];

@@ -22,6 +22,8 @@ internal sealed class TreeLedger
     private readonly HashSet<(string Backend, long Id)> _recentBatches = [];
     private readonly Queue<(string Backend, long Id)> _recentOrder = new();
     private readonly Dictionary<string, LinkUsage> _links = new(StringComparer.Ordinal);
+    private readonly List<VerifierCost> _verifiers = [];
+    private readonly List<LeftOutVerifier> _leftOut = [];
     private readonly SearchBudget _budget;
     private readonly TimeProvider _time;
     private readonly long _started;
@@ -106,10 +108,11 @@ internal sealed class TreeLedger
     public void HoldDecoderCalls(long calls) => Interlocked.Exchange(ref _heldDecoderCalls, calls);
 
     /// <summary>
-    /// Counts <paramref name="verifierCalls"/> verifier calls and <paramref name="decoderCalls"/> decoder calls if the
-    /// budget allows both; otherwise counts neither and says which limit refused (null when both fit).
+    /// Counts one call of each of <paramref name="verifiers"/> (one sample scored by each, in the total and in each
+    /// verifier's own entry) and <paramref name="decoderCalls"/> decoder calls if the budget allows both; otherwise counts
+    /// neither and says which limit refused (null when both fit).
     /// </summary>
-    public string? TryReserveVerification(long verifierCalls, long decoderCalls)
+    public string? TryReserveVerification(IReadOnlyList<string> verifiers, long decoderCalls)
     {
         lock (_gate)
         {
@@ -123,13 +126,19 @@ internal sealed class TreeLedger
                 return "decode";
             }
 
-            if (_budget.MaxVerifierCalls is { } max && VerifierCalls + verifierCalls > max)
+            if (_budget.MaxVerifierCalls is { } max && VerifierCalls + verifiers.Count > max)
             {
                 return "verify";
             }
 
-            Interlocked.Add(ref _verifierCalls, verifierCalls);
+            Interlocked.Add(ref _verifierCalls, verifiers.Count);
             Interlocked.Add(ref _decoderCalls, decoderCalls);
+            foreach (var name in verifiers)
+            {
+                var i = VerifierIndex(name);
+                _verifiers[i] = _verifiers[i] with { Calls = _verifiers[i].Calls + 1 };
+            }
+
             return null;
         }
     }
@@ -146,6 +155,74 @@ internal sealed class TreeLedger
     {
         Interlocked.Add(ref _encoderCalls, calls);
         Interlocked.Add(ref _encoderCacheHits, hits);
+    }
+
+    /// <summary>Opens the cost entry of a verifier of the search (in the ensemble's order).</summary>
+    public void AddVerifier(string name, string kind)
+    {
+        lock (_gate)
+        {
+            _verifiers.Add(new VerifierCost(name, kind, 0, 0, 0, TimeSpan.Zero));
+        }
+    }
+
+    /// <summary>Counts what scoring this search's samples moved over <paramref name="verifier"/>'s link (its share of shared calls).</summary>
+    public void RecordVerifierTransfer(string verifier, Transfer transfer)
+    {
+        if (transfer == default)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            var i = VerifierIndex(verifier);
+            var cost = _verifiers[i];
+            _verifiers[i] = cost with
+            {
+                BytesSent = cost.BytesSent + transfer.BytesSent,
+                BytesReceived = cost.BytesReceived + transfer.BytesReceived,
+                TransferTime = cost.TransferTime + transfer.Time,
+            };
+        }
+    }
+
+    /// <summary>Leaves <paramref name="verifier"/> out of the ensemble for the rest of the search; false when it already was.</summary>
+    public bool LeaveOut(string verifier, string reason)
+    {
+        lock (_gate)
+        {
+            if (_leftOut.Any(l => l.Name == verifier))
+            {
+                return false;
+            }
+
+            _leftOut.Add(new LeftOutVerifier(verifier, reason));
+        }
+
+        TreeLog.VerifierLeftOut(Logger, verifier, reason);
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="verifier"/> was left out of this search's ensemble.</summary>
+    public bool IsLeftOut(string verifier)
+    {
+        lock (_gate)
+        {
+            return _leftOut.Any(l => l.Name == verifier);
+        }
+    }
+
+    /// <summary>The verifiers left out so far, in the order they failed.</summary>
+    public IReadOnlyList<LeftOutVerifier> VerifiersLeftOut
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _leftOut];
+            }
+        }
     }
 
     /// <summary>Marks the search budget-limited and says which limit refused <paramref name="nodes"/> nodes' work.</summary>
@@ -259,6 +336,7 @@ internal sealed class TreeLedger
                 CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
                 ReplayNfe = Interlocked.Read(ref _replayNfe),
                 Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],
+                Verifiers = [.. _verifiers],
                 Batches = _batchesJoined,
                 MeanBatchSize = _batchesJoined == 0 ? 0 : (double)_batchRows / _batchesJoined,
                 QueueTime = _queueTime,
@@ -306,6 +384,13 @@ internal sealed class TreeLedger
         return true;
     }
 
+    /// <summary>The entry of <paramref name="verifier"/>; call under <see cref="_gate"/>.</summary>
+    private int VerifierIndex(string verifier)
+    {
+        var i = _verifiers.FindIndex(v => v.Name == verifier);
+        return i >= 0 ? i : throw new InvalidOperationException($"Verifier '{verifier}' is not one of this search's.");
+    }
+
     private bool WallTimeExhausted() => _budget.MaxWallTime is { } wall && Elapsed >= wall;
 }
 
@@ -320,6 +405,9 @@ internal static partial class TreeLog
 
     [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Recomputed node {Node} ({Path}) at step {Step} by deterministic replay: {Nfe} NFE outside the budget")]
     public static partial void Replayed(ILogger logger, int node, string path, int step, int nfe);
+
+    [LoggerMessage(EventId = 5105, Level = LogLevel.Warning, Message = "Verifier {Verifier} is left out of this search's ensemble (the request allows it): {Reason}")]
+    public static partial void VerifierLeftOut(ILogger logger, string verifier, string reason);
 
     [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "Releasing {Count} resident node(s) on {Backend} failed; the backend expires them when this session is idle")]
     public static partial void ReleaseFailed(ILogger logger, Exception error, string backend, int count);

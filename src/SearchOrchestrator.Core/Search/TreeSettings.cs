@@ -18,6 +18,9 @@ internal sealed record TreeSettings
 
     public required VerifierEnsemble Ensemble { get; init; }
 
+    /// <summary>Leave a failing remote verifier out of the ensemble for the rest of the search instead of failing it.</summary>
+    public bool LeaveOutFailedVerifiers { get; init; }
+
     public required ISampler Sampler { get; init; }
 
     /// <summary>N, the number of sampling steps.</summary>

@@ -8,6 +8,12 @@ namespace SearchOrchestrator.Verifiers;
 /// </summary>
 public sealed record VerifierBatch(SampleShape Shape, ReadOnlyMemory<float> Samples, IReadOnlyList<string> Conditions)
 {
+    /// <summary>
+    /// Each sample's model time t: the time its node's x0-prediction was made at (the schedule's time of the node's
+    /// last step). Empty when the caller does not know it (a worker relaying samples); otherwise <see cref="Count"/> values.
+    /// </summary>
+    public ReadOnlyMemory<float> Times { get; init; }
+
     /// <summary>The number of samples.</summary>
     public int Count => Conditions.Count;
 
@@ -31,6 +37,23 @@ public interface IVerifier
     /// </summary>
     SampleShape? SampleShape => null;
 
+    /// <summary>What kind of verifier it is (<see cref="VerifierKinds"/>); a C# class leaves the default, <c>code</c>.</summary>
+    string Kind => VerifierKinds.Code;
+
     /// <summary>One score per sample, in batch order.</summary>
     Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// A verifier whose calls go over links to other processes (an Open Inference Protocol server, the pool's workers):
+/// each batch reports what it moved, so every search counts its share per verifier, and the links' measured costs are
+/// shown where the verifier is listed.
+/// </summary>
+public interface IRemoteVerifier : IVerifier
+{
+    /// <summary>The links its calls go over now (one per endpoint), each with its measured cost.</summary>
+    IReadOnlyList<Workers.LinkCostModel> Links { get; }
+
+    /// <summary>One score per sample, in batch order, and what the call moved (bytes each way, time).</summary>
+    Task<(float[] Scores, Workers.Transfer Transfer)> ScoreRemotelyAsync(VerifierBatch batch, CancellationToken cancellationToken = default);
 }

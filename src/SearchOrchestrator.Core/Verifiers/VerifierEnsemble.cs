@@ -43,9 +43,16 @@ public sealed class VerifierEnsemble
     public EnsembleRule Rule { get; }
 
     /// <summary>Combines <c>scores[v][i]</c> (verifier v, node i) into one score per node.</summary>
-    public double[] Combine(IReadOnlyList<float[]> scores)
+    public double[] Combine(IReadOnlyList<float[]> scores) => Combine(scores, Verifiers);
+
+    /// <summary>
+    /// Combines the scores of <paramref name="verifiers"/> (some of the ensemble's, e.g. with a failed one left out),
+    /// <c>scores[v][i]</c> being verifier v's score of node i, into one score per node.
+    /// </summary>
+    public double[] Combine(IReadOnlyList<float[]> scores, IReadOnlyList<string> verifiers)
     {
         ArgumentNullException.ThrowIfNull(scores);
+        ArgumentNullException.ThrowIfNull(verifiers);
         var count = scores.Count == 0 ? 0 : scores[0].Length;
         var combined = new double[count];
         if (scores.Count == 1)
@@ -62,7 +69,7 @@ public sealed class VerifierEnsemble
         {
             if (Rule == EnsembleRule.WeightedSum)
             {
-                var weight = _weights.GetValueOrDefault(Verifiers[v], 1.0);
+                var weight = _weights.GetValueOrDefault(verifiers[v], 1.0);
                 for (var i = 0; i < count; i++)
                 {
                     combined[i] += weight * scores[v][i];

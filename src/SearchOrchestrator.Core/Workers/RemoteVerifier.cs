@@ -6,9 +6,9 @@ namespace SearchOrchestrator.Workers;
 /// <summary>
 /// A verifier the pool's workers serve, as an <see cref="IVerifier"/> like any other: a batch is scored on the least
 /// busy worker in rotation that hosts it (one Verify call per condition), and on the next one when that worker fails.
-/// What it moves is on the worker's link (<see cref="LinkCostModel.Usage"/>).
+/// What it moves is on the worker's link (<see cref="LinkCostModel.Usage"/>) and, per batch, in the search's cost account.
 /// </summary>
-public sealed class RemoteVerifier : IVerifier
+public sealed class RemoteVerifier : IRemoteVerifier
 {
     private readonly WorkerPool _pool;
 
@@ -25,35 +25,48 @@ public sealed class RemoteVerifier : IVerifier
     public string Name { get; }
 
     /// <inheritdoc />
+    public string Kind => VerifierKinds.Worker;
+
+    /// <summary>The links of the workers that host it.</summary>
+    public IReadOnlyList<LinkCostModel> Links => [.. _pool.Workers.Where(w => w.HostsVerifier(Name) && w.Link is not null).Select(w => w.Link!)];
+
+    /// <inheritdoc />
     /// <exception cref="NoBackendException">No worker in rotation hosts the verifier, or every one that does failed.</exception>
-    public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
+    public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default) =>
+        (await ScoreRemotelyAsync(batch, cancellationToken).ConfigureAwait(false)).Scores;
+
+    /// <inheritdoc />
+    /// <exception cref="NoBackendException">No worker in rotation hosts the verifier, or every one that does failed.</exception>
+    public async Task<(float[] Scores, Transfer Transfer)> ScoreRemotelyAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var scores = new float[batch.Count];
+        var moved = default(Transfer);
         foreach (var group in Enumerable.Range(0, batch.Count).GroupBy(i => batch.Conditions[i], StringComparer.Ordinal))
         {
             var rows = group.ToList();
-            var scored = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], cancellationToken).ConfigureAwait(false);
+            var (scored, transfer) = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], cancellationToken).ConfigureAwait(false);
+            moved += transfer;
             for (var k = 0; k < rows.Count; k++)
             {
                 scores[rows[k]] = scored[k];
             }
         }
 
-        return scores;
+        return (scores, moved);
     }
 
-    private async Task<float[]> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken)
+    private async Task<(float[] Scores, Transfer Transfer)> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken)
     {
         string? lastFailure = null;
         foreach (var worker in _pool.Workers.Where(w => w.IsAvailable && w.HostsVerifier(Name)).OrderBy(w => w.QueuedRows))
         {
             try
             {
-                var (scores, _) = await worker.VerifyAsync(Name, condition, shape, samples, cancellationToken).ConfigureAwait(false);
+                var (scores, transfer) = await worker.VerifyAsync(Name, condition, shape, samples, cancellationToken).ConfigureAwait(false);
                 if (scores.Length == samples.Count)
                 {
-                    return scores;
+                    return (scores, transfer);
                 }
 
                 lastFailure = $" {worker.Name}: answered {scores.Length} scores for {samples.Count} samples.";

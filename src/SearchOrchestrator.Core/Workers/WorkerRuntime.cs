@@ -241,7 +241,7 @@ public sealed class WorkerRuntime
             }
         }
 
-        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s, condition, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s, condition, cancellationToken: cancellationToken))).ConfigureAwait(false);
         return [.. results.Select(r => r.Score)];
     }
 

@@ -249,6 +249,11 @@ public static partial class ManifestValidator
     private static void ValidateVerifier(ModelManifest m, List<string> errors)
     {
         RequireTensor(m.Inputs, "inputs", "sample", "float32", errors);
+        if (m.Inputs?.ContainsKey("time") == true && RequireTensor(m.Inputs, "inputs", "time", "float32", errors)?.Shape is { Length: not 1 } timeShape)
+        {
+            errors.Add($"inputs.time.shape: a noise-aware verifier takes one time per sample, [-1], got [{string.Join(", ", timeShape)}]");
+        }
+
         var output = RequireTensor(m.Outputs, "outputs", "output", "float32", errors);
         var width = output?.Shape is [_, var w] ? w : (int?)null;
         if (output?.Shape is { Length: not 2 } shape)

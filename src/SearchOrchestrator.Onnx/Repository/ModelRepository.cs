@@ -357,7 +357,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     }
 
     private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
-        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!);
+        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!, m.Inputs.GetValueOrDefault("time")?.Name);
 
     private static void WarmUp(IDenoiser denoiser)
     {
@@ -371,6 +371,6 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     {
         var shape = new SampleShape(m.Inputs!["sample"].Shape![1..]);
         var condition = m.Scoring!.Labels?[0] ?? m.Scoring.Targets?.Keys.First() ?? string.Empty;
-        verifier.ScoreAsync(new VerifierBatch(shape, new float[shape.ElementCount], [condition])).GetAwaiter().GetResult();
+        verifier.ScoreAsync(new VerifierBatch(shape, new float[shape.ElementCount], [condition]) { Times = new float[1] }).GetAwaiter().GetResult();
     }
 }

@@ -67,6 +67,7 @@ internal static class SearchRequestMapper
             Seed = request.Seed,
             Strategy = strategies.Create(name, parameters, steps),
             Verifiers = [.. request.Verifiers],
+            LeaveOutFailedVerifiers = request.LeaveOutFailedVerifiers,
             Ensemble = request.Ensemble == EnsembleRule.WeightedSum ? Verifiers.EnsembleRule.WeightedSum : Verifiers.EnsembleRule.MeanRank,
             VerifierWeights = request.VerifierWeights.Count == 0 ? null : new Dictionary<string, double>(request.VerifierWeights),
             Budget = new SearchBudget

@@ -27,6 +27,7 @@ internal sealed class SearchService(
     SearchAdmission admission,
     ServerShutdown shutdown,
     StrategyCatalog strategies,
+    SearchOrchestrator.Workers.WorkerPool workers,
     ILogger<SearchService> logger) : Protos.V1.Search.SearchBase
 {
     /// <summary>How often a stream carries a progress event.</summary>
@@ -140,6 +141,7 @@ internal sealed class SearchService(
     {
         var response = new ListModelsResponse();
         response.Models.AddRange(repository.Models.Select(ToWire));
+        response.Models.AddRange(OtherVerifiers());
         if (models is ModelCatalog catalog)
         {
             response.CodeVerifiers.AddRange(catalog.CodeVerifiers.Order(StringComparer.Ordinal));
@@ -155,9 +157,10 @@ internal sealed class SearchService(
             throw new InvalidRequestException("name", "the model name is empty; name one of the models ListModels lists.");
         }
 
-        var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(request.Name)}; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
-        return Task.FromResult(ToWire(entry));
+        var all = repository.Models.Select(ToWire).Concat(OtherVerifiers()).ToList();
+        var info = all.FirstOrDefault(m => m.Name == request.Name)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(request.Name)}; available: {string.Join(", ", all.Select(m => m.Name))}."));
+        return Task.FromResult(info);
     }
 
     public override Task<EstimateResponse> Estimate(GenerateRequest request, ServerCallContext context) => InWireTerms(() =>
@@ -300,6 +303,18 @@ internal sealed class SearchService(
                 EncoderCalls = cost.EncoderCalls,
                 EncoderCacheHits = cost.EncoderCacheHits,
                 DecoderCalls = cost.DecoderCalls,
+                Verifiers =
+                {
+                    cost.Verifiers.Select(v => new Protos.V1.VerifierCost
+                    {
+                        Name = v.Name,
+                        Kind = v.Kind,
+                        Calls = v.Calls,
+                        BytesSent = v.BytesSent,
+                        BytesReceived = v.BytesReceived,
+                        TransferMs = v.TransferTime.TotalMilliseconds,
+                    }),
+                },
                 Links =
                 {
                     cost.Links.Select(l => new LinkTraffic
@@ -317,6 +332,8 @@ internal sealed class SearchService(
         {
             response.ForkStep = fork;
         }
+
+        response.VerifiersLeftOut.AddRange(result.VerifiersLeftOut.Select(l => new Protos.V1.LeftOutVerifier { Name = l.Name, Reason = l.Reason }));
 
         var masked = TryGetMasked(request.Model);
         response.Candidates.AddRange(result.Candidates.Select(c => ToWire(c, request, masked)));
@@ -362,6 +379,43 @@ internal sealed class SearchService(
         return wire;
     }
 
+    /// <summary>
+    /// The verifiers the repository does not hold: C# and kserve ones (the catalog's), then those only the pool's workers
+    /// serve, each with its kind, where it runs and its measured link, in name order within each group.
+    /// </summary>
+    private IEnumerable<ModelInfo> OtherVerifiers()
+    {
+        var held = repository.Models.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var given = (models as ModelCatalog)?.Verifiers.Where(v => !held.Contains(v.Name)).OrderBy(v => v.Name, StringComparer.Ordinal).ToList() ?? [];
+        held.UnionWith(given.Select(v => v.Name));
+        var served = workers.Workers.SelectMany(w => w.Description.Models).Where(m => m.Kind == "verifier" && !held.Contains(m.Name)).Select(m => m.Name)
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(workers.RemoteVerifier).OfType<Verifiers.IVerifier>();
+        return given.Concat(served).Select(ToWire);
+    }
+
+    private static ModelInfo ToWire(Verifiers.IVerifier verifier)
+    {
+        var info = new ModelInfo { Name = verifier.Name, Kind = ManifestNames.Verifier, Ready = verifier is not OpenInference.KServeVerifier { IsJoined: false }, VerifierKind = verifier.Kind, RunsOn = Verifiers.VerifierKinds.Local };
+        if (verifier is Verifiers.IRemoteVerifier remote)
+        {
+            var links = remote.Links;
+            info.RunsOn = string.Join(", ", links.Select(l => l.Name));
+            info.Links.AddRange(links.Select(l =>
+            {
+                var fit = l.Fit;
+                return new MeasuredLink
+                {
+                    Endpoint = l.Name,
+                    RoundTripMs = fit.Latency.TotalMilliseconds,
+                    MegabytesPerSecond = double.IsFinite(fit.BytesPerSecond) ? fit.BytesPerSecond / 1e6 : 0,
+                    Samples = fit.Samples,
+                };
+            }));
+        }
+
+        return info;
+    }
+
     private static ModelInfo ToWire(ModelEntry entry)
     {
         var m = entry.Manifest;
@@ -378,6 +432,12 @@ internal sealed class SearchService(
             Sha256 = m?.Sha256 ?? string.Empty,
             Description = m?.Description ?? string.Empty,
         };
+        if (entry.Kind == ManifestNames.Verifier)
+        {
+            info.VerifierKind = Verifiers.VerifierKinds.Onnx;
+            info.RunsOn = Verifiers.VerifierKinds.Local;
+        }
+
         if (m?.Inputs?.GetValueOrDefault("sample")?.Shape is { Length: > 1 } shape)
         {
             info.SampleShape.AddRange(shape[1..]);

@@ -16,9 +16,9 @@ namespace SearchOrchestrator.Server.OpenAi;
 /// OpenAI-compatible HTTP endpoints: <c>GET /v1/models</c>, <c>POST /v1/images/generations</c> (gaussian image
 /// models; a class-conditioned model takes its condition label as the prompt) and <c>POST /v1/completions</c>
 /// (masked text models: prompt in, the filled-in text out). The search rides along as extra body fields, as SGLang
-/// and vLLM-Omni extend the schema (<c>strategy</c>, <c>strategy_params</c>, <c>verifiers</c>, <c>budget</c>,
+/// and vLLM-Omni extend the schema (<c>strategy</c>, <c>strategy_params</c>, <c>verifiers</c>, <c>leave_out_failed_verifiers</c>, <c>budget</c>,
 /// <c>num_inference_steps</c>, <c>guidance_scale</c>, <c>eta</c>), and the response carries the cost account in
-/// <c>search</c>. A thin adapter: each request becomes a <see cref="GenerateRequest"/> run by
+/// <c>search</c> (with the verifiers left out). A thin adapter: each request becomes a <see cref="GenerateRequest"/> run by
 /// <see cref="SearchService.GenerateAsync"/>, so validation, caps, API keys and errors are the gRPC service's; errors
 /// are answered in OpenAI's error shape.
 /// </summary>
@@ -245,6 +245,7 @@ public static class OpenAiEndpointRouteBuilderExtensions
             ["budget_limited"] = response.BudgetLimited,
             ["fork_step"] = response.HasForkStep ? response.ForkStep : null,
             ["cost"] = Int64sAsNumbers(JsonNode.Parse(formatter.Format(response.Cost))!, Protos.V1.CostAccount.Descriptor),
+            ["verifiers_left_out"] = new JsonArray([.. response.VerifiersLeftOut.Select(l => (JsonNode)new JsonObject { ["name"] = l.Name, ["reason"] = l.Reason })]),
         };
     }
 

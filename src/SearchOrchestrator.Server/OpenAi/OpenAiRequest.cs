@@ -13,7 +13,7 @@ namespace SearchOrchestrator.Server.OpenAi;
 internal sealed record OpenAiRequest(string Model, string Prompt, int N)
 {
     /// <summary>The search, as extra body fields (the names SGLang and vLLM-Omni use where they have one).</summary>
-    private static readonly string[] SearchFields = ["seed", "num_inference_steps", "guidance_scale", "eta", "strategy", "strategy_params", "verifiers", "budget"];
+    private static readonly string[] SearchFields = ["seed", "num_inference_steps", "guidance_scale", "eta", "strategy", "strategy_params", "verifiers", "leave_out_failed_verifiers", "budget"];
 
     /// <summary>Fields of <c>POST /v1/images/generations</c>; OpenAI's <c>quality</c>, <c>style</c> and <c>user</c> are accepted and have no effect.</summary>
     public static readonly string[] ImageFields = ["model", "prompt", "n", "size", "response_format", "quality", "style", "user", .. SearchFields];
@@ -88,6 +88,12 @@ internal sealed record OpenAiRequest(string Model, string Prompt, int N)
         if (body["verifiers"] is { } verifiers)
         {
             proto["verifiers"] = Checked(verifiers, "verifiers", GenerateRequest.Descriptor.FindFieldByName("verifiers"));
+        }
+
+        if (body["leave_out_failed_verifiers"] is { } leaveOut)
+        {
+            var field = GenerateRequest.Descriptor.FindFieldByName("leave_out_failed_verifiers");
+            proto[field.JsonName] = Checked(leaveOut, "leave_out_failed_verifiers", field);
         }
 
         if (body["budget"] is { } budget)

@@ -267,37 +267,12 @@ public sealed class KServeBackend : IStatelessBackend
     /// nonzero <see cref="WorkerOptions.ProbeSizes"/> addressed to <see cref="ProbeModel"/>.
     /// </summary>
     /// <exception cref="WorkerUnavailableException">A probe failed for a reason other than the expected refusal.</exception>
-    public async Task ProbeAsync(CancellationToken cancellationToken = default)
-    {
-        var time = _endpoint.Time;
-        for (var r = 0; r < _options.ProbeRepeats; r++)
+    public Task ProbeAsync(CancellationToken cancellationToken = default) =>
+        Map(Name, async () =>
         {
-            var started = time.GetTimestamp();
-            await Map(Name, () => KServeEndpoint.CallAsync(Name, "ServerLive", c => _endpoint.Client.ServerLiveAsync(new ServerLiveRequest(), _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken)).ConfigureAwait(false);
-            Link.Record(new Transfer(GrpcMessagePrefix, GrpcMessagePrefix + 2, time.GetElapsedTime(started)));
-            foreach (var size in _options.ProbeSizes.Where(s => s > 0))
-            {
-                var request = new ModelInferRequest { ModelName = ProbeModel };
-                request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "payload", Datatype = "BYTES", Shape = { 1 } });
-                request.RawInputContents.Add(Google.Protobuf.ByteString.CopyFrom(new byte[size]));
-                started = time.GetTimestamp();
-                try
-                {
-                    await _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), cancellationToken).ResponseAsync.ConfigureAwait(false);
-                }
-                catch (RpcException ex) when (IsProbeRefusal(ex))
-                {
-                    // The expected refusal, sent after the server read the whole request.
-                }
-                catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
-                {
-                    throw new WorkerUnavailableException(Name, $"link probe of {size} bytes failed with {ex.StatusCode}: {ex.Status.Detail}", ex);
-                }
-
-                Link.Record(new Transfer(request.CalculateSize() + GrpcMessagePrefix, GrpcMessagePrefix, time.GetElapsedTime(started)));
-            }
-        }
-    }
+            await _endpoint.ProbeLinkAsync(Name, Link, _options.ProbeRepeats, _options.ProbeSizes, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
 
     /// <summary>
     /// Whether a probe's failure is the server's refusal of the unknown model: NOT_FOUND from current Triton and KServe

@@ -121,6 +121,44 @@ public sealed class KServeEndpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// Fits <paramref name="link"/>: <paramref name="repeats"/> rounds of one ServerLive and one ModelInfer of each nonzero
+    /// size of <paramref name="sizes"/> addressed to <see cref="KServeBackend.ProbeModel"/>, which the server refuses
+    /// after reading the whole request.
+    /// </summary>
+    /// <exception cref="KServeBackendException">A probe failed for a reason other than the expected refusal.</exception>
+    internal async Task ProbeLinkAsync(string what, SearchOrchestrator.Workers.LinkCostModel link, int repeats, IEnumerable<int> sizes, CancellationToken cancellationToken)
+    {
+        const int GrpcMessagePrefix = 5;
+        for (var r = 0; r < repeats; r++)
+        {
+            var started = Time.GetTimestamp();
+            await CallAsync(what, "ServerLive", c => Client.ServerLiveAsync(new ServerLiveRequest(), Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+            link.Record(new SearchOrchestrator.Workers.Transfer(GrpcMessagePrefix, GrpcMessagePrefix + 2, Time.GetElapsedTime(started)));
+            foreach (var size in sizes.Where(s => s > 0))
+            {
+                var request = new ModelInferRequest { ModelName = KServeBackend.ProbeModel };
+                request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "payload", Datatype = "BYTES", Shape = { 1 } });
+                request.RawInputContents.Add(Google.Protobuf.ByteString.CopyFrom(new byte[size]));
+                started = Time.GetTimestamp();
+                try
+                {
+                    await Client.ModelInferAsync(request, Headers, Deadline(Options.ConnectTimeout), cancellationToken).ResponseAsync.ConfigureAwait(false);
+                }
+                catch (RpcException ex) when (KServeBackend.IsProbeRefusal(ex))
+                {
+                    // The expected refusal, sent after the server read the whole request.
+                }
+                catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new KServeBackendException($"{what}: link probe of {size} bytes failed with {ex.StatusCode}: {ex.Status.Detail}", ex.StatusCode, ex);
+                }
+
+                link.Record(new SearchOrchestrator.Workers.Transfer(request.CalculateSize() + GrpcMessagePrefix, GrpcMessagePrefix, Time.GetElapsedTime(started)));
+            }
+        }
+    }
+
     /// <summary>Disposes the channel when the endpoint opened it.</summary>
     public void Dispose() => _ownedChannel?.Dispose();
 

@@ -14,13 +14,15 @@ namespace SearchOrchestrator.Server.OpenInference;
 
 /// <summary>
 /// A verifier of kind <c>kserve</c>: each batch is one <c>ModelInfer</c> (samples FP32 [B, ...shape], conditions BYTES
-/// [B]) with a deadline, on a server whose ModelReady and ModelMetadata were checked against the configured tensors when
-/// it joined (again on the next call after a failure); its output row becomes a score by the configured rule. What it
-/// moves is recorded on <see cref="Traffic"/>. A failed or timed-out call is a <see cref="NoBackendException"/> naming
-/// the server and model; the verifier queue adds the verifier's name, and the searches that use it fail with
-/// UNAVAILABLE (nothing else is affected).
+/// [B], and each sample's model time FP32 [B] when <c>Tensors:Time</c> is set) with a deadline, on a server whose
+/// ModelReady and ModelMetadata were checked against the configured tensors and whose link was measured when it joined
+/// (again on the next call after a failure); its output row becomes a score by the configured rule. What it moves is
+/// recorded on <see cref="Traffic"/> and <see cref="Link"/>, and returned per batch for the searches' cost accounts. A
+/// failed or timed-out call is a <see cref="NoBackendException"/> naming the server and model (and the timeout); the
+/// verifier queue adds the verifier's name, and the searches that use it fail with UNAVAILABLE or, where the request
+/// allows, leave it out (nothing else is affected).
 /// </summary>
-public sealed class KServeVerifier : IVerifier, IDisposable
+public sealed class KServeVerifier : IRemoteVerifier, IDisposable
 {
     // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
     private const int GrpcMessagePrefix = 5;
@@ -31,13 +33,20 @@ public sealed class KServeVerifier : IVerifier, IDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _joining = new(1, 1);
     private readonly string _what;
+    private readonly WorkerOptions _probe;
     private volatile TensorMetadata? _sample;
 
-    /// <summary>Creates the verifier; it joins (checks the server) on <see cref="JoinAsync"/> or its first batch.</summary>
-    public KServeVerifier(KServeVerifierOptions options, TimeProvider? time = null, ILogger? logger = null)
+    /// <summary>Creates the verifier; it joins (checks the server, measures the link) on <see cref="JoinAsync"/> or its first batch.</summary>
+    /// <param name="options">The verifier's settings.</param>
+    /// <param name="time">The clock calls are timed with.</param>
+    /// <param name="logger">Where joins are logged.</param>
+    /// <param name="probe">How the link is probed when it joins (<see cref="WorkerOptions.ProbeSizes"/>, <see cref="WorkerOptions.ProbeRepeats"/>), as for kserve backends.</param>
+    public KServeVerifier(KServeVerifierOptions options, TimeProvider? time = null, ILogger? logger = null, WorkerOptions? probe = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        _probe = probe ?? new WorkerOptions();
+        Link = new LinkCostModel(options.Endpoint);
         _logger = logger ?? NullLogger.Instance;
         _endpoint = KServeEndpoint.Create(options.ToEndpointOptions(), time: time, logger: _logger);
         _scoring = new VerifierScoring(options.Name, options.Scoring);
@@ -50,15 +59,25 @@ public sealed class KServeVerifier : IVerifier, IDisposable
     /// <summary>The server's address.</summary>
     public string Endpoint => _options.Endpoint;
 
-    /// <summary>Calls, bytes each way and time of every <c>ModelInfer</c> this verifier made (its measured link).</summary>
+    /// <summary>Calls, bytes each way and time of every <c>ModelInfer</c> this verifier made.</summary>
     public LinkTraffic Traffic => _endpoint.Traffic;
+
+    /// <inheritdoc />
+    public string Kind => VerifierKinds.KServe;
+
+    /// <summary>The link to the server: α + β·bytes fitted from the probes taken when it joined, and the totals of every call.</summary>
+    public LinkCostModel Link { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<LinkCostModel> Links => [Link];
 
     /// <summary>True once the server's metadata was checked and no call has failed since.</summary>
     public bool IsJoined => _sample is not null;
 
     /// <summary>
     /// Checks ModelReady and ModelMetadata against the configured tensors: the sample input FP32 with a variable batch
-    /// axis, the condition input BYTES [-1], the output FP32 [-1] or [-1, width], no other input the server needs.
+    /// axis, the condition input BYTES [-1], the time input FP32 [-1] when configured, the output FP32 [-1] or
+    /// [-1, width], no other input the server needs; then measures the link.
     /// </summary>
     /// <exception cref="NoBackendException">The server is unreachable or not ready, or its metadata does not match (the message says which tensor).</exception>
     public async Task JoinAsync(CancellationToken cancellationToken = default)
@@ -84,6 +103,11 @@ public sealed class KServeVerifier : IVerifier, IDisposable
             var problems = new List<string>();
             var sample = Expect(metadata.Inputs, "input", _options.Tensors.Sample, "Sample", OpenInferenceDatatypes.Fp32, problems);
             var condition = Expect(metadata.Inputs, "input", _options.Tensors.Condition, "Condition", "BYTES", problems);
+            var times = _options.Tensors.Time is { Length: > 0 } timeInput ? Expect(metadata.Inputs, "input", timeInput, "Time", OpenInferenceDatatypes.Fp32, problems) : null;
+            if (times is not null && times.Shape.Count != 1)
+            {
+                problems.Add($"input '{times.Name}' ({Setting("Tensors:Time")}): shape {OpenInferenceDatatypes.Format(times.Shape)}, expected [-1] (one time per sample)");
+            }
             var output = Expect(metadata.Outputs, "output", _options.Tensors.Output, "Output", OpenInferenceDatatypes.Fp32, problems);
             if (condition is not null && condition.Shape.Count != 1)
             {
@@ -95,9 +119,9 @@ public sealed class KServeVerifier : IVerifier, IDisposable
                 problems.Add($"output '{output.Name}' ({Setting("Tensors:Output")}): shape {OpenInferenceDatatypes.Format(output.Shape)}, expected [-1] or [-1, width]");
             }
 
-            foreach (var extra in metadata.Inputs.Where(t => t.Name != _options.Tensors.Sample && t.Name != _options.Tensors.Condition))
+            foreach (var extra in metadata.Inputs.Where(t => t.Name != _options.Tensors.Sample && t.Name != _options.Tensors.Condition && t.Name != _options.Tensors.Time))
             {
-                problems.Add($"input '{extra.Name}': the remote model needs it but {Setting("Tensors")} maps only Sample and Condition");
+                problems.Add($"input '{extra.Name}': the remote model needs it but {Setting("Tensors")} maps only Sample, Condition and (when set) Time");
             }
 
             if (problems.Count > 0)
@@ -105,8 +129,14 @@ public sealed class KServeVerifier : IVerifier, IDisposable
                 throw new NoBackendException($"{_what}: the server's metadata does not match {VerifierSection}: {string.Join("; ", problems)}.");
             }
 
+            await Call("link probe", async c =>
+            {
+                await _endpoint.ProbeLinkAsync(_what, Link, _probe.ProbeRepeats, _probe.ProbeSizes, c).ConfigureAwait(false);
+                return true;
+            }, cancellationToken, ("ConnectTimeout", _options.ConnectTimeout)).ConfigureAwait(false);
             _sample = sample;
-            OpenInferenceLog.VerifierJoined(_logger, Name, Endpoint, name, version);
+            var fit = Link.Fit;
+            OpenInferenceLog.VerifierJoined(_logger, Name, Endpoint, name, version, fit.Latency.TotalMilliseconds, fit.BytesPerSecond / 1e6);
         }
         finally
         {
@@ -116,7 +146,12 @@ public sealed class KServeVerifier : IVerifier, IDisposable
 
     /// <inheritdoc />
     /// <exception cref="NoBackendException">The service failed, timed out or answered something unusable; the message names the server and model.</exception>
-    public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
+    public async Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default) =>
+        (await ScoreRemotelyAsync(batch, cancellationToken).ConfigureAwait(false)).Scores;
+
+    /// <inheritdoc />
+    /// <exception cref="NoBackendException">The service failed, timed out or answered something unusable; the message names the server and model (and the timeout that passed).</exception>
+    public async Task<(float[] Scores, Transfer Transfer)> ScoreRemotelyAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         _scoring.CheckConditions(batch.Conditions);
@@ -135,21 +170,33 @@ public sealed class KServeVerifier : IVerifier, IDisposable
         request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = _options.Tensors.Output });
         request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Samples.Span[..(n * batch.Shape.ElementCount)]));
         request.RawInputContents.Add(EncodeBytes(batch.Conditions));
+        if (_options.Tensors.Time is { Length: > 0 } time)
+        {
+            if (batch.Times.Length != n)
+            {
+                throw new InvalidRequestException("verifiers", $"verifier '{Name}' needs each sample's time ({Setting("Tensors:Time")}), but these samples come without one (a worker relays samples without their times).");
+            }
 
-        var time = _endpoint.Time;
-        var started = time.GetTimestamp();
+            request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = time, Datatype = OpenInferenceDatatypes.Fp32, Shape = { n } });
+            request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Times.Span));
+        }
+
+        var clock = _endpoint.Time;
+        var started = clock.GetTimestamp();
         ModelInferResponse response;
         try
         {
-            response = await Call("ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
+            response = await Call("ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_options.CallTimeout), c), cancellationToken, timeout: ("CallTimeout", _options.CallTimeout)).ConfigureAwait(false);
         }
         catch (NoBackendException)
         {
-            _sample = null; // join again (ready, metadata) before the next batch
+            _sample = null; // join again (ready, metadata, link) before the next batch
             throw;
         }
 
-        _endpoint.Traffic.Record(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
+        var transfer = new Transfer(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, clock.GetElapsedTime(started));
+        _endpoint.Traffic.Record(transfer.BytesSent, transfer.BytesReceived, transfer.Time);
+        Link.RecordUsage(transfer);
         var (values, width) = ReadOutput(response, n);
         if (_scoring.WidthProblem(width) is { } problem)
         {
@@ -162,7 +209,7 @@ public sealed class KServeVerifier : IVerifier, IDisposable
             throw Malformed($"output '{_options.Tensors.Output}' has {values[bad]} at element {bad}; a score must be finite");
         }
 
-        return _scoring.Score(values, width, batch.Conditions);
+        return (_scoring.Score(values, width, batch.Conditions), transfer);
     }
 
     /// <summary>Closes the channel.</summary>
@@ -244,11 +291,19 @@ public sealed class KServeVerifier : IVerifier, IDisposable
 
     private NoBackendException Malformed(string problem) => new($"{_what}: malformed ModelInfer reply: {problem}.");
 
-    private async Task<T> Call<T>(string method, Func<CancellationToken, global::Grpc.Core.AsyncUnaryCall<T>> call, CancellationToken cancellationToken, string? notFoundHint = null)
+    private Task<T> Call<T>(string method, Func<CancellationToken, global::Grpc.Core.AsyncUnaryCall<T>> call, CancellationToken cancellationToken, string? notFoundHint = null, (string Setting, TimeSpan Value)? timeout = null) =>
+        Call(method, c => KServeEndpoint.CallAsync(_what, method, call, c, notFoundHint), cancellationToken, timeout ?? ("ConnectTimeout", _options.ConnectTimeout));
+
+    /// <summary>Runs <paramref name="call"/>, its failure a <see cref="NoBackendException"/>; a passed deadline names the verifier's timeout setting and value.</summary>
+    private async Task<T> Call<T>(string method, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken, (string Setting, TimeSpan Value) timeout)
     {
         try
         {
-            return await KServeEndpoint.CallAsync(_what, method, call, cancellationToken, notFoundHint).ConfigureAwait(false);
+            return await call(cancellationToken).ConfigureAwait(false);
+        }
+        catch (KServeBackendException ex) when (ex.Status == global::Grpc.Core.StatusCode.DeadlineExceeded)
+        {
+            throw new NoBackendException($"{_what}: {method} did not answer within {Setting(timeout.Setting)} ({timeout.Value.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} ms); raise it if the model is slow.");
         }
         catch (KServeBackendException ex)
         {

@@ -64,6 +64,13 @@ public sealed class KServeVerifierTensors
     /// <summary>The input the conditions (prompts) are sent as: BYTES, shape [B], UTF-8. Default <c>condition</c>.</summary>
     public string Condition { get; set; } = "condition";
 
+    /// <summary>
+    /// The input each sample's model time is sent as: FP32, shape [B], the time the sample's x0-prediction was made at
+    /// (the schedule's time of its node's last step: a training timestep for gaussian models, the masked share for masked
+    /// ones), for noise-aware verifiers. Default unset: no time is sent.
+    /// </summary>
+    public string? Time { get; set; }
+
     /// <summary>The output scored: FP32, shape [B] or [B, width]. Default <c>score</c>.</summary>
     public string Output { get; set; } = "score";
 }
@@ -128,6 +135,17 @@ public sealed class KServeVerifierOptionsValidator : IValidateOptions<VerifierPl
                 {
                     failures.Add($"{prefix}:Tensors:{role}: empty tensor name.");
                 }
+            }
+
+            if (v.Tensors.Time is { } time && string.IsNullOrWhiteSpace(time))
+            {
+                failures.Add($"{prefix}:Tensors:Time: empty tensor name; leave it out to send no time.");
+            }
+
+            var inputs = new[] { v.Tensors.Sample, v.Tensors.Condition, v.Tensors.Time }.Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
+            if (inputs.Distinct(StringComparer.Ordinal).Count() != inputs.Count)
+            {
+                failures.Add($"{prefix}:Tensors: Sample, Condition and Time must be different inputs, got {string.Join(", ", inputs.Select(t => $"'{t}'"))}.");
             }
 
             var rule = v.Scoring.Rule;

@@ -13,11 +13,15 @@ public sealed class KServeVerifiers : IDisposable
     private readonly ILogger _logger;
 
     /// <summary>Creates a verifier per entry of <paramref name="options"/>.</summary>
-    public KServeVerifiers(IEnumerable<KServeVerifierOptions> options, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    /// <param name="options">The verifiers' settings.</param>
+    /// <param name="time">The clock calls are timed with.</param>
+    /// <param name="loggers">Where joins are logged.</param>
+    /// <param name="probe">How links are probed when a verifier joins (as for kserve backends).</param>
+    public KServeVerifiers(IEnumerable<KServeVerifierOptions> options, TimeProvider? time = null, ILoggerFactory? loggers = null, WorkerOptions? probe = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _logger = loggers?.CreateLogger<KServeVerifiers>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<KServeVerifiers>.Instance;
-        All = [.. options.Select(o => new KServeVerifier(o, time, loggers?.CreateLogger<KServeVerifier>()))];
+        All = [.. options.Select(o => new KServeVerifier(o, time, loggers?.CreateLogger<KServeVerifier>(), probe))];
     }
 
     /// <summary>The verifiers, in configuration order.</summary>

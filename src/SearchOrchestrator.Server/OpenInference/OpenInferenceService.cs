@@ -175,8 +175,8 @@ internal static partial class OpenInferenceLog
     [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "KServe backend {Endpoint}: model {Model} served as {RemoteModel} version '{Version}'; metadata matches the manifest")]
     public static partial void BackendConnected(ILogger logger, string endpoint, string model, string remoteModel, string version);
 
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Verifier {Verifier} (kserve) joined: {Endpoint} serves it as {RemoteModel} version '{Version}'; metadata matches")]
-    public static partial void VerifierJoined(ILogger logger, string verifier, string endpoint, string remoteModel, string version);
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Verifier {Verifier} (kserve) joined: {Endpoint} serves it as {RemoteModel} version '{Version}'; metadata matches; link round trip {RoundTripMs:F3} ms, {MegabytesPerSecond:F1} MB/s")]
+    public static partial void VerifierJoined(ILogger logger, string verifier, string endpoint, string remoteModel, string version, double roundTripMs, double megabytesPerSecond);
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Verifier {Verifier} (kserve) did not join at start; searches that use it try again: {Reason}")]
     public static partial void VerifierNotJoined(ILogger logger, string verifier, string reason);

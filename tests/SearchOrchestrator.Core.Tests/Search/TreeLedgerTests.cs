@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Time.Testing;
 using SearchOrchestrator.Core.Tests.TestDoubles;
 using SearchOrchestrator.Search;
+using SearchOrchestrator.Verifiers;
+using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Core.Tests.Search;
 
@@ -77,15 +79,57 @@ public sealed class TreeLedgerTests
         var time = new FakeTimeProvider();
         var logger = new RecordingLogger<TreeLedger>();
         var ledger = new TreeLedger(new SearchBudget { MaxWallTime = TimeSpan.FromSeconds(1) }, time, logger, recordEvents: false);
+        ledger.AddVerifier("a", VerifierKinds.Code);
+        ledger.AddVerifier("b", VerifierKinds.Code);
 
-        var before = ledger.TryReserveVerification(2, 0);
+        var before = ledger.TryReserveVerification(["a", "b"], 0);
         time.Advance(TimeSpan.FromSeconds(1));
-        var after = ledger.TryReserveVerification(2, 0);
+        var after = ledger.TryReserveVerification(["a", "b"], 0);
         ledger.Refuse("verify", 3);
 
         Assert.Null(before);
         Assert.Equal("verify", after);
         Assert.Equal(2, ledger.VerifierCalls);
         Assert.Equal("Search budget refused verify for 3 node(s): budget.max_wall_time is reached", Assert.Single(logger.Entries).Message);
+    }
+
+    [Fact]
+    public void Account_VerifierCallsAndTransfers_CountedPerVerifierInTheRequestOrder()
+    {
+        var ledger = new TreeLedger(new SearchBudget { MaxVerifierCalls = 5 }, new FakeTimeProvider(), new RecordingLogger<TreeLedger>(), recordEvents: false);
+        ledger.AddVerifier("remote", VerifierKinds.KServe);
+        ledger.AddVerifier("local", VerifierKinds.Onnx);
+
+        Assert.Null(ledger.TryReserveVerification(["remote", "local"], 0));
+        Assert.Null(ledger.TryReserveVerification(["remote", "local"], 0));
+        Assert.Null(ledger.TryReserveVerification(["remote"], 0));
+        Assert.Equal("verify", ledger.TryReserveVerification(["remote", "local"], 0));
+        ledger.RecordVerifierTransfer("remote", new Transfer(100, 20, TimeSpan.FromMilliseconds(3)));
+        ledger.RecordVerifierTransfer("remote", new Transfer(101, 21, TimeSpan.FromMilliseconds(4)));
+        ledger.RecordVerifierTransfer("local", default);
+        var account = ledger.Account(0);
+
+        Assert.Equal(5, account.VerifierCalls);
+        Assert.Equal(
+            [new VerifierCost("remote", VerifierKinds.KServe, 3, 201, 41, TimeSpan.FromMilliseconds(7)), new VerifierCost("local", VerifierKinds.Onnx, 2, 0, 0, TimeSpan.Zero)],
+            account.Verifiers);
+    }
+
+    [Fact]
+    public void LeaveOut_TwiceForOneVerifier_KeepsTheFirstReasonAndLogsOnce()
+    {
+        var logger = new RecordingLogger<TreeLedger>();
+        var ledger = new TreeLedger(new SearchBudget(), new FakeTimeProvider(), logger, recordEvents: false);
+
+        var first = ledger.LeaveOut("py", "verifier 'py' failed: down");
+        var second = ledger.LeaveOut("py", "verifier 'py' failed: again");
+
+        Assert.True(first);
+        Assert.False(second);
+        Assert.True(ledger.IsLeftOut("py"));
+        Assert.False(ledger.IsLeftOut("other"));
+        Assert.Equal([new LeftOutVerifier("py", "verifier 'py' failed: down")], ledger.VerifiersLeftOut);
+        var entry = Assert.Single(logger.Entries);
+        Assert.Equal(5105, entry.Id);
     }
 }

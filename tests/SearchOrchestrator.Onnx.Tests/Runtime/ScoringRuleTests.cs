@@ -55,4 +55,23 @@ public sealed class ScoringRuleTests : IDisposable
 
         Assert.Equal("verifier 'halves' has targets for the conditions left, right, dark; it cannot score 'up'.", ex.Message);
     }
+
+    [Fact]
+    public async Task ScoreAsync_NoiseAwareVerifier_TakesEachSamplesTime()
+    {
+        var batch = new VerifierBatch(Shape, Halves(0f, 0f).Concat(Halves(1f, 1f)).ToArray(), ["a", "b"]) { Times = new float[] { 999f, 19f } };
+
+        var scores = await _fixtures.GetVerifier("brightness-at-t").ScoreAsync(batch);
+
+        Assert.Equal([999f, 20f], scores);
+    }
+
+    [Fact]
+    public async Task ScoreAsync_NoiseAwareVerifierWithoutTimes_ThrowsNamingTheTimeInput()
+    {
+        var ex = await Assert.ThrowsAsync<InvalidRequestException>(() => _fixtures.GetVerifier("brightness-at-t").ScoreAsync(new VerifierBatch(Shape, Halves(0, 0), ["a"])));
+
+        Assert.Equal("verifiers", ex.Argument);
+        Assert.Equal("verifier 'brightness-at-t' takes each sample's time (input 't'), but these samples come without one (a worker relays samples without their times).", ex.Message);
+    }
 }

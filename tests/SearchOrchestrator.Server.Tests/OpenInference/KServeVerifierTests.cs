@@ -1,9 +1,16 @@
 using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.V1;
+using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Tests;
+using SearchOrchestrator.Verifiers;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 
 namespace SearchOrchestrator.Server.Tests.OpenInference;
@@ -23,18 +30,25 @@ public sealed class KServeVerifierTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _python = await PythonVerifier.StartAsync();
-        _app = SearchOrchestratorServer.Build(
+        _app = await StartServerAsync(("py-counter", _python.Url, []));
+        _channel = GrpcChannel.ForAddress(_app.Urls.First());
+    }
+
+    /// <summary>A real server on a free loopback port with the shipped repository and these kserve verifiers (name, endpoint, extra settings).</summary>
+    private static async Task<WebApplication> StartServerAsync(params (string Name, string Endpoint, string[] Settings)[] verifiers)
+    {
+        string[] args =
         [
             "--urls", "http://127.0.0.1:0",
             "--Models:Path", RepositoryPaths.Models,
             "--Models:ExecutionProvider", "cpu",
             "--Logging:LogLevel:Default", "Warning",
-            "--Verifiers:Remote:0:Name", "py-counter",
-            "--Verifiers:Remote:0:Endpoint", _python.Url,
-        ],
-        defaults: null);
-        await _app.StartAsync();
-        _channel = GrpcChannel.ForAddress(_app.Urls.First());
+            .. verifiers.SelectMany((v, i) => new[] { $"--Verifiers:Remote:{i}:Name", v.Name, $"--Verifiers:Remote:{i}:Endpoint", v.Endpoint }
+                .Concat(v.Settings.Select((setting, k) => k % 2 == 0 ? $"--Verifiers:Remote:{i}:{setting}" : setting))),
+        ];
+        var app = SearchOrchestratorServer.Build(args, defaults: null);
+        await app.StartAsync();
+        return app;
     }
 
     public async Task DisposeAsync()
@@ -89,6 +103,160 @@ public sealed class KServeVerifierTests : IAsyncLifetime
         Assert.Equal(6, unrelated.Candidates.Count);
     }
 
+    [Fact]
+    public async Task Generate_ScoredByThePythonVerifier_CostAccountCarriesItsCallsAndExactlyTheBytesItsLinkMoved()
+    {
+        var verifier = _app.Services.GetRequiredService<KServeVerifiers>().All.Single();
+        var (sent, received) = (verifier.Traffic.BytesSent, verifier.Traffic.BytesReceived);
+
+        var response = await Client.GenerateAsync(Request("py-counter"));
+
+        var cost = Assert.Single(response.Cost.Verifiers);
+        Assert.Equal("py-counter", cost.Name);
+        Assert.Equal(VerifierKinds.KServe, cost.Kind);
+        Assert.Equal(6, cost.Calls);
+        Assert.Equal(response.Cost.VerifierCalls, cost.Calls);
+        Assert.Equal(verifier.Traffic.BytesSent - sent, cost.BytesSent);
+        Assert.Equal(verifier.Traffic.BytesReceived - received, cost.BytesReceived);
+        Assert.True(cost.BytesSent > 6 * 24 * 24 * sizeof(float), $"{cost.BytesSent} bytes sent for 6 samples of 24 x 24 floats");
+    }
+
+    [Fact]
+    public async Task ListModels_WithAKServeVerifier_ListsEveryVerifierWithItsKindWhereItRunsAndTheMeasuredLink()
+    {
+        var response = await Client.ListModelsAsync(new ListModelsRequest());
+        var single = await Client.GetModelAsync(new GetModelRequest { Name = "py-counter" });
+
+        var remote = response.Models.Single(m => m.Name == "py-counter");
+        Assert.Equal(single, remote);
+        Assert.Equal((ManifestNames.Verifier, VerifierKinds.KServe, _python.Url, true), (remote.Kind, remote.VerifierKind, remote.RunsOn, remote.Ready));
+        var link = Assert.Single(remote.Links);
+        Assert.Equal(_python.Url, link.Endpoint);
+        Assert.Equal(5, link.Samples); // ServerLive and the four probe sizes of Workers:ProbeSizes
+        Assert.True(link.RoundTripMs >= 0 && link.MegabytesPerSecond >= 0, link.ToString());
+        Assert.Equal((VerifierKinds.Code, VerifierKinds.Local), response.Models.Where(m => m.Name == "object-counter").Select(m => (m.VerifierKind, m.RunsOn)).Single());
+        Assert.Equal((VerifierKinds.Onnx, VerifierKinds.Local), response.Models.Where(m => m.Name == "count-verifier").Select(m => (m.VerifierKind, m.RunsOn)).Single());
+        Assert.Equal(string.Empty, response.Models.Single(m => m.Name == "counting").VerifierKind);
+        Assert.DoesNotContain("py-counter", response.CodeVerifiers);
+    }
+
+    [Fact]
+    public async Task Generate_OnnxCodeAndKServeVerifiersTogether_CombinesThemByMeanRankAndCountsEach()
+    {
+        var request = Request("count-verifier");
+        request.Verifiers.Add("object-counter");
+        request.Verifiers.Add("py-counter");
+
+        var response = await Client.GenerateAsync(request);
+
+        var names = request.Verifiers.ToList();
+        var candidates = response.Candidates;
+        Assert.Equal(6, candidates.Count);
+        Assert.All(candidates, c => Assert.Equal(c.Scores["object-counter"], c.Scores["py-counter"]));
+        var combined = new VerifierEnsemble(names).Combine([.. names.Select(v => candidates.Select(c => c.Scores[v]).ToArray())]);
+        Assert.Equal(combined, candidates.Select(c => c.Score));
+        Assert.Equal([("count-verifier", VerifierKinds.Onnx, 6L, 0L), ("object-counter", VerifierKinds.Code, 6L, 0L)], response.Cost.Verifiers.Take(2).Select(v => (v.Name, v.Kind, v.Calls, v.BytesSent + v.BytesReceived)));
+        Assert.Equal(("py-counter", VerifierKinds.KServe, 6L), response.Cost.Verifiers.Skip(2).Select(v => (v.Name, v.Kind, v.Calls)).Single());
+        Assert.Equal(18, response.Cost.VerifierCalls);
+    }
+
+    [Fact]
+    public async Task GenerateStream_VerifierKilledMidSearchWithLeaveOut_FinishesWithTheOthersAndSaysWhichWasLeftOut()
+    {
+        var request = Request("object-counter", steps: 1000);
+        request.Verifiers.Add("py-counter");
+        request.LeaveOutFailedVerifiers = true;
+        using var call = Client.GenerateStream(request);
+        Assert.True(await call.ResponseStream.MoveNext());
+        await _python.KillAsync();
+
+        var events = new List<GenerateEvent>();
+        while (await call.ResponseStream.MoveNext())
+        {
+            events.Add(call.ResponseStream.Current);
+        }
+
+        var result = events[^1].Result;
+        var left = Assert.Single(result.VerifiersLeftOut);
+        Assert.Equal("py-counter", left.Name);
+        Assert.Contains("verifier 'py-counter' failed", left.Reason, StringComparison.Ordinal);
+        Assert.Equal(6, result.Candidates.Count);
+        Assert.All(result.Candidates, c => Assert.Equal(["object-counter"], c.Scores.Keys));
+        Assert.Equal(result.Candidates.Select(c => (double)c.Scores["object-counter"]), result.Candidates.Select(c => c.Score));
+        Assert.Equal(result.Cost.VerifierCalls, result.Cost.Verifiers.Sum(v => v.Calls));
+    }
+
+    [Fact]
+    public async Task Generate_VerifierSlowerThanItsCallTimeout_FailsNamingItAndTheTimeoutOrIsLeftOut()
+    {
+        await using var slow = await PythonVerifier.StartAsync("--delay", "30");
+        await using var app = await StartServerAsync(("py-slow", slow.Url, ["CallTimeout", "00:00:00.5", "Model", "py-counter"]));
+        using var channel = GrpcChannel.ForAddress(app.Urls.First());
+        var client = new SearchClient(channel);
+        var leaveOut = Request("object-counter");
+        leaveOut.Verifiers.Add("py-slow");
+        leaveOut.LeaveOutFailedVerifiers = true;
+
+        var failed = await Assert.ThrowsAsync<RpcException>(async () => await client.GenerateAsync(Request("py-slow")));
+        var finished = await client.GenerateAsync(leaveOut);
+
+        Assert.Equal(StatusCode.Unavailable, failed.StatusCode);
+        Assert.Contains("verifier 'py-slow' failed", failed.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("ModelInfer did not answer within Verifiers:Remote:<n>:CallTimeout of 'py-slow' (500 ms)", failed.Status.Detail, StringComparison.Ordinal);
+        var left = Assert.Single(finished.VerifiersLeftOut);
+        Assert.Equal("py-slow", left.Name);
+        Assert.Contains("CallTimeout of 'py-slow' (500 ms)", left.Reason, StringComparison.Ordinal);
+        Assert.Equal(6, finished.Candidates.Count);
+    }
+
+    [Fact]
+    public async Task GenerateStream_VerifierTakingTheTime_ReceivesTheModelTimeOfEachNodesLastStep()
+    {
+        await using var echo = await PythonVerifier.StartAsync("--time-input", "t", "--echo-time");
+        await using var app = await StartServerAsync(("py-time", echo.Url, ["Model", "py-counter", "Tensors:Time", "t"]));
+        using var channel = GrpcChannel.ForAddress(app.Urls.First());
+        var request = Request("py-time");
+        request.Bfs = new Bfs { Particles = 2, EvaluateAt = { 5, 12 } };
+
+        using var call = new SearchClient(channel).GenerateStream(request);
+        var verified = new List<TreeEvent>();
+        while (await call.ResponseStream.MoveNext())
+        {
+            if (call.ResponseStream.Current.Progress is { } progress)
+            {
+                verified.AddRange(progress.Events.Where(e => e.Kind == TreeEvent.Types.Kind.Verified));
+            }
+        }
+
+        using var repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu" });
+        var schedule = repository.GetDenoiser("counting").Description.Process.Steps(20);
+        Assert.Equal([5, 12, 20], verified.Select(e => e.Step).Distinct().Order());
+        Assert.All(verified, e => Assert.Equal((double)(float)schedule.TimestepAt(e.Step - 1), e.Score));
+    }
+
+    [Fact]
+    public async Task HttpAndOpenAi_ScoredByThePythonVerifier_CarryItsScoresAndCost()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
+        var grpc = await Client.GenerateAsync(Request("py-counter"));
+
+        using var generated = await http.PostAsync("/api/v1/generate", new StringContent("""{"model":"counting","condition":"3","steps":20,"guidance":2,"eta":0.5,"seed":11,"bestOfN":{"n":6},"verifiers":["py-counter"],"candidates":6}""", Encoding.UTF8, "application/json"));
+        using var images = await http.PostAsync("/v1/images/generations", new StringContent("""{"model":"counting","prompt":"3","n":2,"seed":11,"guidance_scale":2,"eta":0.5,"num_inference_steps":20,"strategy":"best_of_n","strategy_params":{"n":6},"verifiers":["py-counter"],"leave_out_failed_verifiers":true,"response_format":"b64_json"}""", Encoding.UTF8, "application/json"));
+        var json = JsonDocument.Parse(await generated.Content.ReadAsStringAsync()).RootElement;
+        var openAi = JsonDocument.Parse(await images.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.OK, generated.StatusCode);
+        Assert.Equal(grpc.Candidates.Select(c => (double)c.Scores["py-counter"]), json.GetProperty("candidates").EnumerateArray().Select(c => c.GetProperty("scores").GetProperty("py-counter").GetDouble()));
+        var cost = Assert.Single(json.GetProperty("cost").GetProperty("verifiers").EnumerateArray());
+        Assert.Equal(("py-counter", "kserve", 6L), (cost.GetProperty("name").GetString(), cost.GetProperty("kind").GetString(), cost.GetProperty("calls").GetInt64()));
+        Assert.Equal(HttpStatusCode.OK, images.StatusCode);
+        Assert.Equal(2, openAi.GetProperty("data").GetArrayLength());
+        var openAiCost = Assert.Single(openAi.GetProperty("search").GetProperty("cost").GetProperty("verifiers").EnumerateArray());
+        Assert.Equal(("py-counter", "kserve", 6L), (openAiCost.GetProperty("name").GetString(), openAiCost.GetProperty("kind").GetString(), openAiCost.GetProperty("calls").GetInt64()));
+        Assert.True(openAiCost.GetProperty("bytes_sent").GetInt64() > 0);
+        Assert.Equal(0, openAi.GetProperty("search").GetProperty("verifiers_left_out").GetArrayLength());
+    }
+
     /// <summary>The sample verifier on a free loopback port; disposing kills it.</summary>
     private sealed class PythonVerifier : IAsyncDisposable
     {
@@ -102,9 +270,9 @@ public sealed class KServeVerifierTests : IAsyncLifetime
 
         public string Url { get; }
 
-        public static async Task<PythonVerifier> StartAsync()
+        public static async Task<PythonVerifier> StartAsync(params string[] options)
         {
-            var start = new ProcessStartInfo("/usr/bin/python3", [Path.Combine(RepositoryPaths.Root, "samples", "PythonVerifier", "verifier.py"), "--port", "0", "--model", "py-counter"])
+            var start = new ProcessStartInfo("/usr/bin/python3", [Path.Combine(RepositoryPaths.Root, "samples", "PythonVerifier", "verifier.py"), "--port", "0", "--model", "py-counter", .. options])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
