@@ -37,6 +37,11 @@ public static partial class ManifestValidator
         {
             case ManifestNames.Denoiser:
                 ValidateDenoiser(manifest, errors);
+                if (manifest.Tokenizer is not null)
+                {
+                    errors.Add("tokenizer: only a verifier with inputs.prompt takes a tokenizer");
+                }
+
                 break;
             case ManifestNames.Verifier:
                 ValidateVerifier(manifest, errors);
@@ -249,6 +254,24 @@ public static partial class ManifestValidator
     private static void ValidateVerifier(ModelManifest m, List<string> errors)
     {
         RequireTensor(m.Inputs, "inputs", "sample", "float32", errors);
+        if (m.Inputs?.ContainsKey("prompt") == true)
+        {
+            var prompt = RequireTensor(m.Inputs, "inputs", "prompt", "int64", errors);
+            if (prompt?.Shape is { Length: not 2 } promptShape)
+            {
+                errors.Add($"inputs.prompt.shape: a prompt is token ids [-1, length], got [{string.Join(", ", promptShape)}]");
+            }
+
+            if (string.IsNullOrEmpty(m.Tokenizer))
+            {
+                errors.Add("tokenizer: missing (a verifier with inputs.prompt names the folder of its tokenizer, relative to model.json)");
+            }
+        }
+        else if (m.Tokenizer is not null)
+        {
+            errors.Add("tokenizer: only a verifier with inputs.prompt takes a tokenizer");
+        }
+
         var output = RequireTensor(m.Outputs, "outputs", "output", "float32", errors);
         var width = output?.Shape is [_, var w] ? w : (int?)null;
         if (output?.Shape is { Length: not 2 } shape)

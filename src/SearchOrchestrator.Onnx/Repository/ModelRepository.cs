@@ -98,16 +98,14 @@ public sealed class ModelRepository : IModelProvider, IDisposable
                 continue; // not a model folder (training scripts, docs)
             }
 
-            var started = Stopwatch.StartNew();
-            var entry = isPipeline ? repository.LoadPipeline(name, folder, sessions, options.WarmUp) : repository.LoadOne(name, folder, sessions, options.WarmUp);
-            repository._entries.Add(entry);
-            if (entry.IsReady)
+            repository.Add(name, folder, isPipeline ? repository.LoadPipeline : repository.LoadOne, sessions, options.WarmUp, logger);
+            if (isPipeline)
             {
-                OnnxLog.ModelLoaded(logger, entry.Kind, name, started.ElapsedMilliseconds);
-            }
-            else
-            {
-                OnnxLog.ModelFailed(logger, name, entry.Error!);
+                // A family's own manifest models (its verifier) sit in subfolders: served as <pipeline>-<subfolder>.
+                foreach (var member in Directory.EnumerateDirectories(folder).Where(f => File.Exists(System.IO.Path.Combine(f, ManifestFileName))).Order(StringComparer.Ordinal))
+                {
+                    repository.Add($"{name}-{System.IO.Path.GetFileName(member)}", member, repository.LoadOne, sessions, options.WarmUp, logger);
+                }
             }
         }
 
@@ -144,6 +142,21 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         _pipelines.Clear();
     }
 
+    private void Add(string name, string folder, Func<string, string, OnnxSessionFactory, bool, ModelEntry> load, OnnxSessionFactory sessions, bool warmUp, ILogger logger)
+    {
+        var started = Stopwatch.StartNew();
+        var entry = load(name, folder, sessions, warmUp);
+        _entries.Add(entry);
+        if (entry.IsReady)
+        {
+            OnnxLog.ModelLoaded(logger, entry.Kind, name, started.ElapsedMilliseconds);
+        }
+        else
+        {
+            OnnxLog.ModelFailed(logger, name, entry.Error!);
+        }
+    }
+
     private T Get<T>(Dictionary<string, T> models, string name, string kind, string argument)
     {
         if (name is not null && models.TryGetValue(name, out var model))
@@ -173,7 +186,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         try
         {
             manifest = ReadManifest(folder);
-            var errors = ManifestValidator.Validate(manifest, name).ToList();
+            var errors = ManifestValidator.Validate(manifest, System.IO.Path.GetFileName(folder)).ToList();
             var modelPath = System.IO.Path.Combine(folder, ModelFileName);
             if (!File.Exists(modelPath))
             {
@@ -225,7 +238,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             }
             else
             {
-                var verifier = CreateVerifier(name, manifest, session);
+                var verifier = CreateVerifier(name, folder, manifest, session);
                 session = null;
                 _verifiers[name] = verifier;
                 if (warmUp)
@@ -236,7 +249,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
             return new ModelEntry { Name = name, Manifest = manifest };
         }
-        catch (Exception ex) when (ex is JsonException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is JsonException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or PipelineLayoutException)
         {
             session?.Dispose();
             if (_denoisers.Remove(name, out var denoiser))
@@ -352,8 +365,25 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         return new(session, Describe(name, m), m.Inputs!["sample"].Name!, m.Inputs["time"].Name!, masked ? null : m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!, tokenInput: masked);
     }
 
-    private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
-        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!);
+    private static IVerifier CreateVerifier(string name, string folder, ModelManifest m, InferenceSession session)
+    {
+        var shape = new SampleShape(m.Inputs!["sample"].Shape![1..]);
+        var (output, width) = (m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1]);
+        if (!m.Inputs.TryGetValue("prompt", out var prompt))
+        {
+            return new OnnxVerifier(name, session, shape, m.Inputs["sample"].Name!, output, width, m.Scoring!);
+        }
+
+        // The manifest names its tokenizer relative to itself; errors name the manifest field and the file.
+        var length = prompt.Shape![1];
+        var tokenizer = ClipTokenizer.Load(System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, m.Tokenizer!)), length, $"tokenizer ('{m.Tokenizer}')");
+        if (tokenizer.MaxLength != length)
+        {
+            throw new InvalidOperationException($"tokenizer: '{m.Tokenizer}' pads to {tokenizer.MaxLength} tokens (model_max_length) but inputs.prompt.shape takes {length}");
+        }
+
+        return new OnnxPromptVerifier(name, session, tokenizer, shape, m.Inputs["sample"].Name!, prompt.Name!, output, width, m.Scoring!);
+    }
 
     private static void WarmUp(IDenoiser denoiser)
     {

@@ -82,7 +82,7 @@ public sealed class JsonTranscodingTests(ServerFixture server, AuthServerFixture
         var body = await ReadJson(await http.GetAsync("/api/v1/models"));
 
         var names = body.GetProperty("models").EnumerateArray().Select(m => m.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["count-verifier", "counting", "shapes-t2i", "sudoku"], names.Order());
+        Assert.Equal(["count-verifier", "counting", "shapes-t2i", "shapes-t2i-verifier", "sudoku"], names.Order());
         Assert.Contains("object-counter", body.GetProperty("codeVerifiers").EnumerateArray().Select(v => v.GetString()));
     }
 
