@@ -23,6 +23,7 @@ internal static class GenerateCommand
         {
             Description = "The condition label (e.g. 7); without --strategy also a comma-separated list cycled over the samples, or 'all' for every label in turn.",
         };
+        var prompt = new Option<string?>("--prompt") { Description = "Text models (a diffusion LLM with a tokenizer.json): the prompt whose answer the search fills in (prints the text candidates)." };
         var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
         var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => CliDefaults.Steps };
@@ -46,7 +47,7 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG. A verifier on an Open Inference Protocol server: --Verifiers:Remote:0:Name <name> --Verifiers:Remote:0:Endpoint <url> ….")
         {
-            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
+            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, prompt, puzzle, sampler, compare,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         common.AddTo(command);
@@ -63,6 +64,28 @@ internal static class GenerateCommand
             var catalog = common.CreateCatalog(parse, repository, remote.All);
             await using var engine = new SearchEngine(catalog);
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
+            if (parse.GetValue(prompt) is { } text)
+            {
+                var textModel = denoiser.Description.Process is MaskedProcess { Text: not null } masked ? masked
+                    : throw new InvalidRequestException("prompt", $"--prompt needs a text model (a diffusion LLM with a tokenizer.json); '{denoiser.Description.Name}' is not one.");
+                return await TextGenerate.RunAsync(engine, textModel, new SearchRequest
+                {
+                    Model = denoiser.Description.Name,
+                    Condition = text,
+                    Steps = parse.GetValue(steps),
+                    Seed = parse.GetValue(seed),
+                    Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
+                    Strategy = parse.GetValue(strategy) is { } searched
+                        ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        : new BestOfNStrategy(1), // without --strategy: one pass
+
+                    Verifiers = ParseList(parse.GetValue(verifier) ?? "none"),
+                    Ensemble = parse.GetValue(ensemble),
+                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                    Candidates = count,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+
             var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
             if (parse.GetValue(puzzle) is { } grid)
             {

@@ -7,6 +7,7 @@ using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Pipelines;
 using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Onnx.Text;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
@@ -39,9 +40,11 @@ public sealed record ModelEntry
 }
 
 /// <summary>
-/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>, and every
+/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>, every
 /// <c>&lt;path&gt;/&lt;name&gt;/</c> in the diffusers ONNX layout (<c>model_index.json</c>, <see cref="DiffusersLayout"/>),
-/// loaded as a <see cref="DiffusersPipeline"/>. Each model is checked (manifest fields, SHA-256, the ONNX graph's own
+/// loaded as a <see cref="DiffusersPipeline"/> (its subfolders with a <c>model.json</c>, such as its verifier, served as
+/// <c>&lt;name&gt;-&lt;subfolder&gt;</c>), and every diffusion LLM folder as Hugging Face exports ship it
+/// (<c>config.json</c>, <c>tokenizer.json</c>, <c>model.onnx</c>: <see cref="TextModelLayout"/>), served as a masked denoiser. Each model is checked (manifest fields, SHA-256, the ONNX graph's own
 /// inputs and outputs; for a pipeline its configs, tokenizer and stage tensors), given its sessions and warmed up.
 /// A broken model is reported with its reason and the others are still served. Models are looked up by name
 /// only; nothing a request says becomes a path.
@@ -93,12 +96,13 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             var name = System.IO.Path.GetFileName(folder);
             var hasManifest = File.Exists(System.IO.Path.Combine(folder, ManifestFileName));
             var isPipeline = !hasManifest && DiffusersPipelineLoader.LooksLikePipeline(folder);
-            if (!hasManifest && !isPipeline && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
+            var isText = !hasManifest && !isPipeline && TextModelLayout.LooksLikeTextModel(folder);
+            if (!hasManifest && !isPipeline && !isText && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
             {
                 continue; // not a model folder (training scripts, docs)
             }
 
-            repository.Add(name, folder, isPipeline ? repository.LoadPipeline : repository.LoadOne, sessions, options.WarmUp, logger);
+            repository.Add(name, folder, isPipeline ? repository.LoadPipeline : isText ? repository.LoadText : repository.LoadOne, sessions, options.WarmUp, logger);
             if (isPipeline)
             {
                 // A family's own manifest models (its verifier) sit in subfolders: served as <pipeline>-<subfolder>.
@@ -221,7 +225,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
                 IDenoiser denoiser = first;
                 if (sessions.Instances > 1)
                 {
-                    var instances = new List<OnnxDenoiser> { first };
+                    var instances = new List<IDenoiser> { first };
                     denoiser = new OnnxDenoiserInstances(instances);
                     _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
                     while (instances.Count < sessions.Instances)
@@ -282,6 +286,43 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         catch (Exception ex) when (ex is PipelineLayoutException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
         {
             return Failed(name, null, [ex.Message]) with { Stages = [] };
+        }
+    }
+
+    private ModelEntry LoadText(string name, string folder, OnnxSessionFactory sessions, bool warmUp)
+    {
+        var modelPath = System.IO.Path.Combine(folder, ModelFileName);
+        try
+        {
+            var (model, errors) = TextModelLayout.Read(name, folder, () => sessions.Create(modelPath));
+            if (model is null)
+            {
+                return Failed(name, null, errors);
+            }
+
+            var instances = new List<IDenoiser> { new OnnxTextDenoiser(model.Session, model.Description, model.Tensors) };
+            IDenoiser denoiser = sessions.Instances > 1 ? new OnnxDenoiserInstances(instances) : instances[0];
+            _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
+            while (instances.Count < sessions.Instances)
+            {
+                instances.Add(new OnnxTextDenoiser(sessions.Create(modelPath), model.Description, model.Tensors));
+            }
+
+            if (warmUp)
+            {
+                WarmUp(denoiser);
+            }
+
+            return new ModelEntry { Name = name, Manifest = model.Manifest };
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        {
+            if (_denoisers.Remove(name, out var denoiser))
+            {
+                (denoiser as IDisposable)?.Dispose();
+            }
+
+            return Failed(name, null, [ex.Message]);
         }
     }
 
