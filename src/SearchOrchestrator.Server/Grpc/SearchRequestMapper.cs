@@ -18,12 +18,12 @@ internal static class SearchRequestMapper
             throw new InvalidRequestException("model", "model is required (see ListModels).");
         }
 
-        if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0 && request.Prompt.Length == 0)
+        if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0 && !request.HasPrompt)
         {
             throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text, text models a prompt).");
         }
 
-        if (request.Prompt.Length > 0 && (request.Condition.Length > 0 || request.Tokens.Count > 0))
+        if (request.HasPrompt && (request.Condition.Length > 0 || request.Tokens.Count > 0))
         {
             throw new InvalidRequestException("prompt", "set either prompt or condition (and tokens), not both: a text model's prompt is its condition.");
         }
@@ -63,7 +63,7 @@ internal static class SearchRequestMapper
         return new SearchRequest
         {
             Model = request.Model,
-            Condition = request.Prompt.Length > 0 ? request.Prompt : request.Condition,
+            Condition = request.HasPrompt ? request.Prompt : request.Condition,
             Steps = steps,
             Guidance = request.HasGuidance ? request.Guidance : 1.0,
             Eta = request.Eta,
