@@ -12,14 +12,15 @@ internal static class TextGenerate
     public static async Task<int> RunAsync(SearchEngine engine, MaskedProcess process, SearchRequest request, CancellationToken cancellationToken)
     {
         var sampler = request.Sampler ?? MaskedProcess.DefaultSettings;
-        var promptTokens = process.Text!.Tokenizer.Encode(request.Condition).Count;
-        var answer = process.TextPrompt(request.Condition, "prompt").Tokens.Count(t => t == process.MaskId);
+        var text = request.TextPrompt ?? string.Empty;
+        var promptTokens = process.Text!.Tokenizer.Encode(text).Count;
+        var answer = process.TextPrompt(text, "prompt").Tokens.Count(t => t == process.MaskId);
         Console.WriteLine($"{request.Model}: search '{request.Strategy.Name}' for a prompt of {promptTokens} tokens and an answer of {answer}, {request.Steps} unmasking steps, sampler {sampler}, seed {request.Seed}, verifiers {(request.Verifiers.Count == 0 ? "none" : string.Join(",", request.Verifiers))}");
         var result = await engine.RunAsync(request, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < result.Candidates.Count; i++)
         {
             var candidate = result.Candidates[i];
-            Console.WriteLine(FormattableString.Invariant($"candidate {i + 1} ({candidate.Path}, step {candidate.StepIndex}/{request.Steps}{(candidate.Score is { } s ? $", score {s:0.###}" : string.Empty)}): {Quote(process.Decode(candidate.Sample, request.Condition))}"));
+            Console.WriteLine(FormattableString.Invariant($"candidate {i + 1} ({candidate.Path}, step {candidate.StepIndex}/{request.Steps}{(candidate.Score is { } s ? $", score {s:0.###}" : string.Empty)}): {Quote(process.Decode(candidate.Sample, text))}"));
         }
 
         var cost = result.Cost;

@@ -20,12 +20,7 @@ internal static class SearchRequestMapper
 
         if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0 && !request.HasPrompt)
         {
-            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text, text models a prompt).");
-        }
-
-        if (request.HasPrompt && (request.Condition.Length > 0 || request.Tokens.Count > 0))
-        {
-            throw new InvalidRequestException("prompt", "set either prompt or condition (and tokens), not both: a text model's prompt is its condition.");
+            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text; pipelines and text models take prompt).");
         }
 
         if (request.Clamped.Count > 0 && request.Tokens.Count == 0)
@@ -63,7 +58,9 @@ internal static class SearchRequestMapper
         return new SearchRequest
         {
             Model = request.Model,
-            Condition = request.HasPrompt ? request.Prompt : request.Condition,
+            Condition = request.Condition,
+            TextPrompt = request.HasPrompt ? request.Prompt : null,
+            NegativePrompt = request.HasNegativePrompt ? request.NegativePrompt : null,
             Steps = steps,
             Guidance = request.HasGuidance ? request.Guidance : 1.0,
             Eta = request.Eta,
@@ -77,6 +74,7 @@ internal static class SearchRequestMapper
                 MaxNfe = budget is { MaxNfe: > 0 } ? budget.MaxNfe : null,
                 MaxVerifierCalls = budget is { HasMaxVerifierCalls: true } ? budget.MaxVerifierCalls : null,
                 MaxWallTime = budget is { MaxWallTimeMs: > 0 } ? TimeSpan.FromMilliseconds(budget.MaxWallTimeMs) : null,
+                MaxDecoderCalls = budget is { HasMaxDecoderCalls: true } ? budget.MaxDecoderCalls : null,
             },
             Candidates = request.Candidates == 0 ? 1 : request.Candidates,
             Sampler = Sampler(request.MaskedSampler),

@@ -128,7 +128,7 @@ public sealed class TextModelTests(TextModelTests.Repository shared) : IClassFix
         var request = new SearchRequest
         {
             Model = model,
-            Condition = "the cat sat",
+            TextPrompt = "the cat sat",
             Steps = 16,
             Seed = 3,
             Sampler = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 0.8),
@@ -154,7 +154,7 @@ public sealed class TextModelTests(TextModelTests.Repository shared) : IClassFix
         Assert.True(best.Complete);
         Assert.Equal([299, 277, 268], best.Sample[..3].Select(v => (int)v));
         Assert.DoesNotContain(process.MaskId, best.Sample.Select(v => (int)v));
-        Assert.NotNull(process.Decode(best.Sample, request.Condition));
+        Assert.NotNull(process.Decode(best.Sample, request.TextPrompt));
     }
 
     /// <summary>A C# verifier of token samples: how many distinct tokens the sample holds (more is better).</summary>
