@@ -5,6 +5,8 @@ using Microsoft.Extensions.Options;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Tests;
 
 namespace SearchOrchestrator.Server.Tests;
@@ -107,6 +109,24 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task StartAsync_ShippedRepository_ServesCompositionJudgeAndTheFamilyVerifierByName()
+    {
+        using var host = Build(new() { ["Models:Path"] = RepositoryPaths.Models, ["Models:ExecutionProvider"] = "cpu" });
+        await host.StartAsync();
+        var models = host.Services.GetRequiredService<IModelProvider>();
+        var judge = models.GetVerifier("composition-judge");
+        // Two drawn scenes (from the judge's fixtures) against their own caption and a caption one object off.
+        var image = SceneOfThreeRedCirclesAndTwoBlueSquares();
+
+        var scores = await judge.ScoreAsync(new VerifierBatch(new SampleShape(3, 32, 32), image.Concat(image).ToArray(), ["three red circles and two blue squares", "four red circles and two blue squares"]));
+
+        Assert.Equal([0f, -1f], scores);
+        Assert.Equal("shapes-t2i-verifier", models.GetVerifier("shapes-t2i-verifier").Name);
+        Assert.Contains("composition-judge", Assert.IsType<ModelCatalog>(models).CodeVerifiers);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task StartAsync_BadBatchingSetting_FailsNamingIt()
     {
         using var host = Build(new() { ["Models:Path"] = RepositoryPaths.Models, ["Batching:MaxBatchSize"] = "1" });
@@ -126,5 +146,24 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
 
         Assert.Single(services, d => d.ServiceType == typeof(ModelRepository));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
+    }
+
+    /// <summary>The judge fixtures' third scene (models/training/make_composition_fixtures.py): three red circles and two blue squares, no noise.</summary>
+    private static float[] SceneOfThreeRedCirclesAndTwoBlueSquares()
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "tests", "SearchOrchestrator.Core.Tests", "Verifiers", "Fixtures", "compositions.json")));
+        var scene = document.RootElement.GetProperty("cases")[2];
+        Assert.Equal("three red circles and two blue squares", scene.GetProperty("caption").GetString());
+        var rgb = Convert.FromBase64String(scene.GetProperty("rgb").GetString()!);
+        var image = new float[rgb.Length];
+        for (var p = 0; p < rgb.Length / 3; p++)
+        {
+            for (var c = 0; c < 3; c++)
+            {
+                image[(c * (rgb.Length / 3)) + p] = (rgb[(3 * p) + c] / 127.5f) - 1f;
+            }
+        }
+
+        return image;
     }
 }

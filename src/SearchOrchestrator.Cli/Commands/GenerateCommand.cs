@@ -23,7 +23,7 @@ internal static class GenerateCommand
         {
             Description = "The condition label (e.g. 7); without --strategy also a comma-separated list cycled over the samples, or 'all' for every label in turn.",
         };
-        var prompt = new Option<string?>("--prompt") { Description = "Text-to-image pipelines: the prompt (\"\" for an unconditional image); writes RGB PNGs." };
+        var prompt = new Option<string?>("--prompt") { Description = "Text-to-image pipelines: the prompt (\"\" for an unconditional image); writes RGB PNGs. Text models (a diffusion LLM with a tokenizer.json): the prompt whose answer the search fills in; prints the text candidates." };
         var negativePrompt = new Option<string?>("--negative-prompt") { Description = "Text-to-image pipelines: what guidance steers away from (default: the empty prompt)." };
         var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
         var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
@@ -64,7 +64,8 @@ internal static class GenerateCommand
             using var repository = common.LoadRepository(parse);
             var catalog = common.CreateCatalog(parse, repository, remote.All);
             await using var engine = new SearchEngine(catalog);
-            if (catalog.GetStages(parse.GetValue(model)!) is not null || parse.GetValue(prompt) is not null)
+            if (catalog.GetStages(parse.GetValue(model)!) is not null
+                || (parse.GetValue(prompt) is not null && catalog.GetDenoiser(parse.GetValue(model)!).Description.Process is not MaskedProcess { Text: not null }))
             {
                 if (parse.GetValue(condition) is not null)
                 {
@@ -108,6 +109,26 @@ internal static class GenerateCommand
             }
 
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
+            if (parse.GetValue(prompt) is { } text && denoiser.Description.Process is MaskedProcess { Text: not null } textModel)
+            {
+                return await TextGenerate.RunAsync(engine, textModel, new SearchRequest
+                {
+                    Model = denoiser.Description.Name,
+                    TextPrompt = text,
+                    Steps = parse.GetValue(steps),
+                    Seed = parse.GetValue(seed),
+                    Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
+                    Strategy = parse.GetValue(strategy) is { } searched
+                        ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        : new BestOfNStrategy(1), // without --strategy: one pass
+
+                    Verifiers = ParseList(parse.GetValue(verifier) ?? "none"),
+                    Ensemble = parse.GetValue(ensemble),
+                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                    Candidates = count,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+
             var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
             if (parse.GetValue(puzzle) is { } grid)
             {

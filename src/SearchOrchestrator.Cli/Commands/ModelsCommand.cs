@@ -43,7 +43,7 @@ internal static class ModelsCommand
         var sample = m.Inputs?.GetValueOrDefault("sample")?.Shape is { } s ? string.Join('x', s.Skip(1)) : "?";
         return m.Kind == ManifestNames.Denoiser
             ? m.Tokens is { } tokens
-                ? $"{m.Process}/{m.Prediction}, sample {sample}, vocabulary {tokens.Vocabulary?.Length} tokens (mask id {tokens.MaskId}), sha256 {m.Sha256?[..12]}"
+                ? $"{m.Process}/{m.Prediction}, sample {sample}, vocabulary {tokens.Vocabulary?.Length ?? m.Outputs?["prediction"].Shape?[^1]} tokens (mask id {tokens.MaskId}), sha256 {m.Sha256?[..12]}"
                 : $"{m.Process}/{m.Prediction}, sample {sample}, conditions {string.Join(",", m.Condition?.Vocabulary?.Keys.AsEnumerable() ?? [])}, sha256 {m.Sha256?[..12]}"
             : $"{m.Scoring?.Rule}, sample {sample}, labels {string.Join(",", m.Scoring?.Labels ?? [])}, sha256 {m.Sha256?[..12]}";
     }

@@ -20,7 +20,8 @@ public sealed class MaskedProcess : DiffusionProcess
     /// <param name="vocabularySize">V, the logits per position (the mask id included).</param>
     /// <param name="maskId">The mask token's id, in [0, V).</param>
     /// <param name="vocabulary">Optional text of each token id, for decoding (and parsing one-character prompts).</param>
-    public MaskedProcess(int sequenceLength, int vocabularySize, int maskId, IReadOnlyList<string>? vocabulary = null)
+    /// <param name="text">For a text model: its tokenizer and how a prompt is laid into the sequence.</param>
+    public MaskedProcess(int sequenceLength, int vocabularySize, int maskId, IReadOnlyList<string>? vocabulary = null, TextLayout? text = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(sequenceLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 2);
@@ -38,6 +39,12 @@ public sealed class MaskedProcess : DiffusionProcess
         VocabularySize = vocabularySize;
         MaskId = maskId;
         _vocabulary = vocabulary is null ? [] : [.. vocabulary];
+        if (text is { AnswerLength: { } answer } && (answer < 1 || answer >= sequenceLength || text.PadId is null))
+        {
+            throw new ArgumentException($"An answer span of {answer} needs 1 <= length < {sequenceLength} and a pad id.", nameof(text));
+        }
+
+        Text = text;
     }
 
     /// <inheritdoc />
@@ -54,6 +61,9 @@ public sealed class MaskedProcess : DiffusionProcess
 
     /// <summary>The text of each token id, or empty when the manifest has no vocabulary.</summary>
     public IReadOnlyList<string> Vocabulary => _vocabulary;
+
+    /// <summary>For a text model (tokenizer.json beside the ONNX file): its tokenizer and prompt layout; null otherwise.</summary>
+    public TextLayout? Text { get; }
 
     /// <summary>The settings of a request that names no sampler: confidence order, most likely tokens, least-confident re-masking.</summary>
     public static SamplerSettings DefaultSettings { get; } = new(
@@ -151,7 +161,34 @@ public sealed class MaskedProcess : DiffusionProcess
 
     /// <inheritdoc />
     public override TokenPrompt? PromptFromCondition(string condition) =>
-        string.IsNullOrEmpty(condition) || _vocabulary.Length == 0 || _vocabulary.Any(v => v.Length != 1) ? null : Parse(condition, "condition");
+        Text is not null ? TextPrompt(condition ?? string.Empty, "prompt")
+        : string.IsNullOrEmpty(condition) || _vocabulary.Length == 0 || _vocabulary.Any(v => v.Length != 1) ? null : Parse(condition, "condition");
+
+    /// <summary>
+    /// A text model's prompt: its tokens (clamped), the answer span of masks, then padding (clamped) to the sequence's
+    /// end, as <see cref="Text"/> lays it out.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model is not a text model.</exception>
+    /// <exception cref="InvalidRequestException">The prompt leaves no room for the answer.</exception>
+    public TokenPrompt TextPrompt(string prompt, string field)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var text = Text ?? throw new InvalidOperationException("This masked model has no tokenizer; it takes token ids.");
+        var ids = text.Tokenizer.Encode(prompt);
+        var answer = text.AnswerLength ?? SequenceLength - ids.Count;
+        if (answer < 1 || ids.Count + answer > SequenceLength)
+        {
+            throw new InvalidRequestException(field, $"the prompt is {ids.Count} tokens, which leaves no room for an answer of {Math.Max(answer, 1)} in the model's sequence of {SequenceLength}; shorten it to at most {SequenceLength - Math.Max(text.AnswerLength ?? 1, 1)} tokens.");
+        }
+
+        var tokens = new int[SequenceLength];
+        for (var p = 0; p < SequenceLength; p++)
+        {
+            tokens[p] = p < ids.Count ? ids[p] : p < ids.Count + answer ? MaskId : text.PadId!.Value;
+        }
+
+        return new TokenPrompt(tokens);
+    }
 
     /// <summary>
     /// Parses a full-length text whose every character is one token (a Sudoku puzzle <c>53..7....</c>): the mask's text,
@@ -187,9 +224,30 @@ public sealed class MaskedProcess : DiffusionProcess
         return new TokenPrompt(tokens);
     }
 
-    /// <summary>The text of the sample's tokens (no separator when every token is one character), or null without a vocabulary.</summary>
-    public string? Decode(ReadOnlySpan<float> sample)
+    /// <summary>
+    /// The text of the sample's tokens (no separator when every token is one character), or null without a vocabulary.
+    /// A text model decodes with its tokenizer: given the <paramref name="condition"/> (the prompt) the sample was
+    /// generated for, the answer (the positions the prompt left masked), otherwise (no prompt, or token ids) the whole
+    /// sequence; special tokens
+    /// are left out.
+    /// </summary>
+    public string? Decode(ReadOnlySpan<float> sample, string? condition = null)
     {
+        if (Text is { } text)
+        {
+            var layout = string.IsNullOrEmpty(condition) ? null : TextPrompt(condition, "prompt").Tokens;
+            var ids = new List<int>();
+            for (var p = 0; p < Math.Min(sample.Length, SequenceLength); p++)
+            {
+                if (layout is null || layout[p] == MaskId)
+                {
+                    ids.Add((int)sample[p]);
+                }
+            }
+
+            return text.Tokenizer.Decode(ids);
+        }
+
         if (_vocabulary.Length == 0)
         {
             return null;

@@ -265,7 +265,7 @@ public sealed class SearchEngine : IAsyncDisposable
         var conditionId = 0L;
         if (stages is null)
         {
-            RequireNoTextPrompt(request, description.Name);
+            RequireNoTextPrompt(request, description);
             conditionId = description.Conditions.Resolve(request.Condition, description.Name);
             ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
         }
@@ -276,7 +276,8 @@ public sealed class SearchEngine : IAsyncDisposable
         }
 
         var schedule = description.Process.Steps(request.Steps);
-        var prompt = request.Prompt ?? description.Process.PromptFromCondition(request.Condition);
+        // A text model (a diffusion LLM) lays its text prompt into its token sequence; other masked models parse the condition.
+        var prompt = request.Prompt ?? description.Process.PromptFromCondition(request.TextPrompt ?? request.Condition);
         var sampler = description.Process.CreateSampler(request.Sampler, request.Eta, prompt, request.Condition);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
@@ -348,12 +349,20 @@ public sealed class SearchEngine : IAsyncDisposable
         });
     }
 
-    /// <summary>A prompt is a pipeline's: a class-conditioned (or masked) model refuses one.</summary>
-    private static void RequireNoTextPrompt(SearchRequest request, string model)
+    /// <summary>A prompt is a pipeline's or a text model's: a class-conditioned (or other masked) model refuses one.</summary>
+    private static void RequireNoTextPrompt(SearchRequest request, DenoiserDescription description)
     {
-        if (request.TextPrompt is not null)
+        var model = description.Name;
+        if (request.TextPrompt is not null && description.Process is Processes.MaskedProcess { Text: not null })
         {
-            throw new InvalidRequestException("prompt", $"model '{model}' takes a condition, not a prompt; prompt and negative_prompt are for text-to-image pipelines.");
+            if (!string.IsNullOrEmpty(request.Condition) || request.Prompt is not null)
+            {
+                throw new InvalidRequestException("prompt", $"model '{model}' is a text model: give prompt, or condition or tokens, not both.");
+            }
+        }
+        else if (request.TextPrompt is not null)
+        {
+            throw new InvalidRequestException("prompt", $"model '{model}' takes a condition, not a prompt; prompt is for text-to-image pipelines and text models (a diffusion LLM with a tokenizer.json).");
         }
 
         if (request.NegativePrompt is not null)

@@ -37,6 +37,11 @@ public static partial class ManifestValidator
         {
             case ManifestNames.Denoiser:
                 ValidateDenoiser(manifest, errors);
+                if (manifest.Tokenizer is not null)
+                {
+                    errors.Add("tokenizer: only a verifier with inputs.prompt takes a tokenizer");
+                }
+
                 break;
             case ManifestNames.Verifier:
                 ValidateVerifier(manifest, errors);
@@ -252,6 +257,29 @@ public static partial class ManifestValidator
         if (m.Inputs?.ContainsKey("time") == true && RequireTensor(m.Inputs, "inputs", "time", "float32", errors)?.Shape is { Length: not 1 } timeShape)
         {
             errors.Add($"inputs.time.shape: a noise-aware verifier takes one time per sample, [-1], got [{string.Join(", ", timeShape)}]");
+        }
+
+        if (m.Inputs?.ContainsKey("prompt") == true)
+        {
+            var prompt = RequireTensor(m.Inputs, "inputs", "prompt", "int64", errors);
+            if (prompt?.Shape is { Length: not 2 } promptShape)
+            {
+                errors.Add($"inputs.prompt.shape: a prompt is token ids [-1, length], got [{string.Join(", ", promptShape)}]");
+            }
+
+            if (string.IsNullOrEmpty(m.Tokenizer))
+            {
+                errors.Add("tokenizer: missing (a verifier with inputs.prompt names the folder of its tokenizer, relative to model.json)");
+            }
+
+            if (m.Inputs.ContainsKey("time"))
+            {
+                errors.Add("inputs.time: a verifier with inputs.prompt does not take a time input (not supported yet)");
+            }
+        }
+        else if (m.Tokenizer is not null)
+        {
+            errors.Add("tokenizer: only a verifier with inputs.prompt takes a tokenizer");
         }
 
         var output = RequireTensor(m.Outputs, "outputs", "output", "float32", errors);

@@ -24,7 +24,10 @@ public sealed record ModelManifest
     /// <summary>Denoisers: <c>epsilon</c>, <c>sample</c> or <c>v</c> (gaussian); <c>logits</c> (masked).</summary>
     public string? Prediction { get; init; }
 
-    /// <summary>Input tensors by role: denoisers <c>sample</c>, <c>time</c>, <c>condition</c>; verifiers <c>sample</c>.</summary>
+    /// <summary>
+    /// Input tensors by role: denoisers <c>sample</c>, <c>time</c>, <c>condition</c>; verifiers <c>sample</c> and, for a
+    /// verifier that reads the prompt, <c>prompt</c> (its token ids, int64 <c>[-1, length]</c>).
+    /// </summary>
     public Dictionary<string, TensorSpec>? Inputs { get; init; }
 
     /// <summary>Output tensors by role: denoisers <c>prediction</c>; verifiers <c>output</c>.</summary>
@@ -44,6 +47,12 @@ public sealed record ModelManifest
 
     /// <summary>Verifiers: how logits become a score.</summary>
     public ScoringSpec? Scoring { get; init; }
+
+    /// <summary>
+    /// Verifiers with a <c>prompt</c> input: the folder of the tokenizer that turns each sample's condition (the prompt)
+    /// into its token ids, relative to the manifest's folder (a CLIP BPE folder: <c>vocab.json</c>, <c>merges.txt</c>).
+    /// </summary>
+    public string? Tokenizer { get; init; }
 
     /// <summary>Lower-case hex SHA-256 of <c>model.onnx</c>.</summary>
     public string? Sha256 { get; init; }

@@ -7,6 +7,7 @@ using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Pipelines;
 using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Onnx.Text;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
@@ -39,9 +40,11 @@ public sealed record ModelEntry
 }
 
 /// <summary>
-/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>, and every
+/// The model repository: every <c>&lt;path&gt;/&lt;name&gt;/model.json</c> beside its <c>model.onnx</c>, every
 /// <c>&lt;path&gt;/&lt;name&gt;/</c> in the diffusers ONNX layout (<c>model_index.json</c>, <see cref="DiffusersLayout"/>),
-/// loaded as a <see cref="DiffusersPipeline"/>. Each model is checked (manifest fields, SHA-256, the ONNX graph's own
+/// loaded as a <see cref="DiffusersPipeline"/> (its subfolders with a <c>model.json</c>, such as its verifier, served as
+/// <c>&lt;name&gt;-&lt;subfolder&gt;</c>), and every diffusion LLM folder as Hugging Face exports ship it
+/// (<c>config.json</c>, <c>tokenizer.json</c>, <c>model.onnx</c>: <see cref="TextModelLayout"/>), served as a masked denoiser. Each model is checked (manifest fields, SHA-256, the ONNX graph's own
 /// inputs and outputs; for a pipeline its configs, tokenizer and stage tensors), given its sessions and warmed up.
 /// A broken model is reported with its reason and the others are still served. Models are looked up by name
 /// only; nothing a request says becomes a path.
@@ -93,21 +96,20 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             var name = System.IO.Path.GetFileName(folder);
             var hasManifest = File.Exists(System.IO.Path.Combine(folder, ManifestFileName));
             var isPipeline = !hasManifest && DiffusersPipelineLoader.LooksLikePipeline(folder);
-            if (!hasManifest && !isPipeline && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
+            var isText = !hasManifest && !isPipeline && TextModelLayout.LooksLikeTextModel(folder);
+            if (!hasManifest && !isPipeline && !isText && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
             {
                 continue; // not a model folder (training scripts, docs)
             }
 
-            var started = Stopwatch.StartNew();
-            var entry = isPipeline ? repository.LoadPipeline(name, folder, sessions, options.WarmUp) : repository.LoadOne(name, folder, sessions, options.WarmUp);
-            repository._entries.Add(entry);
-            if (entry.IsReady)
+            repository.Add(name, folder, isPipeline ? repository.LoadPipeline : isText ? repository.LoadText : repository.LoadOne, sessions, options.WarmUp, logger);
+            if (isPipeline)
             {
-                OnnxLog.ModelLoaded(logger, entry.Kind, name, started.ElapsedMilliseconds);
-            }
-            else
-            {
-                OnnxLog.ModelFailed(logger, name, entry.Error!);
+                // A family's own manifest models (its verifier) sit in subfolders: served as <pipeline>-<subfolder>.
+                foreach (var member in Directory.EnumerateDirectories(folder).Where(f => File.Exists(System.IO.Path.Combine(f, ManifestFileName))).Order(StringComparer.Ordinal))
+                {
+                    repository.Add($"{name}-{System.IO.Path.GetFileName(member)}", member, repository.LoadOne, sessions, options.WarmUp, logger);
+                }
             }
         }
 
@@ -148,6 +150,21 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         _pipelines.Clear();
     }
 
+    private void Add(string name, string folder, Func<string, string, OnnxSessionFactory, bool, ModelEntry> load, OnnxSessionFactory sessions, bool warmUp, ILogger logger)
+    {
+        var started = Stopwatch.StartNew();
+        var entry = load(name, folder, sessions, warmUp);
+        _entries.Add(entry);
+        if (entry.IsReady)
+        {
+            OnnxLog.ModelLoaded(logger, entry.Kind, name, started.ElapsedMilliseconds);
+        }
+        else
+        {
+            OnnxLog.ModelFailed(logger, name, entry.Error!);
+        }
+    }
+
     private T Get<T>(Dictionary<string, T> models, string name, string kind, string argument)
     {
         if (name is not null && models.TryGetValue(name, out var model))
@@ -177,7 +194,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         try
         {
             manifest = ReadManifest(folder);
-            var errors = ManifestValidator.Validate(manifest, name).ToList();
+            var errors = ManifestValidator.Validate(manifest, System.IO.Path.GetFileName(folder)).ToList();
             var modelPath = System.IO.Path.Combine(folder, ModelFileName);
             if (!File.Exists(modelPath))
             {
@@ -212,7 +229,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
                 IDenoiser denoiser = first;
                 if (sessions.Instances > 1)
                 {
-                    var instances = new List<OnnxDenoiser> { first };
+                    var instances = new List<IDenoiser> { first };
                     denoiser = new OnnxDenoiserInstances(instances);
                     _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
                     while (instances.Count < sessions.Instances)
@@ -229,7 +246,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             }
             else
             {
-                var verifier = CreateVerifier(name, manifest, session);
+                var verifier = CreateVerifier(name, folder, manifest, session);
                 session = null;
                 _verifiers[name] = verifier;
                 if (warmUp)
@@ -240,7 +257,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
             return new ModelEntry { Name = name, Manifest = manifest };
         }
-        catch (Exception ex) when (ex is JsonException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is JsonException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException or PipelineLayoutException)
         {
             session?.Dispose();
             if (_denoisers.Remove(name, out var denoiser))
@@ -273,6 +290,43 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         catch (Exception ex) when (ex is PipelineLayoutException or OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
         {
             return Failed(name, null, [ex.Message]) with { Stages = [] };
+        }
+    }
+
+    private ModelEntry LoadText(string name, string folder, OnnxSessionFactory sessions, bool warmUp)
+    {
+        var modelPath = System.IO.Path.Combine(folder, ModelFileName);
+        try
+        {
+            var (model, errors) = TextModelLayout.Read(name, folder, () => sessions.Create(modelPath));
+            if (model is null)
+            {
+                return Failed(name, null, errors);
+            }
+
+            var instances = new List<IDenoiser> { new OnnxTextDenoiser(model.Session, model.Description, model.Tensors) };
+            IDenoiser denoiser = sessions.Instances > 1 ? new OnnxDenoiserInstances(instances) : instances[0];
+            _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
+            while (instances.Count < sessions.Instances)
+            {
+                instances.Add(new OnnxTextDenoiser(sessions.Create(modelPath), model.Description, model.Tensors));
+            }
+
+            if (warmUp)
+            {
+                WarmUp(denoiser);
+            }
+
+            return new ModelEntry { Name = name, Manifest = model.Manifest };
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+        {
+            if (_denoisers.Remove(name, out var denoiser))
+            {
+                (denoiser as IDisposable)?.Dispose();
+            }
+
+            return Failed(name, null, [ex.Message]);
         }
     }
 
@@ -356,8 +410,25 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         return new(session, Describe(name, m), m.Inputs!["sample"].Name!, m.Inputs["time"].Name!, masked ? null : m.Inputs["condition"].Name!, m.Outputs!["prediction"].Name!, tokenInput: masked);
     }
 
-    private static OnnxVerifier CreateVerifier(string name, ModelManifest m, InferenceSession session) =>
-        new(name, session, new SampleShape(m.Inputs!["sample"].Shape![1..]), m.Inputs["sample"].Name!, m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1], m.Scoring!, m.Inputs.GetValueOrDefault("time")?.Name);
+    private static IVerifier CreateVerifier(string name, string folder, ModelManifest m, InferenceSession session)
+    {
+        var shape = new SampleShape(m.Inputs!["sample"].Shape![1..]);
+        var (output, width) = (m.Outputs!["output"].Name!, m.Outputs["output"].Shape![1]);
+        if (!m.Inputs.TryGetValue("prompt", out var prompt))
+        {
+            return new OnnxVerifier(name, session, shape, m.Inputs["sample"].Name!, output, width, m.Scoring!, m.Inputs.GetValueOrDefault("time")?.Name);
+        }
+
+        // The manifest names its tokenizer relative to itself; errors name the manifest field and the file.
+        var length = prompt.Shape![1];
+        var tokenizer = ClipTokenizer.Load(System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, m.Tokenizer!)), length, $"tokenizer ('{m.Tokenizer}')");
+        if (tokenizer.MaxLength != length)
+        {
+            throw new InvalidOperationException($"tokenizer: '{m.Tokenizer}' pads to {tokenizer.MaxLength} tokens (model_max_length) but inputs.prompt.shape takes {length}");
+        }
+
+        return new OnnxPromptVerifier(name, session, tokenizer, shape, m.Inputs["sample"].Name!, prompt.Name!, output, width, m.Scoring!);
+    }
 
     private static void WarmUp(IDenoiser denoiser)
     {

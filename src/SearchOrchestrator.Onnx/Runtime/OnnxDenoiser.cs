@@ -68,7 +68,7 @@ internal sealed class OnnxDenoiser : IDenoiser, IDisposable
 }
 
 /// <summary>Several sessions of one denoiser (<see cref="ModelRepositoryOptions.Instances"/>), each run by its own pump lane.</summary>
-internal sealed class OnnxDenoiserInstances(List<OnnxDenoiser> instances) : IMultiInstanceDenoiser, IDisposable
+internal sealed class OnnxDenoiserInstances(List<IDenoiser> instances) : IMultiInstanceDenoiser, IDisposable
 {
     public IReadOnlyList<IDenoiser> Instances => instances;
 
@@ -77,7 +77,7 @@ internal sealed class OnnxDenoiserInstances(List<OnnxDenoiser> instances) : IMul
     public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
         instances[0].PredictAsync(batch, output, cancellationToken);
 
-    public void Dispose() => instances.ForEach(i => i.Dispose());
+    public void Dispose() => instances.ForEach(i => (i as IDisposable)?.Dispose());
 }
 
 /// <summary>One cancellable <see cref="InferenceSession.Run(RunOptions, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue})"/>.</summary>

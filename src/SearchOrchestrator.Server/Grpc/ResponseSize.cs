@@ -24,7 +24,8 @@ internal static class ResponseSize
         if (denoiser.Process is MaskedProcess masked)
         {
             // Token ids (at most 5 bytes each as varints) and the text they decode to (UTF-8, at most 4 bytes a character).
-            bytes += (elements * 5L) + (elements * 4L * masked.Vocabulary.Select(t => (long)t.Length).DefaultIfEmpty(1).Max());
+            // A text model's BPE tokens carry no vocabulary list here: 32 bytes a token bounds the byte-level merges of real exports.
+            bytes += (elements * 5L) + (elements * (masked.Text is null ? 4L * masked.Vocabulary.Select(t => (long)t.Length).DefaultIfEmpty(1).Max() : 32L));
         }
 
         if (request.IncludeTensors)

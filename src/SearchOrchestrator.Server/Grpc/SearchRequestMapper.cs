@@ -20,7 +20,7 @@ internal static class SearchRequestMapper
 
         if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0 && !request.HasPrompt)
         {
-            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text; pipelines take prompt).");
+            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text; pipelines and text models take prompt).");
         }
 
         if (request.Clamped.Count > 0 && request.Tokens.Count == 0)

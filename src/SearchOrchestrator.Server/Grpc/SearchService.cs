@@ -354,7 +354,7 @@ internal sealed class SearchService(
         if (masked is not null)
         {
             wire.Tokens.AddRange(candidate.Sample.Select(v => (int)v));
-            wire.Text = masked.Decode(candidate.Sample) ?? string.Empty;
+            wire.Text = masked.Decode(candidate.Sample, masked.Text is null ? null : request.HasPrompt ? request.Prompt : request.Condition) ?? string.Empty;
         }
 
         if (candidate.Score is { } score)
@@ -450,10 +450,11 @@ internal sealed class SearchService(
             info.Stages.Add(new ModelStage { Name = stage.Name, Backends = { "local" }, Dtype = stage.Dtype, Inputs = { stage.Inputs.Select(t => t.ToString()) }, Outputs = { stage.Outputs.Select(t => t.ToString()) } });
         }
 
-        if (m?.Tokens is { Vocabulary: { } vocabulary } tokens)
+        if (m?.Tokens is { } tokens)
         {
-            info.VocabularySize = vocabulary.Length;
-            info.Vocabulary.AddRange(vocabulary);
+            // A text model (tokenizer.json) lists no vocabulary: its size comes from the logits' width.
+            info.VocabularySize = tokens.Vocabulary?.Length ?? m.Outputs?.GetValueOrDefault("prediction")?.Shape?[^1] ?? 0;
+            info.Vocabulary.AddRange(tokens.Vocabulary ?? []);
             if (tokens.MaskId is { } mask)
             {
                 info.MaskId = mask;

@@ -104,11 +104,13 @@ internal sealed class ServedModel
 
     private static ServedModel ForDenoiser(string name, ModelManifest m, IDenoiser denoiser)
     {
-        // A masked model's condition is its prompt, already in the tokens it is given: it has no condition input.
+        // A masked model's condition is its prompt, already in the tokens it is given: it has no condition input. A text
+        // model (a diffusion LLM's export) has no time input either.
         var conditioned = m.Inputs!.ContainsKey("condition");
+        var timed = m.Inputs.ContainsKey("time");
         ServedTensor[] inputs = conditioned
             ? [Tensor(m.Inputs["sample"]), Tensor(m.Inputs["time"]), Tensor(m.Inputs["condition"])]
-            : [Tensor(m.Inputs["sample"]), Tensor(m.Inputs["time"])];
+            : timed ? [Tensor(m.Inputs["sample"]), Tensor(m.Inputs["time"])] : [Tensor(m.Inputs["sample"])];
         var output = Tensor(m.Outputs!["prediction"]);
         var conditions = denoiser.Description.Conditions;
         var ids = conditions.Labels.Select(l => conditions.Resolve(l, name)).ToHashSet();
@@ -122,7 +124,7 @@ internal sealed class ServedModel
             var prediction = new float[n * output.ItemElements];
             // Token ids (INT64) travel as floats inside the engine, exactly.
             var samples = values[0].Floats ?? [.. values[0].Longs!.Select(v => (float)v)];
-            await denoiser.PredictAsync(new DenoiserBatch(n, samples, values[1].Floats, conditioned ? values[2].Longs : new long[n]), prediction, cancellationToken).ConfigureAwait(false);
+            await denoiser.PredictAsync(new DenoiserBatch(n, samples, timed ? values[1].Floats : new float[n], conditioned ? values[2].Longs : new long[n]), prediction, cancellationToken).ConfigureAwait(false);
             return prediction;
         })
         { ConditionIds = conditioned ? ids : null };

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using SearchOrchestrator.Cli.Commands;
+using SearchOrchestrator.Tests;
 
 namespace SearchOrchestrator.Cli.Tests.Commands;
 
@@ -165,6 +166,30 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Contains("0 violated constraints, solved", stdout);
         Assert.Contains("534678912672195348198342567859761423426853791713924856961537284287419635345286179", stdout);
         Assert.Contains("NFE 48 (independent runs: 132", stdout);
+    }
+
+    [Fact]
+    public async Task Generate_TextModelPrompt_PrintsTheDecodedAnswerAndCostAccount()
+    {
+        var fixtures = Path.Combine(RepositoryPaths.Root, "tests", "SearchOrchestrator.Onnx.Tests", "Fixtures", "text");
+
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync(
+            "generate", "--models", fixtures, "--model", "tiny-llada", "--prompt", "the cat sat", "--steps", "8", "--sampler", "temperature=0.7", "--seed", "2");
+
+        Assert.True(exit == 0, stderr + stdout);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("tiny-llada: search 'best_of_n' for a prompt of 3 tokens and an answer of 8, 8 unmasking steps", lines[0]);
+        Assert.Matches("^candidate 1 \\(0, step 8/8\\): \".+\"$", lines[1]);
+        Assert.StartsWith("NFE 8 (independent runs: 8, saving 0.0 %)", lines[2]);
+    }
+
+    [Fact]
+    public async Task Generate_PromptForAnImageModel_PrintsOneLineNamingIt()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "counting", "--prompt", "seven");
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("searchorch: error: model 'counting' takes a condition, not a prompt; prompt is for text-to-image pipelines and text models (a diffusion LLM with a tokenizer.json).", stderr.Trim());
     }
 
     [Theory]

@@ -240,7 +240,7 @@ public sealed class PipelineSearchTests(PipelineRepository pipelines, SharedRepo
         var ex = Assert.Throws<InvalidRequestException>(() => engine.Validate(new SearchRequest { Model = "counting", TextPrompt = "four", Strategy = new BestOfNStrategy(1) }));
 
         Assert.Equal("prompt", ex.Argument);
-        Assert.Equal("model 'counting' takes a condition, not a prompt; prompt and negative_prompt are for text-to-image pipelines.", ex.Message);
+        Assert.Equal("model 'counting' takes a condition, not a prompt; prompt is for text-to-image pipelines and text models (a diffusion LLM with a tokenizer.json).", ex.Message);
     }
 
     /// <summary>Scores the mean of each sample; records the shapes, conditions and means it saw.</summary>

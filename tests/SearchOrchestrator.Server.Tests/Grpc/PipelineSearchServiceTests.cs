@@ -71,7 +71,7 @@ public sealed class PipelineSearchServiceTests(ServerFixture server) : IClassFix
 
     public static TheoryData<string, string> BadRequests() => new()
     {
-        { "prompt for a class model", "model 'counting' takes a condition, not a prompt; prompt and negative_prompt are for text-to-image pipelines." },
+        { "prompt for a class model", "model 'counting' takes a condition, not a prompt; prompt is for text-to-image pipelines and text models (a diffusion LLM with a tokenizer.json)." },
         { "condition for a pipeline", "model 'shapes-t2i' is a text-to-image pipeline: give prompt (and optionally negative_prompt), not condition '7'." },
         { "long prompt", "prompt 'one two three four five six seven eight nine ten eleven twelve t…' (88 characters) has 34 tokens but the text encoder of model 'shapes-t2i' takes at most 14; shorten it." },
         { "decoder budget", "a pipeline returns 2 decoded image(s) (candidates), so budget.max_decoder_calls must be at least 2, got 1." },
