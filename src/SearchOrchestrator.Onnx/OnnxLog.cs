@@ -17,8 +17,8 @@ internal static partial class OnnxLog
     [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Model '{Model}' failed to load: {Error}")]
     public static partial void ModelFailed(ILogger logger, string model, string error);
 
-    [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "Threading: {Instances} instance(s) per denoiser, {IntraOpThreads} intra-op thread(s) per session, on {Cores} cores")]
-    public static partial void ThreadingSelected(ILogger logger, int instances, int intraOpThreads, int cores);
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "Threading: {Instances} instance(s) per denoiser, {IntraOpThreads} intra-op thread(s) per session, {LonePassThreads} for a pass that runs alone (0: no lone-pass session), on {Cores} cores")]
+    public static partial void ThreadingSelected(ILogger logger, int instances, int intraOpThreads, int lonePassThreads, int cores);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Model repository {Path}: {Ready} ready, {Failed} failed")]
     public static partial void RepositoryLoaded(ILogger logger, string path, int ready, int failed);

@@ -206,14 +206,20 @@ public sealed class ModelRepository : IModelProvider, IDisposable
                 var first = CreateDenoiser(name, manifest, session);
                 session = null;
                 IDenoiser denoiser = first;
-                if (sessions.Instances > 1)
+                if (sessions.Instances > 1 || sessions.LonePassThreads > 0)
                 {
                     var instances = new List<OnnxDenoiser> { first };
-                    denoiser = new OnnxDenoiserInstances(instances);
+                    var multi = new OnnxDenoiserInstances(instances);
+                    denoiser = multi;
                     _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
                     while (instances.Count < sessions.Instances)
                     {
                         instances.Add(CreateDenoiser(name, manifest, sessions.Create(modelPath)));
+                    }
+
+                    if (sessions.LonePassThreads > 0)
+                    {
+                        multi.LoneSession = CreateDenoiser(name, manifest, sessions.Create(modelPath, lonePass: true));
                     }
                 }
 
@@ -360,7 +366,12 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         var d = denoiser.Description;
         var condition = d.Conditions.Resolve(d.Conditions.IsFreeText ? string.Empty : d.Conditions.Labels[0], d.Name);
         var output = new float[d.OutputElements];
-        denoiser.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
+        // Every session the pumps may run: each instance and the lone-pass session.
+        IEnumerable<IDenoiser> sessions = denoiser is IMultiInstanceDenoiser multi ? [.. multi.Instances, .. multi.LonePass is { } lone ? [lone] : Array.Empty<IDenoiser>()] : [denoiser];
+        foreach (var session in sessions)
+        {
+            session.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
+        }
     }
 
     private static void WarmUp(IVerifier verifier, ModelManifest m)

@@ -35,6 +35,16 @@ public sealed record ModelRepositoryOptions
     /// </summary>
     public int Instances { get; init; }
 
+    /// <summary>
+    /// Intra-op threads of a denoiser's lone-pass session: a pass that runs alone (no instance running one, and every
+    /// search that could add work already in it, as a lone search's step is) runs there with more threads than an
+    /// instance's share, so a lone search is no slower than with one session on every core, while under load each
+    /// instance keeps its share. 0 (default): the machine's cores. The extra session is made only on the CPU provider
+    /// and when this exceeds <see cref="IntraOpThreads"/>; set it to 1 to turn the rule off. ONNX Runtime gives
+    /// bit-identical outputs for the shipped models at any intra-op thread count, so results do not depend on it.
+    /// </summary>
+    public int LonePassThreads { get; init; }
+
     /// <summary>Threads across independent operators; 0 (default) lets ONNX Runtime choose.</summary>
     public int InterOpThreads { get; init; }
 
@@ -44,12 +54,17 @@ public sealed record ModelRepositoryOptions
     /// <summary>The most instances <see cref="Instances"/> 0 gives: beyond it, cores go to intra-op threads rather than to more copies of the model's memory.</summary>
     public const int MaxDefaultInstances = 4;
 
-    /// <summary>The instances per denoiser and intra-op threads per session these options give on <paramref name="cores"/> cores.</summary>
-    public (int Instances, int IntraOpThreads) Threading(int cores, bool cuda)
+    /// <summary>
+    /// The instances per denoiser, intra-op threads per instance and intra-op threads of the lone-pass session (0: none)
+    /// these options give on <paramref name="cores"/> cores.
+    /// </summary>
+    public (int Instances, int IntraOpThreads, int LonePassThreads) Threading(int cores, bool cuda)
     {
         cores = Math.Max(1, cores);
         var instances = Instances > 0 ? Instances : cuda ? 1 : Math.Min(cores, MaxDefaultInstances);
-        return (instances, IntraOpThreads > 0 ? IntraOpThreads : Math.Max(1, cores / instances));
+        var threads = IntraOpThreads > 0 ? IntraOpThreads : Math.Max(1, cores / instances);
+        var lone = LonePassThreads > 0 ? LonePassThreads : cores;
+        return (instances, threads, !cuda && lone > threads ? lone : 0);
     }
 }
 
@@ -85,6 +100,11 @@ public sealed class ModelRepositoryOptionsValidator : IValidateOptions<ModelRepo
         if (options.Instances is < 0 or > 64)
         {
             failures.Add($"{section}:Instances must be between 0 (one per core, up to {ModelRepositoryOptions.MaxDefaultInstances}) and 64, got {options.Instances}.");
+        }
+
+        if (options.LonePassThreads < 0)
+        {
+            failures.Add($"{section}:LonePassThreads must be >= 0 (0 = the machine's cores, 1 = no lone-pass session), got {options.LonePassThreads}.");
         }
 
         if (options.InterOpThreads < 0)

@@ -33,24 +33,28 @@ internal sealed class OnnxSessionFactory
         }
 
         OnnxLog.ProviderSelected(logger, Provider, options.ExecutionProvider, reason);
-        (Instances, IntraOpThreads) = options.Threading(Environment.ProcessorCount, _useCuda);
-        OnnxLog.ThreadingSelected(logger, Instances, IntraOpThreads, Environment.ProcessorCount);
+        (Instances, IntraOpThreads, LonePassThreads) = options.Threading(Environment.ProcessorCount, _useCuda);
+        OnnxLog.ThreadingSelected(logger, Instances, IntraOpThreads, LonePassThreads, Environment.ProcessorCount);
     }
 
     /// <summary>Sessions created per denoiser.</summary>
     public int Instances { get; }
 
-    /// <summary>Intra-op threads of every session.</summary>
+    /// <summary>Intra-op threads of every session but the lone-pass one.</summary>
     public int IntraOpThreads { get; }
+
+    /// <summary>Intra-op threads of each denoiser's lone-pass session; 0 when there is none.</summary>
+    public int LonePassThreads { get; }
 
     /// <summary>The provider sessions actually run on: <c>cpu</c> or <c>cuda</c>.</summary>
     public string Provider { get; private set; }
 
-    public InferenceSession Create(string modelPath)
+    /// <summary>Opens a session of <paramref name="modelPath"/>; <paramref name="lonePass"/>: with <see cref="LonePassThreads"/>.</summary>
+    public InferenceSession Create(string modelPath, bool lonePass = false)
     {
         using var sessionOptions = new SessionOptions
         {
-            IntraOpNumThreads = IntraOpThreads,
+            IntraOpNumThreads = lonePass ? LonePassThreads : IntraOpThreads,
             InterOpNumThreads = _options.InterOpThreads,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
