@@ -71,7 +71,7 @@ internal static class ThreadingBench
     {
         var rowsPerStep = ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? 2 : 1;
         var fullBatch = new BatchingOptions().MaxBatchSize;
-        var defaults = new ModelRepositoryOptions().Threading(Environment.ProcessorCount, context.Repository.ExecutionProvider == Onnx.Runtime.ExecutionProviderNames.Cuda);
+        var defaults = new ModelRepositoryOptions().Threading(Environment.ProcessorCount, context.Repository.ExecutionProvider != Onnx.Runtime.ExecutionProviderNames.Cpu);
         var repositories = settings.Threading.Select(t => ModelRepository.Load(new ModelRepositoryOptions
         {
             Path = context.Repository.RootPath,

@@ -5,11 +5,14 @@ namespace SearchOrchestrator.Onnx;
 /// <summary>Log messages of the model repository and its ONNX Runtime sessions.</summary>
 internal static partial class OnnxLog
 {
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Execution provider: {Provider} (requested {Requested}: {Reason})")]
-    public static partial void ProviderSelected(ILogger logger, string provider, string requested, string reason);
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Execution provider: {Provider} (requested {Requested})")]
+    public static partial void ProviderSelected(ILogger logger, string provider, string requested);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "CUDA execution provider unavailable, falling back to CPU: {Reason}")]
-    public static partial void CudaUnavailable(ILogger logger, string reason);
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Execution provider: cpu, falling back from {Requested}: {Reason}")]
+    public static partial void ProviderFallback(ILogger logger, string requested, string reason);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Execution provider: cpu (requested auto; no GPU provider loads: {Reason})")]
+    public static partial void GpuNotFound(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Loaded {Kind} '{Model}' in {ElapsedMs} ms")]
     public static partial void ModelLoaded(ILogger logger, string kind, string model, long elapsedMs);

@@ -68,8 +68,8 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     /// <summary>The repository folder, absolute.</summary>
     public string RootPath { get; }
 
-    /// <summary>The execution provider sessions run on: <c>cpu</c> or <c>cuda</c>.</summary>
-    public string ExecutionProvider { get; private set; }
+    /// <summary>The execution provider every session runs on: <c>cpu</c>, <c>cuda</c> or <c>tensorrt</c>.</summary>
+    public string ExecutionProvider { get; }
 
     /// <summary>Every model folder, ready or failed, by name.</summary>
     public IReadOnlyList<ModelEntry> Models => _entries;
@@ -111,7 +111,6 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             }
         }
 
-        repository.ExecutionProvider = sessions.Provider;
         OnnxLog.RepositoryLoaded(logger, root, repository._entries.Count(e => e.IsReady), repository._entries.Count(e => !e.IsReady));
         return repository;
     }

@@ -12,10 +12,14 @@ public sealed record ModelRepositoryOptions
     /// <summary>The repository folder: one sub-folder per model holding model.onnx and model.json. Default <c>models</c>.</summary>
     public string Path { get; init; } = "models";
 
-    /// <summary><c>auto</c> (default), <c>cpu</c> or <c>cuda</c>. CUDA falls back to CPU, with a log line, when it cannot load.</summary>
+    /// <summary>
+    /// <c>auto</c> (default: CUDA when its libraries load, else CPU), <c>cpu</c>, <c>cuda</c> or <c>tensorrt</c> (opt-in;
+    /// CUDA takes the nodes TensorRT does not). A GPU provider that cannot load falls back (TensorRT to CUDA, then CPU)
+    /// with one log line naming what is missing, and the service starts.
+    /// </summary>
     public string ExecutionProvider { get; init; } = ExecutionProviderNames.Auto;
 
-    /// <summary>The CUDA device ordinal. Default 0.</summary>
+    /// <summary>The CUDA (and TensorRT) device ordinal. Default 0.</summary>
     public int DeviceId { get; init; }
 
     /// <summary>
@@ -28,7 +32,7 @@ public sealed record ModelRepositoryOptions
     /// <summary>
     /// Instances of each denoiser: sessions of the same model that run forward passes at the same time, each with its
     /// own pump, all fed from the model's one queue (Triton's instance groups). 0 (default): on the CPU provider one
-    /// per core up to <see cref="MaxDefaultInstances"/>, on CUDA 1. With <see cref="IntraOpThreads"/> at 0 each instance
+    /// per core up to <see cref="MaxDefaultInstances"/>, on CUDA or TensorRT 1. With <see cref="IntraOpThreads"/> at 0 each instance
     /// then gets the cores divided among the instances, so a lone search's pass has a core to itself (never more
     /// threads than cores, which made a lone search slower) while a loaded server runs a pass on every core
     /// (BENCHMARKS.md, *threads and instances*).
@@ -56,15 +60,15 @@ public sealed record ModelRepositoryOptions
 
     /// <summary>
     /// The instances per denoiser, intra-op threads per instance and intra-op threads of the lone-pass session (0: none)
-    /// these options give on <paramref name="cores"/> cores.
+    /// these options give on <paramref name="cores"/> cores, on a GPU provider (<paramref name="gpu"/>) or the CPU.
     /// </summary>
-    public (int Instances, int IntraOpThreads, int LonePassThreads) Threading(int cores, bool cuda)
+    public (int Instances, int IntraOpThreads, int LonePassThreads) Threading(int cores, bool gpu)
     {
         cores = Math.Max(1, cores);
-        var instances = Instances > 0 ? Instances : cuda ? 1 : Math.Min(cores, MaxDefaultInstances);
+        var instances = Instances > 0 ? Instances : gpu ? 1 : Math.Min(cores, MaxDefaultInstances);
         var threads = IntraOpThreads > 0 ? IntraOpThreads : Math.Max(1, cores / instances);
         var lone = LonePassThreads > 0 ? LonePassThreads : cores;
-        return (instances, threads, !cuda && lone > threads ? lone : 0);
+        return (instances, threads, !gpu && lone > threads ? lone : 0);
     }
 }
 

@@ -139,7 +139,7 @@ internal sealed class SearchService(
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var response = new ListModelsResponse();
-        response.Models.AddRange(repository.Models.Select(ToWire));
+        response.Models.AddRange(repository.Models.Select(m => ToWire(m, repository.ExecutionProvider)));
         if (models is ModelCatalog catalog)
         {
             response.CodeVerifiers.AddRange(catalog.CodeVerifiers.Order(StringComparer.Ordinal));
@@ -157,7 +157,7 @@ internal sealed class SearchService(
 
         var entry = repository.Models.FirstOrDefault(m => m.Name == request.Name)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(request.Name)}; available: {string.Join(", ", repository.Models.Select(m => m.Name))}."));
-        return Task.FromResult(ToWire(entry));
+        return Task.FromResult(ToWire(entry, repository.ExecutionProvider));
     }
 
     public override Task<EstimateResponse> Estimate(GenerateRequest request, ServerCallContext context) => InWireTerms(() =>
@@ -352,7 +352,7 @@ internal sealed class SearchService(
         return wire;
     }
 
-    private static ModelInfo ToWire(ModelEntry entry)
+    private static ModelInfo ToWire(ModelEntry entry, string executionProvider)
     {
         var m = entry.Manifest;
         var info = new ModelInfo
@@ -367,6 +367,7 @@ internal sealed class SearchService(
             ScoringRule = m?.Scoring?.Rule ?? string.Empty,
             Sha256 = m?.Sha256 ?? string.Empty,
             Description = m?.Description ?? string.Empty,
+            ExecutionProvider = entry.IsReady ? executionProvider : string.Empty,
         };
         if (m?.Inputs?.GetValueOrDefault("sample")?.Shape is { Length: > 1 } shape)
         {

@@ -21,7 +21,7 @@ public sealed class ModelRepositoryOptionsValidatorTests
         Assert.Equal(
             [
                 "Models:Path must name the model repository folder.",
-                "Models:ExecutionProvider must be one of auto, cpu, cuda, got 'tpu'.",
+                "Models:ExecutionProvider must be one of auto, cpu, cuda, tensorrt, got 'tpu'.",
                 "Models:DeviceId must be >= 0, got -2.",
                 "Models:IntraOpThreads must be >= 0 (0 = the cores divided among the instances), got -1.",
                 "Models:Instances must be between 0 (one per core, up to 4) and 64, got -1.",
