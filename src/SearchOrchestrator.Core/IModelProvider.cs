@@ -13,6 +13,12 @@ public interface IModelProvider
     /// <summary>The verifier called <paramref name="name"/>.</summary>
     /// <exception cref="ModelNotFoundException">No such verifier.</exception>
     IVerifier GetVerifier(string name);
+
+    /// <summary>
+    /// The stages of the text-to-image pipeline called <paramref name="name"/>, or null when no pipeline has that name
+    /// (then <see cref="GetDenoiser"/> says what the name is). Providers without pipelines keep the default.
+    /// </summary>
+    PipelineStages? GetStages(string name) => null;
 }
 
 /// <summary>
@@ -47,6 +53,9 @@ public sealed class ModelCatalog : IModelProvider
 
     /// <inheritdoc />
     public IDenoiser GetDenoiser(string name) => _repository.GetDenoiser(name);
+
+    /// <inheritdoc />
+    public PipelineStages? GetStages(string name) => _repository.GetStages(name);
 
     /// <inheritdoc />
     public IVerifier GetVerifier(string name)

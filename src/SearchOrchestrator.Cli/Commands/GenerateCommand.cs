@@ -23,6 +23,8 @@ internal static class GenerateCommand
         {
             Description = "The condition label (e.g. 7); without --strategy also a comma-separated list cycled over the samples, or 'all' for every label in turn.",
         };
+        var prompt = new Option<string?>("--prompt") { Description = "Text-to-image pipelines: the prompt (\"\" for an unconditional image); writes RGB PNGs." };
+        var negativePrompt = new Option<string?>("--negative-prompt") { Description = "Text-to-image pipelines: what guidance steers away from (default: the empty prompt)." };
         var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
         var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
         var steps = new Option<int>("--steps") { Description = "Sampling steps N.", DefaultValueFactory = _ => CliDefaults.Steps };
@@ -46,7 +48,7 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG. A verifier on an Open Inference Protocol server: --Verifiers:Remote:0:Name <name> --Verifiers:Remote:0:Endpoint <url> ….")
         {
-            model, condition, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
+            model, condition, prompt, negativePrompt, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         common.AddTo(command);
@@ -62,6 +64,49 @@ internal static class GenerateCommand
             using var repository = common.LoadRepository(parse);
             var catalog = common.CreateCatalog(parse, repository, remote.All);
             await using var engine = new SearchEngine(catalog);
+            if (catalog.GetStages(parse.GetValue(model)!) is not null || parse.GetValue(prompt) is not null)
+            {
+                if (parse.GetValue(condition) is not null)
+                {
+                    throw new InvalidRequestException("condition", "--condition is for class-conditioned models; a text-to-image pipeline takes --prompt.");
+                }
+
+                using var image = OutputFile.Open(parse.GetValue(output)!);
+                var request = new SearchRequest
+                {
+                    Model = parse.GetValue(model)!,
+                    TextPrompt = parse.GetValue(prompt) ?? throw new InvalidRequestException("prompt", $"model '{parse.GetValue(model)}' is a text-to-image pipeline: --prompt is required."),
+                    NegativePrompt = parse.GetValue(negativePrompt),
+                    Steps = parse.GetValue(steps),
+                    Guidance = parse.GetValue(guidance),
+                    Eta = parse.GetValue(eta),
+                    Seed = parse.GetValue(seed),
+                    Strategy = parse.GetValue(strategy) is { } named
+                        ? common.CreateStrategies(parse).Create(named, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        : new BestOfNStrategy(count),
+                    Verifiers = ParseList(parse.GetValue(verifier) ?? "none"),
+                    Ensemble = parse.GetValue(ensemble),
+                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                    Candidates = count,
+                };
+                try
+                {
+                    image.Commit(await PipelineGenerate.RunAsync(engine, request, cancellationToken).ConfigureAwait(false));
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw new CommandCancelledException($"the search stopped and {image.Path} was not written");
+                }
+
+                Console.WriteLine($"wrote {image.Path}");
+                return 0;
+            }
+
+            if (parse.GetValue(negativePrompt) is not null)
+            {
+                throw new InvalidRequestException("negative-prompt", "--negative-prompt is for text-to-image pipelines.");
+            }
+
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
             var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
             if (parse.GetValue(puzzle) is { } grid)

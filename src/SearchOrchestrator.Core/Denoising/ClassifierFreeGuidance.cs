@@ -9,13 +9,19 @@ public static class ClassifierFreeGuidance
     /// <summary>True when scale w needs the unconditional pass at all.</summary>
     public static bool NeedsUnconditional(double scale) => scale != 1.0;
 
-    /// <summary>Checks a guidance scale is finite and non-negative.</summary>
-    public static void Validate(double scale, ConditionVocabulary conditions, string modelName)
+    /// <summary>Checks a guidance scale is finite and non-negative (a pipeline's unconditional branch is its negative prompt).</summary>
+    public static void Validate(double scale)
     {
         if (!double.IsFinite(scale) || scale < 0)
         {
             throw new InvalidRequestException("guidance", $"guidance must be a finite number >= 0 (1 = no guidance), got {scale}.");
         }
+    }
+
+    /// <summary>Checks a guidance scale is finite and non-negative, and that the model has a null condition if it guides.</summary>
+    public static void Validate(double scale, ConditionVocabulary conditions, string modelName)
+    {
+        Validate(scale);
 
         if (NeedsUnconditional(scale) && !conditions.SupportsGuidance)
         {

@@ -27,6 +27,12 @@ public interface ITextEncoder
     TextEncoderDescription Description { get; }
 
     /// <summary>
+    /// The tokens of <paramref name="prompt"/> without the start and end markers, before truncation: a prompt of more than
+    /// <see cref="TextEncoderDescription.SequenceLength"/> − 2 would be cut, so the engine refuses it.
+    /// </summary>
+    int CountTokens(string prompt);
+
+    /// <summary>
     /// Encodes every prompt in one forward pass, writing <c>prompts.Count × Description.EmbeddingElements</c> floats to
     /// <paramref name="embeddings"/>, prompt after prompt.
     /// </summary>

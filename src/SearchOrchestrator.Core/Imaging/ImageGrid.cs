@@ -36,11 +36,17 @@ public static class ImageGrid
     /// <param name="range">The value range mapped to black … white.</param>
     /// <param name="scale">Each sample pixel becomes a scale × scale block.</param>
     /// <param name="columns">Tiles per row; 0 picks a near-square layout.</param>
-    public static RgbImage Compose(IReadOnlyList<GridTile> tiles, int height, int width, (float Min, float Max) range, int scale = 8, int columns = 0)
+    /// <param name="channels">1: grayscale samples (height × width); 3: RGB samples, channel-first (3 × height × width).</param>
+    public static RgbImage Compose(IReadOnlyList<GridTile> tiles, int height, int width, (float Min, float Max) range, int scale = 8, int columns = 0, int channels = 1)
     {
         ArgumentNullException.ThrowIfNull(tiles);
         ArgumentOutOfRangeException.ThrowIfZero(tiles.Count);
         ArgumentOutOfRangeException.ThrowIfLessThan(scale, 1);
+        if (channels is not (1 or 3))
+        {
+            throw new ArgumentOutOfRangeException(nameof(channels), channels, "Tiles are grayscale (1 channel) or RGB (3 channels).");
+        }
+
         if (columns <= 0)
         {
             columns = (int)Math.Ceiling(Math.Sqrt(tiles.Count));
@@ -59,9 +65,10 @@ public static class ImageGrid
             var left = Gap + ((i % columns) * (tileWidth + Gap));
             var top = Gap + ((i / columns) * (tileHeight + Gap));
             var tile = tiles[i];
-            if (tile.Pixels.Length != height * width)
+            var plane = height * width;
+            if (tile.Pixels.Length != channels * plane)
             {
-                throw new ArgumentException($"Tile {i} has {tile.Pixels.Length} values, expected {height * width}.", nameof(tiles));
+                throw new ArgumentException($"Tile {i} has {tile.Pixels.Length} values, expected {channels * plane}.", nameof(tiles));
             }
 
             BitmapFont.Draw(image, tile.Caption, left, top, FontScale, ColorOf(tile.Tone));
@@ -70,15 +77,19 @@ public static class ImageGrid
             {
                 for (var x = 0; x < width; x++)
                 {
-                    var v = (pixels[(y * width) + x] - range.Min) / (range.Max - range.Min);
-                    var level = (byte)Math.Clamp((int)MathF.Round(v * 255f), 0, 255);
-                    image.Fill(left + (x * scale), top + captionHeight + (y * scale), scale, scale, (level, level, level));
+                    var at = (y * width) + x;
+                    var red = Level(pixels[at], range);
+                    var color = channels == 1 ? (red, red, red) : (red, Level(pixels[plane + at], range), Level(pixels[(2 * plane) + at], range));
+                    image.Fill(left + (x * scale), top + captionHeight + (y * scale), scale, scale, color);
                 }
             }
         }
 
         return image;
     }
+
+    private static byte Level(float value, (float Min, float Max) range) =>
+        (byte)Math.Clamp((int)MathF.Round((value - range.Min) / (range.Max - range.Min) * 255f), 0, 255);
 
     private static (byte, byte, byte) ColorOf(CaptionTone tone) => tone switch
     {

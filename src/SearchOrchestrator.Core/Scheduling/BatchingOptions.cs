@@ -18,6 +18,12 @@ public sealed record BatchingOptions
     /// <summary>Queued items a queue holds before callers wait (backpressure; nothing is dropped). Default 4096.</summary>
     public int QueueCapacity { get; init; } = 4096;
 
+    /// <summary>
+    /// Prompt embeddings each text-to-image pipeline keeps for later requests (a stage setting): past it the least recently
+    /// used go, never one a running search uses. Default 1024.
+    /// </summary>
+    public int PromptCacheCapacity { get; init; } = 1024;
+
     /// <summary>Checks the settings, naming each bad one.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -35,6 +41,11 @@ public sealed record BatchingOptions
         if (QueueCapacity < 1)
         {
             failures.Add($"{SectionName}:QueueCapacity must be at least 1, got {QueueCapacity}.");
+        }
+
+        if (PromptCacheCapacity < 1)
+        {
+            failures.Add($"{SectionName}:PromptCacheCapacity must be at least 1, got {PromptCacheCapacity}.");
         }
 
         return failures;

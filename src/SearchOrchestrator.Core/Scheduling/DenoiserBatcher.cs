@@ -36,6 +36,9 @@ public sealed record StepRequest
     /// <summary>Classifier-free guidance scale (1 = none).</summary>
     public required double Guidance { get; init; }
 
+    /// <summary>The condition id of the unconditional row of a guided step; null: the model's null id.</summary>
+    public long? Unconditional { get; init; }
+
     /// <summary>The request's sampler (rebuildable from its plain <see cref="ISampler.Settings"/>); it applies the node's update.</summary>
     public required ISampler Sampler { get; init; }
 
@@ -133,7 +136,7 @@ public sealed class DenoiserBatcher : IAsyncDisposable
                 if (batch[i].Rows == 2)
                 {
                     unconditionalRow[i] = rows;
-                    Stack(batch[i].Step, rows++, nullId!.Value, input, times, conditions);
+                    Stack(batch[i].Step, rows++, batch[i].Step.Unconditional ?? nullId!.Value, input, times, conditions);
                 }
             }
 

@@ -12,7 +12,8 @@ namespace SearchOrchestrator.Scheduling;
 /// <param name="Sampler">The sampler that applies each node's update.</param>
 /// <param name="Condition">The condition id.</param>
 /// <param name="Guidance">Classifier-free guidance scale (1 = none).</param>
-public sealed record StepLoop(StepSchedule Schedule, ISampler Sampler, long Condition, double Guidance)
+/// <param name="Unconditional">The condition id of guidance's unconditional row; null: the model's null id (a pipeline uses its negative prompt's).</param>
+public sealed record StepLoop(StepSchedule Schedule, ISampler Sampler, long Condition, double Guidance, long? Unconditional = null)
 {
     /// <summary>
     /// Runs <paramref name="loop"/> once per item, all at once. On <paramref name="batcher"/> (null: the steps run
@@ -53,6 +54,7 @@ public sealed record StepLoop(StepSchedule Schedule, ISampler Sampler, long Cond
         AlphaBarTo = Schedule.AlphaBarAt(stepIndex + 1),
         Condition = Condition,
         Guidance = Guidance,
+        Unconditional = Unconditional,
         Sampler = Sampler,
         Key = key,
     };

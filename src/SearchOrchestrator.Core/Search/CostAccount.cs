@@ -18,6 +18,15 @@ public sealed record CostAccount
     /// <summary>Verifier calls (one per sample per verifier), calibration excluded.</summary>
     public required long VerifierCalls { get; init; }
 
+    /// <summary>Prompts this search had the text encoder encode (a pipeline's; prompts found in the shared cache are hits).</summary>
+    public long EncoderCalls { get; init; }
+
+    /// <summary>Prompts this search found already encoded (or being encoded) in the shared prompt cache.</summary>
+    public long EncoderCacheHits { get; init; }
+
+    /// <summary>Latents this search had the decoder decode (a pipeline's: for pixel verifiers and the returned images).</summary>
+    public long DecoderCalls { get; init; }
+
     /// <summary>NFE spent calibrating <c>fork_at: auto</c> (zero when the calibration was cached or not asked for).</summary>
     public long CalibrationNfe { get; init; }
 

@@ -121,7 +121,7 @@ public sealed class ForkCalibration : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         // The probes run on a tree of the request's settings; its own strategy, seed and budget play no part.
-        var tree = _engine.CreateTree(request with { Seed = CalibrationSeed, Budget = new SearchBudget() });
+        var tree = _engine.CreateTree(request with { Seed = CalibrationSeed, Budget = new SearchBudget() }, leasePrompts: true);
         if (tree.Verifiers.Count == 0)
         {
             throw new InvalidRequestException("verifiers", "fork_at: auto measures when siblings stop differing in verifier score, so it needs at least one verifier.");
@@ -225,7 +225,7 @@ public sealed class ForkCalibration : IDisposable
     {
         public static CalibrationKey Of(SearchRequest r) => new(
             r.Model,
-            r.Condition,
+            r.TextPrompt is null ? r.Condition : $"{r.TextPrompt}\n{r.NegativePrompt}",
             r.Steps,
             r.Guidance,
             r.Eta,

@@ -15,6 +15,8 @@ public sealed class Node
     private float[]? _state;
     private float[]? _prediction;
     private int _localStep = -1;
+    private float[]? _pixels;
+    private int _pixelsStep = -1;
     private bool _released;
 
     /// <summary>A node with no state yet: its executor makes it (<see cref="SetLocal"/>, or on a backend).</summary>
@@ -171,6 +173,16 @@ public sealed class Node
     /// </summary>
     internal float[]? Prior { get; set; }
 
+    /// <summary>A pipeline's decoded image of the x0-prediction at the current step, if it was decoded at this step.</summary>
+    internal float[]? Pixels => _pixelsStep == StepIndex ? _pixels : null;
+
+    /// <summary>Keeps the decoded image of the x0-prediction at the current step (a node is decoded once per step).</summary>
+    internal void SetPixels(float[] pixels)
+    {
+        _pixels = pixels;
+        _pixelsStep = StepIndex;
+    }
+
     internal void SetScore(string verifier, float score) => _scores[verifier] = score;
 
     /// <summary>This node and every descendant.</summary>
@@ -193,6 +205,7 @@ public sealed class Node
         _released = true;
         _state = null;
         _prediction = null;
+        _pixels = null;
         Prior = null;
     }
 

@@ -9,6 +9,12 @@ public sealed record SearchBudget
     /// <summary>Most verifier calls (one per sample per verifier); null for no limit.</summary>
     public long? MaxVerifierCalls { get; init; }
 
+    /// <summary>
+    /// Most decoder calls (one per latent decoded; a pipeline's): decoding for pixel verifiers stops here, and the
+    /// returned candidates' images are held back from it first. Null for no limit.
+    /// </summary>
+    public long? MaxDecoderCalls { get; init; }
+
     /// <summary>Most wall time; no step or verification starts after it. Null for no limit.</summary>
     public TimeSpan? MaxWallTime { get; init; }
 
@@ -23,6 +29,11 @@ public sealed record SearchBudget
         if (MaxVerifierCalls is < 0)
         {
             throw new InvalidRequestException("budget.max_verifier_calls", $"budget.max_verifier_calls must not be negative, got {MaxVerifierCalls}.");
+        }
+
+        if (MaxDecoderCalls is < 0)
+        {
+            throw new InvalidRequestException("budget.max_decoder_calls", $"budget.max_decoder_calls must not be negative, got {MaxDecoderCalls}.");
         }
 
         if (MaxWallTime is { } wall && wall <= TimeSpan.Zero)

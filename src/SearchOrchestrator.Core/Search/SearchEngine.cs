@@ -12,7 +12,8 @@ namespace SearchOrchestrator.Search;
 /// <summary>
 /// Runs searched generations. Owns one <see cref="DenoiserBatcher"/> per denoiser and one
 /// <see cref="VerifierBatcher"/> per verifier, shared by every search, so steps from every branch of every request
-/// meet in the same batches. Each request is validated completely before anything is queued.
+/// meet in the same batches; a text-to-image pipeline's text encoder (with its prompt cache) and decoder get batchers of
+/// their own too. Each request is validated completely before anything is queued.
 /// </summary>
 public sealed class SearchEngine : IAsyncDisposable
 {
@@ -22,6 +23,7 @@ public sealed class SearchEngine : IAsyncDisposable
     private readonly ConcurrentDictionary<IDenoiser, Lazy<DenoiserBatcher>> _denoisers = new();
     private readonly ConcurrentDictionary<IVerifier, Lazy<VerifierBatcher>> _verifiers = new();
     private readonly ConcurrentDictionary<DenoiserBatcher, LocalBackend> _locals = new();
+    private readonly ConcurrentDictionary<PipelineStages, Lazy<PipelineRuntime>> _pipelines = new();
     private readonly WorkerPool? _workers;
     private readonly ILogger _logger;
 
@@ -77,10 +79,25 @@ public sealed class SearchEngine : IAsyncDisposable
     /// <param name="cancellationToken">Stops the search.</param>
     public SearchRun Start(SearchRequest request, bool recordEvents = false, CancellationToken cancellationToken = default)
     {
-        var tree = CreateTree(request, recordEvents);
-        RequireBudgetForCalibration(request);
+        var tree = CreateTree(request, recordEvents, leasePrompts: true);
+        try
+        {
+            RequireBudgetForCalibration(request);
+        }
+        catch
+        {
+            tree.ReleaseAll();
+            throw;
+        }
+
         return new SearchRun(tree, RunTreeAsync(tree, request, cancellationToken));
     }
+
+    /// <summary>The prompt cache every search of <paramref name="stages"/>' pipeline shares.</summary>
+    public PromptEmbeddingCache PromptsFor(PipelineStages stages) => PipelineFor(stages).Prompts;
+
+    private PipelineRuntime PipelineFor(PipelineStages stages) =>
+        _pipelines.GetOrAdd(stages, s => new Lazy<PipelineRuntime>(() => new PipelineRuntime(s, _batching, _time))).Value;
 
     private static async Task<SearchResult> RunTreeAsync(TrajectoryTree tree, SearchRequest request, CancellationToken cancellationToken)
     {
@@ -127,17 +144,26 @@ public sealed class SearchEngine : IAsyncDisposable
                 }
             }
 
-            var ranked = finalists
+            var chosen = finalists
                 .OrderByDescending(n => n.IsComplete)
                 .ThenByDescending(n => n.ScoredAtStep == n.StepIndex ? n.Score ?? double.NegativeInfinity : double.NegativeInfinity)
                 .ThenBy(n => n.Id)
                 .Take(request.Candidates)
+                .ToList();
+            if (tree.Decoding is { } decoding)
+            {
+                // A pipeline returns images: decode the candidates not decoded at their step, out of the calls held back for them.
+                tree.Ledger.AddHeldDecoderCalls(chosen.Count(n => n.Pixels is null));
+                await tree.DecodeAsync(chosen, cancellationToken).ConfigureAwait(false);
+            }
+
+            var ranked = chosen
                 .Select(n => new Candidate
                 {
                     NodeId = n.Id,
                     Path = n.Path,
-                    Sample = n.Prediction!.Value[..tree.SampleShape.ElementCount].ToArray(),
-                    Shape = tree.SampleShape,
+                    Sample = tree.Decoding is null ? n.Prediction!.Value[..tree.SampleShape.ElementCount].ToArray() : n.Pixels!,
+                    Shape = tree.Decoding?.Decoder.Description.ImageShape ?? tree.SampleShape,
                     Complete = n.IsComplete,
                     StepIndex = n.StepIndex,
                     Score = n.ScoredAtStep == n.StepIndex ? n.Score : null,
@@ -190,6 +216,11 @@ public sealed class SearchEngine : IAsyncDisposable
         {
             await batcher.Value.DisposeAsync().ConfigureAwait(false);
         }
+
+        foreach (var pipeline in _pipelines.Values.Where(l => l.IsValueCreated))
+        {
+            await pipeline.Value.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>A calibration cut short by the budget measures nothing: the budget must hold all of it.</summary>
@@ -202,8 +233,12 @@ public sealed class SearchEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Validates every field of the request and assembles its tree; queues nothing.</summary>
-    internal TrajectoryTree CreateTree(SearchRequest request, bool recordEvents = false)
+    /// <summary>
+    /// Validates every field of the request and assembles its tree; queues nothing. <paramref name="leasePrompts"/>: a
+    /// pipeline's tree holds its prompts' cache entries (encoded at its first step) until <see cref="TrajectoryTree.ReleaseAll"/>;
+    /// a tree that only validates holds none.
+    /// </summary>
+    internal TrajectoryTree CreateTree(SearchRequest request, bool recordEvents = false, bool leasePrompts = false)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.Strategy is null)
@@ -222,13 +257,26 @@ public sealed class SearchEngine : IAsyncDisposable
         }
 
         request.Budget.Validate();
-        var denoiser = _models.GetDenoiser(request.Model);
+        var stages = _models.GetStages(request.Model);
+        var pipeline = stages is null ? null : PipelineFor(stages);
+        var denoiser = pipeline?.Denoiser ?? _models.GetDenoiser(request.Model);
         var description = denoiser.Description;
-        var conditionId = description.Conditions.Resolve(request.Condition, description.Name);
+        var conditionId = 0L;
+        if (stages is null)
+        {
+            RequireNoTextPrompt(request, description.Name);
+            conditionId = description.Conditions.Resolve(request.Condition, description.Name);
+            ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
+        }
+        else
+        {
+            ValidatePipelineRequest(request, stages);
+            ClassifierFreeGuidance.Validate(request.Guidance);
+        }
+
         var schedule = description.Process.Steps(request.Steps);
         var prompt = request.Prompt ?? description.Process.PromptFromCondition(request.Condition);
         var sampler = description.Process.CreateSampler(request.Sampler, request.Eta, prompt, request.Condition);
-        ClassifierFreeGuidance.Validate(request.Guidance, description.Conditions, description.Name);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
             throw new InvalidRequestException("verifiers", $"a verifier is named twice: {CallerInput.QuoteList(request.Verifiers)}.");
@@ -248,12 +296,27 @@ public sealed class SearchEngine : IAsyncDisposable
             throw new InvalidRequestException("guidance", $"a guided step takes two rows but batches hold {_batching.MaxBatchSize}.");
         }
 
+        if (pipeline is not null && _workers is { Options.UseLocal: false })
+        {
+            throw new InvalidRequestException("model", $"model '{description.Name}' is a text-to-image pipeline, whose stages run in this process only, but Workers:UseLocal is false; set it to true to serve pipelines.");
+        }
+
         var batcher = BatcherFor(denoiser);
         var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
-        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance), description.SampleShape, description.StateElements, request.Condition, ledger);
+        var condition = request.TextPrompt ?? request.Condition;
+        // A pipeline's condition ids are prompt-cache handles: the prompt's, and the negative prompt's for guidance.
+        var prompts = leasePrompts ? pipeline?.Prompts.Lease([request.TextPrompt!, request.NegativePrompt ?? string.Empty]) : null;
+        long? unconditional = pipeline is null ? null : 0L;
+        if (prompts is not null)
+        {
+            (conditionId, unconditional) = (prompts.Handles[0], prompts.Handles[1]);
+            ledger.HoldDecoderCalls(request.Candidates);
+        }
+
+        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance, unconditional), description.SampleShape, description.StateElements, condition, ledger);
         // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
-        // otherwise placement chooses per group of nodes.
-        ITreeExecutor executor = _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
+        // otherwise placement chooses per group of nodes. A pipeline's stages run here.
+        ITreeExecutor executor = pipeline is not null || _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
             ? new LocalExecutor(execution)
             : new PlacedExecutor(
                 execution,
@@ -269,10 +332,88 @@ public sealed class SearchEngine : IAsyncDisposable
             Steps = schedule.Count,
             Shape = description.SampleShape,
             Elements = description.StateElements,
-            Condition = request.Condition,
+            Condition = condition,
             Seed = request.Seed,
             ForkRenoiseSteps = request.ForkRenoiseSteps,
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
+            Prompts = prompts,
+            Decoding = pipeline is null ? null : new TreeDecoding(pipeline.Decoder, [.. verifiers.Select(v => !description.SampleShape.Equals(v.SampleShape))]),
         });
+    }
+
+    /// <summary>A prompt is a pipeline's: a class-conditioned (or masked) model refuses one.</summary>
+    private static void RequireNoTextPrompt(SearchRequest request, string model)
+    {
+        if (request.TextPrompt is not null)
+        {
+            throw new InvalidRequestException("prompt", $"model '{model}' takes a condition, not a prompt; prompt and negative_prompt are for text-to-image pipelines.");
+        }
+
+        if (request.NegativePrompt is not null)
+        {
+            throw new InvalidRequestException("negative_prompt", $"model '{model}' takes a condition, not a negative prompt; prompt and negative_prompt are for text-to-image pipelines.");
+        }
+    }
+
+    /// <summary>A pipeline takes a prompt that fits its text encoder (and optionally a negative one), never a condition.</summary>
+    private static void ValidatePipelineRequest(SearchRequest request, PipelineStages stages)
+    {
+        var model = stages.Description.Name;
+        if (!string.IsNullOrEmpty(request.Condition))
+        {
+            throw new InvalidRequestException("condition", $"model '{model}' is a text-to-image pipeline: give prompt (and optionally negative_prompt), not condition {CallerInput.Quote(request.Condition)}.");
+        }
+
+        if (request.Prompt is not null)
+        {
+            throw new InvalidRequestException("prompt", $"model '{model}' is a text-to-image pipeline; it takes a text prompt, not token ids.");
+        }
+
+        if (request.TextPrompt is null)
+        {
+            throw new InvalidRequestException("prompt", $"model '{model}' is a text-to-image pipeline: prompt is required (\"\" for an unconditional image).");
+        }
+
+        if (request.Budget.MaxDecoderCalls is { } max && max < request.Candidates)
+        {
+            throw new InvalidRequestException("budget.max_decoder_calls", $"a pipeline returns {request.Candidates} decoded image(s) (candidates), so budget.max_decoder_calls must be at least {request.Candidates}, got {max}.");
+        }
+
+        var encoder = stages.TextEncoder;
+        var most = encoder.Description.SequenceLength - 2;
+        foreach (var (field, text) in new[] { ("prompt", request.TextPrompt), ("negative_prompt", request.NegativePrompt ?? string.Empty) })
+        {
+            var tokens = encoder.CountTokens(text);
+            if (tokens > most)
+            {
+                throw new InvalidRequestException(field, $"{field} {CallerInput.Quote(text)} has {tokens} tokens but the text encoder of model '{model}' takes at most {most}; shorten it.");
+            }
+        }
+    }
+
+    /// <summary>A pipeline's stages as this engine runs them: the text encoder's batcher and prompt cache, the denoiser over cached embeddings, the decoder's batcher.</summary>
+    private sealed class PipelineRuntime : IAsyncDisposable
+    {
+        private readonly TextEncoderBatcher _encoder;
+
+        public PipelineRuntime(PipelineStages stages, BatchingOptions batching, TimeProvider time)
+        {
+            _encoder = new TextEncoderBatcher(stages.TextEncoder, batching, time);
+            Prompts = new PromptEmbeddingCache(_encoder, batching.PromptCacheCapacity);
+            Denoiser = new EmbeddingDenoiser(stages.Denoisers, Prompts);
+            Decoder = new DecoderBatcher(stages.Decoder, batching, time);
+        }
+
+        public PromptEmbeddingCache Prompts { get; }
+
+        public IDenoiser Denoiser { get; }
+
+        public DecoderBatcher Decoder { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _encoder.DisposeAsync().ConfigureAwait(false);
+            await Decoder.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -10,8 +10,14 @@ public sealed record SearchRequest
     /// <summary>The denoiser, by name.</summary>
     public required string Model { get; init; }
 
-    /// <summary>The condition label (e.g. <c>7</c>).</summary>
-    public required string Condition { get; init; }
+    /// <summary>The condition label (e.g. <c>7</c>) of a class-conditioned model; empty for a pipeline, which takes <see cref="TextPrompt"/>.</summary>
+    public string Condition { get; init; } = string.Empty;
+
+    /// <summary>A text-to-image pipeline's prompt; null for other models. Verifiers receive it as the condition label.</summary>
+    public string? TextPrompt { get; init; }
+
+    /// <summary>A pipeline's negative prompt: what guidance steers away from (null: the empty prompt).</summary>
+    public string? NegativePrompt { get; init; }
 
     /// <summary>N, the sampling steps. Default 50.</summary>
     public int Steps { get; init; } = 50;

@@ -7,7 +7,14 @@ namespace SearchOrchestrator.Search;
 /// <param name="DeepestStep">The furthest step any node has reached.</param>
 /// <param name="BestScore">The best score verified so far, if any.</param>
 /// <param name="Elapsed">Time since the search started.</param>
-public sealed record SearchProgress(long Nfe, long VerifierCalls, int Nodes, int DeepestStep, double? BestScore, TimeSpan Elapsed);
+public sealed record SearchProgress(long Nfe, long VerifierCalls, int Nodes, int DeepestStep, double? BestScore, TimeSpan Elapsed)
+{
+    /// <summary>Prompts the text encoder encoded for this search so far (a pipeline's).</summary>
+    public long EncoderCalls { get; init; }
+
+    /// <summary>Latents the decoder decoded for this search so far (a pipeline's).</summary>
+    public long DecoderCalls { get; init; }
+}
 
 /// <summary>What happened to a node.</summary>
 public enum TreeEventKind

@@ -27,6 +27,8 @@ public sealed class TrajectoryTree
     private readonly RngKey _seedKey;
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
     private readonly object _gate = new();
+    private readonly PromptEmbeddingCache.PromptLease? _prompts;
+    private int _encodingCounted;
 
     internal TrajectoryTree(TreeSettings settings)
     {
@@ -38,6 +40,8 @@ public sealed class TrajectoryTree
         _elements = settings.Elements;
         _seedKey = RngKey.ForSeed(settings.Seed);
         _calibrate = settings.CalibrateForkStep;
+        _prompts = settings.Prompts;
+        Decoding = settings.Decoding;
         Steps = settings.Steps;
         SampleShape = settings.Shape;
         Condition = settings.Condition;
@@ -196,6 +200,8 @@ public sealed class TrajectoryTree
             Ledger.Refuse("advance", refused);
         }
 
+        await EncodePromptsAsync(cancellationToken).ConfigureAwait(false);
+
         await Executor.AdvanceAsync(accepted, toStep, cancellationToken).ConfigureAwait(false);
     }
 
@@ -221,9 +227,10 @@ public sealed class TrajectoryTree
                 throw new InvalidOperationException($"{node} has no x0-prediction yet; advance it at least one step before verifying.");
             }
 
-            if (!Ledger.TryReserveVerifierCalls(_verifiers.Count))
+            var decoderCalls = Decoding is { AnyPixels: true } && node.Pixels is null && !scored.Contains(node) ? 1 : 0;
+            if (Ledger.TryReserveVerification(_verifiers.Count, decoderCalls) is { } refusal)
             {
-                Ledger.Refuse("verify", nodes.Count - scored.Count);
+                Ledger.Refuse(refusal, nodes.Count - scored.Count);
                 break;
             }
 
@@ -235,7 +242,14 @@ public sealed class TrajectoryTree
             return scored;
         }
 
-        var scores = await Task.WhenAll(_verifiers.Select((batcher, v) => Executor.ScoreAsync(_ensemble.Verifiers[v], batcher, scored, cancellationToken))).ConfigureAwait(false);
+        if (Decoding is { AnyPixels: true })
+        {
+            await DecodeAsync(scored, cancellationToken).ConfigureAwait(false);
+        }
+
+        var scores = await Task.WhenAll(_verifiers.Select((batcher, v) => Decoding is { } d && d.PixelVerifiers[v]
+            ? ScorePixelsAsync(batcher, scored, cancellationToken)
+            : Executor.ScoreAsync(_ensemble.Verifiers[v], batcher, scored, cancellationToken))).ConfigureAwait(false);
         var combined = _ensemble.Combine(scores);
         for (var i = 0; i < scored.Count; i++)
         {
@@ -299,7 +313,11 @@ public sealed class TrajectoryTree
         lock (_gate)
         {
             var best = _nodes.Where(n => n.Score is not null).Select(n => n.Score!.Value).DefaultIfEmpty(double.NaN).Max();
-            return new SearchProgress(Nfe, VerifierCalls, _nodes.Count, _nodes.Count == 0 ? 0 : _nodes.Max(n => n.StepIndex), double.IsNaN(best) ? null : best, Ledger.Elapsed);
+            return new SearchProgress(Nfe, VerifierCalls, _nodes.Count, _nodes.Count == 0 ? 0 : _nodes.Max(n => n.StepIndex), double.IsNaN(best) ? null : best, Ledger.Elapsed)
+            {
+                EncoderCalls = Ledger.EncoderCalls,
+                DecoderCalls = Ledger.DecoderCalls,
+            };
         }
     }
 
@@ -309,13 +327,63 @@ public sealed class TrajectoryTree
     /// <summary>What carries out the tree's decisions on node states.</summary>
     internal ITreeExecutor Executor { get; }
 
-    /// <summary>Releases every node's tensors (the search is over).</summary>
+    /// <summary>A pipeline's decoder and which verifiers score its images; null for other models.</summary>
+    internal TreeDecoding? Decoding { get; }
+
+    /// <summary>Releases every node's tensors and the prompt embeddings (the search is over).</summary>
     internal void ReleaseAll()
     {
         lock (_gate)
         {
             Release(_nodes);
         }
+
+        _prompts?.Dispose();
+    }
+
+    /// <summary>
+    /// Decodes the x0-predictions of the nodes not yet decoded at their step (a pipeline's; held here) and keeps the images
+    /// with the nodes. The caller has counted the decoder calls.
+    /// </summary>
+    internal async Task DecodeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
+    {
+        var decoding = Decoding ?? throw new InvalidOperationException("This search has no decoder.");
+        var latent = decoding.Decoder.Description.LatentShape.ElementCount;
+        var pending = nodes.Where(n => n.Pixels is null).Distinct().ToList();
+        var images = await Task.WhenAll(pending.Select(n => decoding.Decoder.DecodeAsync(n.Prediction!.Value[..latent], cancellationToken))).ConfigureAwait(false);
+        for (var i = 0; i < pending.Count; i++)
+        {
+            pending[i].SetPixels(images[i].Image);
+            Ledger.AddQueueTime(images[i].Timing.Queued);
+        }
+    }
+
+    /// <summary>Encodes the search's prompts (once; later calls wait for the same encoding) and counts the calls and cache hits.</summary>
+    private async Task EncodePromptsAsync(CancellationToken cancellationToken)
+    {
+        if (_prompts is null)
+        {
+            return;
+        }
+
+        var (calls, hits) = await _prompts.EncodeAsync(cancellationToken).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _encodingCounted, 1) == 0)
+        {
+            Ledger.AddEncoding(calls, hits);
+        }
+    }
+
+    /// <summary>Scores the nodes' decoded images with one verifier.</summary>
+    private async Task<float[]> ScorePixelsAsync(VerifierBatcher batcher, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
+    {
+        var shape = Decoding!.Decoder.Description.ImageShape;
+        var results = await Task.WhenAll(nodes.Select(n => batcher.ScoreAsync(shape, n.Pixels!, Condition, cancellationToken))).ConfigureAwait(false);
+        foreach (var (_, timing) in results)
+        {
+            Ledger.AddQueueTime(timing.Queued);
+        }
+
+        return [.. results.Select(r => r.Score)];
     }
 
     private void Release(IReadOnlyList<Node> nodes)

@@ -33,6 +33,10 @@ internal sealed class TreeLedger
     private long _nfe;
     private long _reservedNfe;
     private long _verifierCalls;
+    private long _decoderCalls;
+    private long _heldDecoderCalls;
+    private long _encoderCalls;
+    private long _encoderCacheHits;
     private long _calibrationNfe;
     private long _replayNfe;
     private TimeSpan _queueTime;
@@ -92,23 +96,63 @@ internal sealed class TreeLedger
         }
     }
 
-    /// <summary>Counts <paramref name="calls"/> verifier calls if the budget allows them.</summary>
-    public bool TryReserveVerifierCalls(long calls)
-    {
-        if (WallTimeExhausted() || (_budget.MaxVerifierCalls is { } max && VerifierCalls + calls > max))
-        {
-            return false;
-        }
+    /// <summary>Decoder calls made so far.</summary>
+    public long DecoderCalls => Interlocked.Read(ref _decoderCalls);
 
-        Interlocked.Add(ref _verifierCalls, calls);
-        return true;
+    /// <summary>Encoder calls made so far.</summary>
+    public long EncoderCalls => Interlocked.Read(ref _encoderCalls);
+
+    /// <summary>Holds <paramref name="calls"/> decoder calls back from the budget (the returned candidates' images), for <see cref="AddHeldDecoderCalls"/>.</summary>
+    public void HoldDecoderCalls(long calls) => Interlocked.Exchange(ref _heldDecoderCalls, calls);
+
+    /// <summary>
+    /// Counts <paramref name="verifierCalls"/> verifier calls and <paramref name="decoderCalls"/> decoder calls if the
+    /// budget allows both; otherwise counts neither and says which limit refused (null when both fit).
+    /// </summary>
+    public string? TryReserveVerification(long verifierCalls, long decoderCalls)
+    {
+        lock (_gate)
+        {
+            if (WallTimeExhausted())
+            {
+                return "verify";
+            }
+
+            if (_budget.MaxDecoderCalls is { } maxDecoder && DecoderCalls + Interlocked.Read(ref _heldDecoderCalls) + decoderCalls > maxDecoder)
+            {
+                return "decode";
+            }
+
+            if (_budget.MaxVerifierCalls is { } max && VerifierCalls + verifierCalls > max)
+            {
+                return "verify";
+            }
+
+            Interlocked.Add(ref _verifierCalls, verifierCalls);
+            Interlocked.Add(ref _decoderCalls, decoderCalls);
+            return null;
+        }
+    }
+
+    /// <summary>Counts decoder calls of the returned candidates, out of what <see cref="HoldDecoderCalls"/> held back.</summary>
+    public void AddHeldDecoderCalls(long calls)
+    {
+        Interlocked.Add(ref _heldDecoderCalls, -calls);
+        Interlocked.Add(ref _decoderCalls, calls);
+    }
+
+    /// <summary>Counts the prompts this search encoded and those it found in the shared cache.</summary>
+    public void AddEncoding(long calls, long hits)
+    {
+        Interlocked.Add(ref _encoderCalls, calls);
+        Interlocked.Add(ref _encoderCacheHits, hits);
     }
 
     /// <summary>Marks the search budget-limited and says which limit refused <paramref name="nodes"/> nodes' work.</summary>
     public void Refuse(string work, int nodes)
     {
         BudgetLimited = true;
-        var limit = WallTimeExhausted() ? "budget.max_wall_time" : work == "verify" ? "budget.max_verifier_calls" : "budget.max_nfe";
+        var limit = WallTimeExhausted() ? "budget.max_wall_time" : work switch { "verify" => "budget.max_verifier_calls", "decode" => "budget.max_decoder_calls", _ => "budget.max_nfe" };
         TreeLog.WorkRefused(Logger, work, nodes, limit);
     }
 
@@ -209,6 +253,9 @@ internal sealed class TreeLedger
                 Nfe = Nfe,
                 NfeIndependent = nfeIndependent,
                 VerifierCalls = VerifierCalls,
+                EncoderCalls = EncoderCalls,
+                EncoderCacheHits = Interlocked.Read(ref _encoderCacheHits),
+                DecoderCalls = DecoderCalls,
                 CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
                 ReplayNfe = Interlocked.Read(ref _replayNfe),
                 Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],

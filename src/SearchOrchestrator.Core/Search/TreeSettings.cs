@@ -36,4 +36,17 @@ internal sealed record TreeSettings
     public int ForkRenoiseSteps { get; init; } = 1;
 
     public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
+
+    /// <summary>A pipeline's prompt embeddings, encoded before the first step and given back when the search is over.</summary>
+    public PromptEmbeddingCache.PromptLease? Prompts { get; init; }
+
+    /// <summary>A pipeline's decoder and, per verifier, whether it scores decoded images (else latents); null for other models.</summary>
+    public TreeDecoding? Decoding { get; init; }
+}
+
+/// <summary>How a pipeline's tree gets pixels: its decoder, and which of its verifiers (in order) score decoded images.</summary>
+internal sealed record TreeDecoding(DecoderBatcher Decoder, IReadOnlyList<bool> PixelVerifiers)
+{
+    /// <summary>True when some verifier scores decoded images.</summary>
+    public bool AnyPixels => PixelVerifiers.Contains(true);
 }

@@ -24,6 +24,13 @@ public interface IVerifier
     /// <summary>The name requests use to choose this verifier.</summary>
     string Name { get; }
 
+    /// <summary>
+    /// The one sample shape this verifier scores, or null when it takes what it is given (and checks it). In a latent
+    /// pipeline a verifier whose shape is the denoiser's latent shape scores latents; every other verifier scores the
+    /// decoded images, so it declares here which of the two it wants.
+    /// </summary>
+    SampleShape? SampleShape => null;
+
     /// <summary>One score per sample, in batch order.</summary>
     Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default);
 }

@@ -117,6 +117,13 @@ public sealed partial class ClipTokenizer
         }
     }
 
+    /// <summary>The tokens of <paramref name="prompt"/> without bos and eos, before truncation.</summary>
+    public int CountTokens(string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        return _bpe.CountTokens(Normalize(prompt));
+    }
+
     /// <summary>The <see cref="MaxLength"/> token ids of <paramref name="prompt"/>: bos, its tokens (truncated), eos, padding.</summary>
     public int[] Encode(string prompt)
     {
@@ -124,7 +131,7 @@ public sealed partial class ClipTokenizer
         var ids = new int[MaxLength];
         Array.Fill(ids, PadId);
         ids[0] = BosId;
-        var tokens = _bpe.EncodeToIds(string.Join(' ', prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)));
+        var tokens = _bpe.EncodeToIds(Normalize(prompt));
         var kept = Math.Min(tokens.Count, MaxLength - 2);
         for (var i = 0; i < kept; i++)
         {
@@ -134,6 +141,8 @@ public sealed partial class ClipTokenizer
         ids[kept + 1] = EosId;
         return ids;
     }
+
+    private static string Normalize(string prompt) => string.Join(' ', prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
 
     private static JsonElement? ReadJson(string folder, string name, string relativeTo)
     {

@@ -15,6 +15,8 @@ internal sealed class OnnxTextEncoder(InferenceSession session, ClipTokenizer to
 
     public ClipTokenizer Tokenizer { get; } = tokenizer;
 
+    public int CountTokens(string prompt) => Tokenizer.CountTokens(prompt);
+
     public Task EncodeAsync(IReadOnlyList<string> prompts, Memory<float> embeddings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);

@@ -130,6 +130,10 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     /// <exception cref="InvalidRequestException">The model is a manifest model, not a pipeline.</exception>
     public DiffusersPipeline GetPipeline(string name) => Get(_pipelines, name, ManifestNames.Pipeline, "model");
 
+    /// <summary>The stages of the pipeline called <paramref name="name"/>, or null when no loaded pipeline has that name.</summary>
+    public PipelineStages? GetStages(string name) =>
+        name is not null && _pipelines.TryGetValue(name, out var pipeline) ? new PipelineStages(pipeline.TextEncoder, pipeline.DenoiserInstances, pipeline.Decoder) : null;
+
     /// <summary>Disposes every session.</summary>
     public void Dispose()
     {

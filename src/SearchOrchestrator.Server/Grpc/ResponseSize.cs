@@ -32,7 +32,7 @@ internal static class ResponseSize
             bytes += (elements * 4L) + 6;
         }
 
-        if (request.IncludePng && denoiser.SampleShape.IsImage && denoiser.SampleShape.Dimensions[0] == 1)
+        if (request.IncludePng && denoiser.SampleShape.IsImage)
         {
             var (width, height) = ImageGrid.SingleTileSize(denoiser.SampleShape.Dimensions[1], denoiser.SampleShape.Dimensions[2]);
             bytes += PngEncoder.MaxSize(width, height) + 6;

@@ -18,9 +18,9 @@ internal static class SearchRequestMapper
             throw new InvalidRequestException("model", "model is required (see ListModels).");
         }
 
-        if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0)
+        if (string.IsNullOrEmpty(request.Condition) && request.Tokens.Count == 0 && !request.HasPrompt)
         {
-            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text).");
+            throw new InvalidRequestException("condition", "condition is required (see ModelInfo.conditions; masked models take prompt tokens or prompt text; pipelines take prompt).");
         }
 
         if (request.Clamped.Count > 0 && request.Tokens.Count == 0)
@@ -59,6 +59,8 @@ internal static class SearchRequestMapper
         {
             Model = request.Model,
             Condition = request.Condition,
+            TextPrompt = request.HasPrompt ? request.Prompt : null,
+            NegativePrompt = request.HasNegativePrompt ? request.NegativePrompt : null,
             Steps = steps,
             Guidance = request.HasGuidance ? request.Guidance : 1.0,
             Eta = request.Eta,
@@ -72,6 +74,7 @@ internal static class SearchRequestMapper
                 MaxNfe = budget is { MaxNfe: > 0 } ? budget.MaxNfe : null,
                 MaxVerifierCalls = budget is { HasMaxVerifierCalls: true } ? budget.MaxVerifierCalls : null,
                 MaxWallTime = budget is { MaxWallTimeMs: > 0 } ? TimeSpan.FromMilliseconds(budget.MaxWallTimeMs) : null,
+                MaxDecoderCalls = budget is { HasMaxDecoderCalls: true } ? budget.MaxDecoderCalls : null,
             },
             Candidates = request.Candidates == 0 ? 1 : request.Candidates,
             Sampler = Sampler(request.MaskedSampler),

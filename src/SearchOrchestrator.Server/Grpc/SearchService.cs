@@ -213,7 +213,7 @@ internal sealed class SearchService(
 
         admission.CheckNfe(engine.Estimate(core));
 
-        var response = ResponseSize.Planned(request, core.Candidates, core.Steps, models.GetDenoiser(core.Model).Description);
+        var response = ResponseSize.Planned(request, core.Candidates, core.Steps, Output(core.Model));
         if (response > caps.MaxSendMessageSize)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the response may take {response} bytes ({core.Candidates} candidates{(request.IncludeTensors ? ", with tensors" : string.Empty)}{(request.IncludePng ? ", with PNGs" : string.Empty)}), over the server's limit of {caps.MaxSendMessageSize} bytes ({ServingOptions.SectionName}:MaxSendMessageSize); ask for fewer candidates, or leave out include_png or include_tensors."));
@@ -254,6 +254,8 @@ internal sealed class SearchService(
             Nodes = progress.Nodes,
             DeepestStep = progress.DeepestStep,
             ElapsedMs = progress.Elapsed.TotalMilliseconds,
+            EncoderCalls = progress.EncoderCalls,
+            DecoderCalls = progress.DecoderCalls,
         };
         if (progress.BestScore is { } best)
         {
@@ -295,6 +297,9 @@ internal sealed class SearchService(
                 ComputeMs = cost.ComputeTime.TotalMilliseconds,
                 WallMs = cost.WallTime.TotalMilliseconds,
                 ReplayNfe = cost.ReplayNfe,
+                EncoderCalls = cost.EncoderCalls,
+                EncoderCacheHits = cost.EncoderCacheHits,
+                DecoderCalls = cost.DecoderCalls,
                 Links =
                 {
                     cost.Links.Select(l => new LinkTraffic
@@ -319,7 +324,12 @@ internal sealed class SearchService(
     }
 
     /// <summary>The masked process of a model the search just ran on, for token ids and text in the response; null for gaussian models.</summary>
-    private MaskedProcess? TryGetMasked(string model) => models.GetDenoiser(model).Description.Process as MaskedProcess;
+    private MaskedProcess? TryGetMasked(string model) => Output(model).Process as MaskedProcess;
+
+    /// <summary>What a model's candidates are: its denoiser's samples, or a pipeline's decoded images.</summary>
+    private Denoising.DenoiserDescription Output(string model) => models.GetStages(model) is { } stages
+        ? stages.Description with { SampleShape = stages.Decoder.Description.ImageShape }
+        : models.GetDenoiser(model).Description;
 
     private static WireCandidate ToWire(CoreCandidate candidate, GenerateRequest request, MaskedProcess? masked)
     {
@@ -342,10 +352,10 @@ internal sealed class SearchService(
             wire.Tensor = TensorCodec.Encode<float>(candidate.Sample);
         }
 
-        if (request.IncludePng && candidate.Shape.IsImage && candidate.Shape.Dimensions[0] == 1)
+        if (request.IncludePng && candidate.Shape.IsImage)
         {
             var (height, width) = (candidate.Shape.Dimensions[1], candidate.Shape.Dimensions[2]);
-            var image = ImageGrid.Compose([new GridTile(candidate.Sample, string.Empty)], height, width, (-1f, 1f), scale: 8);
+            var image = ImageGrid.Compose([new GridTile(candidate.Sample, string.Empty)], height, width, (-1f, 1f), scale: 8, channels: candidate.Shape.Dimensions[0]);
             wire.Png = ByteString.CopyFrom(PngEncoder.Encode(image));
         }
 
@@ -375,6 +385,12 @@ internal sealed class SearchService(
         }
 
         info.Conditions.AddRange(m?.Condition?.Vocabulary?.Keys ?? Enumerable.Empty<string>());
+        foreach (var stage in entry.Stages ?? [])
+        {
+            // A pipeline's stages run in this process (placing them on workers is not built yet).
+            info.Stages.Add(new ModelStage { Name = stage.Name, Backends = { "local" }, Dtype = stage.Dtype, Inputs = { stage.Inputs.Select(t => t.ToString()) }, Outputs = { stage.Outputs.Select(t => t.ToString()) } });
+        }
+
         if (m?.Tokens is { Vocabulary: { } vocabulary } tokens)
         {
             info.VocabularySize = vocabulary.Length;

@@ -60,16 +60,19 @@ public static class OpenAiEndpointRouteBuilderExtensions
         Answer(http, keys, async (body, cancellationToken) =>
         {
             var request = OpenAiRequest.Read(body, OpenAiRequest.ImageFields, "n");
-            var model = Denoiser(repository, request.Model);
+            var model = repository.Models.FirstOrDefault(m => m.Name == request.Model && m.IsReady && m.Kind == ManifestNames.Pipeline) ?? Denoiser(repository, request.Model);
             if (model.Manifest?.Process == "masked")
             {
                 throw OpenAiError.Invalid("model", $"model '{request.Model}' is a masked text model; use /v1/completions.");
             }
 
-            var shape = model.Manifest?.Inputs?.GetValueOrDefault("sample")?.Shape ?? [];
-            if (shape is not [_, 1, var height, var width])
+            // A pipeline's images are its decoder's (RGB); a manifest denoiser's are its samples (single-channel).
+            int[] shape = model.Kind == ManifestNames.Pipeline
+                ? [1, .. repository.GetPipeline(request.Model).Decoder.Description.ImageShape.Dimensions]
+                : model.Manifest?.Inputs?.GetValueOrDefault("sample")?.Shape ?? [];
+            if (shape is not [_, (1 or 3) and var channels, var height, var width])
             {
-                throw OpenAiError.Invalid("model", $"model '{request.Model}' does not make single-channel images.");
+                throw OpenAiError.Invalid("model", $"model '{request.Model}' does not make single-channel or RGB images.");
             }
 
             var scale = ImageScale(body, height, width);
@@ -79,6 +82,11 @@ public static class OpenAiEndpointRouteBuilderExtensions
             }
 
             var generate = request.ToGenerateRequest(body);
+            if (model.Kind == ManifestNames.Pipeline)
+            {
+                (generate.Prompt, generate.Condition) = (generate.Condition, string.Empty);
+            }
+
             generate.IncludeTensors = true;
             var response = await search.GenerateAsync(generate, DateTime.MaxValue, cancellationToken).ConfigureAwait(false);
             return Results.Json(new JsonObject
@@ -86,7 +94,7 @@ public static class OpenAiEndpointRouteBuilderExtensions
                 ["created"] = time.GetUtcNow().ToUnixTimeSeconds(),
                 ["data"] = new JsonArray([.. response.Candidates.Select(c => (JsonNode)new JsonObject
                 {
-                    ["b64_json"] = Convert.ToBase64String(Png(c, height, width, scale)),
+                    ["b64_json"] = Convert.ToBase64String(Png(c, channels, height, width, scale)),
                     ["path"] = c.Path,
                     ["score"] = c.HasScore ? c.Score : null,
                 })]),
@@ -203,22 +211,26 @@ public static class OpenAiEndpointRouteBuilderExtensions
         throw OpenAiError.Invalid("size", $"this model draws {width}x{height} images; size must be a whole multiple of it (1 to 64 times, e.g. {width * 8}x{height * 8}), got '{text}'.");
     }
 
-    private static byte[] Png(Protos.V1.Candidate candidate, int height, int width, int scale)
+    private static byte[] Png(Protos.V1.Candidate candidate, int channels, int height, int width, int scale)
     {
         var pixels = Internal.TensorCodec.Decode<float>(candidate.Tensor.Span)!;
         var image = new RgbImage(width * scale, height * scale);
+        var plane = height * width;
         for (var y = 0; y < height; y++)
         {
             for (var x = 0; x < width; x++)
             {
-                // Samples live in [-1, 1]: black .. white.
-                var level = (byte)Math.Clamp((int)MathF.Round((pixels[(y * width) + x] + 1f) * 127.5f), 0, 255);
-                image.Fill(x * scale, y * scale, scale, scale, (level, level, level));
+                // Samples live in [-1, 1]: black .. white; RGB images are channel-first.
+                var at = (y * width) + x;
+                var red = Level(pixels[at]);
+                image.Fill(x * scale, y * scale, scale, scale, channels == 1 ? (red, red, red) : (red, Level(pixels[plane + at]), Level(pixels[(2 * plane) + at])));
             }
         }
 
         return PngEncoder.Encode(image);
     }
+
+    private static byte Level(float value) => (byte)Math.Clamp((int)MathF.Round((value + 1f) * 127.5f), 0, 255);
 
     /// <summary>
     /// What the search did and cost: the contract's JSON of the cost account with its proto field names, counts as

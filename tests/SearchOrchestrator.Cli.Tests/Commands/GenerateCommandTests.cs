@@ -32,6 +32,29 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Generate_PipelinePrompt_WritesAnRgbPngAndPrintsTheStageCalls()
+    {
+        var path = Path.Combine(_output.FullName, "circles.png");
+
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "shapes-t2i", "--prompt", "two red circles", "--negative-prompt", "blue", "--steps", "4", "--guidance", "3", "--eta", "0.5", "--strategy", "best_of_n", "--param", "n=2", "--verifier", "composition-judge", "--out", path);
+
+        Assert.True(exit == 0, stderr);
+        Assert.Equal((8 + (32 * 8) + 8, 8 + (32 * 8) + 8), PngSize(path));
+        Assert.Equal(2, File.ReadAllBytes(path)[25]); // IHDR colour type 2: RGB
+        Assert.Contains("for prompt 'two red circles' (negative 'blue')", stdout);
+        Assert.Contains("NFE 8 (independent runs: 8, saving 0.0 %); encoder calls 2 (cache hits 0), decoder calls 2, verifier calls 2", stdout);
+    }
+
+    [Fact]
+    public async Task Generate_ConditionForAPipeline_SaysToUsePrompt()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "shapes-t2i", "--condition", "7", "--out", Path.Combine(_output.FullName, "x.png"));
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--condition is for class-conditioned models; a text-to-image pipeline takes --prompt.", stderr);
+    }
+
+    [Fact]
     public async Task Generate_FourSamples_WritesALabelledGrid()
     {
         var path = Path.Combine(_output.FullName, "grid.png");

@@ -72,19 +72,19 @@ public sealed class TreeLedgerTests
     }
 
     [Fact]
-    public void TryReserveVerifierCalls_AfterTheWallTime_IsRefusedAndLoggedAsTheWallTime()
+    public void TryReserveVerification_AfterTheWallTime_IsRefusedAndLoggedAsTheWallTime()
     {
         var time = new FakeTimeProvider();
         var logger = new RecordingLogger<TreeLedger>();
         var ledger = new TreeLedger(new SearchBudget { MaxWallTime = TimeSpan.FromSeconds(1) }, time, logger, recordEvents: false);
 
-        var before = ledger.TryReserveVerifierCalls(2);
+        var before = ledger.TryReserveVerification(2, 0);
         time.Advance(TimeSpan.FromSeconds(1));
-        var after = ledger.TryReserveVerifierCalls(2);
+        var after = ledger.TryReserveVerification(2, 0);
         ledger.Refuse("verify", 3);
 
-        Assert.True(before);
-        Assert.False(after);
+        Assert.Null(before);
+        Assert.Equal("verify", after);
         Assert.Equal(2, ledger.VerifierCalls);
         Assert.Equal("Search budget refused verify for 3 node(s): budget.max_wall_time is reached", Assert.Single(logger.Entries).Message);
     }

@@ -143,6 +143,18 @@ public sealed class OpenAiEndpointsTests(ServerFixture server, AuthServerFixture
     }
 
     [Fact]
+    public async Task GenerateImages_PipelinePrompt_ReturnsRgbPngsOfThePipelinesImages()
+    {
+        var images = Client(server.Address).GetImageClient("shapes-t2i");
+
+        var result = await images.GenerateImagesAsync("two red circles", 1, new ImageGenerationOptions { Size = new GeneratedImageSize(64, 64), ResponseFormat = GeneratedImageFormat.Bytes });
+
+        var png = Assert.Single(result.Value).ImageBytes;
+        Assert.Equal((64, 64), PngSize(png)); // 32 x 32 pixels, each a 2 x 2 block
+        Assert.Equal(2, png.ToArray()[25]); // IHDR colour type 2: RGB
+    }
+
+    [Fact]
     public async Task GenerateImages_WithKeysConfigured_NeedsTheBearerKey()
     {
         var options = new ImageGenerationOptions { ResponseFormat = GeneratedImageFormat.Bytes };
