@@ -2,9 +2,11 @@
 DOTNET  ?= dotnet
 PYTHON  ?= /usr/bin/python3
 CONFIG  ?= Release
-# GPU=1 builds against Microsoft.ML.OnnxRuntime.Gpu instead of the CPU package (see README.md).
+# ORT=cpu builds against the CPU-only Microsoft.ML.OnnxRuntime instead of the default CUDA build (see README.md).
+ORT     ?=
+# GPU=1: the container image's CUDA variant (make image).
 GPU     ?= 0
-BUILD_FLAGS := -c $(CONFIG) --nologo $(if $(filter 1,$(GPU)),-p:UseOnnxRuntimeGpu=true,)
+BUILD_FLAGS := -c $(CONFIG) --nologo $(if $(ORT),-p:OnnxRuntimePackage=$(ORT),)
 CLI     := src/SearchOrchestrator.Cli/bin/$(CONFIG)/net10.0/searchorch.dll
 OUT     ?= out
 DEMO_STRATEGY ?= best_of_n --param n=8

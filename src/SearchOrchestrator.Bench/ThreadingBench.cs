@@ -4,14 +4,23 @@ using SearchOrchestrator.Scheduling;
 
 namespace SearchOrchestrator.Bench;
 
-/// <summary>One way to spend the cores on a denoiser: <see cref="Instances"/> sessions, each with <see cref="Threads"/> intra-op threads.</summary>
-internal sealed record ThreadingSetting(int Instances, int Threads)
+/// <summary>
+/// One way to spend the cores on a denoiser: <see cref="Instances"/> sessions, each with <see cref="Threads"/> intra-op
+/// threads, and a lone-pass session with <see cref="LonePassThreads"/> for a pass that runs alone (1: none).
+/// </summary>
+internal sealed record ThreadingSetting(int Instances, int Threads, int LonePassThreads = 1)
 {
-    /// <summary>The settings worth comparing on <paramref name="cores"/> cores: one thread, all cores in one session, one instance per core.</summary>
-    public static IReadOnlyList<ThreadingSetting> Grid(int cores) =>
-        [.. new[] { new ThreadingSetting(1, 1), new ThreadingSetting(1, Math.Max(1, cores)), new ThreadingSetting(Math.Max(1, cores), 1) }.Distinct()];
+    /// <summary>
+    /// The settings worth comparing on <paramref name="cores"/> cores: one thread, all cores in one session, one instance
+    /// per core, and one instance per core with a lone pass on every core.
+    /// </summary>
+    public static IReadOnlyList<ThreadingSetting> Grid(int cores)
+    {
+        cores = Math.Max(1, cores);
+        return [.. new[] { new ThreadingSetting(1, 1), new ThreadingSetting(1, cores), new ThreadingSetting(cores, 1), new ThreadingSetting(cores, 1, cores) }.Distinct()];
+    }
 
-    public override string ToString() => FormattableString.Invariant($"{Instances} × {Threads}");
+    public override string ToString() => FormattableString.Invariant($"{Instances} × {Threads}{(LonePassThreads > Threads ? $" + lone {LonePassThreads}" : string.Empty)}");
 }
 
 /// <summary>What one threading setting gives: the raw loop's limit, a lone search's step, and throughput under load.</summary>
@@ -62,13 +71,14 @@ internal static class ThreadingBench
     {
         var rowsPerStep = ClassifierFreeGuidance.NeedsUnconditional(settings.Guidance) ? 2 : 1;
         var fullBatch = new BatchingOptions().MaxBatchSize;
-        var defaults = new ModelRepositoryOptions().Threading(Environment.ProcessorCount, context.Repository.ExecutionProvider == Onnx.Runtime.ExecutionProviderNames.Cuda);
+        var defaults = new ModelRepositoryOptions().Threading(Environment.ProcessorCount, context.Repository.ExecutionProvider != Onnx.Runtime.ExecutionProviderNames.Cpu);
         var repositories = settings.Threading.Select(t => ModelRepository.Load(new ModelRepositoryOptions
         {
             Path = context.Repository.RootPath,
             ExecutionProvider = context.Repository.ExecutionProvider,
             Instances = t.Instances,
             IntraOpThreads = t.Threads,
+            LonePassThreads = t.LonePassThreads,
         })).ToList();
         try
         {
@@ -93,7 +103,7 @@ internal static class ThreadingBench
                     var point = new ThreadingPoint
                     {
                         Setting = setting,
-                        IsDefault = setting == new ThreadingSetting(defaults.Instances, defaults.IntraOpThreads),
+                        IsDefault = setting == new ThreadingSetting(defaults.Instances, defaults.IntraOpThreads, Math.Max(1, defaults.LonePassThreads)),
                         RawSmall = small,
                         RawLarge = large,
                         Alone = alone with { PairedRaw = small },
@@ -120,7 +130,7 @@ internal static class ThreadingBench
         var best = points.MaxBy(p => p.RawBest)!;
         var baseline = points[0];
         report.Heading("Engine: threads and instances");
-        report.Paragraph(I($"Each setting is *instances × intra-op threads per instance* (`Models:Instances` × `Models:IntraOpThreads`), loaded side by side and measured in {settings.Window.TotalSeconds:0.#} s of 1-second slices taken in turn, so the machine's load falls on every setting alike. *Raw* runs the forward pass back to back on every instance at once ({rowsPerStep} rows: one search's step; {fullBatch} rows: a full batch); *alone* is one {settings.Steps}-step search at a time (wall time per step, and the part of it outside forward passes); *32* and *64* are that many concurrent searches, batched (serving defaults). Ratios are against {baseline.Setting}, measured in the same slices; *default* marks what this machine gets with both settings at 0."));
+        report.Paragraph(I($"Each setting is *instances × intra-op threads per instance* (`Models:Instances` × `Models:IntraOpThreads`), *+ lone n* when a pass that runs alone (no other instance busy, every stepping search in it) runs on a lone-pass session with n threads (`Models:LonePassThreads`), loaded side by side and measured in {settings.Window.TotalSeconds:0.#} s of 1-second slices taken in turn, so the machine's load falls on every setting alike. *Raw* runs the forward pass back to back on every instance at once ({rowsPerStep} rows: one search's step; {fullBatch} rows: a full batch); *alone* is one {settings.Steps}-step search at a time (wall time per step, and the part of it outside forward passes); *32* and *64* are that many concurrent searches, batched (serving defaults). Ratios are against {baseline.Setting}, measured in the same slices; *default* marks what this machine gets with both settings at 0."));
         var table = new MarkdownTable("instances × threads", "raw rows / s, 2 rows", I($"raw rows / s, {fullBatch} rows"), "alone µs / step", "alone non-forward µs / step", "rows / s at 32", "rows / s at 64", I($"at 32 vs {baseline.Setting}"), I($"at 64 vs {baseline.Setting}"), I($"alone step vs {baseline.Setting}"));
         foreach (var p in points)
         {

@@ -59,6 +59,11 @@ internal sealed class TimedModels(IModelProvider inner) : IModelProvider
             ? [.. multi.Instances.Select(i => new TimedDenoiser(i, counter))]
             : [this];
 
+        private IDenoiser? _lonePass;
+
+        /// <summary>The inner denoiser's lone-pass session, timed into the same counter.</summary>
+        public IDenoiser? LonePass => _lonePass ??= inner is IMultiInstanceDenoiser { LonePass: { } lone } ? new TimedDenoiser(lone, counter) : null;
+
         public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
         {
             var started = Stopwatch.GetTimestamp();

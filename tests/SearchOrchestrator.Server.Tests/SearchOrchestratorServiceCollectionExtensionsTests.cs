@@ -47,7 +47,7 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
 
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
-        Assert.Contains("Models:ExecutionProvider must be one of auto, cpu, cuda, got 'tpu'.", ex.Failures);
+        Assert.Contains("Models:ExecutionProvider must be one of auto, cpu, cuda, tensorrt, got 'tpu'.", ex.Failures);
         Assert.Contains("Models:IntraOpThreads must be >= 0 (0 = the cores divided among the instances), got -4.", ex.Failures);
     }
 

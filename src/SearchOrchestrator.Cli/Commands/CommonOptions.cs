@@ -22,7 +22,7 @@ internal sealed class CommonOptions
 
     public Option<string> ExecutionProvider { get; } = new("--execution-provider")
     {
-        Description = "auto (CUDA when it loads, else CPU), cpu or cuda.",
+        Description = "auto (CUDA when it loads, else CPU), cpu, cuda or tensorrt (a GPU provider that cannot load falls back to CPU).",
         DefaultValueFactory = _ => ExecutionProviderNames.Auto,
     };
 

@@ -57,4 +57,11 @@ public interface IMultiInstanceDenoiser : IDenoiser
 {
     /// <summary>The instances, at least one, all describing the same model.</summary>
     IReadOnlyList<IDenoiser> Instances { get; }
+
+    /// <summary>
+    /// A session of the model with more intra-op threads than each instance has (on the CPU, the machine's cores), for a
+    /// pass that runs alone: no instance is running a pass and every producer that could add work is in it, as a lone
+    /// search's step is. Its outputs must equal the instances' bit for bit. Null (the default) when there is none.
+    /// </summary>
+    IDenoiser? LonePass => null;
 }

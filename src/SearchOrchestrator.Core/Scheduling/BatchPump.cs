@@ -44,6 +44,8 @@ internal abstract class BatchWork
 /// The pump runs on a thread of its own: a forward pass blocks its thread for its whole length, and on a small
 /// machine a pass holding a thread-pool thread starves the timers and callbacks (cancellation among them) that the
 /// rest of the service needs.
+/// A pass that runs *alone* (no other lane running one, every known producer in it: a lone search's step) is flagged
+/// for its lane (<see cref="PassRunsAlone"/>), so the batcher can run it on a session with every core's thread.
 /// </summary>
 internal abstract class BatchPump<TWork> : IAsyncDisposable
     where TWork : BatchWork
@@ -58,6 +60,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     // Lanes executing a batch; the others (the forming one among them) are idle.
     private int _runningLanes;
     private readonly int _laneCount;
+    // Per lane: whether its current pass runs alone; written by the lane while forming, read by its ExecuteAsync.
+    private readonly bool[] _alone;
     // Held by the lane forming a batch; that lane alone reads the queue and the item carried over from the last batch.
     private readonly SemaphoreSlim _forming = new(1, 1);
     private TWork? _carried;
@@ -79,6 +83,7 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
         _options = options;
         _time = time;
         _laneCount = lanes;
+        _alone = new bool[lanes];
         _queue = Channel.CreateBounded<TWork>(new BoundedChannelOptions(options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -108,6 +113,22 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
     /// full <see cref="BatchingOptions.MaxQueueDelay"/>.
     /// </summary>
     protected virtual int ExpectedItems => int.MaxValue;
+
+    /// <summary>
+    /// Whether the pass lane <paramref name="lane"/> is running runs alone (see <see cref="IsLonePass"/>); read it in
+    /// <see cref="ExecuteAsync"/>.
+    /// </summary>
+    protected bool PassRunsAlone(int lane) => _alone[lane];
+
+    /// <summary>
+    /// The lone-pass rule: a pass runs alone when no other lane is running one and it holds every producer known to be
+    /// stepping, so no other pass can start before it ends (each producer queues its next item only once this one
+    /// completes). It may then use every core's thread without taking them from another pass; under load (several
+    /// lanes busy, or producers left to join the next batch) each pass keeps its instance's share. With unknown
+    /// producers (<see cref="ExpectedItems"/> at its default) a pass never runs alone.
+    /// </summary>
+    internal static bool IsLonePass(int expectedItems, int runningLanes, int batchItems) =>
+        expectedItems != int.MaxValue && runningLanes == 0 && batchItems >= expectedItems;
 
     /// <summary>Runs one batch on lane <paramref name="lane"/>; fills each item's outputs. Throwing fails every item of the batch.</summary>
     protected abstract Task ExecuteAsync(IReadOnlyList<TWork> batch, int lane, CancellationToken passCancellation);
@@ -162,6 +183,8 @@ internal abstract class BatchPump<TWork> : IAsyncDisposable
                 rows = Form(reader, batch);
                 if (batch.Count > 0)
                 {
+                    // Decided under the forming lock: no other lane can start a pass until it is released.
+                    _alone[lane] = IsLonePass(ExpectedItems, Volatile.Read(ref _runningLanes), batch.Count);
                     // Counted as running before the next lane forms, so its share leaves these producers out. Counted
                     // only until the pass ends: once their awaits complete, the producers may queue again.
                     Interlocked.Add(ref _runningItems, batch.Count);

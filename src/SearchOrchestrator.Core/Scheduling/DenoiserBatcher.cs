@@ -50,7 +50,8 @@ public sealed record StepRequest
 /// The batcher of one denoiser backend: stacks queued steps along axis 0 (two rows for a guided step), runs one
 /// forward pass, and applies each node's sampler update (DDIM, or masked unmasking) with that node's own RNG key.
 /// A backend with several instances (<see cref="IMultiInstanceDenoiser"/>) gets one pump lane per instance, each with
-/// its own buffers, all taking from one queue.
+/// its own buffers, all taking from one queue; a pass that runs alone (a lone search's step, see
+/// <see cref="IMultiInstanceDenoiser.LonePass"/>) runs on the backend's lone-pass session when it has one.
 /// </summary>
 public sealed class DenoiserBatcher : IAsyncDisposable
 {
@@ -108,12 +109,18 @@ public sealed class DenoiserBatcher : IAsyncDisposable
         private readonly int _elements = denoiser.Description.SampleShape.ElementCount;
         private readonly int _outputs = denoiser.Description.OutputElements;
         private readonly Lane[] _lanes = [.. InstancesOf(denoiser).Select(instance => new Lane(instance, options.MaxBatchSize, denoiser.Description))];
+        private readonly IDenoiser? _lonePass = (denoiser as IMultiInstanceDenoiser)?.LonePass;
 
         public Task<BatchTiming> StepAsync(StepRequest step, CancellationToken cancellationToken) => SubmitAsync(new Work(step, cancellationToken));
 
         protected override async Task ExecuteAsync(IReadOnlyList<Work> batch, int lane, CancellationToken passCancellation)
         {
             var (instance, input, output, times, conditions, guided) = _lanes[lane];
+            if (_lonePass is not null && PassRunsAlone(lane))
+            {
+                instance = _lonePass;
+            }
+
             var nullId = denoiser.Description.Conditions.NullId;
             // Conditional rows first, in batch order; the unconditional rows of guided steps after them.
             var rows = 0;

@@ -71,8 +71,8 @@ public sealed class ModelRepository : IModelProvider, IDisposable
     /// <summary>The repository folder, absolute.</summary>
     public string RootPath { get; }
 
-    /// <summary>The execution provider sessions run on: <c>cpu</c> or <c>cuda</c>.</summary>
-    public string ExecutionProvider { get; private set; }
+    /// <summary>The execution provider every session runs on: <c>cpu</c>, <c>cuda</c> or <c>tensorrt</c>.</summary>
+    public string ExecutionProvider { get; }
 
     /// <summary>Every model folder, ready or failed, by name.</summary>
     public IReadOnlyList<ModelEntry> Models => _entries;
@@ -113,7 +113,6 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             }
         }
 
-        repository.ExecutionProvider = sessions.Provider;
         OnnxLog.RepositoryLoaded(logger, root, repository._entries.Count(e => e.IsReady), repository._entries.Count(e => !e.IsReady));
         return repository;
     }
@@ -227,14 +226,20 @@ public sealed class ModelRepository : IModelProvider, IDisposable
                 var first = CreateDenoiser(name, manifest, session);
                 session = null;
                 IDenoiser denoiser = first;
-                if (sessions.Instances > 1)
+                if (sessions.Instances > 1 || sessions.LonePassThreads > 0)
                 {
                     var instances = new List<IDenoiser> { first };
-                    denoiser = new OnnxDenoiserInstances(instances);
+                    var multi = new OnnxDenoiserInstances(instances);
+                    denoiser = multi;
                     _denoisers[name] = denoiser; // disposed with its sessions if a later one fails
                     while (instances.Count < sessions.Instances)
                     {
                         instances.Add(CreateDenoiser(name, manifest, sessions.Create(modelPath)));
+                    }
+
+                    if (sessions.LonePassThreads > 0)
+                    {
+                        multi.LoneSession = CreateDenoiser(name, manifest, sessions.Create(modelPath, lonePass: true));
                     }
                 }
 
@@ -435,7 +440,12 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         var d = denoiser.Description;
         var condition = d.Conditions.Resolve(d.Conditions.IsFreeText ? string.Empty : d.Conditions.Labels[0], d.Name);
         var output = new float[d.OutputElements];
-        denoiser.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
+        // Every session the pumps may run: each instance and the lone-pass session.
+        IEnumerable<IDenoiser> sessions = denoiser is IMultiInstanceDenoiser multi ? [.. multi.Instances, .. multi.LonePass is { } lone ? [lone] : Array.Empty<IDenoiser>()] : [denoiser];
+        foreach (var session in sessions)
+        {
+            session.PredictAsync(new DenoiserBatch(1, new float[d.SampleShape.ElementCount], new float[1], new[] { condition }), output).GetAwaiter().GetResult();
+        }
     }
 
     private static void WarmUp(IVerifier verifier, ModelManifest m)

@@ -67,17 +67,28 @@ internal sealed class OnnxDenoiser : IDenoiser, IDisposable
     }
 }
 
-/// <summary>Several sessions of one denoiser (<see cref="ModelRepositoryOptions.Instances"/>), each run by its own pump lane.</summary>
+/// <summary>
+/// Several sessions of one denoiser (<see cref="ModelRepositoryOptions.Instances"/>), each run by its own pump lane, and
+/// the session with <see cref="ModelRepositoryOptions.LonePassThreads"/> that a pass running alone uses.
+/// </summary>
 internal sealed class OnnxDenoiserInstances(List<IDenoiser> instances) : IMultiInstanceDenoiser, IDisposable
 {
     public IReadOnlyList<IDenoiser> Instances => instances;
+
+    public IDenoiser? LonePass => LoneSession;
+
+    public IDenoiser? LoneSession { get; set; }
 
     public DenoiserDescription Description => instances[0].Description;
 
     public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>
         instances[0].PredictAsync(batch, output, cancellationToken);
 
-    public void Dispose() => instances.ForEach(i => (i as IDisposable)?.Dispose());
+    public void Dispose()
+    {
+        instances.ForEach(i => (i as IDisposable)?.Dispose());
+        (LoneSession as IDisposable)?.Dispose();
+    }
 }
 
 /// <summary>One cancellable <see cref="InferenceSession.Run(RunOptions, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue})"/>.</summary>

@@ -140,7 +140,7 @@ internal sealed class SearchService(
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var response = new ListModelsResponse();
-        response.Models.AddRange(repository.Models.Select(ToWire));
+        response.Models.AddRange(repository.Models.Select(m => ToWire(m, repository.ExecutionProvider)));
         response.Models.AddRange(OtherVerifiers());
         if (models is ModelCatalog catalog)
         {
@@ -157,7 +157,7 @@ internal sealed class SearchService(
             throw new InvalidRequestException("name", "the model name is empty; name one of the models ListModels lists.");
         }
 
-        var all = repository.Models.Select(ToWire).Concat(OtherVerifiers()).ToList();
+        var all = repository.Models.Select(m => ToWire(m, repository.ExecutionProvider)).Concat(OtherVerifiers()).ToList();
         var info = all.FirstOrDefault(m => m.Name == request.Name)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no model named {CallerInput.Quote(request.Name)}; available: {string.Join(", ", all.Select(m => m.Name))}."));
         return Task.FromResult(info);
@@ -416,7 +416,7 @@ internal sealed class SearchService(
         return info;
     }
 
-    private static ModelInfo ToWire(ModelEntry entry)
+    private static ModelInfo ToWire(ModelEntry entry, string executionProvider)
     {
         var m = entry.Manifest;
         var info = new ModelInfo
@@ -431,6 +431,7 @@ internal sealed class SearchService(
             ScoringRule = m?.Scoring?.Rule ?? string.Empty,
             Sha256 = m?.Sha256 ?? string.Empty,
             Description = m?.Description ?? string.Empty,
+            ExecutionProvider = entry.IsReady ? executionProvider : string.Empty,
         };
         if (entry.Kind == ManifestNames.Verifier)
         {

@@ -83,6 +83,6 @@ public sealed class ModelsCommandTests
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("models", "--execution-provider", "tpu");
 
         Assert.Equal(2, exit);
-        Assert.Contains("--execution-provider must be one of auto, cpu, cuda, got 'tpu'.", stderr);
+        Assert.Contains("--execution-provider must be one of auto, cpu, cuda, tensorrt, got 'tpu'.", stderr);
     }
 }

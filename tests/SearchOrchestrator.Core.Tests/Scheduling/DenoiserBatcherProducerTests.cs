@@ -58,4 +58,41 @@ public sealed class DenoiserBatcherProducerTests
 
         Assert.All(results, r => Assert.Equal(3, r.Cost.Nfe));
     }
+
+    [Fact]
+    public async Task RunAsync_LoneSearchOnTwoInstancesWithALonePassSession_RunsEveryStepOnIt()
+    {
+        var first = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        var second = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        var lone = new GaussianDataDenoiser(new GaussianData(0.3, 0.7));
+        await using var engine = new SearchEngine(new FakeModels([new MultiInstanceDenoiser(first, second) { LonePass = lone }], []), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+
+        var result = await engine.RunAsync(new SearchRequest { Model = "gaussian-data", Condition = "1", Steps = 20, Eta = 0.5, Strategy = new BestOfNStrategy(1) });
+
+        Assert.Equal(20, result.Cost.Nfe);
+        Assert.Equal(20, lone.BatchSizes.Count);
+        Assert.Empty(first.BatchSizes);
+        Assert.Empty(second.BatchSizes);
+    }
+
+    [Fact]
+    public async Task RunAsync_SecondSearchWhileALonePassRuns_RunsOnAnInstance()
+    {
+        var instances = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
+        var lone = new GatedDenoiser(new GaussianDataDenoiser(new GaussianData(0.3, 0.7)));
+        await using var engine = new SearchEngine(new FakeModels([new MultiInstanceDenoiser(instances, instances) { LonePass = lone }], []), new BatchingOptions { MaxQueueDelay = TimeSpan.FromSeconds(60) });
+        SearchRequest Request(ulong seed) => new() { Model = "gaussian-data", Condition = "1", Steps = 3, Eta = 0.5, Seed = seed, Strategy = new BestOfNStrategy(1) };
+
+        var a = engine.RunAsync(Request(1));
+        Assert.True(await lone.WaitForPassAsync()); // alone: the first search's step runs with every thread
+
+        // A second search queues while that pass runs: its step takes an instance's share, not the lone-pass session.
+        var b = engine.RunAsync(Request(2));
+        Assert.True(await instances.WaitForPassAsync());
+        instances.Release(100);
+        lone.Release(100);
+        var results = await Task.WhenAll(a, b);
+
+        Assert.All(results, r => Assert.Equal(3, r.Cost.Nfe));
+    }
 }

@@ -145,6 +145,8 @@ internal sealed class MultiInstanceDenoiser(params IDenoiser[] instances) : IMul
 {
     public IReadOnlyList<IDenoiser> Instances => instances;
 
+    public IDenoiser? LonePass { get; init; }
+
     public DenoiserDescription Description => instances[0].Description;
 
     public Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default) =>

@@ -40,6 +40,31 @@ public sealed class ModelRepositoryTests
     }
 
     [Fact]
+    public async Task Load_TwoInstancesOfOneThreadOnTwoCores_AddsALonePassSessionWithTheSameOutputs()
+    {
+        using var repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu", Instances = 2, IntraOpThreads = 1, LonePassThreads = 2, WarmUp = false });
+        var denoiser = Assert.IsAssignableFrom<Denoising.IMultiInstanceDenoiser>(repository.GetDenoiser("counting"));
+        var elements = denoiser.Description.SampleShape.ElementCount;
+        var batch = new Denoising.DenoiserBatch(1, Enumerable.Range(0, elements).Select(i => (float)Math.Cos(i)).ToArray(), new float[] { 700 }, new long[] { 5 });
+        var outputs = new[] { new float[elements], new float[elements] };
+
+        await denoiser.Instances[0].PredictAsync(batch, outputs[0]);
+        await denoiser.LonePass!.PredictAsync(batch, outputs[1]);
+
+        Assert.Equal(2, denoiser.Instances.Count);
+        Assert.DoesNotContain(denoiser.LonePass, denoiser.Instances);
+        Assert.Equal(outputs[0], outputs[1]);
+    }
+
+    [Fact]
+    public void Load_LonePassThreadsOne_HasNoLonePassSession()
+    {
+        using var repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cpu", Instances = 2, IntraOpThreads = 1, LonePassThreads = 1, WarmUp = false });
+
+        Assert.Null(Assert.IsAssignableFrom<Denoising.IMultiInstanceDenoiser>(repository.GetDenoiser("counting")).LonePass);
+    }
+
+    [Fact]
     public void Load_AutoProviderWithoutCuda_FallsBackToCpu()
     {
         using var repository = ModelRepository.Load(new ModelRepositoryOptions { Path = RepositoryPaths.Models, ExecutionProvider = "cuda", WarmUp = false });

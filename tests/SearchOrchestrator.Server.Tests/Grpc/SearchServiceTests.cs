@@ -144,6 +144,7 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal("denoiser", counting.Kind);
         Assert.Equal([1, 24, 24], counting.SampleShape);
         Assert.Equal(["1", "2", "3", "4", "5", "6", "7", "8", "9"], counting.Conditions);
+        Assert.Equal("cpu", counting.ExecutionProvider); // no GPU here: auto fell back
         Assert.Contains("object-counter", response.CodeVerifiers);
         Assert.Equal("class-probability", (await Client.GetModelAsync(new GetModelRequest { Name = "count-verifier" })).ScoringRule);
     }
