@@ -3,6 +3,7 @@ using System.Globalization;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
+using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Bench;
 
@@ -56,30 +57,53 @@ internal sealed record SearchRow(string Strategy, string Series, string Paramete
 /// </summary>
 internal static class SearchBench
 {
+    private static readonly CompositionJudge Judge = new();
+
+    /// <summary>
+    /// The prompts a text-to-image family is benched on, fixed before any measurement: six whose (count, colour, shape)
+    /// triples were all in training and six that name a triple held out of training (models/README.md lists them).
+    /// </summary>
+    private static readonly string[] CompositionPrompts =
+    [
+        "three red circles", "one yellow circle", "five blue squares", "four blue triangles",
+        "two green squares and one blue triangle", "two red triangles and one green circle",
+        "two blue circles", "seven red circles", "four yellow triangles", "nine green circles",
+        "two red squares and one yellow circle", "three green circles and two blue squares",
+    ];
+
     public static async Task<IReadOnlyList<SearchRow>> RunAsync(BenchContext context, SearchSettings settings, CancellationToken cancellationToken)
     {
         settings.Validate();
         var n = settings.Steps;
         await using var engine = new SearchEngine(context.Models, new BatchingOptions { MaxBatchSize = 128 });
-        var denoiser = context.Models.GetDenoiser(settings.Model);
-        if (denoiser.Description.Process is Processes.MaskedProcess)
+        var stages = context.Models.GetStages(settings.Model);
+        var description = stages?.Description ?? context.Models.GetDenoiser(settings.Model).Description;
+        if (description.Process is Processes.MaskedProcess)
         {
             // Token models are judged by solving puzzles, not by counting: the Sudoku bench prints its own table.
-            await SudokuBench.RunAsync(engine, denoiser.Description, settings.Seeds, n, settings.Strategies, settings.Concurrency, context.Progress, cancellationToken).ConfigureAwait(false);
+            await SudokuBench.RunAsync(engine, description, settings.Seeds, n, settings.Strategies, settings.Concurrency, context.Progress, cancellationToken).ConfigureAwait(false);
             return [];
         }
 
-        var conditions = denoiser.Description.Conditions.Labels;
-        var template = new SearchRequest
+        // A text-to-image pipeline is asked for prompts and judged by the compositional judge; a class-conditioned model
+        // for each of its labels, judged by the object counter.
+        var conditions = stages is null ? description.Conditions.Labels : CompositionPrompts;
+        SearchRequest For(string condition, SearchRequest request) => stages is null
+            ? request with { Condition = condition }
+            : request with { Condition = string.Empty, TextPrompt = condition };
+        Func<SearchResult, string, bool> isCorrect = stages is null
+            ? context.IsCorrect
+            : (result, prompt) => result.Candidates.Count > 0 && Judge.Judge(result.Candidates[0].Sample, result.Candidates[0].Shape, prompt).Match;
+        var template = For(conditions[0], new SearchRequest
         {
-            Model = denoiser.Description.Name,
-            Condition = conditions[0],
+            Model = description.Name,
+            Condition = string.Empty,
             Steps = n,
             Guidance = settings.Guidance,
             Eta = settings.Eta,
             Strategy = new BestOfNStrategy(1),
             Verifiers = [settings.Verifier],
-        };
+        });
         engine.Validate(template);
         var configs = Configurations(n)
             .Where(c => settings.Strategies is null || settings.Strategies.Contains(c.Name))
@@ -105,9 +129,8 @@ internal static class SearchBench
                 try
                 {
                     var started = Stopwatch.GetTimestamp();
-                    var result = await engine.RunAsync(template with
+                    var result = await engine.RunAsync(For(job.condition, template) with
                     {
-                        Condition = job.condition,
                         Seed = job.seed,
                         Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, n),
                     }, cancellationToken).ConfigureAwait(false);
@@ -133,21 +156,21 @@ internal static class SearchBench
                 Describe(parameters),
                 meanNfe,
                 meanNfe / n,
-                results.Count(r => context.IsCorrect(r.result, r.condition)) / (double)results.Length,
+                results.Count(r => isCorrect(r.result, r.condition)) / (double)results.Length,
                 results.Average(r => r.wall),
                 results.Count(r => r.result.BudgetLimited),
                 results.Length));
         }
 
         bar.Finish();
-        Render(context.Report, settings, conditions.Count, rows);
+        Render(context.Report, settings, conditions.Count, stages is null ? "the programmatic counter's" : "the compositional judge's", rows);
         if (forkSteps.Count > 0)
         {
             context.Report.Paragraph($"fork_at: auto chose steps {string.Join(", ", forkSteps.Distinct().Order())} (per condition). Its mean NFE above is the searches' own; the one-off calibration, cached per model and condition, cost {calibration} NFE in all ({calibration / conditions.Count} per condition).");
         }
 
         object? curve = null;
-        if (settings.CommitmentCurve)
+        if (settings.CommitmentCurve && stages is null)
         {
             curve = await CommitmentAsync(context, engine, template, conditions, cancellationToken).ConfigureAwait(false);
         }
@@ -156,11 +179,11 @@ internal static class SearchBench
         return rows;
     }
 
-    private static void Render(BenchReport report, SearchSettings settings, int conditions, List<SearchRow> rows)
+    private static void Render(BenchReport report, SearchSettings settings, int conditions, string judge, List<SearchRow> rows)
     {
         report.Heading("Search quality per compute");
         report.Paragraph(FormattableString.Invariant(
-            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds, N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}; searches score with `{settings.Verifier}`, accuracy is the programmatic counter's verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
+            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds, N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
         var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "accuracy", "mean wall time per search", "budget-limited");
         foreach (var r in rows)
         {
@@ -173,7 +196,7 @@ internal static class SearchBench
             .Select(g => new PlotSeries(g[0].Series, [.. g.Select(r => r.MeanNfe)], [.. g.Select(r => 100 * r.Accuracy)]))
             .ToList();
         report.Plot("search-accuracy.png", "accuracy against NFE per strategy", BenchPlots.Lines(
-            $"accuracy (programmatic counter) against NFE, N = {settings.Steps}",
+            $"accuracy ({judge.Replace("'s", string.Empty, StringComparison.Ordinal)}) against NFE, N = {settings.Steps}",
             "mean NFE per search",
             "accuracy (%)",
             series,

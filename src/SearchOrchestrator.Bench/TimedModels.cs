@@ -34,6 +34,9 @@ internal sealed class TimedModels(IModelProvider inner) : IModelProvider
         }
     }
 
+    /// <summary>A pipeline's stages, untimed: its forward passes are not in <see cref="Denoising"/>.</summary>
+    public PipelineStages? GetStages(string name) => inner.GetStages(name);
+
     public IVerifier GetVerifier(string name)
     {
         lock (_verifiers)

@@ -160,7 +160,7 @@ internal static class BenchCommand
         var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(20), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
         var only = new Option<string?>("--strategies") { Description = "Run only these strategies (comma-separated names)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once (their steps share batches).", DefaultValueFactory = _ => 24 };
-        var command = new Command("search", "Accuracy (judged by the programmatic counter) against NFE for every strategy on the counting task, with a plot.")
+        var command = new Command("search", "Accuracy against NFE for every strategy, with a plot: on the counting task judged by the object counter, on a text-to-image family (--model shapes-t2i) over twelve fixed prompts judged by the compositional judge.")
         {
             model, verifier, seeds, steps, guidance, eta, only, concurrency,
         };
