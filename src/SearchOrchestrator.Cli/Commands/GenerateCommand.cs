@@ -109,24 +109,27 @@ internal static class GenerateCommand
             }
 
             var denoiser = catalog.GetDenoiser(parse.GetValue(model)!);
+
+            // A masked model's request, for a text prompt or a puzzle.
+            SearchRequest Masked(IReadOnlyList<string> verifiers) => new()
+            {
+                Model = denoiser.Description.Name,
+                Steps = parse.GetValue(steps),
+                Seed = parse.GetValue(seed),
+                Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
+                Strategy = parse.GetValue(strategy) is { } searched
+                    ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                    : new BestOfNStrategy(1), // without --strategy: one pass
+
+                Verifiers = verifiers,
+                Ensemble = parse.GetValue(ensemble),
+                Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
+                Candidates = count,
+            };
+
             if (parse.GetValue(prompt) is { } text && denoiser.Description.Process is MaskedProcess { Text: not null } textModel)
             {
-                return await TextGenerate.RunAsync(engine, textModel, new SearchRequest
-                {
-                    Model = denoiser.Description.Name,
-                    TextPrompt = text,
-                    Steps = parse.GetValue(steps),
-                    Seed = parse.GetValue(seed),
-                    Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
-                    Strategy = parse.GetValue(strategy) is { } searched
-                        ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
-                        : new BestOfNStrategy(1), // without --strategy: one pass
-
-                    Verifiers = ParseList(parse.GetValue(verifier) ?? "none"),
-                    Ensemble = parse.GetValue(ensemble),
-                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
-                    Candidates = count,
-                }, cancellationToken).ConfigureAwait(false);
+                return await TextGenerate.RunAsync(engine, textModel, Masked(ParseList(parse.GetValue(verifier) ?? "none")) with { TextPrompt = text }, cancellationToken).ConfigureAwait(false);
             }
 
             var verifiers = ParseList(parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description));
@@ -134,22 +137,7 @@ internal static class GenerateCommand
             {
                 var masked = denoiser.Description.Process as MaskedProcess
                     ?? throw new InvalidRequestException("puzzle", $"--puzzle needs a masked model; '{denoiser.Description.Name}' is {denoiser.Description.Process.Name}.");
-                return await MaskedGenerate.RunAsync(engine, masked, new SearchRequest
-                {
-                    Model = denoiser.Description.Name,
-                    Condition = grid,
-                    Steps = parse.GetValue(steps),
-                    Seed = parse.GetValue(seed),
-                    Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
-                    Strategy = parse.GetValue(strategy) is { } searched
-                        ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
-                        : new BestOfNStrategy(1), // without --strategy: one pass
-
-                    Verifiers = verifiers,
-                    Ensemble = parse.GetValue(ensemble),
-                    Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
-                    Candidates = count,
-                }, cancellationToken).ConfigureAwait(false);
+                return await MaskedGenerate.RunAsync(engine, masked, Masked(verifiers) with { Condition = grid }, cancellationToken).ConfigureAwait(false);
             }
 
             if (parse.GetValue(condition) is null)

@@ -282,36 +282,8 @@ internal static class DiffusersPipelineLoader
     private static double? Number(JsonElement? config, string field) =>
         config is { } c && c.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
 
-    private static JsonElement? ReadJson(string folder, string file, List<string> errors, bool required = false)
-    {
-        var path = Path.Combine(folder, file);
-        if (!File.Exists(path))
-        {
-            if (required)
-            {
-                errors.Add($"{file}: missing (a folder in the diffusers layout starts with it)");
-            }
-
-            return null;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                errors.Add($"{file}: not a JSON object");
-                return null;
-            }
-
-            return document.RootElement.Clone();
-        }
-        catch (JsonException ex)
-        {
-            errors.Add($"{file}: {ex.Message}");
-            return null;
-        }
-    }
+    private static JsonElement? ReadJson(string folder, string file, List<string> errors, bool required = false) =>
+        ConfigJson.Read(folder, file, errors, required ? "missing (a folder in the diffusers layout starts with it)" : null);
 
     private static void Dispose(List<IDisposable> owned)
     {

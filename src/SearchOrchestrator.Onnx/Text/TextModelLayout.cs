@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -231,36 +230,8 @@ public static class TextModelLayout
     private static string? Text(JsonElement? json, string field) =>
         json is { } j && j.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static JsonElement? ReadJson(string folder, string file, List<string> errors, bool required)
-    {
-        var path = Path.Combine(folder, file);
-        if (!File.Exists(path))
-        {
-            if (required)
-            {
-                errors.Add($"{file}: missing");
-            }
-
-            return null;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                errors.Add($"{file}: not a JSON object");
-                return null;
-            }
-
-            return document.RootElement.Clone();
-        }
-        catch (JsonException ex)
-        {
-            errors.Add($"{file}: {ex.Message.ToString(CultureInfo.InvariantCulture)}");
-            return null;
-        }
-    }
+    private static JsonElement? ReadJson(string folder, string file, List<string> errors, bool required) =>
+        ConfigJson.Read(folder, file, errors, required ? "missing" : null);
 }
 
 /// <summary>A text model read from its folder: what Core needs, how its tensors are bound, the manifest it amounts to, and its first session.</summary>
