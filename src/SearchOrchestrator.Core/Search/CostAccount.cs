@@ -6,8 +6,11 @@ namespace SearchOrchestrator.Search;
 /// </summary>
 public sealed record CostAccount
 {
-    /// <summary>Denoiser evaluations spent (a guided step counts once).</summary>
+    /// <summary>Denoiser evaluations spent (a guided step counts once), previews included.</summary>
     public required long Nfe { get; init; }
+
+    /// <summary>The part of <see cref="Nfe"/> spent on previews (lookahead scoring); also in <see cref="NfeIndependent"/>, since previews are never shared.</summary>
+    public long PreviewNfe { get; init; }
 
     /// <summary>What independent runs of every leaf's whole path (returned and pruned) would have spent.</summary>
     public required long NfeIndependent { get; init; }

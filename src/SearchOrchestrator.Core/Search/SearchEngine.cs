@@ -252,6 +252,11 @@ public sealed class SearchEngine : IAsyncDisposable
             throw new InvalidRequestException("candidates", $"candidates must be at least 1, got {request.Candidates}.");
         }
 
+        if (request.PreviewSteps < 1)
+        {
+            throw new InvalidRequestException("preview_steps", $"preview_steps must be at least 1 (1 scores the raw x0-prediction), got {request.PreviewSteps}.");
+        }
+
         if (request.ForkRenoiseSteps < 1)
         {
             throw new InvalidRequestException("fork_renoise_steps", $"fork_renoise_steps must be at least 1, got {request.ForkRenoiseSteps}.");
@@ -343,6 +348,8 @@ public sealed class SearchEngine : IAsyncDisposable
             Condition = condition,
             Seed = request.Seed,
             ForkRenoiseSteps = request.ForkRenoiseSteps,
+            PreviewSteps = request.PreviewSteps,
+            Previews = new NodePreviews(batcher, execution.Steps, description.Process.CreateSampler(NodePreviews.Deterministic(sampler.Settings), prompt)),
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
             Prompts = prompts,
             Decoding = pipeline is null ? null : new TreeDecoding(pipeline.Decoder, [.. verifiers.Select(v => !description.SampleShape.Equals(v.SampleShape))]),

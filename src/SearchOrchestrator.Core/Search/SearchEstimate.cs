@@ -43,6 +43,9 @@ public sealed record SearchEstimate
     /// <summary>What the request spends calibrating <c>fork_at: auto</c> before it searches (0 once its settings are calibrated); it counts against the budget, so <see cref="Nfe"/> is what is left of it.</summary>
     public long CalibrationNfe { get; init; }
 
+    /// <summary>The most of <see cref="Nfe"/> that previews (lookahead scoring) spend.</summary>
+    public long PreviewNfe { get; init; }
+
     /// <summary>One sentence on how the numbers were worked out.</summary>
     public required string Basis { get; init; }
 
@@ -73,6 +76,11 @@ public static class SearchEstimator
             throw new InvalidRequestException("steps", $"steps must be at least 1, got {request.Steps}.");
         }
 
+        if (request.PreviewSteps < 1)
+        {
+            throw new InvalidRequestException("preview_steps", $"preview_steps must be at least 1 (1 scores the raw x0-prediction), got {request.PreviewSteps}.");
+        }
+
         request.Strategy.Validate(request.Steps);
         var plan = request.Strategy.Plan(PlanContext.For(request));
         var cap = request.Budget.MaxNfe is { } max ? Math.Max(0, max - calibrationNfe) : long.MaxValue;
@@ -87,6 +95,7 @@ public static class SearchEstimator
             BudgetLimited = plan.Nfe.Max > cap,
             Calibrates = plan.CalibratesForkStep,
             CalibrationNfe = calibrationNfe,
+            PreviewNfe = Math.Min(plan.PreviewNfe.Max, cap),
             Basis = plan.Basis,
         };
     }

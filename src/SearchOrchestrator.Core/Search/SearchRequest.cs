@@ -66,6 +66,13 @@ public sealed record SearchRequest
 
     /// <summary>How many steps a fork under η = 0 renoises its children back. Default 1.</summary>
     public int ForkRenoiseSteps { get; init; } = 1;
+
+    /// <summary>
+    /// j, how a strategy that does not set its own <c>preview_steps</c> scores mid-trajectory nodes: 1 scores the raw
+    /// x0-prediction; j &gt; 1 scores a preview, j deterministic steps from the node's state to a clean sample (DSearch's
+    /// lookahead), whose NFE is counted.
+    /// </summary>
+    public int PreviewSteps { get; init; } = 1;
 }
 
 /// <summary>One returned sample.</summary>

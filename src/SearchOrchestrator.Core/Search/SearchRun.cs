@@ -14,6 +14,9 @@ public sealed record SearchProgress(long Nfe, long VerifierCalls, int Nodes, int
 
     /// <summary>Latents the decoder decoded for this search so far (a pipeline's).</summary>
     public long DecoderCalls { get; init; }
+
+    /// <summary>The part of <see cref="Nfe"/> spent on previews so far.</summary>
+    public long PreviewNfe { get; init; }
 }
 
 /// <summary>What happened to a node.</summary>

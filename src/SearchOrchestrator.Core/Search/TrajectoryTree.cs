@@ -11,7 +11,7 @@ namespace SearchOrchestrator.Search;
 /// <summary>
 /// The tree of trajectories of one search, and the only way strategies touch the denoiser and the verifiers:
 /// <see cref="CreateRoot()"/>, <see cref="AdvanceAsync(IReadOnlyList{Node}, int, CancellationToken)"/>,
-/// <see cref="Fork"/>, <see cref="Renoise"/>, <see cref="VerifyAsync"/> and <see cref="Prune"/>. Strategies write plain
+/// <see cref="Fork"/>, <see cref="Renoise"/>, <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/> and <see cref="Prune"/>. Strategies write plain
 /// async code against it; the batchers underneath turn the awaits of every search into few large batches.
 /// The tree keeps the structure, the nodes' lifecycle, the budget and the events; where a node's state lives and where
 /// its steps run is its executor's business (<see cref="LocalExecutor"/>, or <see cref="PlacedExecutor"/> over backends).
@@ -29,6 +29,7 @@ public sealed class TrajectoryTree
     private readonly Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? _calibrate;
     private readonly object _gate = new();
     private readonly PromptEmbeddingCache.PromptLease? _prompts;
+    private readonly NodePreviews? _previews;
     private int _encodingCounted;
 
     internal TrajectoryTree(TreeSettings settings)
@@ -49,7 +50,12 @@ public sealed class TrajectoryTree
         Condition = settings.Condition;
         Seed = settings.Seed;
         ForkRenoiseSteps = settings.ForkRenoiseSteps;
+        PreviewSteps = settings.PreviewSteps;
+        _previews = settings.Previews;
     }
+
+    /// <summary>The request's preview steps j: what <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/> uses when a strategy sets none.</summary>
+    public int PreviewSteps { get; }
 
     /// <summary>N, the number of sampling steps.</summary>
     public int Steps { get; }
@@ -207,19 +213,28 @@ public sealed class TrajectoryTree
         await Executor.AdvanceAsync(accepted, toStep, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Scores the nodes with the request's preview steps; see <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/>.</summary>
+    public Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) => VerifyAsync(nodes, null, cancellationToken);
+
     /// <summary>
-    /// Scores the nodes' x0-predictions with every verifier of the search and combines them by its ensemble rule into
-    /// <see cref="Node.Score"/>. Nodes the verifier-call budget cannot cover are left unscored (and the search is
-    /// marked budget-limited). Returns the nodes that were scored. When the request allows it, a remote verifier that
-    /// fails is left out of the ensemble from then on (the rest combine without it); when every one is, the search fails.
+    /// Scores the nodes with every verifier of the search and combines them by its ensemble rule into
+    /// <see cref="Node.Score"/>: a node's raw x0-prediction when <paramref name="previewSteps"/> (null: the request's
+    /// <see cref="PreviewSteps"/>) is 1 or the node is complete, otherwise its preview — j deterministic steps to a clean
+    /// sample, batched like any step, counted as preview NFE and against the budget, the node itself unchanged. Nodes
+    /// the budget cannot cover (preview NFE or verifier calls) are left unscored (and the search is marked
+    /// budget-limited). Returns the nodes that were scored. When the request allows it, a remote verifier that fails is
+    /// left out of the ensemble from then on (the rest combine without it); when every one is, the search fails.
     /// </summary>
-    public async Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int? previewSteps, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(nodes);
         if (_verifiers.Count == 0)
         {
             throw new InvalidOperationException("This search has no verifiers to score with.");
         }
+
+        var j = previewSteps ?? PreviewSteps;
+        ArgumentOutOfRangeException.ThrowIfLessThan(j, 1, nameof(previewSteps));
 
         var active = Enumerable.Range(0, _verifiers.Count).Where(v => !Ledger.IsLeftOut(_ensemble.Verifiers[v])).ToList();
         var names = active.Select(v => _ensemble.Verifiers[v]).ToList();
@@ -232,7 +247,14 @@ public sealed class TrajectoryTree
                 throw new InvalidOperationException($"{node} has no x0-prediction yet; advance it at least one step before verifying.");
             }
 
-            var decoderCalls = Decoding is { AnyPixels: true } && node.Pixels is null && !scored.Contains(node) ? 1 : 0;
+            var previewNfe = PlanContext.PreviewStepCount(j, node.StepIndex, Steps);
+            if (previewNfe > 0 && !Ledger.TryReserveNfe(previewNfe))
+            {
+                Ledger.Refuse("preview", nodes.Count - scored.Count);
+                break;
+            }
+
+            var decoderCalls = Decoding is { AnyPixels: true } && (previewNfe > 0 || (node.Pixels is null && !scored.Contains(node))) ? 1 : 0;
             if (Ledger.TryReserveVerification(names, decoderCalls) is { } refusal)
             {
                 Ledger.Refuse(refusal, nodes.Count - scored.Count);
@@ -247,12 +269,14 @@ public sealed class TrajectoryTree
             return scored;
         }
 
+        var previews = await PreviewAsync(scored, j, cancellationToken).ConfigureAwait(false);
         if (Decoding is { AnyPixels: true })
         {
-            await DecodeAsync(scored, cancellationToken).ConfigureAwait(false);
+            await DecodeAsync([.. scored.Where(n => !previews.ContainsKey(n))], cancellationToken).ConfigureAwait(false);
+            await DecodePreviewsAsync(previews, cancellationToken).ConfigureAwait(false);
         }
 
-        var results = await Task.WhenAll(active.Select(v => ScoreOrLeaveOutAsync(v, scored, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(active.Select(v => ScoreOrLeaveOutAsync(v, scored, previews, cancellationToken))).ConfigureAwait(false);
         var kept = Enumerable.Range(0, active.Count).Where(k => results[k] is not null).ToList();
         if (kept.Count == 0)
         {
@@ -277,15 +301,30 @@ public sealed class TrajectoryTree
         return scored;
     }
 
-    /// <summary>Scores with verifier <paramref name="v"/>; null when it failed and was left out (a remote one, and the request allows it).</summary>
-    private async Task<float[]?> ScoreOrLeaveOutAsync(int v, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Scores with verifier <paramref name="v"/> (a node with a preview by its preview); null when it failed and was left
+    /// out (a remote one, and the request allows it).
+    /// </summary>
+    private async Task<float[]?> ScoreOrLeaveOutAsync(int v, IReadOnlyList<Node> nodes, Dictionary<Node, Preview> previews, CancellationToken cancellationToken)
     {
         var batcher = _verifiers[v];
         try
         {
-            return Decoding is { } decoding && decoding.PixelVerifiers[v]
-                ? await ScorePixelsAsync(batcher, nodes, cancellationToken).ConfigureAwait(false)
-                : await Executor.ScoreAsync(batcher.Name, batcher, nodes, cancellationToken).ConfigureAwait(false);
+            if (Decoding is { } decoding && decoding.PixelVerifiers[v])
+            {
+                // Decoded images are clean samples: a time-taking verifier gets no time for them.
+                return await ScoreSamplesAsync(batcher, decoding.Decoder.Description.ImageShape, [.. nodes.Select(n => (previews.TryGetValue(n, out var p) ? p.Pixels! : n.Pixels!, (float?)null))], cancellationToken).ConfigureAwait(false);
+            }
+
+            if (previews.Count == 0)
+            {
+                return await Executor.ScoreAsync(batcher.Name, batcher, nodes, cancellationToken).ConfigureAwait(false);
+            }
+
+            var elements = SampleShape.ElementCount;
+            return await ScoreSamplesAsync(batcher, SampleShape, [.. nodes.Select(n => previews.TryGetValue(n, out var p)
+                ? (p.Sample[..elements], (float?)p.Time)
+                : (n.Prediction!.Value[..elements].ToArray(), _previews!.PredictionTime(n)))], cancellationToken).ConfigureAwait(false);
         }
         catch (VerifierFailedException ex) when (_leaveOutFailedVerifiers && batcher.Kind is VerifierKinds.KServe or VerifierKinds.Worker && !cancellationToken.IsCancellationRequested)
         {
@@ -345,6 +384,7 @@ public sealed class TrajectoryTree
             {
                 EncoderCalls = Ledger.EncoderCalls,
                 DecoderCalls = Ledger.DecoderCalls,
+                PreviewNfe = Ledger.PreviewNfe,
             };
         }
     }
@@ -401,12 +441,42 @@ public sealed class TrajectoryTree
         }
     }
 
-    /// <summary>Scores the nodes' decoded images with one verifier.</summary>
-    private async Task<float[]> ScorePixelsAsync(VerifierBatcher batcher, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
+    /// <summary>
+    /// The previews of the nodes short of the last step when <paramref name="previewSteps"/> &gt; 1, by node (empty when
+    /// there are none); nodes resident elsewhere are brought here first.
+    /// </summary>
+    private async Task<Dictionary<Node, Preview>> PreviewAsync(IReadOnlyList<Node> nodes, int previewSteps, CancellationToken cancellationToken)
     {
-        var shape = Decoding!.Decoder.Description.ImageShape;
-        // Decoded images are clean samples: a time-taking verifier gets no time for them.
-        var results = await Task.WhenAll(nodes.Select(n => batcher.ScoreAsync(shape, n.Pixels!, Condition, time: null, cancellationToken))).ConfigureAwait(false);
+        var previewed = nodes.Where(n => PlanContext.PreviewStepCount(previewSteps, n.StepIndex, Steps) > 0).Distinct().ToList();
+        if (previewed.Count == 0)
+        {
+            return [];
+        }
+
+        var previews = _previews ?? throw new InvalidOperationException("This tree cannot preview.");
+        await Executor.MaterializeAsync(nodes, cancellationToken).ConfigureAwait(false);
+        var results = await previews.RunAsync(previewed, previewSteps, Ledger, cancellationToken).ConfigureAwait(false);
+        return previewed.Zip(results).ToDictionary(p => p.First, p => p.Second);
+    }
+
+    /// <summary>Decodes each preview's latent into its image (a pipeline's pixel verifiers score those). The caller has counted the decoder calls.</summary>
+    private async Task DecodePreviewsAsync(Dictionary<Node, Preview> previews, CancellationToken cancellationToken)
+    {
+        var decoder = Decoding!.Decoder;
+        var latent = decoder.Description.LatentShape.ElementCount;
+        var nodes = previews.Keys.ToList();
+        var images = await Task.WhenAll(nodes.Select(n => decoder.DecodeAsync(previews[n].Sample.AsMemory(0, latent), cancellationToken))).ConfigureAwait(false);
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            previews[nodes[i]] = previews[nodes[i]] with { Pixels = images[i].Image };
+            Ledger.AddQueueTime(images[i].Timing.Queued);
+        }
+    }
+
+    /// <summary>Scores samples (each with the model time it was predicted at, or none) with one verifier.</summary>
+    private async Task<float[]> ScoreSamplesAsync(VerifierBatcher batcher, SampleShape shape, IReadOnlyList<(float[] Sample, float? Time)> samples, CancellationToken cancellationToken)
+    {
+        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s.Sample, Condition, s.Time, cancellationToken))).ConfigureAwait(false);
         foreach (var (_, timing, transfer) in results)
         {
             Ledger.AddQueueTime(timing.Queued);

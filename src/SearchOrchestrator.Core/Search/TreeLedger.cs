@@ -41,6 +41,7 @@ internal sealed class TreeLedger
     private long _encoderCacheHits;
     private long _calibrationNfe;
     private long _replayNfe;
+    private long _previewNfe;
     private TimeSpan _queueTime;
     private TimeSpan _computeTime;
 
@@ -246,6 +247,16 @@ internal sealed class TreeLedger
     /// <summary>Counts NFE spent.</summary>
     public void AddNfe(long nfe) => Interlocked.Add(ref _nfe, nfe);
 
+    /// <summary>Counts NFE spent on a preview: in the total and on its own.</summary>
+    public void AddPreviewNfe(long nfe)
+    {
+        Interlocked.Add(ref _previewNfe, nfe);
+        Interlocked.Add(ref _nfe, nfe);
+    }
+
+    /// <summary>NFE spent on previews so far.</summary>
+    public long PreviewNfe => Interlocked.Read(ref _previewNfe);
+
     /// <summary>Counts one step of deterministic replay (outside the budget).</summary>
     public void AddReplayStep()
     {
@@ -328,7 +339,8 @@ internal sealed class TreeLedger
             return new CostAccount
             {
                 Nfe = Nfe,
-                NfeIndependent = nfeIndependent,
+                NfeIndependent = nfeIndependent + PreviewNfe,
+                PreviewNfe = PreviewNfe,
                 VerifierCalls = VerifierCalls,
                 EncoderCalls = EncoderCalls,
                 EncoderCacheHits = Interlocked.Read(ref _encoderCacheHits),

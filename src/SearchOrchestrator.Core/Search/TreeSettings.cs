@@ -38,6 +38,12 @@ internal sealed record TreeSettings
 
     public int ForkRenoiseSteps { get; init; } = 1;
 
+    /// <summary>The request's preview steps j (1 = score raw x0-predictions).</summary>
+    public int PreviewSteps { get; init; } = 1;
+
+    /// <summary>Runs previews for lookahead scoring.</summary>
+    public NodePreviews? Previews { get; init; }
+
     public Func<CancellationToken, Task<(ForkCalibrationResult Result, bool Ran)>>? CalibrateForkStep { get; init; }
 
     /// <summary>A pipeline's prompt embeddings, encoded before the first step and given back when the search is over.</summary>

@@ -23,7 +23,8 @@ public enum BfsMode
 /// <param name="Mode">Resampling or pruning.</param>
 /// <param name="Temperature">τ of the resampling softmax.</param>
 /// <param name="Width">w, the survivors when pruning.</param>
-public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, BfsMode Mode = BfsMode.Resample, double Temperature = 1.0, int Width = 1) : ISearchStrategy<BfsStrategy>
+/// <param name="PreviewSteps">j of the evaluations' previews; null: the request's.</param>
+public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, BfsMode Mode = BfsMode.Resample, double Temperature = 1.0, int Width = 1, int? PreviewSteps = null) : ISearchStrategy<BfsStrategy>
 {
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
@@ -35,13 +36,15 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
             new("mode", "resample|prune", "resample by score, or prune to the top w"),
             new("temperature", "1", "τ of the resampling softmax"),
             new("width", "1", "w, the survivors when pruning"),
+            StrategyArguments.PreviewStepsParameter,
         ],
         (p, steps) => new BfsStrategy(
             p.Int("particles", 4),
             p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
             p.Enum("mode", BfsMode.Resample),
             p.Double("temperature", 1.0),
-            p.Int("width", 1)));
+            p.Int("width", 1),
+            StrategyArguments.PreviewSteps(p)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.Bfs;
@@ -63,12 +66,14 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         {
             StrategyArguments.Within(Name, "width", Width, 1, Particles);
         }
+
+        StrategyArguments.PreviewSteps(Name, PreviewSteps);
     }
 
     /// <summary>
     /// A range: K particles throughout; a continuation drawn c &gt; 1 times is forked (renoised under η = 0), and which
     /// are depends on scores. Dropped particles end at their evaluation step; prune mode drops exactly K − w, resampling
-    /// drops 0 … K − 1.
+    /// drops 0 … K − 1. Each evaluation previews all K particles.
     /// </summary>
     public CostPlan Plan(PlanContext context)
     {
@@ -84,8 +89,12 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         }
 
         var independentMax = (k * (n + (renoise * EvaluateAt.Count))) + (Mode == BfsMode.Prune && renoise == 0 ? dropped : droppedMax);
-        return new(nfe, new NfeRange((k * n) + dropped, independentMax),
-            $"{k} particles for {n} steps; which particles the {EvaluateAt.Count} evaluations drop or fork depends on their scores.");
+        var previews = EvaluateAt.Sum(step => k * context.PreviewNfe(PreviewSteps, step));
+        return new(new NfeRange(nfe.Min + previews, nfe.Max + previews), new NfeRange((k * n) + dropped + previews, independentMax + previews),
+            $"{k} particles for {n} steps; which particles the {EvaluateAt.Count} evaluations drop or fork depends on their scores.")
+        {
+            PreviewNfe = NfeRange.Exactly(previews),
+        };
     }
 
     /// <inheritdoc />
@@ -97,7 +106,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         {
             await tree.AdvanceAsync(live, step, cancellationToken).ConfigureAwait(false);
             live = [.. live.Where(n => n.StepIndex == step)];
-            var scored = await tree.VerifyAsync(live, cancellationToken).ConfigureAwait(false);
+            var scored = await tree.VerifyAsync(live, PreviewSteps, cancellationToken).ConfigureAwait(false);
             if (scored.Count == 0)
             {
                 break;

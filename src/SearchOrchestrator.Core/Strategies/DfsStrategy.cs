@@ -11,7 +11,8 @@ namespace SearchOrchestrator.Strategies;
 /// <param name="Threshold">Scores below this trigger a backtrack.</param>
 /// <param name="RecurDepth">How many steps a backtrack renoises back.</param>
 /// <param name="MaxBacktracks">The most backtracks in the whole search.</param>
-public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks) : ISearchStrategy<DfsStrategy>
+/// <param name="PreviewSteps">j of the evaluations' previews; null: the request's.</param>
+public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks, int? PreviewSteps = null) : ISearchStrategy<DfsStrategy>
 {
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
@@ -22,12 +23,14 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
             new("threshold", "0.5", "scores below this trigger a backtrack"),
             new("recur_depth", "N/10", "steps a backtrack renoises back"),
             new("max_backtracks", "8", "the most backtracks in the whole search"),
+            StrategyArguments.PreviewStepsParameter,
         ],
         (p, steps) => new DfsStrategy(
             p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
             p.Double("threshold", 0.5),
             p.Int("recur_depth", StrategyArguments.Tenth(steps)),
-            p.Int("max_backtracks", 8)));
+            p.Int("max_backtracks", 8),
+            StrategyArguments.PreviewSteps(p)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.Dfs;
@@ -41,6 +44,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         StrategyArguments.EvaluationSteps(Name, "evaluate_at", EvaluateAt, steps);
         StrategyArguments.Within(Name, "recur_depth", RecurDepth, 1, steps);
         StrategyArguments.AtLeast(Name, "max_backtracks", MaxBacktracks, 0);
+        StrategyArguments.PreviewSteps(Name, PreviewSteps);
         if (!double.IsFinite(Threshold))
         {
             throw new InvalidRequestException("strategy.threshold", $"{Name}: threshold must be a finite number, got {Threshold}.");
@@ -56,9 +60,15 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         ArgumentNullException.ThrowIfNull(context);
         var n = context.Steps;
         long extra = (long)MaxBacktracks * RecurDepth;
+        // Every evaluation previews the current node once, every backtrack its retry once more.
+        var previews = EvaluateAt.Sum(step => context.PreviewNfe(PreviewSteps, step));
+        var retryPreviews = MaxBacktracks * EvaluateAt.Select(step => context.PreviewNfe(PreviewSteps, step)).DefaultIfEmpty(0).Max();
         // Each abandoned retry ends a trajectory whose path is at most the whole N plus every backtrack's steps.
-        return new(new NfeRange(n, n + extra), new NfeRange(n, (1 + (long)MaxBacktracks) * (n + extra)),
-            $"adaptive: {n} steps, plus up to {MaxBacktracks} backtracks of at most {RecurDepth} steps when a score falls below {Threshold}.");
+        return new(new NfeRange(n + previews, n + extra + previews + retryPreviews), new NfeRange(n + previews, ((1 + (long)MaxBacktracks) * (n + extra)) + previews + retryPreviews),
+            $"adaptive: {n} steps, plus up to {MaxBacktracks} backtracks of at most {RecurDepth} steps when a score falls below {Threshold}.")
+        {
+            PreviewNfe = new NfeRange(previews, previews + retryPreviews),
+        };
     }
 
     /// <inheritdoc />
@@ -70,7 +80,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         foreach (var step in EvaluateAt)
         {
             await tree.AdvanceAsync(current, step, cancellationToken).ConfigureAwait(false);
-            if (current.StepIndex != step || (await tree.VerifyAsync([current], cancellationToken).ConfigureAwait(false)).Count == 0)
+            if (current.StepIndex != step || (await tree.VerifyAsync([current], PreviewSteps, cancellationToken).ConfigureAwait(false)).Count == 0)
             {
                 break; // out of budget: carry on with what we have
             }
@@ -81,7 +91,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
                 backtracks++;
                 var retry = tree.Renoise(best, Math.Max(0, step - RecurDepth));
                 await tree.AdvanceAsync(retry, step, cancellationToken).ConfigureAwait(false);
-                if (retry.StepIndex != step || (await tree.VerifyAsync([retry], cancellationToken).ConfigureAwait(false)).Count == 0)
+                if (retry.StepIndex != step || (await tree.VerifyAsync([retry], PreviewSteps, cancellationToken).ConfigureAwait(false)).Count == 0)
                 {
                     tree.Prune(retry);
                     break;
@@ -103,7 +113,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         await tree.AdvanceAsync(current, tree.Steps, cancellationToken).ConfigureAwait(false);
         if (current.IsComplete)
         {
-            await tree.VerifyAsync([current], cancellationToken).ConfigureAwait(false);
+            await tree.VerifyAsync([current], PreviewSteps, cancellationToken).ConfigureAwait(false);
         }
 
         return new StrategyOutcome([current]);

@@ -30,7 +30,8 @@ public enum FkPotential
 /// <param name="Lambda">λ, the inverse temperature of the potential.</param>
 /// <param name="ResampleEvery">Steps between resampling steps.</param>
 /// <param name="Adaptive">Resample only when the effective sample size is below k/2.</param>
-public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, double Lambda, int ResampleEvery, bool Adaptive) : ISearchStrategy<FkSteeringStrategy>
+/// <param name="PreviewSteps">j of the rewards' previews; null: the request's.</param>
+public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, double Lambda, int ResampleEvery, bool Adaptive, int? PreviewSteps = null) : ISearchStrategy<FkSteeringStrategy>
 {
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
@@ -42,13 +43,15 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
             new("lambda", "10", "λ, the inverse temperature of the potential"),
             new("resample_every", "N/10", "steps between resampling steps"),
             new("adaptive", "false", "resample only when the effective sample size is below k/2"),
+            StrategyArguments.PreviewStepsParameter,
         ],
         (p, steps) => new FkSteeringStrategy(
             p.Int("particles", 4),
             p.Enum("potential", FkPotential.Max),
             p.Double("lambda", 10),
             p.Int("resample_every", StrategyArguments.Tenth(steps)),
-            p.Bool("adaptive", false)));
+            p.Bool("adaptive", false),
+            StrategyArguments.PreviewSteps(p)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.FkSteering;
@@ -61,6 +64,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
     {
         StrategyArguments.AtLeast(Name, "particles", Particles, 1);
         StrategyArguments.Within(Name, "resample_every", ResampleEvery, 1, Math.Max(1, steps - 1));
+        StrategyArguments.PreviewSteps(Name, PreviewSteps);
         if (!(Lambda >= 0 && double.IsFinite(Lambda)))
         {
             throw new InvalidRequestException("strategy.lambda", $"{Name}: lambda must be a finite number >= 0, got {Lambda}.");
@@ -74,8 +78,12 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
         long k = Particles, n = context.Steps, renoise = context.ForkRenoiseSteps;
         var resamples = StrategyArguments.Every(ResampleEvery, context.Steps);
         long droppedMax = resamples.Sum(step => (k - 1) * (step + (renoise * resamples.Count)));
-        return new(new NfeRange(k * n, (k * n) + (resamples.Count * k * renoise)), new NfeRange(k * n, (k * (n + (renoise * resamples.Count))) + droppedMax),
-            $"adaptive: {k} particles for {n} steps; which the {resamples.Count} resamplings drop or fork depends on their potentials.");
+        var previews = resamples.Sum(step => k * context.PreviewNfe(PreviewSteps, step));
+        return new(new NfeRange((k * n) + previews, (k * n) + (resamples.Count * k * renoise) + previews), new NfeRange((k * n) + previews, (k * (n + (renoise * resamples.Count))) + droppedMax + previews),
+            $"adaptive: {k} particles for {n} steps; which the {resamples.Count} resamplings drop or fork depends on their potentials.")
+        {
+            PreviewNfe = NfeRange.Exactly(previews),
+        };
     }
 
     /// <inheritdoc />
@@ -88,7 +96,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
         {
             await tree.AdvanceAsync([.. particles.Select(p => p.Node)], step, cancellationToken).ConfigureAwait(false);
             particles = [.. particles.Where(p => p.Node.StepIndex == step)];
-            var scored = await tree.VerifyAsync([.. particles.Select(p => p.Node)], cancellationToken).ConfigureAwait(false);
+            var scored = await tree.VerifyAsync([.. particles.Select(p => p.Node)], PreviewSteps, cancellationToken).ConfigureAwait(false);
             if (particles.Count == 0 || scored.Count < particles.Count)
             {
                 break; // out of budget: no more resampling; finish the particles there are

@@ -13,7 +13,8 @@ namespace SearchOrchestrator.Strategies;
 /// <param name="StartStep">The step the first candidates are denoised to.</param>
 /// <param name="Forward">Δf: steps each continuation is renoised back.</param>
 /// <param name="Backward">Δb: steps each continuation is then denoised.</param>
-public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, int StartStep, int Forward, int Backward) : ISearchStrategy<SearchOverPathsStrategy>
+/// <param name="PreviewSteps">j of the continuations' previews; null: the request's.</param>
+public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, int StartStep, int Forward, int Backward, int? PreviewSteps = null) : ISearchStrategy<SearchOverPathsStrategy>
 {
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
@@ -25,13 +26,15 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
             new("start_step", "N/5", "the step the first candidates are denoised to"),
             new("forward", "N/10", "Δf, steps each continuation is renoised back"),
             new("backward", "N/5", "Δb, steps each continuation is then denoised (more than forward)"),
+            StrategyArguments.PreviewStepsParameter,
         ],
         (p, steps) => new SearchOverPathsStrategy(
             p.Int("candidates", 2),
             p.Int("continuations", 2),
             p.Int("start_step", StrategyArguments.Fifth(steps)),
             p.Int("forward", StrategyArguments.Tenth(steps)),
-            p.Int("backward", StrategyArguments.Fifth(steps))));
+            p.Int("backward", StrategyArguments.Fifth(steps)),
+            StrategyArguments.PreviewSteps(p)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.SearchOverPaths;
@@ -46,6 +49,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
         StrategyArguments.AtLeast(Name, "continuations", Continuations, 1);
         StrategyArguments.Within(Name, "start_step", StartStep, 1, steps);
         StrategyArguments.AtLeast(Name, "forward", Forward, 1);
+        StrategyArguments.PreviewSteps(Name, PreviewSteps);
         if (Backward <= Forward)
         {
             throw new InvalidRequestException("strategy.backward", $"{Name}: backward (Δb = {Backward}) must exceed forward (Δf = {Forward}) so every round gets closer to a clean sample.");
@@ -58,11 +62,12 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
         ArgumentNullException.ThrowIfNull(context);
         var n = context.Steps;
         long c = Candidates, m = Continuations;
-        long nfe = c * StartStep, path = StartStep, independent = 0;
+        long nfe = c * StartStep, path = StartStep, independent = 0, previews = 0;
         for (var step = StartStep; step < n;)
         {
             var back = Math.Max(0, step - Forward);
             var next = Math.Min(n, back + Backward);
+            previews += c * m * context.PreviewNfe(PreviewSteps, next);
             nfe += c * m * (next - back);
             path += next - back;
             independent += ((c * m) - c) * path;
@@ -70,7 +75,10 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
         }
 
         independent += c * path;
-        return new(NfeRange.Exactly(nfe), NfeRange.Exactly(independent), $"{c} candidates to step {StartStep}, then rounds of {m} continuations renoised back {Forward} and denoised {Backward} steps.");
+        return new(NfeRange.Exactly(nfe + previews), NfeRange.Exactly(independent + previews), $"{c} candidates to step {StartStep}, then rounds of {m} continuations renoised back {Forward} and denoised {Backward} steps.")
+        {
+            PreviewNfe = NfeRange.Exactly(previews),
+        };
     }
 
     /// <inheritdoc />
@@ -88,7 +96,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
             var children = live.SelectMany(n => Enumerable.Range(0, Continuations).Select(_ => tree.Renoise(n, back))).ToList();
             await tree.AdvanceAsync(children, next, cancellationToken).ConfigureAwait(false);
             var arrived = children.Where(c => c.StepIndex == next).ToList();
-            var scored = await tree.VerifyAsync(arrived, cancellationToken).ConfigureAwait(false);
+            var scored = await tree.VerifyAsync(arrived, PreviewSteps, cancellationToken).ConfigureAwait(false);
             if (scored.Count == 0)
             {
                 break; // out of budget: the current candidates stand

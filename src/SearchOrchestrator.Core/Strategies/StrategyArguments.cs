@@ -37,6 +37,23 @@ internal static class StrategyArguments
     public static IReadOnlyList<int> Every(int interval, int steps) =>
         [.. Enumerable.Range(1, Math.Max(0, (steps - 1) / interval)).Select(i => i * interval)];
 
+    /// <summary>The strategy's own <c>preview_steps</c>, or null to take the request's.</summary>
+    public static int? PreviewSteps(StrategyParameters parameters) => parameters.Has(PreviewStepsName) ? parameters.Int(PreviewStepsName, 1) : null;
+
+    /// <summary>Checks a strategy's own <c>preview_steps</c>.</summary>
+    public static void PreviewSteps(string strategy, int? previewSteps)
+    {
+        if (previewSteps is { } j)
+        {
+            AtLeast(strategy, PreviewStepsName, j, 1);
+        }
+    }
+
+    /// <summary>The <c>preview_steps</c> parameter as <c>searchorch strategies</c> lists it.</summary>
+    public static StrategyParameter PreviewStepsParameter { get; } = new(PreviewStepsName, "the request's (1)", "j: score mid-trajectory nodes on a preview of j deterministic steps to a clean sample (1 = the raw x0-prediction); its NFE is counted");
+
+    private const string PreviewStepsName = "preview_steps";
+
     /// <summary>N/5, at least 1: the default spacing of evaluation steps.</summary>
     public static int Fifth(int steps) => Math.Max(1, steps / 5);
 

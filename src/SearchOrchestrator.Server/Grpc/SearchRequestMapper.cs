@@ -78,6 +78,7 @@ internal static class SearchRequestMapper
                 MaxDecoderCalls = budget is { HasMaxDecoderCalls: true } ? budget.MaxDecoderCalls : null,
             },
             Candidates = request.Candidates == 0 ? 1 : request.Candidates,
+            PreviewSteps = request.PreviewSteps == 0 ? 1 : request.PreviewSteps,
             Sampler = Sampler(request.MaskedSampler),
             Prompt = request.Tokens.Count == 0 ? null : new TokenPrompt([.. request.Tokens], request.Clamped.Count == 0 ? null : [.. request.Clamped]),
         };
@@ -166,12 +167,14 @@ internal static class SearchRequestMapper
                 p["mode"] = request.Bfs.Prune ? "prune" : "resample";
                 Set("temperature", request.Bfs.HasTemperature, request.Bfs.Temperature);
                 Set("width", request.Bfs.HasWidth, request.Bfs.Width);
+                Set("preview_steps", request.Bfs.HasPreviewSteps, request.Bfs.PreviewSteps);
                 break;
             case GenerateRequest.StrategyOneofCase.Dfs:
                 Steps("evaluate_at", request.Dfs.EvaluateAt);
                 Set("threshold", request.Dfs.HasThreshold, request.Dfs.Threshold);
                 Set("recur_depth", request.Dfs.HasRecurDepth, request.Dfs.RecurDepth);
                 Set("max_backtracks", request.Dfs.HasMaxBacktracks, request.Dfs.MaxBacktracks);
+                Set("preview_steps", request.Dfs.HasPreviewSteps, request.Dfs.PreviewSteps);
                 break;
             case GenerateRequest.StrategyOneofCase.SearchOverPaths:
                 Set("candidates", request.SearchOverPaths.HasCandidates, request.SearchOverPaths.Candidates);
@@ -179,6 +182,7 @@ internal static class SearchRequestMapper
                 Set("start_step", request.SearchOverPaths.HasStartStep, request.SearchOverPaths.StartStep);
                 Set("forward", request.SearchOverPaths.HasForward, request.SearchOverPaths.Forward);
                 Set("backward", request.SearchOverPaths.HasBackward, request.SearchOverPaths.Backward);
+                Set("preview_steps", request.SearchOverPaths.HasPreviewSteps, request.SearchOverPaths.PreviewSteps);
                 break;
             case GenerateRequest.StrategyOneofCase.ZeroOrder:
                 Set("neighbours", request.ZeroOrder.HasNeighbours, request.ZeroOrder.Neighbours);
@@ -195,6 +199,7 @@ internal static class SearchRequestMapper
                 Set("lambda", request.FkSteering.HasLambda, request.FkSteering.Lambda);
                 Set("resample_every", request.FkSteering.HasResampleEvery, request.FkSteering.ResampleEvery);
                 p["adaptive"] = request.FkSteering.Adaptive ? "true" : "false";
+                Set("preview_steps", request.FkSteering.HasPreviewSteps, request.FkSteering.PreviewSteps);
                 break;
             case GenerateRequest.StrategyOneofCase.Named:
                 if (string.IsNullOrEmpty(name))

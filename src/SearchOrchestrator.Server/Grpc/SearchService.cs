@@ -187,6 +187,7 @@ internal sealed class SearchService(
             BudgetLimited = estimate.BudgetLimited,
             Calibrates = estimate.Calibrates,
             CalibrationNfe = estimate.CalibrationNfe,
+            PreviewNfe = estimate.PreviewNfe,
             Basis = estimate.Basis,
         });
     });
@@ -259,6 +260,7 @@ internal sealed class SearchService(
             ElapsedMs = progress.Elapsed.TotalMilliseconds,
             EncoderCalls = progress.EncoderCalls,
             DecoderCalls = progress.DecoderCalls,
+            PreviewNfe = progress.PreviewNfe,
         };
         if (progress.BestScore is { } best)
         {
@@ -303,6 +305,7 @@ internal sealed class SearchService(
                 EncoderCalls = cost.EncoderCalls,
                 EncoderCacheHits = cost.EncoderCacheHits,
                 DecoderCalls = cost.DecoderCalls,
+                PreviewNfe = cost.PreviewNfe,
                 Verifiers =
                 {
                     cost.Verifiers.Select(v => new Protos.V1.VerifierCost

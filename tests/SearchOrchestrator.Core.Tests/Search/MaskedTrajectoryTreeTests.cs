@@ -191,6 +191,24 @@ public sealed class MaskedTrajectoryTreeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Verify_WithPreview_ScoresTheGreedyFillInAndLeavesTheNodeAsItWas()
+    {
+        var tree = Tree(temperature: 1.0);
+        var root = tree.CreateRoot();
+        await tree.AdvanceAsync(root, 1);
+        var before = Tokens(root);
+
+        await tree.VerifyAsync([root], previewSteps: 3);
+
+        // The greedy fill-in takes the most likely token, b (id 2), wherever step 1 left a mask; 3 steps to the end.
+        Assert.Equal(before, Tokens(root));
+        Assert.Equal(1, root.StepIndex);
+        Assert.Equal(before.Count(t => t is 0 or 2), root.Score);
+        Assert.Equal(3, tree.Account().PreviewNfe);
+        Assert.Equal(1 + 3, tree.Nfe);
+    }
+
+    [Fact]
     public void CreateRoot_SecondRootUnderGreedyDecoding_IsRefusedRatherThanDuplicated()
     {
         var tree = Tree(temperature: 0);

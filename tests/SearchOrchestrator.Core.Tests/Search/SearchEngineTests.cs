@@ -136,6 +136,8 @@ public sealed class SearchEngineTests
     [InlineData("candidates")]
     [InlineData("condition")]
     [InlineData("budget.max_nfe")]
+    [InlineData("preview_steps")]
+    [InlineData("strategy.preview_steps")]
     public async Task RunAsync_InvalidRequest_ThrowsNamingTheFieldBeforeAnyPass(string field)
     {
         var denoiser = new GaussianDataDenoiser(new(0, 1));
@@ -146,6 +148,8 @@ public sealed class SearchEngineTests
             "strategy.evaluate_at" => Request(new BfsStrategy(2, [3, 12]), verifiers: "mean"),
             "candidates" => Request(new BestOfNStrategy(1)) with { Candidates = 0 },
             "condition" => Request(new BestOfNStrategy(1)) with { Condition = "seven" },
+            "preview_steps" => Request(new BfsStrategy(2, [3]), verifiers: "mean") with { PreviewSteps = 0 },
+            "strategy.preview_steps" => Request(new BfsStrategy(2, [3], PreviewSteps: 0), verifiers: "mean"),
             _ => Request(new BestOfNStrategy(1)) with { Budget = new SearchBudget { MaxNfe = 0 } },
         };
 

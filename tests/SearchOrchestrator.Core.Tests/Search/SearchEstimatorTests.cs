@@ -33,6 +33,9 @@ public sealed class SearchEstimatorTests
         }
 
         data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,mode=prune,width=2", 12, 0.5);
+        data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;10,mode=prune,width=2,preview_steps=3", 12, 0.5);
+        data.Add(StrategyNames.SearchOverPaths, "candidates=2,continuations=3,start_step=4,forward=2,backward=4,preview_steps=3", 12, 0.5);
+        data.Add(StrategyNames.SearchOverPaths, "candidates=2,continuations=3,start_step=4,forward=2,backward=4,preview_steps=5", 12, 0.0);
         return data;
     }
 
@@ -47,6 +50,9 @@ public sealed class SearchEstimatorTests
             data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,mode=prune,width=2", 12, eta);
             data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20", 12, eta);
             data.Add(StrategyNames.SharedPrefix, "k=3", 12, eta);
+            data.Add(StrategyNames.Dfs, "evaluate_at=4;8,threshold=0.9,recur_depth=3,max_backtracks=4,preview_steps=3", 12, eta);
+            data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,temperature=0.05,preview_steps=2", 12, eta);
+            data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20,preview_steps=4", 12, eta);
         }
 
         return data;
@@ -69,6 +75,7 @@ public sealed class SearchEstimatorTests
         Assert.True(estimate.Exact);
         Assert.Equal(measured.Nfe, estimate.Nfe);
         Assert.Equal(measured.NfeIndependent, estimate.NfeIndependent);
+        Assert.Equal(measured.PreviewNfe, estimate.PreviewNfe);
         Assert.Equal((double)measured.Nfe / steps, estimate.Multiplier, 12);
     }
 
@@ -85,6 +92,7 @@ public sealed class SearchEstimatorTests
 
             Assert.InRange(measured.Nfe, estimate.NfeMin, estimate.Nfe);
             Assert.InRange(measured.NfeIndependent, estimate.NfeIndependentMin, estimate.NfeIndependent);
+            Assert.InRange(measured.PreviewNfe, 0, estimate.PreviewNfe);
         }
     }
 

@@ -29,6 +29,10 @@ public sealed class StrategyCostAgreementTests(StrategyServerFixture server) : I
             data.Add("search_over_paths", """{"candidates": 2, "continuations": 2, "start_step": 4, "forward": 2, "backward": 4}""", 12, eta, true);
             data.Add("zero_order", """{"neighbours": 2, "iterations": 2}""", 12, eta, true);
             data.Add("fk_steering", """{"particles": 4, "resample_every": 3, "lambda": 20}""", 12, eta, true);
+            data.Add("bfs", """{"particles": 4, "evaluate_at": [4, 8], "mode": "prune", "width": 2, "preview_steps": 3}""", 12, eta, true);
+            data.Add("dfs", """{"evaluate_at": [4, 8], "threshold": 0.9, "recur_depth": 3, "max_backtracks": 4, "preview_steps": 2}""", 12, eta, true);
+            data.Add("search_over_paths", """{"candidates": 2, "continuations": 2, "start_step": 4, "forward": 2, "backward": 4, "preview_steps": 3}""", 12, eta, true);
+            data.Add("fk_steering", """{"particles": 4, "resample_every": 3, "lambda": 20, "preview_steps": 4}""", 12, eta, true);
         }
 
         // The case the two old cost models disagreed on: k = 4 forked at 25 of 50 spends 4·25 + 25 = 125 under η > 0,
@@ -70,11 +74,28 @@ public sealed class StrategyCostAgreementTests(StrategyServerFixture server) : I
         var cost = (await Client.GenerateAsync(request)).Cost;
         Assert.InRange(cost.Nfe, estimate.NfeMin, estimate.Nfe);
         Assert.InRange(cost.NfeIndependent, estimate.NfeIndependentMin, estimate.NfeIndependent);
+        Assert.InRange(cost.PreviewNfe, 0, estimate.PreviewNfe);
         if (estimate.Exact)
         {
             Assert.Equal(estimate.Nfe, cost.Nfe);
             Assert.Equal(estimate.NfeIndependent, cost.NfeIndependent);
+            Assert.Equal(estimate.PreviewNfe, cost.PreviewNfe);
         }
+    }
+
+    [Fact]
+    public async Task EstimateAndGenerate_RequestPreviewSteps_CountPreviewNfeInTheTotal()
+    {
+        var request = Request("bfs", """{"particles": 3, "evaluate_at": [4, 8], "mode": "prune", "width": 1}""", 12, 0.5);
+        request.PreviewSteps = 3;
+
+        var estimate = await Client.EstimateAsync(request);
+        var cost = (await Client.GenerateAsync(request)).Cost;
+
+        Assert.Equal(3 * (3 + 3), estimate.PreviewNfe);
+        Assert.Equal((3 * 12) + estimate.PreviewNfe, estimate.Nfe);
+        Assert.Equal(estimate.PreviewNfe, cost.PreviewNfe);
+        Assert.Equal(estimate.Nfe, cost.Nfe);
     }
 
     [Fact]
