@@ -1,4 +1,4 @@
-"""The two embedded networks: a small conditional U-Net denoiser and a counting classifier."""
+"""The embedded networks: a small conditional U-Net denoiser, a noise-aware counting classifier, the Sudoku transformer."""
 import math
 import torch
 import torch.nn as nn
@@ -66,25 +66,29 @@ class CountingUNet(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
 
-class CountClassifier(nn.Module):
-    """Object counter: image [B,1,H,W] in [-1,1] -> logits [B,counts] for counts 0..counts-1.
+class NoiseAwareCountClassifier(nn.Module):
+    """Object counter for images predicted at model time t: (image [B,1,H,W] in [-1,1], t [B] in training steps,
+    0 for a clean image) -> logits [B,counts] for counts 0..counts-1.
 
-    Global *sum* pooling of per-location features lets the head count object detections instead of
-    averaging them away."""
+    The time enters as a constant input plane and, embedded, in the head, so the same features are read differently
+    for a blurry early prediction and a clean sample. Global *sum* pooling of per-location features lets the head
+    count object detections instead of averaging them away."""
 
-    def __init__(self, width: int = 32, counts: int = 11):
+    def __init__(self, width: int = 32, counts: int = 11, time_dim: int = 32):
         super().__init__()
+        self.time_dim = time_dim
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width * 2, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width * 2, width * 2, 3, padding=1), nn.ReLU(),
         )
-        self.head = nn.Sequential(nn.Linear(width * 2, 128), nn.ReLU(), nn.Linear(128, counts))
+        self.head = nn.Sequential(nn.Linear(width * 2 + time_dim, 128), nn.ReLU(), nn.Linear(128, counts))
 
-    def forward(self, x):
-        h = self.features(x).sum(dim=(2, 3)) / 16.0
-        return self.head(h)
+    def forward(self, x, t):
+        plane = (t.float() / 1000.0)[:, None, None, None].expand(-1, 1, x.shape[2], x.shape[3])
+        h = self.features(torch.cat([x, plane], 1)).sum(dim=(2, 3)) / 16.0
+        return self.head(torch.cat([h, timestep_embedding(t, self.time_dim)], 1))
 
 
 class PeerAttentionBlock(nn.Module):

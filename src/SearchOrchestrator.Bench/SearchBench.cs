@@ -25,6 +25,12 @@ internal sealed record SearchSettings
     /// <summary>Run only these strategies (null: all).</summary>
     public IReadOnlyList<string>? Strategies { get; init; }
 
+    /// <summary>Which seeds (and Sudoku puzzles) to run: the tuning split, or the held-out split nothing was tuned on.</summary>
+    public BenchSplit Split { get; init; } = BenchSplit.Tuning;
+
+    /// <summary>The requests' preview steps j (strategies that set none take it; 1 = raw x0-predictions).</summary>
+    public int PreviewSteps { get; init; } = 1;
+
     /// <summary>Searches in flight at once (their steps share batches).</summary>
     public required int Concurrency { get; init; }
 
@@ -45,7 +51,35 @@ internal sealed record SearchSettings
         {
             throw new InvalidRequestException("concurrency", $"--concurrency must be at least 1, got {Concurrency}.");
         }
+
+        if (PreviewSteps < 1)
+        {
+            throw new InvalidRequestException("preview-steps", $"--preview-steps must be at least 1, got {PreviewSteps}.");
+        }
     }
+}
+
+/// <summary>
+/// The seeds of <c>bench search</c>, split before any tuning: strategy defaults are tuned on <see cref="Tuning"/> only
+/// and reported on <see cref="HeldOut"/> too.
+/// </summary>
+internal enum BenchSplit
+{
+    /// <summary>Seeds 1 … S per condition; Sudoku puzzles from generator seed 20261124 (the ones measured before the split).</summary>
+    Tuning,
+
+    /// <summary>Seeds 1,000,001 … 1,000,000 + S per condition; Sudoku puzzles from generator seed 20261201.</summary>
+    HeldOut,
+}
+
+/// <summary>Where each split's seeds start.</summary>
+internal static class BenchSplits
+{
+    /// <summary>The first request seed of <paramref name="split"/>.</summary>
+    public static ulong FirstSeed(BenchSplit split) => split == BenchSplit.HeldOut ? 1_000_001UL : 1UL;
+
+    /// <summary>The generator seed of <paramref name="split"/>'s Sudoku puzzles.</summary>
+    public static int PuzzleSeed(BenchSplit split) => split == BenchSplit.HeldOut ? 20261201 : 20261124;
 }
 
 /// <summary>One strategy configuration of <c>bench search</c>, over every condition and seed.</summary>
@@ -81,7 +115,7 @@ internal static class SearchBench
         if (description.Process is Processes.MaskedProcess)
         {
             // Token models are judged by solving puzzles, not by counting: the Sudoku bench prints its own table.
-            await SudokuBench.RunAsync(engine, description, settings.Seeds, n, settings.Strategies, settings.Concurrency, context.Progress, cancellationToken).ConfigureAwait(false);
+            await SudokuBench.RunAsync(engine, description, settings, context.Progress, cancellationToken).ConfigureAwait(false);
             return [];
         }
 
@@ -103,6 +137,7 @@ internal static class SearchBench
             Eta = settings.Eta,
             Strategy = new BestOfNStrategy(1),
             Verifiers = [settings.Verifier],
+            PreviewSteps = settings.PreviewSteps,
         });
         engine.Validate(template);
         var configs = Configurations(n)
@@ -114,7 +149,8 @@ internal static class SearchBench
             throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
         }
 
-        var jobs = conditions.SelectMany(condition => Enumerable.Range(1, settings.Seeds).Select(seed => (condition, seed: (ulong)seed))).ToList();
+        var first = BenchSplits.FirstSeed(settings.Split);
+        var jobs = conditions.SelectMany(condition => Enumerable.Range(0, settings.Seeds).Select(seed => (condition, seed: first + (ulong)seed))).ToList();
         var bar = context.Progress.Start("bench search", configs.Count * jobs.Count);
         var rows = new List<SearchRow>();
         var forkSteps = new List<int>();
@@ -183,7 +219,7 @@ internal static class SearchBench
     {
         report.Heading("Search quality per compute");
         report.Paragraph(FormattableString.Invariant(
-            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds, N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
+            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (from seed {BenchSplits.FirstSeed(settings.Split)}), N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}, preview steps {settings.PreviewSteps} unless a row sets its own; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
         var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "accuracy", "mean wall time per search", "budget-limited");
         foreach (var r in rows)
         {
@@ -261,6 +297,13 @@ internal static class SearchBench
             (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2) }),
             (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }),
             (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
+
+            // Lookahead: mid-trajectory nodes scored on previews of 3 deterministic steps, whose NFE counts (about 4×).
+            (StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["temperature"] = "0.1", ["preview_steps"] = "3" }),
+            (StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "3" }),
+            (StrategyNames.FkSteering, new() { ["particles"] = "3", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2), ["preview_steps"] = "3" }),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.2, 0.4, 0.6), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15", ["preview_steps"] = "3" }),
+            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2), ["preview_steps"] = "3" }),
             (StrategyNames.BestOfN, new() { ["n"] = "8" }),
             (StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
             (StrategyNames.FkSteering, new() { ["particles"] = "8", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),

@@ -49,10 +49,11 @@ internal static class SudokuBench
         return puzzles;
     }
 
-    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, int perLevel, int steps, IReadOnlyList<string>? only, int concurrency, Bench.BenchProgress progress, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, SearchSettings settings, Bench.BenchProgress progress, CancellationToken cancellationToken)
     {
-        var puzzles = Puzzles(perLevel);
-        var n = steps;
+        var (perLevel, only, concurrency) = (settings.Seeds, settings.Strategies, settings.Concurrency);
+        var puzzles = Puzzles(perLevel, BenchSplits.PuzzleSeed(settings.Split));
+        var n = settings.Steps;
         var configs = Configurations(n).Where(c => only is null || only.Contains(c.Name)).ToList();
         if (configs.Count == 0)
         {
@@ -60,7 +61,7 @@ internal static class SudokuBench
         }
 
         var givens = puzzles.Select(p => p.Puzzle.Count(ch => ch != '.')).ToList();
-        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles ({perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName}; solved = no violated constraint; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName}; solved = no violated constraint; {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
         Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
@@ -94,10 +95,11 @@ internal static class SudokuBench
                         Model = model.Name,
                         Condition = puzzle.Puzzle,
                         Steps = n,
-                        Seed = (ulong)index + 1,
+                        Seed = BenchSplits.FirstSeed(settings.Split) + (ulong)index,
                         Sampler = sampler,
                         Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, n),
                         Verifiers = [SudokuVerifier.VerifierName],
+                        PreviewSteps = settings.PreviewSteps,
                     }, cancellationToken).ConfigureAwait(false);
                     bar.Advance();
                     var solved = result.Candidates.Count > 0 && result.Candidates[0].Complete

@@ -160,13 +160,20 @@ internal static class BenchCommand
         var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(20), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
         var only = new Option<string?>("--strategies") { Description = "Run only these strategies (comma-separated names)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once (their steps share batches).", DefaultValueFactory = _ => 24 };
+        var split = new Option<string>("--split") { Description = "tuning (seeds 1…S; Sudoku: the puzzles of generator seed 20261124) or held-out (seeds 1,000,001…; Sudoku: generator seed 20261201): defaults are tuned on tuning only.", DefaultValueFactory = _ => "tuning" };
+        split.AcceptOnlyFromAmong("tuning", "held-out");
+        var previewSteps = new Option<int>("--preview-steps") { Description = "The requests' preview steps j: strategies that set none score mid-trajectory nodes on previews of j steps (1 = raw x0-predictions).", DefaultValueFactory = _ => 1 };
         var command = new Command("search", "Accuracy against NFE for every strategy, with a plot: on the counting task judged by the object counter, on a text-to-image family (--model shapes-t2i) over twelve fixed prompts judged by the compositional judge.")
         {
-            model, verifier, seeds, steps, guidance, eta, only, concurrency,
+            model, verifier, seeds, steps, guidance, eta, only, concurrency, split, previewSteps,
         };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench search", context =>
-            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency), cancellationToken), cancellationToken));
+            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency) with
+            {
+                Split = parse.GetValue(split) == "held-out" ? BenchSplit.HeldOut : BenchSplit.Tuning,
+                PreviewSteps = parse.GetValue(previewSteps),
+            }, cancellationToken), cancellationToken));
         return command;
     }
 
@@ -181,7 +188,7 @@ internal static class BenchCommand
         Strategies = parse.GetValue(only) is { } list ? Split(list) : null,
         Concurrency = parse.GetValue(concurrency),
         IncludeAuto = !quick,
-        CommitmentCurve = !quick,
+        CommitmentCurve = !quick && parse.GetValue(only) is null, // the curve is for the full table; it costs more than a few rows
     };
 
     private static Command CreateServe()

@@ -67,6 +67,11 @@ internal static class EstimateCommand
                 : FormattableString.Invariant($"multiplier m     {e.MultiplierMin:0.###} .. {e.Multiplier:0.###} x one trajectory"),
             $"basis            {e.Basis}",
         };
+        if (e.PreviewNfe > 0)
+        {
+            lines.Add(FormattableString.Invariant($"preview NFE      at most {e.PreviewNfe} of the NFE (lookahead: mid-trajectory nodes scored on previews)"));
+        }
+
         if (e.Calibrates)
         {
             lines.Add(FormattableString.Invariant($"calibration NFE  {e.CalibrationNfe} (fork_at auto: the first request per model, condition and sampler settings calibrates first, within the budget)"));

@@ -315,7 +315,8 @@ internal static class GenerateCommand
         }
 
         var cost = result.Cost;
-        Console.WriteLine(FormattableString.Invariant($"NFE {cost.Nfe} (independent runs: {cost.NfeIndependent}, saving {cost.Saving:P1}), {cost.Nfe / (double)request.Steps:0.00}x one trajectory"));
+        var previews = cost.PreviewNfe > 0 ? FormattableString.Invariant($", {cost.PreviewNfe} of them previews") : string.Empty;
+        Console.WriteLine(FormattableString.Invariant($"NFE {cost.Nfe} (independent runs: {cost.NfeIndependent}, saving {cost.Saving:P1}{previews}), {cost.Nfe / (double)request.Steps:0.00}x one trajectory"));
         Console.WriteLine(FormattableString.Invariant($"verifier calls {cost.VerifierCalls}; {cost.Batches} batches, mean {cost.MeanBatchSize:0.0} rows; compute {cost.ComputeTime.TotalSeconds:0.00} s, queued {cost.QueueTime.TotalSeconds:0.00} s, wall {cost.WallTime.TotalSeconds:0.00} s"));
         foreach (var v in cost.Verifiers.Where(v => v.BytesSent + v.BytesReceived > 0))
         {
