@@ -1,4 +1,4 @@
-"""The embedded networks: a small conditional U-Net denoiser, a noise-aware counting classifier, the Sudoku transformer."""
+"""The embedded networks: a small conditional U-Net denoiser, counting classifiers (clean and noise-aware), the Sudoku transformer."""
 import math
 import torch
 import torch.nn as nn
@@ -64,6 +64,27 @@ class CountingUNet(nn.Module):
         h = self.u2(torch.cat([self.up2(h), h2], 1), e)
         h = self.u1(torch.cat([self.up1(h), h1], 1), e)
         return self.out(F.silu(self.out_norm(h)))
+
+
+class CountClassifier(nn.Module):
+    """Object counter: image [B,1,H,W] in [-1,1] -> logits [B,counts] for counts 0..counts-1.
+
+    Global *sum* pooling of per-location features lets the head count object detections instead of
+    averaging them away."""
+
+    def __init__(self, width: int = 32, counts: int = 11):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width * 2, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width * 2, width * 2, 3, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Linear(width * 2, 128), nn.ReLU(), nn.Linear(128, counts))
+
+    def forward(self, x):
+        h = self.features(x).sum(dim=(2, 3)) / 16.0
+        return self.head(h)
 
 
 class NoiseAwareCountClassifier(nn.Module):
