@@ -150,6 +150,10 @@ internal static class SudokuBench
             (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8" }, GreedyRandomRemask),
             (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35) }, GreedyRandomRemask),
+            // Lookahead: nodes judged by the violations of their greedy fill-in (a preview of 4 steps), within 4×.
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "4", ["preview_steps"] = "4" }, GreedyRandomRemask),
+            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "4" }, GreedyRandomRemask),
+            (StrategyNames.Bfs, new() { ["particles"] = "2", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "4" }, Sampled),
             (StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             (StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             (StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
