@@ -36,7 +36,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.FkSteering,
-        "k particles resampled in proportion to potentials exp(λ·f(rewards)) (Feynman–Kac steering).",
+        "k particles resampled in proportion to potentials exp(λ·f(rewards)) (Feynman–Kac steering). On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
         [
             new("particles", "4", "k, the particles"),
             new("potential", "max|difference|sum|immediate", "f: the highest, the change in, the sum of, or the current reward"),

@@ -19,7 +19,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.SearchOverPaths,
-        "candidates extended by continuations renoised back Δf and denoised Δb steps, the best kept each round.",
+        "candidates extended by continuations renoised back Δf and denoised Δb steps, the best kept each round. On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
         [
             new("candidates", "2", "N, candidates kept each round"),
             new("continuations", "2", "M, continuations per candidate per round"),
