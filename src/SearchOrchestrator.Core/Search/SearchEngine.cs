@@ -96,6 +96,12 @@ public sealed class SearchEngine : IAsyncDisposable
     /// <summary>The prompt cache every search of <paramref name="stages"/>' pipeline shares.</summary>
     public PromptEmbeddingCache PromptsFor(PipelineStages stages) => PipelineFor(stages).Prompts;
 
+    /// <summary>The step path of <paramref name="stages"/>' latent denoiser (condition ids are handles of <see cref="PromptsFor"/>), shared by every search and a worker's callers.</summary>
+    public IDenoiser DenoiserFor(PipelineStages stages) => PipelineFor(stages).Denoiser;
+
+    /// <summary>The decoder batcher every search (and a worker's remote callers) share for <paramref name="stages"/>' pipeline.</summary>
+    public DecoderBatcher DecoderFor(PipelineStages stages) => PipelineFor(stages).Decoder;
+
     private PipelineRuntime PipelineFor(PipelineStages stages) =>
         _pipelines.GetOrAdd(stages, s => new Lazy<PipelineRuntime>(() => new PipelineRuntime(s, _batching, _time))).Value;
 
@@ -298,11 +304,6 @@ public sealed class SearchEngine : IAsyncDisposable
             throw new InvalidRequestException("guidance", $"a guided step takes two rows but batches hold {_batching.MaxBatchSize}.");
         }
 
-        if (pipeline is not null && _workers is { Options.UseLocal: false })
-        {
-            throw new InvalidRequestException("model", $"model '{description.Name}' is a text-to-image pipeline, whose stages run in this process only, but Workers:UseLocal is false; set it to true to serve pipelines.");
-        }
-
         var batcher = BatcherFor(denoiser);
         var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
         foreach (var (name, verifier) in request.Verifiers.Zip(verifiers))
@@ -322,13 +323,17 @@ public sealed class SearchEngine : IAsyncDisposable
 
         var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance, unconditional), description.SampleShape, description.StateElements, condition, ledger);
         // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
-        // otherwise placement chooses per group of nodes. A pipeline's stages run here.
-        ITreeExecutor executor = pipeline is not null || _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
+        // otherwise placement chooses per group of nodes. A pipeline's workers encode its prompts themselves.
+        ITreeExecutor executor = _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
             ? new LocalExecutor(execution)
             : new PlacedExecutor(
                 execution,
                 new TreePlacement(_locals.GetOrAdd(batcher, b => new LocalBackend(b, _batching.MaxBatchSize)), _workers, description.Name, request.Guidance),
-                new TrajectorySettings(description.Name, schedule.Count, sampler.Settings, prompt, request.Guidance, conditionId));
+                new TrajectorySettings(description.Name, schedule.Count, sampler.Settings, prompt, request.Guidance, conditionId)
+                {
+                    TextPrompt = pipeline is null ? null : request.TextPrompt,
+                    NegativePrompt = pipeline is null ? null : request.NegativePrompt,
+                });
         return new TrajectoryTree(new TreeSettings
         {
             Executor = executor,
@@ -345,7 +350,7 @@ public sealed class SearchEngine : IAsyncDisposable
             ForkRenoiseSteps = request.ForkRenoiseSteps,
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
             Prompts = prompts,
-            Decoding = pipeline is null ? null : new TreeDecoding(pipeline.Decoder, [.. verifiers.Select(v => !description.SampleShape.Equals(v.SampleShape))]),
+            Decoding = pipeline is null ? null : new TreeDecoding(new PlacedDecoder(pipeline.Decoder, _workers, ledger), [.. verifiers.Select(v => !description.SampleShape.Equals(v.SampleShape))]),
         });
     }
 

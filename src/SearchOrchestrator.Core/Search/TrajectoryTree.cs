@@ -378,6 +378,7 @@ public sealed class TrajectoryTree
         var decoding = Decoding ?? throw new InvalidOperationException("This search has no decoder.");
         var latent = decoding.Decoder.Description.LatentShape.ElementCount;
         var pending = nodes.Where(n => n.Pixels is null).Distinct().ToList();
+        await Executor.MaterializeAsync(pending, cancellationToken).ConfigureAwait(false); // latents resident on a worker come here first
         var images = await Task.WhenAll(pending.Select(n => decoding.Decoder.DecodeAsync(n.Prediction!.Value[..latent], cancellationToken))).ConfigureAwait(false);
         for (var i = 0; i < pending.Count; i++)
         {
