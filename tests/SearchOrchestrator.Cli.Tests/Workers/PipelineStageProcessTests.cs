@@ -114,10 +114,11 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
     public async Task Serve_WithADecoderWorker_ListsWhereEachStageRunsAndReportsTheDecoderLink()
     {
         var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", Pipelines, "--Models:ExecutionProvider", "cpu",
-            "--Workers:Endpoints:0", _decoder.Url, "--Workers:DecoderPlacement", "workers", "--Logging:LogLevel:Default", "Warning"]);
+            "--Workers:DecoderPlacement", "workers", "--Logging:LogLevel:Default", "Warning"]);
         await app.StartAsync();
         try
         {
+            await ((WorkerPool)app.Services.GetService(typeof(WorkerPool))!).JoinAsync(_decoder.Url);
             using var channel = GrpcChannel.ForAddress(app.Urls.First());
             var search = new Protos.V1.Search.SearchClient(channel);
 
