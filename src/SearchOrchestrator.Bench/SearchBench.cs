@@ -49,7 +49,7 @@ internal sealed record SearchSettings
 }
 
 /// <summary>One strategy configuration of <c>bench search</c>, over every condition and seed.</summary>
-internal sealed record SearchRow(string Strategy, string Series, string Parameters, double MeanNfe, double NfeOverN, double Accuracy, double MeanWallSeconds, int BudgetLimited, int Searches);
+internal sealed record SearchRow(string Strategy, string Series, string Parameters, double MeanNfe, double NfeOverN, double MeanEncoderCalls, double MeanDecoderCalls, double Accuracy, double MeanWallSeconds, int BudgetLimited, int Searches);
 
 /// <summary>
 /// <c>searchorch bench search</c>: every strategy on the counting task, the returned image judged by the programmatic
@@ -156,6 +156,8 @@ internal static class SearchBench
                 Describe(parameters),
                 meanNfe,
                 meanNfe / n,
+                results.Average(r => (double)r.result.Cost.EncoderCalls),
+                results.Average(r => (double)r.result.Cost.DecoderCalls),
                 results.Count(r => isCorrect(r.result, r.condition)) / (double)results.Length,
                 results.Average(r => r.wall),
                 results.Count(r => r.result.BudgetLimited),
@@ -184,10 +186,10 @@ internal static class SearchBench
         report.Heading("Search quality per compute");
         report.Paragraph(FormattableString.Invariant(
             $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds, N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
-        var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "accuracy", "mean wall time per search", "budget-limited");
+        var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "encoder calls", "decoder calls", "accuracy", "mean wall time per search", "budget-limited");
         foreach (var r in rows)
         {
-            table.Add(r.Strategy, r.Parameters, I($"{r.MeanNfe:0}"), I($"{r.NfeOverN:0.00}"), I($"{r.Accuracy:P1}"), I($"{r.MeanWallSeconds:0.00} s"), I($"{r.BudgetLimited}"));
+            table.Add(r.Strategy, r.Parameters, I($"{r.MeanNfe:0}"), I($"{r.NfeOverN:0.00}"), I($"{r.MeanEncoderCalls:0.##}"), I($"{r.MeanDecoderCalls:0.##}"), I($"{r.Accuracy:P1}"), I($"{r.MeanWallSeconds:0.00} s"), I($"{r.BudgetLimited}"));
         }
 
         report.Table(table);

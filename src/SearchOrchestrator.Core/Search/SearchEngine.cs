@@ -207,7 +207,21 @@ public sealed class SearchEngine : IAsyncDisposable
     {
         Validate(request);
         RequireBudgetForCalibration(request);
-        return SearchEstimator.Estimate(request, Calibration.NfeToCalibrate(request));
+        var estimate = SearchEstimator.Estimate(request, Calibration.NfeToCalibrate(request));
+        if (_models.GetStages(request.Model) is not { } stages)
+        {
+            return estimate;
+        }
+
+        // Returned images are decoded once each; a pixel verifier decodes each node step it scores (at most one per NFE).
+        var returned = Math.Min(request.Candidates, Math.Max(1, estimate.NfeIndependent / estimate.Steps));
+        var pixels = request.Verifiers.Select(_models.GetVerifier).Any(v => !stages.Description.SampleShape.Equals(v.SampleShape));
+        var decoder = returned + (pixels ? estimate.Nfe : 0);
+        return estimate with
+        {
+            EncoderCalls = PromptsFor(stages).CountUnencoded([request.TextPrompt!, request.NegativePrompt ?? string.Empty]),
+            DecoderCalls = request.Budget.MaxDecoderCalls is { } max ? Math.Min(decoder, max) : decoder,
+        };
     }
 
     /// <summary>Stops every batcher; queued work that has not run fails.</summary>

@@ -190,6 +190,8 @@ internal sealed class SearchService(
             Calibrates = estimate.Calibrates,
             CalibrationNfe = estimate.CalibrationNfe,
             Basis = estimate.Basis,
+            EncoderCalls = estimate.EncoderCalls,
+            DecoderCalls = estimate.DecoderCalls,
         });
     });
 
