@@ -297,7 +297,14 @@ public sealed class SearchEngine : IAsyncDisposable
 
         var schedule = description.Process.Steps(request.Steps);
         // A text model (a diffusion LLM) lays its text prompt into its token sequence; other masked models parse the condition.
-        var prompt = request.Prompt ?? description.Process.PromptFromCondition(request.TextPrompt ?? request.Condition);
+        if (request.AnswerLength is not null && (description.Process is not Processes.MaskedProcess { Text: not null } || request.Prompt is not null))
+        {
+            throw new InvalidRequestException("answer_length", $"answer_length is for a text model's prompt (a diffusion LLM with a tokenizer.json); model '{description.Name}' {(request.Prompt is null ? "is not one" : "got token ids, whose masks are the answer")}.");
+        }
+
+        var prompt = request.Prompt ?? (request.AnswerLength is { } answer
+            ? ((Processes.MaskedProcess)description.Process).TextPrompt(request.TextPrompt ?? request.Condition, "prompt", answer)
+            : description.Process.PromptFromCondition(request.TextPrompt ?? request.Condition));
         var sampler = description.Process.CreateSampler(request.Sampler, request.Eta, prompt, request.Condition);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
@@ -335,7 +342,13 @@ public sealed class SearchEngine : IAsyncDisposable
             ledger.HoldDecoderCalls(request.Candidates);
         }
 
-        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance, unconditional), description.SampleShape, description.StateElements, condition, ledger);
+        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance, unconditional), description.SampleShape, description.StateElements, condition, ledger)
+        {
+            // A text model's verifiers get the answer as text too, laid out as this request's prompt laid it out.
+            Text = description.Process is Processes.MaskedProcess { Text: not null } text && request.TextPrompt is { } textPrompt
+                ? sample => text.Decode(sample, textPrompt, request.AnswerLength)
+                : null,
+        };
         // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
         // otherwise placement chooses per group of nodes. A pipeline's workers encode its prompts themselves.
         ITreeExecutor executor = _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())

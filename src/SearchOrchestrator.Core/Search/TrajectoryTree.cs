@@ -407,7 +407,7 @@ public sealed class TrajectoryTree
     {
         var shape = Decoding!.Decoder.Description.ImageShape;
         // Decoded images are clean samples: a time-taking verifier gets no time for them.
-        var results = await Task.WhenAll(nodes.Select(n => batcher.ScoreAsync(shape, n.Pixels!, Condition, time: null, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(nodes.Select(n => batcher.ScoreAsync(shape, n.Pixels!, Condition, time: null, cancellationToken: cancellationToken))).ConfigureAwait(false);
         foreach (var (_, timing, transfer) in results)
         {
             Ledger.AddQueueTime(timing.Queued);

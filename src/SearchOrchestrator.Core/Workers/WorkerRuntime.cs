@@ -254,7 +254,7 @@ public sealed class WorkerRuntime
     }
 
     /// <summary>Scores samples with a verifier of this process.</summary>
-    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
+    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(samples);
         var batcher = _engine.BatcherFor(_models.GetVerifier(verifier));
@@ -266,7 +266,12 @@ public sealed class WorkerRuntime
             }
         }
 
-        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s, condition, cancellationToken: cancellationToken))).ConfigureAwait(false);
+        if (texts is not null && texts.Count != samples.Count)
+        {
+            throw new InvalidRequestException("texts", $"gives {texts.Count} texts for {samples.Count} samples; give one per sample or none.");
+        }
+
+        var results = await Task.WhenAll(samples.Select((s, i) => batcher.ScoreAsync(shape, s, condition, text: texts?[i], cancellationToken: cancellationToken))).ConfigureAwait(false);
         return [.. results.Select(r => r.Score)];
     }
 
@@ -304,7 +309,7 @@ public sealed class WorkerRuntime
                 return source[..n.Trajectory.Shape.ElementCount];
             }
         }).ToList();
-        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
+        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken: cancellationToken);
     }
 
     private static async Task<List<BatchTiming>> AdvanceOneAsync(ResidentNode node, int toStep, CancellationToken cancellationToken)

@@ -359,7 +359,7 @@ internal sealed class SearchService(
         if (masked is not null)
         {
             wire.Tokens.AddRange(candidate.Sample.Select(v => (int)v));
-            wire.Text = masked.Decode(candidate.Sample, masked.Text is null ? null : request.HasPrompt ? request.Prompt : request.Condition) ?? string.Empty;
+            wire.Text = masked.Decode(candidate.Sample, masked.Text is null ? null : request.HasPrompt ? request.Prompt : request.Condition, request.HasAnswerLength ? request.AnswerLength : null) ?? string.Empty;
         }
 
         if (candidate.Score is { } score)
