@@ -46,6 +46,8 @@ internal sealed class BenchContext(ModelRepository repository, TimedModels model
             Seed = request.Seed,
             Nfe = cost.Nfe,
             NfeIndependent = cost.NfeIndependent,
+            EncoderCalls = cost.EncoderCalls,
+            DecoderCalls = cost.DecoderCalls,
             Correct = IsCorrect(result, request.Condition),
             WallMs = wall.TotalMilliseconds,
             ForwardMs = forward.Time.TotalMilliseconds,
@@ -71,6 +73,12 @@ internal sealed record SearchSample
     public required long Nfe { get; init; }
 
     public required long NfeIndependent { get; init; }
+
+    /// <summary>Prompts the search had the text encoder encode (a pipeline's).</summary>
+    public long EncoderCalls { get; init; }
+
+    /// <summary>Latents the search had the decoder decode (a pipeline's).</summary>
+    public long DecoderCalls { get; init; }
 
     /// <summary>The programmatic counter agrees with the condition.</summary>
     public required bool Correct { get; init; }

@@ -83,7 +83,7 @@ internal static class BenchSplits
 }
 
 /// <summary>One strategy configuration of <c>bench search</c>, over every condition and seed.</summary>
-internal sealed record SearchRow(string Strategy, string Series, string Parameters, double MeanNfe, double NfeOverN, double Accuracy, double MeanWallSeconds, int BudgetLimited, int Searches);
+internal sealed record SearchRow(string Strategy, string Series, string Parameters, double MeanNfe, double NfeOverN, double MeanEncoderCalls, double MeanDecoderCalls, double Accuracy, double MeanWallSeconds, int BudgetLimited, int Searches);
 
 /// <summary>
 /// <c>searchorch bench search</c>: every strategy on the counting task, the returned image judged by the programmatic
@@ -192,6 +192,8 @@ internal static class SearchBench
                 Describe(parameters),
                 meanNfe,
                 meanNfe / n,
+                results.Average(r => (double)r.result.Cost.EncoderCalls),
+                results.Average(r => (double)r.result.Cost.DecoderCalls),
                 results.Count(r => isCorrect(r.result, r.condition)) / (double)results.Length,
                 results.Average(r => r.wall),
                 results.Count(r => r.result.BudgetLimited),
@@ -220,10 +222,10 @@ internal static class SearchBench
         report.Heading("Search quality per compute");
         report.Paragraph(FormattableString.Invariant(
             $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (from seed {BenchSplits.FirstSeed(settings.Split)}), N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}, preview steps {settings.PreviewSteps} unless a row sets its own; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
-        var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "accuracy", "mean wall time per search", "budget-limited");
+        var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "encoder calls", "decoder calls", "accuracy", "mean wall time per search", "budget-limited");
         foreach (var r in rows)
         {
-            table.Add(r.Strategy, r.Parameters, I($"{r.MeanNfe:0}"), I($"{r.NfeOverN:0.00}"), I($"{r.Accuracy:P1}"), I($"{r.MeanWallSeconds:0.00} s"), I($"{r.BudgetLimited}"));
+            table.Add(r.Strategy, r.Parameters, I($"{r.MeanNfe:0}"), I($"{r.NfeOverN:0.00}"), I($"{r.MeanEncoderCalls:0.##}"), I($"{r.MeanDecoderCalls:0.##}"), I($"{r.Accuracy:P1}"), I($"{r.MeanWallSeconds:0.00} s"), I($"{r.BudgetLimited}"));
         }
 
         report.Table(table);

@@ -75,6 +75,12 @@ internal sealed record SharingCell
     /// <summary>True when every shared-prefix search spent exactly k·N − (k−1)·s NFE.</summary>
     public required bool NfeExact { get; init; }
 
+    /// <summary>Mean text encoder calls of the shared-prefix searches (a pipeline's; 0 for a class-conditioned model).</summary>
+    public double EncoderCalls { get; init; }
+
+    /// <summary>Mean decoder calls of the shared-prefix searches (a pipeline's; 0 for a class-conditioned model).</summary>
+    public double DecoderCalls { get; init; }
+
     /// <summary>Mean wall time of the shared-prefix searches over that of one trajectory.</summary>
     public required double WallRatio { get; init; }
 
@@ -207,6 +213,8 @@ internal static class SharingBench
                     Formula = k - ((k - 1) * (double)s / n),
                     NfeRatio = samples.Average(x => (double)x.Nfe) / n,
                     NfeExact = samples.All(x => x.Nfe == ((long)k * n) - ((long)(k - 1) * s)),
+                    EncoderCalls = samples.Average(x => (double)x.EncoderCalls),
+                    DecoderCalls = samples.Average(x => (double)x.DecoderCalls),
                     WallRatio = samples.Average(x => x.WallMs) / singleWall,
                     IndependentWallRatio = independent[k].Average(x => x.WallMs) / singleWall,
                     PredictedWallRatio = ((s * perStepOne) + ((n - s) * (independent[k].Average(x => x.WallMs) / independent[k].Average(x => (double)x.ForwardPasses)))) / (n * perStepOne),
@@ -237,11 +245,11 @@ internal static class SharingBench
         report.Heading("Sharing: shared_prefix against independent best-of-k");
         report.Paragraph(FormattableString.Invariant(
             $"{settings.Model}, N = {n} DDIM steps, η = {settings.Eta}, guidance {settings.Guidance}; {conditions.Count} conditions × {settings.Seeds} seeds per cell, the same seeds for both sides, run in one process and interleaved; every search runs alone, so its wall time is its own. Searches score with `{settings.Verifier}`; accuracy is the programmatic counter's verdict on the returned best candidate. One trajectory alone: {one.WallMs:0.0} ms, accuracy {single.Count(x => x.Correct) / (double)single.Count:P1}."));
-        var table = new MarkdownTable("k", "s", "s/N", "formula m", "NFE / N", "= formula", "wall / one trajectory", "wall predicted from step costs", "independent wall / one", "accuracy shared", "accuracy independent");
+        var table = new MarkdownTable("k", "s", "s/N", "formula m", "NFE / N", "= formula", "encoder calls", "decoder calls", "wall / one trajectory", "wall predicted from step costs", "independent wall / one", "accuracy shared", "accuracy independent");
         foreach (var c in cells)
         {
             table.Add(
-                I($"{c.K}"), I($"{c.ForkStep}"), I($"{c.Fraction:0.00}"), I($"{c.Formula:0.000}"), I($"{c.NfeRatio:0.000}"), c.NfeExact ? "exact" : "NO",
+                I($"{c.K}"), I($"{c.ForkStep}"), I($"{c.Fraction:0.00}"), I($"{c.Formula:0.000}"), I($"{c.NfeRatio:0.000}"), c.NfeExact ? "exact" : "NO", I($"{c.EncoderCalls:0.##}"), I($"{c.DecoderCalls:0.##}"),
                 I($"{c.WallRatio:0.00}"), I($"{c.PredictedWallRatio:0.00}"), I($"{c.IndependentWallRatio:0.00}"), I($"{c.SharedAccuracy:P1}"), I($"{c.IndependentAccuracy:P1}"));
         }
 

@@ -169,13 +169,29 @@ public sealed class MaskedProcess : DiffusionProcess
     /// end, as <see cref="Text"/> lays it out.
     /// </summary>
     /// <exception cref="InvalidOperationException">The model is not a text model.</exception>
-    /// <exception cref="InvalidRequestException">The prompt leaves no room for the answer.</exception>
-    public TokenPrompt TextPrompt(string prompt, string field)
+    /// <exception cref="InvalidRequestException">The prompt leaves no room for the answer, or <paramref name="answerLength"/> does not fit.</exception>
+    /// <param name="prompt">The prompt text.</param>
+    /// <param name="field">The request field the prompt came from, for errors.</param>
+    /// <param name="answerLength">The request's answer span (field <c>answer_length</c>); null for the model's default.</param>
+    public TokenPrompt TextPrompt(string prompt, string field, int? answerLength = null)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         var text = Text ?? throw new InvalidOperationException("This masked model has no tokenizer; it takes token ids.");
         var ids = text.Tokenizer.Encode(prompt);
-        var answer = text.AnswerLength ?? SequenceLength - ids.Count;
+        if (answerLength is { } asked)
+        {
+            if (asked < 1 || ids.Count + asked > SequenceLength)
+            {
+                throw new InvalidRequestException("answer_length", $"answer_length must lie in 1 .. {SequenceLength - ids.Count} (the model's sequence of {SequenceLength} less the prompt's {ids.Count} tokens), got {asked}.");
+            }
+
+            if (ids.Count + asked < SequenceLength && text.PadId is null)
+            {
+                throw new InvalidRequestException("answer_length", $"this model has no pad token id (generation_config.json / config.json pad_token_id), so its answer fills the rest of the sequence: leave answer_length unset or give {SequenceLength - ids.Count}.");
+            }
+        }
+
+        var answer = answerLength ?? text.AnswerLength ?? SequenceLength - ids.Count;
         if (answer < 1 || ids.Count + answer > SequenceLength)
         {
             throw new InvalidRequestException(field, $"the prompt is {ids.Count} tokens, which leaves no room for an answer of {Math.Max(answer, 1)} in the model's sequence of {SequenceLength}; shorten it to at most {SequenceLength - Math.Max(text.AnswerLength ?? 1, 1)} tokens.");
@@ -231,11 +247,14 @@ public sealed class MaskedProcess : DiffusionProcess
     /// sequence; special tokens
     /// are left out.
     /// </summary>
-    public string? Decode(ReadOnlySpan<float> sample, string? condition = null)
+    /// <param name="sample">The sample's token ids.</param>
+    /// <param name="condition">The prompt it was generated for, if any.</param>
+    /// <param name="answerLength">The request's answer length the prompt was laid out with (null: the model's default).</param>
+    public string? Decode(ReadOnlySpan<float> sample, string? condition = null, int? answerLength = null)
     {
         if (Text is { } text)
         {
-            var layout = string.IsNullOrEmpty(condition) ? null : TextPrompt(condition, "prompt").Tokens;
+            var layout = string.IsNullOrEmpty(condition) ? null : TextPrompt(condition, "prompt", answerLength).Tokens;
             var ids = new List<int>();
             for (var p = 0; p < Math.Min(sample.Length, SequenceLength); p++)
             {

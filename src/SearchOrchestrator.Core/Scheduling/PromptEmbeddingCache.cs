@@ -67,6 +67,16 @@ public sealed class PromptEmbeddingCache
         }
     }
 
+    /// <summary>How many distinct prompts of <paramref name="prompts"/> a search would have encoded now: those neither encoded nor being encoded.</summary>
+    public int CountUnencoded(IEnumerable<string> prompts)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        lock (_gate)
+        {
+            return prompts.Distinct(StringComparer.Ordinal).Count(p => !_byPrompt.TryGetValue(p, out var entry) || entry.Encoding is null or { IsFaulted: true } or { IsCanceled: true });
+        }
+    }
+
     /// <summary>The embedding behind <paramref name="handle"/>; its lease must be held and encoded.</summary>
     internal float[] Embedding(long handle)
     {

@@ -55,6 +55,7 @@ public sealed class TextEncoderBatcher : IAsyncDisposable
 public sealed class DecoderBatcher : IAsyncDisposable
 {
     private readonly Pump _pump;
+    private long _lastBatch;
 
     /// <summary>Creates the batcher and starts its pump.</summary>
     public DecoderBatcher(ISampleDecoder decoder, BatchingOptions options, TimeProvider? time = null)
@@ -68,6 +69,9 @@ public sealed class DecoderBatcher : IAsyncDisposable
     /// <summary>The decoder's shapes.</summary>
     public DecoderDescription Description { get; }
 
+    /// <summary>Measured decode pass time by latents, for placing a decode here or on a worker.</summary>
+    public Workers.ComputeCostModel Compute { get; } = new(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1));
+
     /// <summary>Decodes one latent (<see cref="DecoderDescription.LatentShape"/>) into an image (<see cref="DecoderDescription.ImageShape"/>).</summary>
     public async Task<(float[] Image, BatchTiming Timing)> DecodeAsync(ReadOnlyMemory<float> latent, CancellationToken cancellationToken = default)
     {
@@ -78,6 +82,13 @@ public sealed class DecoderBatcher : IAsyncDisposable
 
         var work = new Work(latent, cancellationToken);
         var timing = await _pump.SubmitAsync(work).ConfigureAwait(false);
+        // Batch ids only grow: record each pass once, from whichever of its items completes first.
+        var last = Volatile.Read(ref _lastBatch);
+        if (timing.BatchId > last && Interlocked.CompareExchange(ref _lastBatch, timing.BatchId, last) == last)
+        {
+            Compute.Record(timing.BatchRows, timing.Compute);
+        }
+
         return (work.Image!, timing);
     }
 

@@ -29,9 +29,9 @@ public sealed class VerifierBatcher : IAsyncDisposable
     /// bytes split over its samples so that the shares add up to the call exactly); zero for a verifier of this process.
     /// </summary>
     /// <exception cref="VerifierFailedException">The verifier threw or returned a non-finite score.</exception>
-    public async Task<(float Score, BatchTiming Timing, Transfer Transfer)> ScoreAsync(SampleShape shape, float[] sample, string condition, float? time = null, CancellationToken cancellationToken = default)
+    public async Task<(float Score, BatchTiming Timing, Transfer Transfer)> ScoreAsync(SampleShape shape, float[] sample, string condition, float? time = null, string? text = null, CancellationToken cancellationToken = default)
     {
-        var work = new Work(shape, sample, condition, time, cancellationToken);
+        var work = new Work(shape, sample, condition, time, text, cancellationToken);
         var timing = await _pump.SubmitAsync(work).ConfigureAwait(false);
         return (work.Score, timing, work.Transfer);
     }
@@ -46,8 +46,10 @@ public sealed class VerifierBatcher : IAsyncDisposable
         return new Transfer(Part(transfer.BytesSent, index, parts), Part(transfer.BytesReceived, index, parts), TimeSpan.FromTicks(Part(transfer.Time.Ticks, index, parts)));
     }
 
-    private sealed class Work(SampleShape shape, float[] sample, string condition, float? time, CancellationToken cancellationToken) : BatchWork(1, cancellationToken)
+    private sealed class Work(SampleShape shape, float[] sample, string condition, float? time, string? text, CancellationToken cancellationToken) : BatchWork(1, cancellationToken)
     {
+        public string? Text { get; } = text;
+
         public SampleShape Shape { get; } = shape;
 
         public float[] Sample { get; } = sample;
@@ -84,6 +86,7 @@ public sealed class VerifierBatcher : IAsyncDisposable
                 var call = new VerifierBatch(shape, samples, [.. items.Select(w => w.Condition)])
                 {
                     Times = items.All(w => w.Time is not null) ? items.Select(w => w.Time!.Value).ToArray() : ReadOnlyMemory<float>.Empty,
+                    Texts = items.All(w => w.Text is not null) ? [.. items.Select(w => w.Text!)] : null,
                 };
                 float[] scores;
                 var transfer = default(Transfer);

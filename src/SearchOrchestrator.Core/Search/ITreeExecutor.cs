@@ -33,4 +33,8 @@ internal interface ITreeExecutor
 /// <param name="Elements">The floats of one node state.</param>
 /// <param name="Condition">The condition label verifiers score against.</param>
 /// <param name="Ledger">Where costs are counted and events recorded.</param>
-internal sealed record ExecutorSettings(DenoiserBatcher Denoiser, StepLoop Steps, Tensors.SampleShape Shape, int Elements, string Condition, TreeLedger Ledger);
+internal sealed record ExecutorSettings(DenoiserBatcher Denoiser, StepLoop Steps, Tensors.SampleShape Shape, int Elements, string Condition, TreeLedger Ledger)
+{
+    /// <summary>A text model's sample as its decoded answer, for verifiers that score text; null for other models.</summary>
+    public Func<float[], string?>? Text { get; init; }
+}

@@ -64,12 +64,17 @@ internal sealed class LocalExecutor(ExecutorSettings settings) : ITreeExecutor
     {
         var shape = settings.Shape;
         var schedule = settings.Steps.Schedule;
-        var results = await Task.WhenAll(indices.Select(i => batcher.ScoreAsync(
-            shape,
-            nodes[i].Prediction!.Value[..shape.ElementCount].ToArray(),
-            settings.Condition,
-            nodes[i].StepIndex > 0 ? (float)schedule.TimestepAt(nodes[i].StepIndex - 1) : null,
-            cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(indices.Select(i =>
+        {
+            var sample = nodes[i].Prediction!.Value[..shape.ElementCount].ToArray();
+            return batcher.ScoreAsync(
+                shape,
+                sample,
+                settings.Condition,
+                nodes[i].StepIndex > 0 ? (float)schedule.TimestepAt(nodes[i].StepIndex - 1) : null,
+                settings.Text?.Invoke(sample),
+                cancellationToken);
+        })).ConfigureAwait(false);
         for (var j = 0; j < indices.Count; j++)
         {
             scores[indices[j]] = results[j].Score;

@@ -136,7 +136,7 @@ internal sealed class PlacedExecutor : ITreeExecutor
                 var residencies = indices.Select(i => nodes[i].Residency!).ToList();
                 await Task.WhenAll(residencies.Select(r => r.Ready)).ConfigureAwait(false);
                 var (remoteScores, transfer) = await residencies[0].States.VerifyResidentAsync(verifier, _settings.Condition, [.. residencies.Select(r => r.Handle)], cancellationToken).ConfigureAwait(false);
-                _ledger.RecordTransfer(backend, transfer);
+                _ledger.RecordTransfer(backend, transfer, StageNames.Verifier);
                 _ledger.RecordVerifierTransfer(verifier, transfer);
                 for (var j = 0; j < indices.Count; j++)
                 {

@@ -96,6 +96,12 @@ public sealed class SearchEngine : IAsyncDisposable
     /// <summary>The prompt cache every search of <paramref name="stages"/>' pipeline shares.</summary>
     public PromptEmbeddingCache PromptsFor(PipelineStages stages) => PipelineFor(stages).Prompts;
 
+    /// <summary>The step path of <paramref name="stages"/>' latent denoiser (condition ids are handles of <see cref="PromptsFor"/>), shared by every search and a worker's callers.</summary>
+    public IDenoiser DenoiserFor(PipelineStages stages) => PipelineFor(stages).Denoiser;
+
+    /// <summary>The decoder batcher every search (and a worker's remote callers) share for <paramref name="stages"/>' pipeline.</summary>
+    public DecoderBatcher DecoderFor(PipelineStages stages) => PipelineFor(stages).Decoder;
+
     private PipelineRuntime PipelineFor(PipelineStages stages) =>
         _pipelines.GetOrAdd(stages, s => new Lazy<PipelineRuntime>(() => new PipelineRuntime(s, _batching, _time))).Value;
 
@@ -201,7 +207,21 @@ public sealed class SearchEngine : IAsyncDisposable
     {
         Validate(request);
         RequireBudgetForCalibration(request);
-        return SearchEstimator.Estimate(request, Calibration.NfeToCalibrate(request));
+        var estimate = SearchEstimator.Estimate(request, Calibration.NfeToCalibrate(request));
+        if (_models.GetStages(request.Model) is not { } stages)
+        {
+            return estimate;
+        }
+
+        // Returned images are decoded once each; a pixel verifier decodes each node step it scores (at most one per NFE).
+        var returned = Math.Min(request.Candidates, Math.Max(1, estimate.NfeIndependent / estimate.Steps));
+        var pixels = request.Verifiers.Select(_models.GetVerifier).Any(v => !stages.Description.SampleShape.Equals(v.SampleShape));
+        var decoder = returned + (pixels ? estimate.Nfe : 0);
+        return estimate with
+        {
+            EncoderCalls = PromptsFor(stages).CountUnencoded([request.TextPrompt!, request.NegativePrompt ?? string.Empty]),
+            DecoderCalls = request.Budget.MaxDecoderCalls is { } max ? Math.Min(decoder, max) : decoder,
+        };
     }
 
     /// <summary>Stops every batcher; queued work that has not run fails.</summary>
@@ -282,7 +302,14 @@ public sealed class SearchEngine : IAsyncDisposable
 
         var schedule = description.Process.Steps(request.Steps);
         // A text model (a diffusion LLM) lays its text prompt into its token sequence; other masked models parse the condition.
-        var prompt = request.Prompt ?? description.Process.PromptFromCondition(request.TextPrompt ?? request.Condition);
+        if (request.AnswerLength is not null && (description.Process is not Processes.MaskedProcess { Text: not null } || request.Prompt is not null))
+        {
+            throw new InvalidRequestException("answer_length", $"answer_length is for a text model's prompt (a diffusion LLM with a tokenizer.json); model '{description.Name}' {(request.Prompt is null ? "is not one" : "got token ids, whose masks are the answer")}.");
+        }
+
+        var prompt = request.Prompt ?? (request.AnswerLength is { } answer
+            ? ((Processes.MaskedProcess)description.Process).TextPrompt(request.TextPrompt ?? request.Condition, "prompt", answer)
+            : description.Process.PromptFromCondition(request.TextPrompt ?? request.Condition));
         var sampler = description.Process.CreateSampler(request.Sampler, request.Eta, prompt, request.Condition);
         if (request.Verifiers.Distinct(StringComparer.Ordinal).Count() != request.Verifiers.Count)
         {
@@ -303,11 +330,6 @@ public sealed class SearchEngine : IAsyncDisposable
             throw new InvalidRequestException("guidance", $"a guided step takes two rows but batches hold {_batching.MaxBatchSize}.");
         }
 
-        if (pipeline is not null && _workers is { Options.UseLocal: false })
-        {
-            throw new InvalidRequestException("model", $"model '{description.Name}' is a text-to-image pipeline, whose stages run in this process only, but Workers:UseLocal is false; set it to true to serve pipelines.");
-        }
-
         var batcher = BatcherFor(denoiser);
         var ledger = new TreeLedger(request.Budget, _time, _logger, recordEvents);
         foreach (var (name, verifier) in request.Verifiers.Zip(verifiers))
@@ -325,15 +347,25 @@ public sealed class SearchEngine : IAsyncDisposable
             ledger.HoldDecoderCalls(request.Candidates);
         }
 
-        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance, unconditional), description.SampleShape, description.StateElements, condition, ledger);
+        var execution = new ExecutorSettings(batcher, new StepLoop(schedule, sampler, conditionId, request.Guidance, unconditional), description.SampleShape, description.StateElements, condition, ledger)
+        {
+            // A text model's verifiers get the answer as text too, laid out as this request's prompt laid it out.
+            Text = description.Process is Processes.MaskedProcess { Text: not null } text && request.TextPrompt is { } textPrompt
+                ? sample => text.Decode(sample, textPrompt, request.AnswerLength)
+                : null,
+        };
         // With no remote backend for the model when the search starts (and local compute allowed), everything runs here;
-        // otherwise placement chooses per group of nodes. A pipeline's stages run here.
-        ITreeExecutor executor = pipeline is not null || _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
+        // otherwise placement chooses per group of nodes. A pipeline's workers encode its prompts themselves.
+        ITreeExecutor executor = _workers is null || (_workers.Options.UseLocal && !_workers.Hosting(description.Name).Any())
             ? new LocalExecutor(execution)
             : new PlacedExecutor(
                 execution,
                 new TreePlacement(_locals.GetOrAdd(batcher, b => new LocalBackend(b, _batching.MaxBatchSize)), _workers, description.Name, request.Guidance),
-                new TrajectorySettings(description.Name, schedule.Count, sampler.Settings, prompt, request.Guidance, conditionId));
+                new TrajectorySettings(description.Name, schedule.Count, sampler.Settings, prompt, request.Guidance, conditionId)
+                {
+                    TextPrompt = pipeline is null ? null : request.TextPrompt,
+                    NegativePrompt = pipeline is null ? null : request.NegativePrompt,
+                });
         return new TrajectoryTree(new TreeSettings
         {
             Executor = executor,
@@ -352,7 +384,7 @@ public sealed class SearchEngine : IAsyncDisposable
             Previews = new NodePreviews(batcher, execution.Steps, description.Process.CreateSampler(NodePreviews.Deterministic(sampler.Settings), prompt)),
             CalibrateForkStep = ct => Calibration.GetAsync(request, ct),
             Prompts = prompts,
-            Decoding = pipeline is null ? null : new TreeDecoding(pipeline.Decoder, [.. verifiers.Select(v => !description.SampleShape.Equals(v.SampleShape))]),
+            Decoding = pipeline is null ? null : new TreeDecoding(new PlacedDecoder(pipeline.Decoder, _workers, ledger), [.. verifiers.Select(v => !description.SampleShape.Equals(v.SampleShape))]),
         });
     }
 

@@ -49,6 +49,19 @@ public sealed record SearchEstimate
     /// <summary>One sentence on how the numbers were worked out.</summary>
     public required string Basis { get; init; }
 
+    /// <summary>
+    /// A pipeline's prompts the text encoder would encode now (the prompt and the negative or empty prompt, less those the
+    /// shared cache holds or is encoding); 0 for other models. Exact when the search starts before the cache changes.
+    /// </summary>
+    public long EncoderCalls { get; init; }
+
+    /// <summary>
+    /// The most latents a pipeline's search decodes (0 for other models): the returned candidates (at most
+    /// <c>candidates</c>, and at most the plan's trajectories), exact for an exact plan without pixel verifiers; with
+    /// pixel verifiers each verified node step adds one, bounded by the NFE (and by <c>budget.max_decoder_calls</c>).
+    /// </summary>
+    public long DecoderCalls { get; init; }
+
     /// <summary>The most the request can spend in all, <see cref="Nfe"/> plus <see cref="CalibrationNfe"/>: what a per-request NFE cap admits it by.</summary>
     public long NfeWithCalibration => Nfe + CalibrationNfe;
 }

@@ -19,6 +19,9 @@ public sealed record SearchRequest
     /// <summary>A pipeline's negative prompt: what guidance steers away from (null: the empty prompt).</summary>
     public string? NegativePrompt { get; init; }
 
+    /// <summary>A text model's answer span in tokens, after the prompt (null: the model's default, <see cref="TextLayout.AnswerLength"/>).</summary>
+    public int? AnswerLength { get; init; }
+
     /// <summary>N, the sampling steps. Default 50.</summary>
     public int Steps { get; init; } = 50;
 

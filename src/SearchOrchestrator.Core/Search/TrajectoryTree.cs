@@ -418,6 +418,7 @@ public sealed class TrajectoryTree
         var decoding = Decoding ?? throw new InvalidOperationException("This search has no decoder.");
         var latent = decoding.Decoder.Description.LatentShape.ElementCount;
         var pending = nodes.Where(n => n.Pixels is null).Distinct().ToList();
+        await Executor.MaterializeAsync(pending, cancellationToken).ConfigureAwait(false); // latents resident on a worker come here first
         var images = await Task.WhenAll(pending.Select(n => decoding.Decoder.DecodeAsync(n.Prediction!.Value[..latent], cancellationToken))).ConfigureAwait(false);
         for (var i = 0; i < pending.Count; i++)
         {
@@ -476,7 +477,7 @@ public sealed class TrajectoryTree
     /// <summary>Scores samples (each with the model time it was predicted at, or none) with one verifier.</summary>
     private async Task<float[]> ScoreSamplesAsync(VerifierBatcher batcher, SampleShape shape, IReadOnlyList<(float[] Sample, float? Time)> samples, CancellationToken cancellationToken)
     {
-        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s.Sample, Condition, s.Time, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s.Sample, Condition, s.Time, cancellationToken: cancellationToken))).ConfigureAwait(false);
         foreach (var (_, timing, transfer) in results)
         {
             Ledger.AddQueueTime(timing.Queued);

@@ -21,7 +21,7 @@ internal sealed class TreeLedger
     private const int RecentBatches = 64;
     private readonly HashSet<(string Backend, long Id)> _recentBatches = [];
     private readonly Queue<(string Backend, long Id)> _recentOrder = new();
-    private readonly Dictionary<string, LinkUsage> _links = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Link, string Stage), LinkUsage> _links = [];
     private readonly List<VerifierCost> _verifiers = [];
     private readonly List<LeftOutVerifier> _leftOut = [];
     private readonly SearchBudget _budget;
@@ -310,8 +310,8 @@ internal sealed class TreeLedger
         }
     }
 
-    /// <summary>Counts what one call moved over <paramref name="backend"/>'s link (nothing for this process).</summary>
-    public void RecordTransfer(IStepBackend backend, Transfer transfer)
+    /// <summary>Counts what one call for <paramref name="stage"/> moved over <paramref name="backend"/>'s link (nothing for this process).</summary>
+    public void RecordTransfer(IStepBackend backend, Transfer transfer, string stage = StageNames.Denoiser)
     {
         if (backend.Link is null)
         {
@@ -320,8 +320,8 @@ internal sealed class TreeLedger
 
         lock (_gate)
         {
-            var usage = _links.TryGetValue(backend.Name, out var u) ? u : new LinkUsage(backend.Name, 0, 0, TimeSpan.Zero, 0);
-            _links[backend.Name] = usage with
+            var usage = _links.TryGetValue((backend.Name, stage), out var u) ? u : new LinkUsage(backend.Name, 0, 0, TimeSpan.Zero, 0) { Stage = stage };
+            _links[(backend.Name, stage)] = usage with
             {
                 BytesSent = usage.BytesSent + transfer.BytesSent,
                 BytesReceived = usage.BytesReceived + transfer.BytesReceived,
@@ -347,7 +347,7 @@ internal sealed class TreeLedger
                 DecoderCalls = DecoderCalls,
                 CalibrationNfe = Interlocked.Read(ref _calibrationNfe),
                 ReplayNfe = Interlocked.Read(ref _replayNfe),
-                Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal)],
+                Links = [.. _links.Values.OrderBy(l => l.Link, StringComparer.Ordinal).ThenBy(l => l.Stage, StringComparer.Ordinal)],
                 Verifiers = [.. _verifiers],
                 Batches = _batchesJoined,
                 MeanBatchSize = _batchesJoined == 0 ? 0 : (double)_batchRows / _batchesJoined,

@@ -54,7 +54,7 @@ internal sealed record TreeSettings
 }
 
 /// <summary>How a pipeline's tree gets pixels: its decoder, and which of its verifiers (in order) score decoded images.</summary>
-internal sealed record TreeDecoding(DecoderBatcher Decoder, IReadOnlyList<bool> PixelVerifiers)
+internal sealed record TreeDecoding(PlacedDecoder Decoder, IReadOnlyList<bool> PixelVerifiers)
 {
     /// <summary>True when some verifier scores decoded images.</summary>
     public bool AnyPixels => PixelVerifiers.Contains(true);

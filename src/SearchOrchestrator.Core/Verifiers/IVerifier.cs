@@ -14,6 +14,12 @@ public sealed record VerifierBatch(SampleShape Shape, ReadOnlyMemory<float> Samp
     /// </summary>
     public ReadOnlyMemory<float> Times { get; init; }
 
+    /// <summary>
+    /// Each sample's decoded text when the samples are a text model's tokens (the answer the prompt left masked, special
+    /// tokens left out), so a verifier can score text; null for other models.
+    /// </summary>
+    public IReadOnlyList<string>? Texts { get; init; }
+
     /// <summary>The number of samples.</summary>
     public int Count => Conditions.Count;
 

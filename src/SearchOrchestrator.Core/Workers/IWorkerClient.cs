@@ -35,11 +35,14 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>Forgets resident nodes.</summary>
     Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
 
-    /// <summary>Scores samples with a verifier the worker hosts.</summary>
-    Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default);
+    /// <summary>Scores samples (with their decoded <paramref name="texts"/>, a text model's) with a verifier the worker hosts.</summary>
+    Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default);
 
     /// <summary>Scores resident nodes' x0-predictions with a verifier the worker hosts.</summary>
     Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
+    /// <summary>Decodes latents with the decoder of the pipeline <paramref name="model"/> the worker hosts: one image per latent.</summary>
+    Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default);
 
     /// <summary>Sends <paramref name="sendBytes"/> and receives <paramref name="receiveBytes"/>: one link sample.</summary>
     Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default);
@@ -87,6 +90,9 @@ public sealed record WorkerDescription
 
     /// <summary>Resident bytes the worker accepts.</summary>
     public required long MaxResidentBytes { get; init; }
+
+    /// <summary>For each hosted pipeline, the stages the worker serves (<see cref="StageNames"/>); a pipeline not listed serves every stage.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> PipelineStages { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 }
 
 /// <summary>A model a worker hosts.</summary>
@@ -99,13 +105,23 @@ public sealed record HostedModel(string Name, string Kind, string Sha256);
 /// </summary>
 public sealed record TrajectorySettings(string Model, int Steps, Processes.SamplerSettings Sampler, Processes.TokenPrompt? Prompt, double Guidance, long ConditionId)
 {
+    /// <summary>
+    /// A text-to-image pipeline's prompt (null for other models): the worker encodes it (and <see cref="NegativePrompt"/>)
+    /// with its own text encoder and steps on those embeddings; <see cref="ConditionId"/> is this process's and means nothing there.
+    /// </summary>
+    public string? TextPrompt { get; init; }
+
+    /// <summary>A pipeline's negative prompt, the unconditional branch of guidance (null: the empty prompt).</summary>
+    public string? NegativePrompt { get; init; }
+
     /// <inheritdoc />
     public bool Equals(TrajectorySettings? other) =>
         other is not null && Model == other.Model && Steps == other.Steps && Sampler.Equals(other.Sampler) && Guidance.Equals(other.Guidance)
-        && ConditionId == other.ConditionId && PromptEquals(Prompt, other.Prompt);
+        && ConditionId == other.ConditionId && PromptEquals(Prompt, other.Prompt)
+        && TextPrompt == other.TextPrompt && NegativePrompt == other.NegativePrompt;
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Model, Steps, Sampler, Guidance, ConditionId, Prompt?.Tokens.Count);
+    public override int GetHashCode() => HashCode.Combine(Model, Steps, Sampler, Guidance, ConditionId, Prompt?.Tokens.Count, TextPrompt, NegativePrompt);
 
     private static bool PromptEquals(Processes.TokenPrompt? a, Processes.TokenPrompt? b) =>
         ReferenceEquals(a, b) || (a is not null && b is not null && a.Tokens.SequenceEqual(b.Tokens)

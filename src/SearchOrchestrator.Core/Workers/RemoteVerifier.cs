@@ -45,7 +45,7 @@ public sealed class RemoteVerifier : IRemoteVerifier
         foreach (var group in Enumerable.Range(0, batch.Count).GroupBy(i => batch.Conditions[i], StringComparer.Ordinal))
         {
             var rows = group.ToList();
-            var (scored, transfer) = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], cancellationToken).ConfigureAwait(false);
+            var (scored, transfer) = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], batch.Texts is { } texts ? [.. rows.Select(i => texts[i])] : null, cancellationToken).ConfigureAwait(false);
             moved += transfer;
             for (var k = 0; k < rows.Count; k++)
             {
@@ -56,14 +56,14 @@ public sealed class RemoteVerifier : IRemoteVerifier
         return (scores, moved);
     }
 
-    private async Task<(float[] Scores, Transfer Transfer)> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken)
+    private async Task<(float[] Scores, Transfer Transfer)> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts, CancellationToken cancellationToken)
     {
         string? lastFailure = null;
         foreach (var worker in _pool.Workers.Where(w => w.IsAvailable && w.HostsVerifier(Name)).OrderBy(w => w.QueuedRows))
         {
             try
             {
-                var (scores, transfer) = await worker.VerifyAsync(Name, condition, shape, samples, cancellationToken).ConfigureAwait(false);
+                var (scores, transfer) = await worker.VerifyAsync(Name, condition, shape, samples, texts, cancellationToken).ConfigureAwait(false);
                 if (scores.Length == samples.Count)
                 {
                     return (scores, transfer);

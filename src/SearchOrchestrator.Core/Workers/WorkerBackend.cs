@@ -21,6 +21,7 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     private readonly BatchingOptions _batching;
     private readonly ResiliencePipeline _retry;
     private readonly ConcurrentDictionary<string, Lazy<StepPump>> _pumps = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<DecodePump>> _decoders = new(StringComparer.Ordinal);
     private int _queuedRows;
 
     /// <summary>Wraps a joined worker.</summary>
@@ -67,6 +68,9 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     /// <inheritdoc />
     public LinkCostModel? Link { get; }
 
+    /// <summary>Measured time of the worker's decode calls by latents (a pipeline's decoder stage), for placing decodes.</summary>
+    public ComputeCostModel DecoderCompute { get; } = new(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(1));
+
     /// <inheritdoc />
     public StepTraffic StepTraffic => StepTraffic.Sampler;
 
@@ -82,8 +86,13 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     /// <summary>The client calls go through.</summary>
     internal IWorkerClient Client => _client;
 
-    /// <summary>True when the worker hosts <paramref name="model"/> (a denoiser or verifier of that name).</summary>
-    public bool Hosts(string model) => Description.Models.Any(m => m.Name == model);
+    /// <summary>True when the worker runs <paramref name="model"/>'s steps or scores (a denoiser, a verifier, or a pipeline whose denoiser it serves).</summary>
+    public bool Hosts(string model) => Description.Models.Any(m => m.Name == model && (m.Kind != "pipeline" || ServesStage(model, StageNames.Denoiser)));
+
+    /// <summary>True when the worker serves <paramref name="stage"/> (<see cref="StageNames"/>) of the text-to-image pipeline <paramref name="model"/>.</summary>
+    public bool ServesStage(string model, string stage) =>
+        Description.Models.Any(m => m.Name == model && m.Kind == "pipeline")
+        && (!Description.PipelineStages.TryGetValue(model, out var stages) || stages.Contains(stage));
 
     /// <summary>True when the worker serves the verifier <paramref name="verifier"/>.</summary>
     public bool HostsVerifier(string verifier) => Description.Models.Any(m => m.Name == verifier && m.Kind == "verifier");
@@ -171,10 +180,22 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     }
 
     /// <summary>Scores samples with a verifier the worker hosts (what a <see cref="RemoteVerifier"/> calls).</summary>
-    public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
+    public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
     {
-        var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, texts, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
         return (call.Value, call.Transfer);
+    }
+
+    /// <summary>
+    /// Decodes one latent with the decoder of the pipeline <paramref name="model"/> the worker hosts; latents queued by
+    /// every search meet in one Decode call. Returns the image, the batch it joined and this latent's share of the call's traffic.
+    /// </summary>
+    public async Task<(float[] Image, BatchTiming Timing, Transfer Transfer)> DecodeAsync(string model, ReadOnlyMemory<float> latent, CancellationToken cancellationToken = default)
+    {
+        var pump = _decoders.GetOrAdd(model, m => new Lazy<DecodePump>(() => new DecodePump(this, m, _batching, _time))).Value;
+        var work = new DecodeWork(latent, cancellationToken);
+        var timing = await pump.SubmitAsync(work).ConfigureAwait(false);
+        return (work.Image!, timing, work.Transfer);
     }
 
     /// <summary>Probes the link with every configured size, <see cref="WorkerOptions.ProbeRepeats"/> times each (largest last).</summary>
@@ -235,6 +256,11 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     public async ValueTask DisposeAsync()
     {
         foreach (var pump in _pumps.Values.Where(p => p.IsValueCreated))
+        {
+            await pump.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var pump in _decoders.Values.Where(p => p.IsValueCreated))
         {
             await pump.Value.DisposeAsync().ConfigureAwait(false);
         }
@@ -320,6 +346,34 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
                     works[i].Transfer = call.Transfer.Share((double)works[i].Rows / totalRows);
                 }
             })).ConfigureAwait(false);
+        }
+    }
+
+    private sealed class DecodeWork(ReadOnlyMemory<float> latent, CancellationToken cancellationToken) : BatchWork(1, cancellationToken)
+    {
+        public ReadOnlyMemory<float> Latent { get; } = latent;
+
+        public float[]? Image { get; set; }
+
+        public Transfer Transfer { get; set; }
+    }
+
+    /// <summary>Batches one pipeline's decodes into Decode calls.</summary>
+    private sealed class DecodePump(WorkerBackend owner, string model, BatchingOptions options, TimeProvider time)
+        : BatchPump<DecodeWork>($"{owner.Name}/{model}/vae_decoder", options, time)
+    {
+        public new Task<BatchTiming> SubmitAsync(DecodeWork work) => base.SubmitAsync(work);
+
+        protected override async Task ExecuteAsync(IReadOnlyList<DecodeWork> batch, int lane, CancellationToken passCancellation)
+        {
+            var latents = batch.Select(w => w.Latent.ToArray()).ToList();
+            var call = await owner.CallAsync(ct => owner._client.DecodeAsync(model, latents, ct), owner._options.CallTimeout, retry: true, passCancellation).ConfigureAwait(false);
+            owner.DecoderCompute.Record(batch.Count, call.ServerTime);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Image = call.Value[i];
+                batch[i].Transfer = call.Transfer.Share(1.0 / batch.Count);
+            }
         }
     }
 }

@@ -22,6 +22,13 @@ public sealed record WorkerOptions
     public bool UseLocal { get; init; } = true;
 
     /// <summary>
+    /// Where a text-to-image pipeline's decoder (its VAE decoder) runs: <c>auto</c> (default: per latent, on whichever of
+    /// this process and the workers hosting the pipeline finishes it soonest once moving the latent and the image is
+    /// counted), <c>local</c> (this process only) or <c>workers</c> (only workers that host the pipeline).
+    /// </summary>
+    public string DecoderPlacement { get; init; } = DecoderPlacements.Auto;
+
+    /// <summary>
     /// How much sooner (as a fraction) another backend must finish before nodes resident on a worker move there.
     /// Default 0.25: moving on a near-tie trades bytes for noise in the estimates and could bounce nodes between
     /// workers. 1 pins resident nodes to their worker while it is in rotation.
@@ -62,6 +69,11 @@ public sealed record WorkerOptions
         if (Mode is not (WorkerModes.Resident or WorkerModes.Stateless))
         {
             failures.Add($"{SectionName}:Mode must be '{WorkerModes.Resident}' or '{WorkerModes.Stateless}', got '{Mode}'.");
+        }
+
+        if (DecoderPlacement is not (DecoderPlacements.Auto or DecoderPlacements.Local or DecoderPlacements.Workers))
+        {
+            failures.Add($"{SectionName}:DecoderPlacement must be '{DecoderPlacements.Auto}', '{DecoderPlacements.Local}' or '{DecoderPlacements.Workers}', got '{DecoderPlacement}'.");
         }
 
         foreach (var endpoint in Endpoints)
@@ -130,4 +142,33 @@ public static class WorkerModes
 
     /// <summary>Every step ships its node's state to the worker and back.</summary>
     public const string Stateless = "stateless";
+}
+
+/// <summary>Where a pipeline's decoder may run (<see cref="WorkerOptions.DecoderPlacement"/>).</summary>
+public static class DecoderPlacements
+{
+    /// <summary>Per latent, wherever it finishes soonest: this process or a worker that hosts the pipeline.</summary>
+    public const string Auto = "auto";
+
+    /// <summary>This process only.</summary>
+    public const string Local = "local";
+
+    /// <summary>Only workers that host the pipeline.</summary>
+    public const string Workers = "workers";
+}
+
+/// <summary>The stages a search's link traffic is counted by (<see cref="LinkUsage.Stage"/>).</summary>
+public static class StageNames
+{
+    /// <summary>A pipeline's tokenizer and text encoder.</summary>
+    public const string TextEncoder = "text_encoder";
+
+    /// <summary>The denoiser: steps, and putting, forking and fetching node states.</summary>
+    public const string Denoiser = "denoiser";
+
+    /// <summary>A pipeline's decoder.</summary>
+    public const string Decoder = "decoder";
+
+    /// <summary>Verifiers scoring resident nodes where they live.</summary>
+    public const string Verifier = "verifier";
 }

@@ -11,7 +11,9 @@ namespace SearchOrchestrator.Workers;
 /// remote work batches with everything else the worker runs), and the resident node states orchestrators keep here,
 /// bounded in bytes overall and per session (one orchestrator's run), and forgotten when their session has been idle for
 /// long (<see cref="ExpireIdle"/>): an orchestrator that died without releasing its nodes does not hold them forever.
-/// Node states are made with <see cref="NodeStates"/>, exactly as the orchestrator's tree makes them.
+/// Node states are made with <see cref="NodeStates"/>, exactly as the orchestrator's tree makes them. A text-to-image
+/// pipeline's steps condition on prompt embeddings this worker encodes itself from the settings' prompts (through its
+/// shared prompt cache, leased while a call or a resident node uses them), and its decoder decodes latents.
 /// </summary>
 public sealed class WorkerRuntime
 {
@@ -95,8 +97,16 @@ public sealed class WorkerRuntime
             }
         }
 
-        // One step per item: every item is a producer of the batcher until its step is done.
-        await StepLoop.RunAsync(items, trajectory.Batcher, item => trajectory.Steps.AdvanceAsync(item.Key, item.State, item.Prediction, item.StepIndex, item.StepIndex + 1, request => trajectory.Batcher.StepAsync(request, cancellationToken), (_, _) => { })).ConfigureAwait(false);
+        try
+        {
+            await trajectory.EncodeAsync(cancellationToken).ConfigureAwait(false);
+            // One step per item: every item is a producer of the batcher until its step is done.
+            await StepLoop.RunAsync(items, trajectory.Batcher, item => trajectory.Steps.AdvanceAsync(item.Key, item.State, item.Prediction, item.StepIndex, item.StepIndex + 1, request => trajectory.Batcher.StepAsync(request, cancellationToken), (_, _) => { })).ConfigureAwait(false);
+        }
+        finally
+        {
+            trajectory.Drop();
+        }
     }
 
     /// <summary>Stores node states under <paramref name="session"/>.</summary>
@@ -106,6 +116,19 @@ public sealed class WorkerRuntime
         ArgumentNullException.ThrowIfNull(nodes);
         Touch(session);
         var trajectory = Resolve(settings);
+        try
+        {
+            Put(session, trajectory, nodes);
+        }
+        finally
+        {
+            trajectory.Drop(); // the nodes put hold it now
+        }
+    }
+
+    private void Put(string session, Trajectory trajectory, IReadOnlyList<ResidentState> nodes)
+    {
+        var settings = trajectory.Settings;
         var made = new List<ResidentNode>(nodes.Count);
         foreach (var node in nodes)
         {
@@ -148,6 +171,7 @@ public sealed class WorkerRuntime
         ArgumentNullException.ThrowIfNull(handles);
         Touch(session);
         var nodes = handles.Select(h => Get(session, h)).ToList();
+        await Task.WhenAll(nodes.Select(n => n.Trajectory).Distinct().Select(t => t.EncodeAsync(cancellationToken))).ConfigureAwait(false);
         foreach (var node in nodes)
         {
             if (toStep > node.Trajectory.Settings.Steps || toStep < node.StepIndex)
@@ -224,12 +248,13 @@ public sealed class WorkerRuntime
             {
                 Interlocked.Add(ref _residentBytes, -node.Bytes);
                 Interlocked.Add(ref usage.Bytes, -node.Bytes);
+                node.Trajectory.Drop();
             }
         }
     }
 
     /// <summary>Scores samples with a verifier of this process.</summary>
-    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
+    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(samples);
         var batcher = _engine.BatcherFor(_models.GetVerifier(verifier));
@@ -241,8 +266,32 @@ public sealed class WorkerRuntime
             }
         }
 
-        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s, condition, cancellationToken: cancellationToken))).ConfigureAwait(false);
+        if (texts is not null && texts.Count != samples.Count)
+        {
+            throw new InvalidRequestException("texts", $"gives {texts.Count} texts for {samples.Count} samples; give one per sample or none.");
+        }
+
+        var results = await Task.WhenAll(samples.Select((s, i) => batcher.ScoreAsync(shape, s, condition, text: texts?[i], cancellationToken: cancellationToken))).ConfigureAwait(false);
         return [.. results.Select(r => r.Score)];
+    }
+
+    /// <summary>Decodes latents with the decoder of pipeline <paramref name="model"/>, batched with this worker's other decodes.</summary>
+    public async Task<IReadOnlyList<float[]>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(latents);
+        var stages = _models.GetStages(model) ?? throw new InvalidRequestException("model", $"model {CallerInput.Quote(model)} is not a text-to-image pipeline this worker hosts; Decode takes a pipeline's latents.");
+        var decoder = _engine.DecoderFor(stages);
+        var elements = decoder.Description.LatentShape.ElementCount;
+        for (var i = 0; i < latents.Count; i++)
+        {
+            if (latents[i].Length != elements)
+            {
+                throw new InvalidRequestException($"latents[{i}]", $"has {latents[i].Length} values but a latent of pipeline '{model}' has {elements} ({decoder.Description.LatentShape}).");
+            }
+        }
+
+        var decoded = await Task.WhenAll(latents.Select(l => decoder.DecodeAsync(l, cancellationToken))).ConfigureAwait(false);
+        return [.. decoded.Select(d => d.Image)];
     }
 
     /// <summary>Scores resident nodes' x0-predictions (their states once complete) with a verifier of this process.</summary>
@@ -260,7 +309,7 @@ public sealed class WorkerRuntime
                 return source[..n.Trajectory.Shape.ElementCount];
             }
         }).ToList();
-        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken);
+        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken: cancellationToken);
     }
 
     private static async Task<List<BatchTiming>> AdvanceOneAsync(ResidentNode node, int toStep, CancellationToken cancellationToken)
@@ -296,10 +345,12 @@ public sealed class WorkerRuntime
             throw new ResidentMemoryExhaustedException($"this worker holds {ResidentBytes} bytes of resident state and node {node.Handle} needs {node.Bytes} more than Worker:MaxResidentBytes = {MaxResidentBytes} allows; release nodes or raise the limit.");
         }
 
+        node.Trajectory.Hold();
         if (!_nodes.TryAdd((session, node.Handle), node))
         {
             Interlocked.Add(ref _residentBytes, -node.Bytes);
             Interlocked.Add(ref usage.Bytes, -node.Bytes);
+            node.Trajectory.Drop();
             throw new InvalidRequestException("handle", $"node {node.Handle} is already resident in this session.");
         }
     }
@@ -324,19 +375,73 @@ public sealed class WorkerRuntime
             ? node
             : throw new ResidentNodeNotFoundException($"node {handle} is not resident on this worker (never put, released, or the worker restarted).");
 
+    /// <summary>The settings' model, sampler and condition as this process runs them; held once by the caller (<see cref="Trajectory.Drop"/> it).</summary>
     private Trajectory Resolve(TrajectorySettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var denoiser = _models.GetDenoiser(settings.Model);
+        var stages = _models.GetStages(settings.Model);
+        var denoiser = stages is null ? _models.GetDenoiser(settings.Model) : _engine.DenoiserFor(stages);
         var description = denoiser.Description;
         var schedule = description.Process.Steps(settings.Steps);
         var sampler = description.Process.CreateSampler(settings.Sampler, settings.Prompt);
-        ClassifierFreeGuidance.Validate(settings.Guidance, description.Conditions, description.Name);
-        return new Trajectory(settings, description.SampleShape, description.StateElements, new StepLoop(schedule, sampler, settings.ConditionId, settings.Guidance), _engine.BatcherFor(denoiser));
+        if (stages is null)
+        {
+            ClassifierFreeGuidance.Validate(settings.Guidance, description.Conditions, description.Name);
+            return new Trajectory(settings, description.SampleShape, description.StateElements, new StepLoop(schedule, sampler, settings.ConditionId, settings.Guidance), _engine.BatcherFor(denoiser), null);
+        }
+
+        ClassifierFreeGuidance.Validate(settings.Guidance);
+        var most = stages.TextEncoder.Description.SequenceLength - 2;
+        foreach (var (field, text) in new[] { ("settings.text_prompt", settings.TextPrompt), ("settings.negative_prompt", settings.NegativePrompt ?? string.Empty) })
+        {
+            if (text is null)
+            {
+                throw new InvalidRequestException(field, $"model '{settings.Model}' is a text-to-image pipeline: its steps need the prompt to encode.");
+            }
+
+            if (stages.TextEncoder.CountTokens(text) > most)
+            {
+                throw new InvalidRequestException(field, $"has more than the {most} tokens the text encoder of model '{settings.Model}' takes.");
+            }
+        }
+
+        // The prompts' embeddings come from this worker's own text encoder and cache: the handles are this process's condition ids.
+        var prompts = _engine.PromptsFor(stages).Lease([settings.TextPrompt!, settings.NegativePrompt ?? string.Empty]);
+        return new Trajectory(settings, description.SampleShape, description.StateElements, new StepLoop(schedule, sampler, prompts.Handles[0], settings.Guidance, prompts.Handles[1]), _engine.BatcherFor(denoiser), prompts);
     }
 
-    private sealed record Trajectory(TrajectorySettings Settings, SampleShape Shape, int Elements, StepLoop Steps, DenoiserBatcher Batcher)
+    /// <summary>
+    /// One call's (or one group of resident nodes') model, sampler and condition. A pipeline's holds its prompts' cache
+    /// entries while anything uses it: the call that resolved it, and each resident node made with it.
+    /// </summary>
+    private sealed class Trajectory(TrajectorySettings settings, SampleShape shape, int elements, StepLoop steps, DenoiserBatcher batcher, PromptEmbeddingCache.PromptLease? prompts)
     {
+        private int _holds = 1;
+
+        public TrajectorySettings Settings { get; } = settings;
+
+        public SampleShape Shape { get; } = shape;
+
+        public int Elements { get; } = elements;
+
+        public StepLoop Steps { get; } = steps;
+
+        public DenoiserBatcher Batcher { get; } = batcher;
+
+        /// <summary>Encodes a pipeline's prompts (once; cached across calls) before its steps run.</summary>
+        public Task EncodeAsync(CancellationToken cancellationToken) => (Task?)prompts?.EncodeAsync(cancellationToken) ?? Task.CompletedTask;
+
+        public void Hold() => Interlocked.Increment(ref _holds);
+
+        /// <summary>Gives one hold back; the last gives the prompts back to the cache.</summary>
+        public void Drop()
+        {
+            if (Interlocked.Decrement(ref _holds) == 0)
+            {
+                prompts?.Dispose();
+            }
+        }
+
         public void CheckState(float[] values, string field)
         {
             if (values.Length != Elements)

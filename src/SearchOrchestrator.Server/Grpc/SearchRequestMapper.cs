@@ -61,6 +61,7 @@ internal static class SearchRequestMapper
             Condition = request.Condition,
             TextPrompt = request.HasPrompt ? request.Prompt : null,
             NegativePrompt = request.HasNegativePrompt ? request.NegativePrompt : null,
+            AnswerLength = request.HasAnswerLength ? request.AnswerLength : null,
             Steps = steps,
             Guidance = request.HasGuidance ? request.Guidance : 1.0,
             Eta = request.Eta,

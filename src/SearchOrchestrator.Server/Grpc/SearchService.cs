@@ -10,6 +10,8 @@ using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Internal;
 using SearchOrchestrator.Strategies;
 using CoreCandidate = SearchOrchestrator.Search.Candidate;
+using DecoderPlacements = SearchOrchestrator.Workers.DecoderPlacements;
+using StageNames = SearchOrchestrator.Workers.StageNames;
 using WireCandidate = SearchOrchestrator.Protos.V1.Candidate;
 
 namespace SearchOrchestrator.Server.Grpc;
@@ -189,6 +191,8 @@ internal sealed class SearchService(
             CalibrationNfe = estimate.CalibrationNfe,
             PreviewNfe = estimate.PreviewNfe,
             Basis = estimate.Basis,
+            EncoderCalls = estimate.EncoderCalls,
+            DecoderCalls = estimate.DecoderCalls,
         });
     });
 
@@ -327,6 +331,7 @@ internal sealed class SearchService(
                         BytesReceived = l.BytesReceived,
                         TransferMs = l.TransferTime.TotalMilliseconds,
                         Calls = l.Calls,
+                        Stage = l.Stage ?? string.Empty,
                     }),
                 },
             },
@@ -357,7 +362,7 @@ internal sealed class SearchService(
         if (masked is not null)
         {
             wire.Tokens.AddRange(candidate.Sample.Select(v => (int)v));
-            wire.Text = masked.Decode(candidate.Sample, masked.Text is null ? null : request.HasPrompt ? request.Prompt : request.Condition) ?? string.Empty;
+            wire.Text = masked.Decode(candidate.Sample, masked.Text is null ? null : request.HasPrompt ? request.Prompt : request.Condition, request.HasAnswerLength ? request.AnswerLength : null) ?? string.Empty;
         }
 
         if (candidate.Score is { } score)
@@ -419,7 +424,32 @@ internal sealed class SearchService(
         return info;
     }
 
-    private static ModelInfo ToWire(ModelEntry entry, string executionProvider)
+    /// <summary>
+    /// Where a pipeline's stage runs: this process unless the settings keep it off here (Workers:UseLocal for the
+    /// denoiser, Workers:DecoderPlacement for the decoder), and every worker in the pool that serves the stage (a worker
+    /// serving the denoiser encodes its prompts itself; Workers:DecoderPlacement local keeps decoding here).
+    /// </summary>
+    private IEnumerable<string> StageBackends(string pipeline, string stage)
+    {
+        var options = workers.Options;
+        var (here, served) = stage switch
+        {
+            "unet" or "text_encoder" => (stage == "text_encoder" || options.UseLocal, StageNames.Denoiser),
+            "vae_decoder" => (options.DecoderPlacement != DecoderPlacements.Workers, options.DecoderPlacement == DecoderPlacements.Local ? null : StageNames.Decoder),
+            _ => (true, null),
+        };
+        if (here)
+        {
+            yield return "local";
+        }
+
+        foreach (var worker in served is null ? [] : workers.Workers.Where(w => w.ServesStage(pipeline, served)))
+        {
+            yield return worker.Name;
+        }
+    }
+
+    private ModelInfo ToWire(ModelEntry entry, string executionProvider)
     {
         var m = entry.Manifest;
         var info = new ModelInfo
@@ -450,8 +480,7 @@ internal sealed class SearchService(
         info.Conditions.AddRange(m?.Condition?.Vocabulary?.Keys ?? Enumerable.Empty<string>());
         foreach (var stage in entry.Stages ?? [])
         {
-            // A pipeline's stages run in this process (placing them on workers is not built yet).
-            info.Stages.Add(new ModelStage { Name = stage.Name, Backends = { "local" }, Dtype = stage.Dtype, Inputs = { stage.Inputs.Select(t => t.ToString()) }, Outputs = { stage.Outputs.Select(t => t.ToString()) } });
+            info.Stages.Add(new ModelStage { Name = stage.Name, Backends = { StageBackends(entry.Name, stage.Name) }, Dtype = stage.Dtype, Inputs = { stage.Inputs.Select(t => t.ToString()) }, Outputs = { stage.Outputs.Select(t => t.ToString()) } });
         }
 
         if (m?.Tokens is { } tokens)

@@ -62,6 +62,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
             Threads = d.Threads,
             MaxBatchSize = d.MaxBatchSize,
             MaxResidentBytes = d.MaxResidentBytes,
+            PipelineStages = d.Pipelines.ToDictionary(p => p.Model, IReadOnlyList<string> (p) => [.. p.Stages], StringComparer.Ordinal),
         }, cancellationToken);
 
     /// <inheritdoc />
@@ -175,11 +176,12 @@ public sealed class GrpcWorkerClient : IWorkerClient
     }
 
     /// <inheritdoc />
-    public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default)
+    public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
     {
         var request = new VerifyRequest { Verifier = verifier, Condition = condition };
         request.Shape.AddRange(shape.Dimensions);
         request.Samples.AddRange(samples.Select(s => TensorCodec.Encode<float>(s)));
+        request.Texts.AddRange(texts ?? []);
         return CallAsync(request, (r, o) => _worker.VerifyAsync(r, o), r => r.ServerMicros, r => Scores(r, samples.Count), cancellationToken);
     }
 
@@ -189,6 +191,25 @@ public sealed class GrpcWorkerClient : IWorkerClient
         var request = new VerifyRequest { Verifier = verifier, Condition = condition, Session = _session };
         request.Handles.AddRange(handles);
         return CallAsync(request, (r, o) => _worker.VerifyAsync(r, o), r => r.ServerMicros, r => Scores(r, handles.Count), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default)
+    {
+        var request = new DecodeRequest { Model = model };
+        request.Latents.AddRange(latents.Select(l => TensorCodec.Encode<float>(l)));
+        return CallAsync<DecodeRequest, DecodeResponse, IReadOnlyList<float[]>>(request, (r, o) => _worker.DecodeAsync(r, o), r => r.ServerMicros, response =>
+        {
+            var elements = response.Shape.Aggregate(1L, (n, d) => n * d);
+            if (response.Images.Count != latents.Count)
+            {
+                throw new WorkerDataException(Endpoint, $"Decode sent {latents.Count} latents and got {response.Images.Count} images back.");
+            }
+
+            return [.. response.Images.Select((image, i) => TensorCodec.DecodeFinite(image) is { } values && values.Length == elements
+                ? values
+                : throw new WorkerDataException(Endpoint, $"Decode image {i} is not {elements} finite float32 values (shape [{string.Join(", ", response.Shape)}])."))];
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -227,6 +248,16 @@ public sealed class GrpcWorkerClient : IWorkerClient
             ConditionId = s.ConditionId,
             Sampler = new Sampler { Name = s.Sampler.Name, Numbers = { s.Sampler.Numbers }, Texts = { s.Sampler.Texts } },
         };
+        if (s.TextPrompt is not null)
+        {
+            wire.TextPrompt = s.TextPrompt;
+        }
+
+        if (s.NegativePrompt is not null)
+        {
+            wire.NegativePrompt = s.NegativePrompt;
+        }
+
         if (s.Prompt is { } prompt)
         {
             wire.PromptTokens.AddRange(prompt.Tokens);

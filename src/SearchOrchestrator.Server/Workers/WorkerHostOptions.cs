@@ -47,6 +47,16 @@ public sealed record WorkerHostOptions
 
     /// <summary>The largest message the worker accepts. Default 64 MiB (a Step batch of 64 rows is about 1.2 MB).</summary>
     public int MaxReceiveMessageSize { get; init; } = 64 << 20;
+
+    /// <summary>
+    /// The stages of text-to-image pipelines this worker serves, comma-separated: <c>denoiser</c> (steps, with the prompts
+    /// encoded by its own text encoder) and <c>decoder</c> (Decode). Default both; one of them makes a worker that serves
+    /// only that stage, so a pipeline can be split over machines (the decoder on one, the denoiser on another).
+    /// </summary>
+    public string PipelineStages { get; init; } = $"{StageNames.Denoiser},{StageNames.Decoder}";
+
+    /// <summary>The stages of <see cref="PipelineStages"/>, parsed.</summary>
+    internal IReadOnlyList<string> ServedStages => [.. PipelineStages.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal)];
 }
 
 /// <summary>Validates <see cref="WorkerHostOptions"/>, naming every bad setting.</summary>
@@ -78,6 +88,11 @@ internal sealed class WorkerHostOptionsValidator : IValidateOptions<WorkerHostOp
         if (options.RegistrationInterval <= TimeSpan.Zero)
         {
             failures.Add($"{WorkerHostOptions.SectionName}:RegistrationInterval must be positive, got {options.RegistrationInterval}.");
+        }
+
+        if (options.ServedStages.FirstOrDefault(s => s is not (StageNames.Denoiser or StageNames.Decoder)) is { } stage)
+        {
+            failures.Add($"{WorkerHostOptions.SectionName}:PipelineStages lists '{stage}'; the stages a worker serves are '{StageNames.Denoiser}' and '{StageNames.Decoder}', comma-separated.");
         }
 
         failures.AddRange(options.Tls.Validate($"{WorkerHostOptions.SectionName}:Tls"));

@@ -39,6 +39,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
             ResidentBytes = runtime.ResidentBytes,
         };
         response.Models.AddRange(repository.Models.Where(m => m.IsReady).Select(m => new Protos.Worker.V1.HostedModel { Name = m.Name, Kind = m.Kind, Sha256 = m.Manifest?.Sha256 ?? string.Empty }));
+        response.Pipelines.AddRange(repository.Models.Where(m => m.IsReady && m.Kind == ManifestNames.Pipeline).Select(m => new PipelineHosting { Model = m.Name, Stages = { options.Value.ServedStages } }));
         return Task.FromResult(response);
     }
 
@@ -46,6 +47,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     {
         var started = Stopwatch.GetTimestamp();
         var settings = ToCore(request.Settings);
+        RequireStage(settings.Model, StageNames.Denoiser);
         var items = request.Items.Select((item, i) =>
         {
             var state = TensorCodec.Decode<float>(item.State.Span) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values.");
@@ -61,6 +63,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     public override Task<ResidentResponse> Put(PutRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
+        RequireStage(request.Settings?.Model, StageNames.Denoiser);
         runtime.Put(request.Session, ToCore(request.Settings), [.. request.Items.Select((item, i) => new ResidentState(
             item.Handle,
             new RngKey(item.Key),
@@ -139,11 +142,24 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
 
             var shape = new SampleShape([.. request.Shape]);
             var samples = request.Samples.Select((s, i) => TensorCodec.Decode<float>(s.Span) ?? throw new InvalidRequestException($"samples[{i}]", "is not a whole number of float32 values.")).ToList();
-            scores = await runtime.VerifyAsync(request.Verifier, request.Condition, shape, samples, context.CancellationToken);
+            scores = await runtime.VerifyAsync(request.Verifier, request.Condition, shape, samples, request.Texts.Count == 0 ? null : request.Texts, context.CancellationToken);
         }
 
         var response = new VerifyResponse { ServerMicros = Micros(started) };
         response.Scores.AddRange(scores);
+        return response;
+    }
+
+    public override async Task<DecodeResponse> Decode(DecodeRequest request, ServerCallContext context)
+    {
+        var started = Stopwatch.GetTimestamp();
+        RequireStage(request.Model, StageNames.Decoder);
+        var latents = request.Latents.Select((l, i) => TensorCodec.Decode<float>(l.Span) ?? throw new InvalidRequestException($"latents[{i}]", "is not a whole number of float32 values.")).ToList();
+        var images = await runtime.DecodeAsync(request.Model, latents, context.CancellationToken);
+        var response = new DecodeResponse();
+        response.Images.AddRange(images.Select(i => TensorCodec.Encode<float>(i)));
+        response.Shape.AddRange(repository.GetStages(request.Model)!.Decoder.Description.ImageShape.Dimensions);
+        response.ServerMicros = Micros(started);
         return response;
     }
 
@@ -165,7 +181,20 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         }
 
         var prompt = settings.PromptTokens.Count == 0 && !settings.HasClamped ? null : new TokenPrompt([.. settings.PromptTokens], settings.HasClamped ? [.. settings.Clamped] : null);
-        return new CoreSettings(settings.Model, settings.Steps, new SamplerSettings(sampler.Name, sampler.Numbers, sampler.Texts), prompt, settings.Guidance, settings.ConditionId);
+        return new CoreSettings(settings.Model, settings.Steps, new SamplerSettings(sampler.Name, sampler.Numbers, sampler.Texts), prompt, settings.Guidance, settings.ConditionId)
+        {
+            TextPrompt = settings.HasTextPrompt ? settings.TextPrompt : null,
+            NegativePrompt = settings.HasNegativePrompt ? settings.NegativePrompt : null,
+        };
+    }
+
+    /// <summary>A pipeline's stage runs here only when Worker:PipelineStages lists it.</summary>
+    private void RequireStage(string? model, string stage)
+    {
+        if (model is not null && repository.GetStages(model) is not null && !options.Value.ServedStages.Contains(stage))
+        {
+            throw new InvalidRequestException("model", $"this worker serves only the {string.Join(" and ", options.Value.ServedStages)} stage(s) of pipeline '{model}' ({WorkerHostOptions.SectionName}:PipelineStages), not its {stage}.");
+        }
     }
 
     private static ResidentChild ToCore(ChildSpec child) => new(child.Handle, new RngKey(child.Key), child.Start switch

@@ -18,13 +18,16 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    public static Task<WorkerProcess> StartAsync(params string[] extra) => StartAsync("worker", "searchorch: worker listening on ", extra);
+    public static Task<WorkerProcess> StartAsync(params string[] extra) => StartAsync("worker", "searchorch: worker listening on ", RepositoryPaths.Models, extra);
+
+    /// <summary>Starts a worker over the model repository at <paramref name="models"/>.</summary>
+    public static Task<WorkerProcess> StartWithModelsAsync(string models, params string[] extra) => StartAsync("worker", "searchorch: worker listening on ", models, extra);
 
     /// <summary>Starts <c>searchorch serve</c> instead of a worker.</summary>
     public static Task<WorkerProcess> StartServeAsync(params string[] extra) =>
-        StartAsync("serve", "searchorch: serving searched generations on ", extra);
+        StartAsync("serve", "searchorch: serving searched generations on ", RepositoryPaths.Models, extra);
 
-    private static async Task<WorkerProcess> StartAsync(string command, string banner, string[] extra)
+    private static async Task<WorkerProcess> StartAsync(string command, string banner, string models, string[] extra)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -32,7 +35,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
             RedirectStandardError = true,
             WorkingDirectory = RepositoryPaths.Root,
         };
-        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "searchorch.dll"), command, "--urls", "http://127.0.0.1:0", "--models", RepositoryPaths.Models,
+        foreach (var arg in (string[])[Path.Combine(AppContext.BaseDirectory, "searchorch.dll"), command, "--urls", "http://127.0.0.1:0", "--models", models,
             "--Models:ExecutionProvider", "cpu", "--Models:IntraOpThreads", "1", "--Logging:LogLevel:Default", "Warning", .. extra])
         {
             start.ArgumentList.Add(arg);

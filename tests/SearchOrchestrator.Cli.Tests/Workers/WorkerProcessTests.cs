@@ -119,8 +119,10 @@ public sealed class WorkerProcessTests : TwoWorkerProcesses
 
         AssertSameCandidates(reference, result, 1e-4);
         Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
-        var link = Assert.Single(result.Cost.Links);
-        Assert.Equal(First.Url, link.Link);
+        // One entry per stage: resident nodes are scored on the worker, which hosts count-verifier.
+        Assert.Equal(mode == WorkerModes.Resident ? [StageNames.Denoiser, StageNames.Verifier] : [StageNames.Denoiser], result.Cost.Links.Select(l => l.Stage));
+        Assert.All(result.Cost.Links, l => Assert.Equal(First.Url, l.Link));
+        var link = result.Cost.Links[0];
         Assert.True(link.Bytes > 0 && link.TransferTime > TimeSpan.Zero);
         Assert.Equal(0, result.Cost.ReplayNfe);
     }

@@ -401,11 +401,14 @@ public sealed class InProcessWorkerTests
         public Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
             Call(() => { runtime.Release(Session, handles); return Task.FromResult(true); });
 
-        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default) =>
-            Call(() => runtime.VerifyAsync(verifier, condition, shape, samples, cancellationToken));
+        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.VerifyAsync(verifier, condition, shape, samples, texts, cancellationToken));
 
         public Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
             Call(() => runtime.VerifyResidentAsync(verifier, condition, Session, handles, cancellationToken));
+
+        public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.DecodeAsync(model, latents, cancellationToken));
 
         public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
             Call(() => Task.FromResult(true), bytes: sendBytes + receiveBytes, counted: false);

@@ -119,6 +119,25 @@ public sealed class PipelineSearchTests(PipelineRepository pipelines, SharedRepo
     }
 
     [Fact]
+    public async Task Estimate_Pipeline_CountsThePromptsToEncodeAndTheImagesToDecode()
+    {
+        await using var engine = new SearchEngine(Catalog());
+        var request = Request(new BestOfNStrategy(3)) with { TextPrompt = "a hat", Verifiers = [], Candidates = 2 };
+
+        var before = engine.Estimate(request);
+        var run = await engine.RunAsync(request);
+        var after = engine.Estimate(request);
+        var verified = engine.Estimate(request with { Verifiers = ["brightness"] });
+        var capped = engine.Estimate(request with { Verifiers = ["brightness"], Budget = new SearchBudget { MaxDecoderCalls = 5 } });
+
+        Assert.Equal((2L, 2L), (before.EncoderCalls, before.DecoderCalls)); // "a hat" and "dog"; the two returned images
+        Assert.Equal((run.Cost.EncoderCalls, run.Cost.DecoderCalls), (before.EncoderCalls, before.DecoderCalls));
+        Assert.Equal((0L, 2L), (after.EncoderCalls, after.DecoderCalls)); // both prompts are cached now
+        Assert.Equal(2 + (3 * 6), verified.DecoderCalls); // a pixel verifier may decode every node step: bounded by the NFE
+        Assert.Equal(5, capped.DecoderCalls);
+    }
+
+    [Fact]
     public async Task RunAsync_NegativePrompt_ChangesTheGuidedImage()
     {
         await using var engine = new SearchEngine(Catalog());

@@ -157,6 +157,68 @@ public sealed class TextModelTests(TextModelTests.Repository shared) : IClassFix
         Assert.NotNull(process.Decode(best.Sample, request.TextPrompt));
     }
 
+    [Fact]
+    public async Task RunAsync_AnswerLength_MasksThatManyTokensAfterThePromptAndPadsTheRest()
+    {
+        await using var engine = new SearchEngine(new ModelCatalog(shared.Models, []));
+        var request = new SearchRequest { Model = "tiny-llada", TextPrompt = "the cat sat", AnswerLength = 4, Steps = 4, Seed = 3, Strategy = new BestOfNStrategy(1) };
+
+        var sample = (await engine.RunAsync(request)).Candidates[0].Sample.Select(v => (int)v).ToList();
+
+        Assert.Equal([299, 277, 268], sample[..3]);
+        Assert.DoesNotContain(301, sample[3..7]); // the four answer positions are filled
+        Assert.Equal(Enumerable.Repeat(300, 24 - 3 - 4), sample[7..]); // the rest is padding, as with the default of 8
+    }
+
+    [Theory]
+    [InlineData("tiny-llada", 0, "answer_length must lie in 1 .. 21 (the model's sequence of 24 less the prompt's 3 tokens), got 0.")]
+    [InlineData("tiny-llada", 22, "answer_length must lie in 1 .. 21 (the model's sequence of 24 less the prompt's 3 tokens), got 22.")]
+    public async Task Validate_AnswerLengthOutOfRange_IsRefusedNamingTheField(string model, int answer, string message)
+    {
+        await using var engine = new SearchEngine(new ModelCatalog(shared.Models, []));
+
+        var error = Assert.Throws<InvalidRequestException>(() => engine.Validate(new SearchRequest { Model = model, TextPrompt = "the cat sat", AnswerLength = answer, Steps = 4, Strategy = new BestOfNStrategy(1) }));
+
+        Assert.Equal(("answer_length", message), (error.Argument, error.Message));
+    }
+
+    [Fact]
+    public async Task RunAsync_TextModel_VerifiersReceiveTheDecodedAnswers()
+    {
+        var verifier = new TextLength();
+        await using var engine = new SearchEngine(new ModelCatalog(shared.Models, [verifier]));
+        var request = new SearchRequest { Model = "tiny-llada", TextPrompt = "the cat sat", AnswerLength = 4, Steps = 4, Seed = 3, Sampler = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 0.8), Strategy = new BestOfNStrategy(3), Verifiers = [TextLength.VerifierName], Candidates = 3 };
+
+        var result = await engine.RunAsync(request);
+
+        var process = (MaskedProcess)shared.Models.GetDenoiser("tiny-llada").Description.Process;
+        var answers = result.Candidates.Select(c => process.Decode(c.Sample, request.TextPrompt, 4)!).ToList();
+        Assert.Equal(3, answers.Count);
+        Assert.Equal(answers.Order(), verifier.Seen.Order());
+        Assert.Equal(answers.Select(a => (float)a.Length), result.Candidates.Select(c => c.Scores[TextLength.VerifierName]));
+    }
+
+    /// <summary>A C# verifier of text: the answer's length in characters; records the texts it was given.</summary>
+    private sealed class TextLength : IVerifier
+    {
+        public const string VerifierName = "text-length";
+
+        public string Name => VerifierName;
+
+        public List<string> Seen { get; } = [];
+
+        public Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default)
+        {
+            var texts = batch.Texts ?? throw new InvalidOperationException("no texts");
+            lock (Seen)
+            {
+                Seen.AddRange(texts);
+            }
+
+            return Task.FromResult(texts.Select(t => (float)t.Length).ToArray());
+        }
+    }
+
     /// <summary>A C# verifier of token samples: how many distinct tokens the sample holds (more is better).</summary>
     private sealed class TokenSpread : IVerifier
     {

@@ -117,6 +117,9 @@ public sealed class DiscoveryPoolFeedTests
                 default,
                 TimeSpan.Zero));
 
+        public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
         public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
             Task.FromResult(new WorkerCall<bool>(true, new Transfer(sendBytes, receiveBytes, TimeSpan.FromMilliseconds(1 + ((sendBytes + receiveBytes) / 1e6))), TimeSpan.Zero));
 
@@ -136,7 +139,7 @@ public sealed class DiscoveryPoolFeedTests
 
         public Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
