@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SearchOrchestrator;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;

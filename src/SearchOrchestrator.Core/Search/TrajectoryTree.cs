@@ -4,7 +4,6 @@ using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
-using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;
 

@@ -1,3 +1,4 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Tensors;
 
 namespace SearchOrchestrator.Verifiers;
@@ -52,8 +53,8 @@ public interface IVerifier
 public interface IRemoteVerifier : IVerifier
 {
     /// <summary>The links its calls go over now (one per endpoint), each with its measured cost.</summary>
-    IReadOnlyList<Workers.LinkCostModel> Links { get; }
+    IReadOnlyList<LinkCostModel> Links { get; }
 
     /// <summary>One score per sample, in batch order, and what the call moved (bytes each way, time).</summary>
-    Task<(float[] Scores, Workers.Transfer Transfer)> ScoreRemotelyAsync(VerifierBatch batch, CancellationToken cancellationToken = default);
+    Task<(float[] Scores, Transfer Transfer)> ScoreRemotelyAsync(VerifierBatch batch, CancellationToken cancellationToken = default);
 }

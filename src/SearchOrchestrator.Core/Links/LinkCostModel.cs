@@ -1,4 +1,4 @@
-namespace SearchOrchestrator.Workers;
+namespace SearchOrchestrator.Links;
 
 /// <summary>
 /// The measured cost of one link: every transfer's bytes and time, and a least-squares fit of
