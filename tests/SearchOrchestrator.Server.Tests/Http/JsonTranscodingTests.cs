@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using SearchOrchestrator.Protos.V1;
-using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Tests.Grpc;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 

@@ -8,7 +8,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.V1;
-using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Tests;
 using SearchOrchestrator.Verifiers;
