@@ -23,7 +23,7 @@ internal static class GenerateCommand
         {
             Description = "The condition label (e.g. 7); without --strategy also a comma-separated list cycled over the samples, or 'all' for every label in turn.",
         };
-        var prompt = new Option<string?>("--prompt") { Description = "Text-to-image pipelines: the prompt (\"\" for an unconditional image); writes RGB PNGs. Text models (a diffusion LLM with a tokenizer.json): the prompt whose answer the search fills in; prints the text candidates." };
+        var prompts = new Option<string[]>("--prompt") { Description = "Text-to-image pipelines: the prompt (\"\" for an unconditional image); writes RGB PNGs; with --compare repeatable, one column per prompt. Text models (a diffusion LLM with a tokenizer.json): the prompt whose answer the search fills in; prints the text candidates." };
         var negativePrompt = new Option<string?>("--negative-prompt") { Description = "Text-to-image pipelines: what guidance steers away from (default: the empty prompt)." };
         var puzzle = new Option<string?>("--puzzle") { Description = "Masked models: the Sudoku puzzle, 81 characters row by row, '.' for a blank (prints grids instead of a PNG)." };
         var sampler = new Option<string[]>("--sampler") { Description = "Masked models: a sampler setting as key=value (repeatable): policy, temperature, top_k, top_p, threshold, remask." };
@@ -43,12 +43,12 @@ internal static class GenerateCommand
         var output = new Option<string>("--out") { Description = "The PNG to write.", DefaultValueFactory = _ => "generated.png" };
         var compare = new Option<bool>("--compare")
         {
-            Description = "With --strategy: for each condition (a list or 'all'), one single shot and one searched result from the same seed, as a two-row grid (top: single shots, bottom: searched).",
+            Description = "With --strategy: for each condition (a list or 'all') or each --prompt, one single shot and one searched result from the same seed, as a two-row grid (top: single shots, bottom: searched); prompts are judged by the compositional judge.",
         };
 
         var command = new Command("generate", "Generate samples of a denoiser, independently or by a verifier-guided search, and write them as a PNG. A verifier on an Open Inference Protocol server: --Verifiers:Remote:0:Name <name> --Verifiers:Remote:0:Endpoint <url> ….")
         {
-            model, condition, prompt, negativePrompt, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
+            model, condition, prompts, negativePrompt, steps, seed, guidance, eta, samples, verifier, ensemble, strategy, parameters, maxNfe, output, puzzle, sampler, compare,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         common.AddTo(command);
@@ -60,12 +60,19 @@ internal static class GenerateCommand
                 throw new InvalidRequestException("samples", $"--samples must be at least 1, got {count}.");
             }
 
+            var given = parse.GetValue(prompts) ?? [];
+            if (given.Length > 1 && !parse.GetValue(compare))
+            {
+                throw new InvalidRequestException("prompt", $"--prompt is given {given.Length} times; several prompts need --compare (a single shot and a searched result for each).");
+            }
+
+            var prompt = given.Length == 0 ? null : given[0];
             using var remote = CommonOptions.RemoteVerifiers(parse);
             using var repository = common.LoadRepository(parse);
             var catalog = common.CreateCatalog(parse, repository, remote.All);
             await using var engine = new SearchEngine(catalog);
             if (catalog.GetStages(parse.GetValue(model)!) is not null
-                || (parse.GetValue(prompt) is not null && catalog.GetDenoiser(parse.GetValue(model)!).Description.Process is not MaskedProcess { Text: not null }))
+                || (prompt is not null && catalog.GetDenoiser(parse.GetValue(model)!).Description.Process is not MaskedProcess { Text: not null }))
             {
                 if (parse.GetValue(condition) is not null)
                 {
@@ -76,7 +83,7 @@ internal static class GenerateCommand
                 var request = new SearchRequest
                 {
                     Model = parse.GetValue(model)!,
-                    TextPrompt = parse.GetValue(prompt) ?? throw new InvalidRequestException("prompt", $"model '{parse.GetValue(model)}' is a text-to-image pipeline: --prompt is required."),
+                    TextPrompt = prompt ?? throw new InvalidRequestException("prompt", $"model '{parse.GetValue(model)}' is a text-to-image pipeline: --prompt is required."),
                     NegativePrompt = parse.GetValue(negativePrompt),
                     Steps = parse.GetValue(steps),
                     Guidance = parse.GetValue(guidance),
@@ -90,9 +97,16 @@ internal static class GenerateCommand
                     Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
                     Candidates = count,
                 };
+                if (parse.GetValue(compare) && parse.GetValue(strategy) is null)
+                {
+                    throw new InvalidRequestException("compare", "--compare needs --strategy: it sets single shots beside searched results.");
+                }
+
                 try
                 {
-                    image.Commit(await PipelineGenerate.RunAsync(engine, request, cancellationToken).ConfigureAwait(false));
+                    image.Commit(parse.GetValue(compare)
+                        ? await PipelineGenerate.CompareAsync(engine, request, given, cancellationToken).ConfigureAwait(false)
+                        : await PipelineGenerate.RunAsync(engine, request, cancellationToken).ConfigureAwait(false));
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -127,7 +141,7 @@ internal static class GenerateCommand
                 Candidates = count,
             };
 
-            if (parse.GetValue(prompt) is { } text && denoiser.Description.Process is MaskedProcess { Text: not null } textModel)
+            if (prompt is { } text && denoiser.Description.Process is MaskedProcess { Text: not null } textModel)
             {
                 return await TextGenerate.RunAsync(engine, textModel, Masked(ParseList(parse.GetValue(verifier) ?? "none")) with { TextPrompt = text }, cancellationToken).ConfigureAwait(false);
             }

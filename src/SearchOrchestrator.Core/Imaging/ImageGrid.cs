@@ -13,7 +13,7 @@ public enum CaptionTone
     Bad,
 }
 
-/// <summary>One image of a grid: a single-channel sample and the caption drawn above it.</summary>
+/// <summary>One image of a grid: a grayscale or RGB sample and the caption drawn above it ('\n' starts a new line).</summary>
 public sealed record GridTile(ReadOnlyMemory<float> Pixels, string Caption, CaptionTone Tone = CaptionTone.Neutral);
 
 /// <summary>
@@ -24,6 +24,8 @@ public static class ImageGrid
 {
     private const int Gap = 8;
     private const int FontScale = 3;
+    private const int LineGap = 4;
+    private const int LineHeight = (BitmapFont.GlyphHeight * FontScale) + LineGap;
     private static readonly (byte, byte, byte) Background = (40, 40, 48);
 
     /// <summary>The width and height <see cref="Compose"/> gives one uncaptioned tile of <paramref name="height"/> × <paramref name="width"/> pixels.</summary>
@@ -54,7 +56,8 @@ public static class ImageGrid
 
         columns = Math.Min(columns, tiles.Count);
         var rows = (tiles.Count + columns - 1) / columns;
-        var captionHeight = tiles.Any(t => t.Caption.Length > 0) ? (BitmapFont.GlyphHeight * FontScale) + Gap : 0;
+        var lines = tiles.Max(t => t.Caption.Length == 0 ? 0 : t.Caption.Split('\n').Length);
+        var captionHeight = lines == 0 ? 0 : (lines * LineHeight) - LineGap + Gap;
         var tileWidth = width * scale;
         var tileHeight = (height * scale) + captionHeight;
         var image = new RgbImage((columns * (tileWidth + Gap)) + Gap, (rows * (tileHeight + Gap)) + Gap);
@@ -71,7 +74,12 @@ public static class ImageGrid
                 throw new ArgumentException($"Tile {i} has {tile.Pixels.Length} values, expected {channels * plane}.", nameof(tiles));
             }
 
-            BitmapFont.Draw(image, tile.Caption, left, top, FontScale, ColorOf(tile.Tone));
+            var captionLines = tile.Caption.Split('\n');
+            for (var line = 0; line < captionLines.Length; line++)
+            {
+                BitmapFont.Draw(image, captionLines[line], left, top + (line * LineHeight), FontScale, ColorOf(tile.Tone));
+            }
+
             var pixels = tile.Pixels.Span;
             for (var y = 0; y < height; y++)
             {

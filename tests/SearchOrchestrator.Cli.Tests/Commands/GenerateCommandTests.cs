@@ -47,6 +47,33 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Generate_CompareTwoPrompts_WritesATwoRowCaptionedGridAndTheJudgesVerdicts()
+    {
+        var path = Path.Combine(_output.FullName, "compare.png");
+
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "shapes-t2i", "--prompt", "two red circles", "--prompt", "one blue square and three green triangles", "--compare", "--steps", "4", "--guidance", "3", "--strategy", "best_of_n", "--param", "n=2", "--verifier", "composition-judge", "--out", path);
+
+        Assert.True(exit == 0, stderr);
+        var (width, height) = PngSize(path);
+        Assert.Equal(8 + (2 * ((32 * 8) + 8)), width);
+        Assert.Equal(8 + (2 * ((3 * 19) - 4 + 8 + (32 * 8) + 8)), height); // every tile: three caption lines (the longer prompt wraps once) above the image
+        Assert.Contains("for 2 prompts, 4 DDIM steps", stdout);
+        Assert.Matches(@"\n(match|off by \d+)\s+(match|off by \d+)\s+-?\d\.\d{3}\s+8  'two red circles'\n", stdout);
+        Assert.Matches(@"prompt matched: single shots [0-2]/2, searched [0-2]/2 \(compositional judge\)", stdout);
+        Assert.Contains("NFE: single shots 8, searched 16 (2.00x)", stdout);
+    }
+
+    [Fact]
+    public async Task Generate_SeveralPromptsWithoutCompare_PrintsOneLineNamingPrompt()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "shapes-t2i", "--prompt", "two red circles", "--prompt", "one blue square", "--out", Path.Combine(_output.FullName, "x.png"));
+
+        Assert.Equal(2, exit);
+        Assert.Equal("searchorch: error: --prompt is given 2 times; several prompts need --compare (a single shot and a searched result for each).", stderr.Trim());
+        Assert.Empty(_output.GetFiles());
+    }
+
+    [Fact]
     public async Task Generate_ConditionForAPipeline_SaysToUsePrompt()
     {
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("generate", "--model", "shapes-t2i", "--condition", "7", "--out", Path.Combine(_output.FullName, "x.png"));
@@ -229,6 +256,15 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Equal(130, process.ExitCode);
         Assert.Equal($"searchorch: cancelled: the search stopped and {path} was not written", stderr.TrimEnd('\n'));
         Assert.Empty(_output.GetFiles("*", new EnumerationOptions { AttributesToSkip = 0 }));
+    }
+
+    [Theory]
+    [InlineData("two red circles", 21, new[] { "two red circles" })]
+    [InlineData("one blue square and three green triangles", 21, new[] { "one blue square and", "three green triangles" })]
+    [InlineData("", 21, new[] { "" })]
+    public void Wrap_Prompt_BreaksAtSpacesWithinTheWidth(string text, int width, string[] expected)
+    {
+        Assert.Equal(expected, PipelineGenerate.Wrap(text, width));
     }
 
     [Theory]
