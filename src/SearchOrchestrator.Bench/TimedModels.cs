@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Bench;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;

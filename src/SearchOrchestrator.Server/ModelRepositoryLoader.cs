@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.OpenInference;
+using SearchOrchestrator.Strategies;
 
 namespace SearchOrchestrator.Server;
 
@@ -10,11 +11,14 @@ namespace SearchOrchestrator.Server;
 /// broken model is reported by the repository and does not stop the others. The <c>kserve</c> verifiers join then too
 /// (one that cannot is logged and tried again by the first search that uses it).
 /// </summary>
-internal sealed class ModelRepositoryLoader(SearchEngine engine, KServeVerifiers remoteVerifiers) : IHostedService
+internal sealed class ModelRepositoryLoader(SearchEngine engine, StrategyCatalog strategies, KServeVerifiers remoteVerifiers) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) => remoteVerifiers.JoinAllAsync(cancellationToken);
 
-    private readonly SearchEngine _engine = engine; // resolving it is the point: it builds the repository and catalog
+    // Resolving them is the point: the repository, the model catalog and the strategy catalog are built (and a broken
+    // registration stops the start) before the host reports started, not by the first request.
+    private readonly SearchEngine _engine = engine;
+    private readonly StrategyCatalog _strategies = strategies;
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SearchOrchestrator;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
@@ -52,7 +51,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
             // Verifiers only the pool's workers serve are scored there (resolved when asked for: workers join later).
             new ModelCatalog(
                 provider.GetRequiredService<ModelRepository>(),
-                [new ObjectCounter(), new SudokuVerifier(), new CompositionJudge(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers, .. provider.GetRequiredService<KServeVerifiers>().All],
+                [new ObjectCounter(), new SudokuVerifier(), new CompositionJudge(), .. provider.GetServices<IVerifier>(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers, .. provider.GetRequiredService<KServeVerifiers>().All],
                 name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name)));
         services.TryAddSingleton(provider => new StrategyCatalog(
             [.. StrategyCatalog.BuiltIns, .. provider.GetServices<StrategyDefinition>(), .. provider.GetRequiredService<LoadedPlugins>().Strategies]));

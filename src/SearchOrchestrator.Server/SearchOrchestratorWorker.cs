@@ -7,7 +7,6 @@ using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Grpc;
 using SearchOrchestrator.Server.Workers;
-using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server;
 

@@ -137,6 +137,45 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task StartAsync_VerifierAddedInCode_EngineScoresWithItByName()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Models:Path"] = RepositoryPaths.Models, ["Models:ExecutionProvider"] = "cpu" });
+        builder.Services.AddLogging();
+        builder.Services.AddSearchOrchestrator().AddVerifier<ConstantVerifier>();
+        using var host = builder.Build();
+        await host.StartAsync();
+        var engine = host.Services.GetRequiredService<SearchEngine>();
+
+        var result = await engine.RunAsync(new SearchRequest
+        {
+            Model = "counting",
+            Condition = "3",
+            Steps = 4,
+            Strategy = new BestOfNStrategy(2),
+            Verifiers = [ConstantVerifier.VerifierName],
+        });
+
+        Assert.Equal(0.25f, result.Candidates[0].Scores[ConstantVerifier.VerifierName]);
+        Assert.Equal(2, result.Cost.VerifierCalls);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task StartAsync_TwoStrategiesWithOneName_FailsBeforeStartedNamingIt()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Models:Path"] = RepositoryPaths.Models, ["Models:ExecutionProvider"] = "cpu" });
+        builder.Services.AddLogging();
+        builder.Services.AddSearchOrchestrator().AddStrategy<Strategies.RootsStrategy>().AddStrategy<Strategies.RootsStrategy>();
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => host.StartAsync());
+
+        Assert.StartsWith($"Two strategies are registered as '{Strategies.RootsStrategy.StrategyName}'; strategy names must be unique.", ex.Message);
+    }
+
+    [Fact]
     public void AddSearchOrchestrator_CalledTwice_RegistersOnce()
     {
         var services = new ServiceCollection();
@@ -146,6 +185,17 @@ public sealed class SearchOrchestratorServiceCollectionExtensionsTests
 
         Assert.Single(services, d => d.ServiceType == typeof(ModelRepository));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
+    }
+
+    /// <summary>A verifier registered in code: every sample scores 0.25.</summary>
+    private sealed class ConstantVerifier : IVerifier
+    {
+        public const string VerifierName = "test-constant";
+
+        public string Name => VerifierName;
+
+        public Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default) =>
+            Task.FromResult(Enumerable.Repeat(0.25f, batch.Count).ToArray());
     }
 
     /// <summary>The judge fixtures' third scene (models/training/make_composition_fixtures.py): three red circles and two blue squares, no noise.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Plugins;
 using SearchOrchestrator.Strategies;

@@ -1,6 +1,6 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
-using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Scheduling;
 

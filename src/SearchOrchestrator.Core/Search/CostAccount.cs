@@ -37,7 +37,7 @@ public sealed record CostAccount
     public long ReplayNfe { get; init; }
 
     /// <summary>What this search moved over each worker link, and the time spent moving it (empty when all ran here).</summary>
-    public IReadOnlyList<Workers.LinkUsage> Links { get; init; } = [];
+    public IReadOnlyList<Links.LinkUsage> Links { get; init; } = [];
 
     /// <summary>
     /// Each verifier of the search, in the request's order: its calls (they add up to <see cref="VerifierCalls"/>) and

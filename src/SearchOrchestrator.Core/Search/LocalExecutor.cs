@@ -1,3 +1,4 @@
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Workers;
 

@@ -1,3 +1,4 @@
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Workers;
 

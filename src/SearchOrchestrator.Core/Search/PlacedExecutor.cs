@@ -1,4 +1,5 @@
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Workers;
 

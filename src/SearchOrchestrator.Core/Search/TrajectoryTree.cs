@@ -4,7 +4,6 @@ using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
-using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;
 
@@ -20,9 +19,8 @@ public sealed class TrajectoryTree
 {
     private readonly List<Node> _nodes = [];
     private readonly List<Node> _roots = [];
-    private readonly IReadOnlyList<VerifierBatcher> _verifiers;
+    private readonly TreeVerification _verification;
     private readonly VerifierEnsemble _ensemble;
-    private readonly bool _leaveOutFailedVerifiers;
     private readonly ISampler _sampler;
     private readonly int _elements;
     private readonly RngKey _seedKey;
@@ -36,15 +34,13 @@ public sealed class TrajectoryTree
     {
         Executor = settings.Executor;
         Ledger = settings.Ledger;
-        _verifiers = settings.Verifiers;
+        _verification = new TreeVerification(settings);
         _ensemble = settings.Ensemble;
-        _leaveOutFailedVerifiers = settings.LeaveOutFailedVerifiers;
         _sampler = settings.Sampler;
         _elements = settings.Elements;
         _seedKey = RngKey.ForSeed(settings.Seed);
         _calibrate = settings.CalibrateForkStep;
         _prompts = settings.Prompts;
-        Decoding = settings.Decoding;
         Steps = settings.Steps;
         SampleShape = settings.Shape;
         Condition = settings.Condition;
@@ -225,113 +221,8 @@ public sealed class TrajectoryTree
     /// budget-limited). Returns the nodes that were scored. When the request allows it, a remote verifier that fails is
     /// left out of the ensemble from then on (the rest combine without it); when every one is, the search fails.
     /// </summary>
-    public async Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int? previewSteps, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(nodes);
-        if (_verifiers.Count == 0)
-        {
-            throw new InvalidOperationException("This search has no verifiers to score with.");
-        }
-
-        var j = previewSteps ?? PreviewSteps;
-        ArgumentOutOfRangeException.ThrowIfLessThan(j, 1, nameof(previewSteps));
-
-        var active = Enumerable.Range(0, _verifiers.Count).Where(v => !Ledger.IsLeftOut(_ensemble.Verifiers[v])).ToList();
-        var names = active.Select(v => _ensemble.Verifiers[v]).ToList();
-        var scored = new List<Node>(nodes.Count);
-        foreach (var node in nodes)
-        {
-            RequireLive(node);
-            if (!node.HasPrediction)
-            {
-                throw new InvalidOperationException($"{node} has no x0-prediction yet; advance it at least one step before verifying.");
-            }
-
-            var previewNfe = PlanContext.PreviewStepCount(j, node.StepIndex, Steps);
-            if (previewNfe > 0 && !Ledger.TryReserveNfe(previewNfe))
-            {
-                Ledger.Refuse("preview", nodes.Count - scored.Count);
-                break;
-            }
-
-            var decoderCalls = Decoding is { AnyPixels: true } && (previewNfe > 0 || (node.Pixels is null && !scored.Contains(node))) ? 1 : 0;
-            if (Ledger.TryReserveVerification(names, decoderCalls) is { } refusal)
-            {
-                Ledger.Refuse(refusal, nodes.Count - scored.Count);
-                break;
-            }
-
-            scored.Add(node);
-        }
-
-        if (scored.Count == 0)
-        {
-            return scored;
-        }
-
-        var previews = await PreviewAsync(scored, j, cancellationToken).ConfigureAwait(false);
-        if (Decoding is { AnyPixels: true })
-        {
-            await DecodeAsync([.. scored.Where(n => !previews.ContainsKey(n))], cancellationToken).ConfigureAwait(false);
-            await DecodePreviewsAsync(previews, cancellationToken).ConfigureAwait(false);
-        }
-
-        var results = await Task.WhenAll(active.Select(v => ScoreOrLeaveOutAsync(v, scored, previews, cancellationToken))).ConfigureAwait(false);
-        var kept = Enumerable.Range(0, active.Count).Where(k => results[k] is not null).ToList();
-        if (kept.Count == 0)
-        {
-            var left = Ledger.VerifiersLeftOut;
-            throw new VerifierFailedException(left[^1].Name, $"every verifier of this search failed and was left out: {string.Join(" ", left.Select(l => l.Reason))}", new NoBackendException(left[^1].Reason));
-        }
-
-        var scores = kept.Select(k => results[k]!).ToList();
-        var combined = _ensemble.Combine(scores, [.. kept.Select(k => names[k])]);
-        for (var i = 0; i < scored.Count; i++)
-        {
-            foreach (var k in kept)
-            {
-                scored[i].SetScore(names[k], results[k]![i]);
-            }
-
-            scored[i].Score = combined[i];
-            scored[i].ScoredAtStep = scored[i].StepIndex;
-            Ledger.Record(new TreeEvent(TreeEventKind.Verified, scored[i].Id, scored[i].Path, scored[i].StepIndex, Score: combined[i]));
-        }
-
-        return scored;
-    }
-
-    /// <summary>
-    /// Scores with verifier <paramref name="v"/> (a node with a preview by its preview); null when it failed and was left
-    /// out (a remote one, and the request allows it).
-    /// </summary>
-    private async Task<float[]?> ScoreOrLeaveOutAsync(int v, IReadOnlyList<Node> nodes, Dictionary<Node, Preview> previews, CancellationToken cancellationToken)
-    {
-        var batcher = _verifiers[v];
-        try
-        {
-            if (Decoding is { } decoding && decoding.PixelVerifiers[v])
-            {
-                // Decoded images are clean samples: a time-taking verifier gets no time for them.
-                return await ScoreSamplesAsync(batcher, decoding.Decoder.Description.ImageShape, [.. nodes.Select(n => (previews.TryGetValue(n, out var p) ? p.Pixels! : n.Pixels!, (float?)null))], cancellationToken).ConfigureAwait(false);
-            }
-
-            if (previews.Count == 0)
-            {
-                return await Executor.ScoreAsync(batcher.Name, batcher, nodes, cancellationToken).ConfigureAwait(false);
-            }
-
-            var elements = SampleShape.ElementCount;
-            return await ScoreSamplesAsync(batcher, SampleShape, [.. nodes.Select(n => previews.TryGetValue(n, out var p)
-                ? (p.Sample[..elements], (float?)p.Time)
-                : (n.Prediction!.Value[..elements].ToArray(), _previews!.PredictionTime(n)))], cancellationToken).ConfigureAwait(false);
-        }
-        catch (VerifierFailedException ex) when (_leaveOutFailedVerifiers && batcher.Kind is VerifierKinds.KServe or VerifierKinds.Worker && !cancellationToken.IsCancellationRequested)
-        {
-            Ledger.LeaveOut(batcher.Name, ex.Message);
-            return null;
-        }
-    }
+    public Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int? previewSteps, CancellationToken cancellationToken = default) =>
+        _verification.VerifyAsync(nodes, previewSteps ?? PreviewSteps, cancellationToken);
 
     /// <summary>
     /// The latest step at which siblings of this model and condition still differ in verifier score
@@ -396,7 +287,7 @@ public sealed class TrajectoryTree
     internal ITreeExecutor Executor { get; }
 
     /// <summary>A pipeline's decoder and which verifiers score its images; null for other models.</summary>
-    internal TreeDecoding? Decoding { get; }
+    internal TreeDecoding? Decoding => _verification.Decoding;
 
     /// <summary>Releases every node's tensors and the prompt embeddings (the search is over).</summary>
     internal void ReleaseAll()
@@ -409,23 +300,8 @@ public sealed class TrajectoryTree
         _prompts?.Dispose();
     }
 
-    /// <summary>
-    /// Decodes the x0-predictions of the nodes not yet decoded at their step (a pipeline's; held here) and keeps the images
-    /// with the nodes. The caller has counted the decoder calls.
-    /// </summary>
-    internal async Task DecodeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
-    {
-        var decoding = Decoding ?? throw new InvalidOperationException("This search has no decoder.");
-        var latent = decoding.Decoder.Description.LatentShape.ElementCount;
-        var pending = nodes.Where(n => n.Pixels is null).Distinct().ToList();
-        await Executor.MaterializeAsync(pending, cancellationToken).ConfigureAwait(false); // latents resident on a worker come here first
-        var images = await Task.WhenAll(pending.Select(n => decoding.Decoder.DecodeAsync(n.Prediction!.Value[..latent], cancellationToken))).ConfigureAwait(false);
-        for (var i = 0; i < pending.Count; i++)
-        {
-            pending[i].SetPixels(images[i].Image);
-            Ledger.AddQueueTime(images[i].Timing.Queued);
-        }
-    }
+    /// <inheritdoc cref="TreeVerification.DecodeAsync"/>
+    internal Task DecodeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken) => _verification.DecodeAsync(nodes, cancellationToken);
 
     /// <summary>Encodes the search's prompts (once; later calls wait for the same encoding) and counts the calls and cache hits.</summary>
     private async Task EncodePromptsAsync(CancellationToken cancellationToken)
@@ -440,51 +316,6 @@ public sealed class TrajectoryTree
         {
             Ledger.AddEncoding(calls, hits);
         }
-    }
-
-    /// <summary>
-    /// The previews of the nodes short of the last step when <paramref name="previewSteps"/> &gt; 1, by node (empty when
-    /// there are none); nodes resident elsewhere are brought here first.
-    /// </summary>
-    private async Task<Dictionary<Node, Preview>> PreviewAsync(IReadOnlyList<Node> nodes, int previewSteps, CancellationToken cancellationToken)
-    {
-        var previewed = nodes.Where(n => PlanContext.PreviewStepCount(previewSteps, n.StepIndex, Steps) > 0).Distinct().ToList();
-        if (previewed.Count == 0)
-        {
-            return [];
-        }
-
-        var previews = _previews ?? throw new InvalidOperationException("This tree cannot preview.");
-        await Executor.MaterializeAsync(nodes, cancellationToken).ConfigureAwait(false);
-        var results = await previews.RunAsync(previewed, previewSteps, Ledger, cancellationToken).ConfigureAwait(false);
-        return previewed.Zip(results).ToDictionary(p => p.First, p => p.Second);
-    }
-
-    /// <summary>Decodes each preview's latent into its image (a pipeline's pixel verifiers score those). The caller has counted the decoder calls.</summary>
-    private async Task DecodePreviewsAsync(Dictionary<Node, Preview> previews, CancellationToken cancellationToken)
-    {
-        var decoder = Decoding!.Decoder;
-        var latent = decoder.Description.LatentShape.ElementCount;
-        var nodes = previews.Keys.ToList();
-        var images = await Task.WhenAll(nodes.Select(n => decoder.DecodeAsync(previews[n].Sample.AsMemory(0, latent), cancellationToken))).ConfigureAwait(false);
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            previews[nodes[i]] = previews[nodes[i]] with { Pixels = images[i].Image };
-            Ledger.AddQueueTime(images[i].Timing.Queued);
-        }
-    }
-
-    /// <summary>Scores samples (each with the model time it was predicted at, or none) with one verifier.</summary>
-    private async Task<float[]> ScoreSamplesAsync(VerifierBatcher batcher, SampleShape shape, IReadOnlyList<(float[] Sample, float? Time)> samples, CancellationToken cancellationToken)
-    {
-        var results = await Task.WhenAll(samples.Select(s => batcher.ScoreAsync(shape, s.Sample, Condition, s.Time, cancellationToken: cancellationToken))).ConfigureAwait(false);
-        foreach (var (_, timing, transfer) in results)
-        {
-            Ledger.AddQueueTime(timing.Queued);
-            Ledger.RecordVerifierTransfer(batcher.Name, transfer);
-        }
-
-        return [.. results.Select(r => r.Score)];
     }
 
     private void Release(IReadOnlyList<Node> nodes)
@@ -554,7 +385,7 @@ public sealed class TrajectoryTree
         }
     }
 
-    private static void RequireLive(Node node)
+    internal static void RequireLive(Node node)
     {
         if (node.IsPruned)
         {

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Search;

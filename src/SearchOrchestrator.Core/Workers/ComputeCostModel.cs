@@ -1,3 +1,5 @@
+using SearchOrchestrator.Links;
+
 namespace SearchOrchestrator.Workers;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 
 namespace SearchOrchestrator.Workers;

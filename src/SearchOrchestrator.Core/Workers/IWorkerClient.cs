@@ -1,3 +1,5 @@
+using SearchOrchestrator.Links;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Tensors;
 
@@ -133,22 +135,6 @@ public sealed record RemoteStep(RngKey Key, int StepIndex, float[] State, float[
 
 /// <summary>A resident node's state as it crosses a link (<see cref="FromPrior"/>: the worker draws it from the key).</summary>
 public sealed record ResidentState(ulong Handle, RngKey Key, int StepIndex, float[]? State, float[]? Prediction, bool FromPrior = false);
-
-/// <summary>How a resident child starts from its parent.</summary>
-public enum ChildStart
-{
-    /// <summary>A copy of the parent's state.</summary>
-    Copy = 0,
-
-    /// <summary>Fresh prior noise from the child's key (step 0).</summary>
-    Prior = 1,
-
-    /// <summary>The parent's state renoised to <see cref="ResidentChild.ToStep"/> with the child's key.</summary>
-    Renoise = 2,
-
-    /// <summary>As <see cref="Renoise"/>, for a fork under a deterministic sampler (siblings must differ).</summary>
-    ForkRenoise = 3,
-}
 
 /// <summary>A resident child to create: its handle, key, and how it starts.</summary>
 public sealed record ResidentChild(ulong Handle, RngKey Key, ChildStart Start, int ToStep);

@@ -1,3 +1,4 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Polly;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
 
@@ -218,7 +219,7 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     {
         ArgumentNullException.ThrowIfNull(denoiser);
         var sampler = denoiser.Process.DefaultSampler(0);
-        var prior = Search.NodeStates.Prior(denoiser.Process.CreateSampler(sampler), new Randomness.RngKey(1), denoiser.StateElements);
+        var prior = Processes.NodeStates.Prior(denoiser.Process.CreateSampler(sampler), new Randomness.RngKey(1), denoiser.StateElements);
         var settings = new TrajectorySettings(denoiser.Name, 1, sampler, null, 1, denoiser.Conditions.NullId ?? 0);
         foreach (var (rows, warmUp) in new[] { (1, true), (1, false), (8, true), (8, false) })
         {

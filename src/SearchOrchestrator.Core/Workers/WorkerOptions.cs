@@ -157,7 +157,7 @@ public static class DecoderPlacements
     public const string Workers = "workers";
 }
 
-/// <summary>The stages a search's link traffic is counted by (<see cref="LinkUsage.Stage"/>).</summary>
+/// <summary>The stages a search's link traffic is counted by (<see cref="Links.LinkUsage.Stage"/>).</summary>
 public static class StageNames
 {
     /// <summary>A pipeline's tokenizer and text encoder.</summary>

@@ -9,6 +9,7 @@ using SearchOrchestrator.Onnx.Pipelines;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Onnx.Text;
 using SearchOrchestrator.Processes;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 

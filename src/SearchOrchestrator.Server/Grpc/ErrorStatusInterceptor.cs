@@ -2,6 +2,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Scheduling;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Grpc;

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Scheduling;

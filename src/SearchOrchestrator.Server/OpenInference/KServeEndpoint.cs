@@ -127,14 +127,14 @@ public sealed class KServeEndpoint : IDisposable
     /// after reading the whole request.
     /// </summary>
     /// <exception cref="KServeBackendException">A probe failed for a reason other than the expected refusal.</exception>
-    internal async Task ProbeLinkAsync(string what, SearchOrchestrator.Workers.LinkCostModel link, int repeats, IEnumerable<int> sizes, CancellationToken cancellationToken)
+    internal async Task ProbeLinkAsync(string what, SearchOrchestrator.Links.LinkCostModel link, int repeats, IEnumerable<int> sizes, CancellationToken cancellationToken)
     {
         const int GrpcMessagePrefix = 5;
         for (var r = 0; r < repeats; r++)
         {
             var started = Time.GetTimestamp();
             await CallAsync(what, "ServerLive", c => Client.ServerLiveAsync(new ServerLiveRequest(), Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
-            link.Record(new SearchOrchestrator.Workers.Transfer(GrpcMessagePrefix, GrpcMessagePrefix + 2, Time.GetElapsedTime(started)));
+            link.Record(new SearchOrchestrator.Links.Transfer(GrpcMessagePrefix, GrpcMessagePrefix + 2, Time.GetElapsedTime(started)));
             foreach (var size in sizes.Where(s => s > 0))
             {
                 var request = new ModelInferRequest { ModelName = KServeBackend.ProbeModel };
@@ -154,7 +154,7 @@ public sealed class KServeEndpoint : IDisposable
                     throw new KServeBackendException($"{what}: link probe of {size} bytes failed with {ex.StatusCode}: {ex.Status.Detail}", ex.StatusCode, ex);
                 }
 
-                link.Record(new SearchOrchestrator.Workers.Transfer(request.CalculateSize() + GrpcMessagePrefix, GrpcMessagePrefix, Time.GetElapsedTime(started)));
+                link.Record(new SearchOrchestrator.Links.Transfer(request.CalculateSize() + GrpcMessagePrefix, GrpcMessagePrefix, Time.GetElapsedTime(started)));
             }
         }
     }

@@ -3,6 +3,7 @@ using System.Text;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Server.Internal;

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Internal;
 
 namespace SearchOrchestrator.Server.OpenInference;

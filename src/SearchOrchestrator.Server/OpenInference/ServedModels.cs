@@ -2,6 +2,7 @@ using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Server.OpenInference;
 

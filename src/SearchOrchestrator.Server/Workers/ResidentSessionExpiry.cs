@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using SearchOrchestrator.Workers;
+using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Server.Workers;
 

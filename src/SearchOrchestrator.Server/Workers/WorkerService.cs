@@ -6,10 +6,11 @@ using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.Worker.V1;
 using SearchOrchestrator.Randomness;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Internal;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Workers;
-using CoreChildStart = SearchOrchestrator.Workers.ChildStart;
+using CoreChildStart = SearchOrchestrator.Processes.ChildStart;
 using CoreSettings = SearchOrchestrator.Workers.TrajectorySettings;
 using WireChildStart = SearchOrchestrator.Protos.Worker.V1.ChildStart;
 

@@ -1,7 +1,7 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
-using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Core.Tests.Scheduling;
 

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Time.Testing;
 using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Verifiers;
-using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Core.Tests.Search;
 

@@ -1,5 +1,6 @@
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Processes;
+using SearchOrchestrator.Search;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 

@@ -1,4 +1,5 @@
 using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;

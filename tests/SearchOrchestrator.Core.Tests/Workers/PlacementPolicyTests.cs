@@ -1,3 +1,4 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Workers;
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Workers;
 

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Workers;

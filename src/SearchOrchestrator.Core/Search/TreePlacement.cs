@@ -1,7 +1,7 @@
 using SearchOrchestrator.Denoising;
-using SearchOrchestrator.Search;
+using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Workers;
+namespace SearchOrchestrator.Search;
 
 /// <summary>
 /// The backends one search's model may run on (this process's, and the pool's backends that host the model) and the

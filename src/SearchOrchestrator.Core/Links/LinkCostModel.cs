@@ -1,4 +1,4 @@
-namespace SearchOrchestrator.Workers;
+namespace SearchOrchestrator.Links;
 
 /// <summary>
 /// The measured cost of one link: every transfer's bytes and time, and a least-squares fit of
@@ -175,7 +175,7 @@ public readonly record struct Transfer(long BytesSent, long BytesReceived, TimeS
 /// <summary>What one link carried: bytes each way, time spent moving them, and how many calls.</summary>
 public sealed record LinkUsage(string Link, long BytesSent, long BytesReceived, TimeSpan TransferTime, long Calls)
 {
-    /// <summary>In a search's cost account, the stage the traffic served (<see cref="StageNames"/>); null for a link's whole traffic.</summary>
+    /// <summary>In a search's cost account, the stage the traffic served (<see cref="Workers.StageNames"/>); null for a link's whole traffic.</summary>
     public string? Stage { get; init; }
 
     /// <summary>Bytes in both directions.</summary>

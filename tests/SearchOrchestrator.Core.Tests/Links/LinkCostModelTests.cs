@@ -1,6 +1,7 @@
+using SearchOrchestrator.Links;
 using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Core.Tests.Workers;
+namespace SearchOrchestrator.Core.Tests.Links;
 
 public sealed class LinkCostModelTests
 {

@@ -1,7 +1,7 @@
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Verifiers;
 
-namespace SearchOrchestrator;
+namespace SearchOrchestrator.Search;
 
 /// <summary>Where the engine finds denoisers and verifiers by name.</summary>
 public interface IModelProvider

@@ -1,14 +1,12 @@
-using SearchOrchestrator.Processes;
 using SearchOrchestrator.Randomness;
-using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Search;
+namespace SearchOrchestrator.Processes;
 
 /// <summary>
 /// How node states start, in one place for the tree's executors, replay and the workers that hold resident nodes: a
 /// root's prior, and a child made from its parent's state (<see cref="Start"/>). Each is a pure function of its inputs
 /// and the node's key, which is what lets any backend recompute any node exactly. Steps are
-/// <see cref="Scheduling.StepLoop"/>'s.
+/// <c>StepLoop</c>'s.
 /// </summary>
 public static class NodeStates
 {

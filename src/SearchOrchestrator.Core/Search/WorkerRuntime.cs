@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;
-using SearchOrchestrator.Search;
 using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Workers;
+namespace SearchOrchestrator.Search;
 
 /// <summary>
 /// The worker's side of the worker protocol: stateless steps and verifications through this process's batchers (so
