@@ -10,10 +10,13 @@ BUILD_FLAGS := -c $(CONFIG) --nologo $(if $(ORT),-p:OnnxRuntimePackage=$(ORT),)
 CLI     := src/SearchOrchestrator.Cli/bin/$(CONFIG)/net10.0/searchorch.dll
 OUT     ?= out
 DEMO_STRATEGY ?= best_of_n --param n=8
+DEMO_VERIFIER ?= shapes-t2i-verifier
+DEMO_PROMPTS ?= --prompt "three red circles" --prompt "five blue squares" --prompt "two green squares and one blue triangle" \
+  --prompt "two blue circles" --prompt "seven red circles" --prompt "three green circles and two blue squares"
 DEMO_SEED ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run worker demo test browser build models models-deps evaluate clean
+.PHONY: help run worker demo demo-counting test browser build models models-deps evaluate clean
 
 help: ## Show this help
 	@echo "SearchOrchestrator make targets:"
@@ -28,10 +31,15 @@ run: build ## Serve searched generations on 127.0.0.1:50051 (gRPC, HTTP/JSON, Op
 worker: build ## Serve the worker protocol on 127.0.0.1:50061 so an orchestrator can run steps here (see README, Remote workers)
 	$(DOTNET) $(CLI) worker
 
-demo: build ## For each count 1..9: a single shot and a searched result from the same seed; writes out/demo.png
+demo: build ## Six prompts to the shapes-t2i family: a single shot and a searched result from the same seed, captioned with the compositional judge's verdict; writes out/demo.png
 	@mkdir -p $(OUT)
-	$(DOTNET) $(CLI) generate --model counting --condition all --compare --strategy $(DEMO_STRATEGY) --verifier count-verifier \
-	  --steps 50 --guidance 2 --eta 0.5 --seed $(DEMO_SEED) --out $(OUT)/demo.png
+	$(DOTNET) $(CLI) generate --model shapes-t2i $(DEMO_PROMPTS) --compare --strategy $(DEMO_STRATEGY) --verifier $(DEMO_VERIFIER) \
+	  --steps 30 --guidance 2 --seed $(DEMO_SEED) --out $(OUT)/demo.png
+
+demo-counting: build ## For each count 1..9: a single shot and the best of eight by the count verifier; writes out/demo-counting.png
+	@mkdir -p $(OUT)
+	$(DOTNET) $(CLI) generate --model counting --condition all --compare --strategy best_of_n --param n=8 --verifier count-verifier \
+	  --steps 50 --guidance 2 --eta 0.5 --seed $(DEMO_SEED) --out $(OUT)/demo-counting.png
 
 test: browser ## Restore, build and run every test project (installs Debian's chromium for the viewer's browser test when missing)
 	$(DOTNET) test SearchOrchestrator.sln $(BUILD_FLAGS) --logger "console;verbosity=normal"

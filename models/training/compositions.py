@@ -21,6 +21,7 @@ COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (50, 90, 235), "
 SHAPES = ("circle", "square", "triangle")
 PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles"}
 SIZES = (5, 7)
+GROUPS_P = (0.5, 0.3, 0.2)  # how often a caption has 1, 2 or 3 groups
 COLOR_JITTER = 15
 
 # Judge settings (the C# CompositionJudge uses the same numbers).
@@ -67,7 +68,7 @@ def caption(groups) -> str:
 def sample_groups(rng: np.random.Generator, held_out: str = "exclude"):
     """Random groups. held_out: 'exclude' (training: no held-out triple), 'require' (at least one), 'any'."""
     while True:
-        k = int(rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]))
+        k = int(rng.choice([1, 2, 3], p=GROUPS_P))
         pairs = list(itertools.product(COLORS, SHAPES))
         chosen = rng.choice(len(pairs), size=k, replace=False)
         counts = rng.integers(1, 10, size=k)

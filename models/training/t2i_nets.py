@@ -199,7 +199,7 @@ class Verifier(nn.Module):
     """Image [B, 3, 32, 32] + caption token ids [B, L] -> match logit [B, 1]. The caption's tokens attend to the
     image's 8x8 feature map; the state at the end-of-text token is scored."""
 
-    def __init__(self, vocab: int, max_length: int, width: int = 64):
+    def __init__(self, vocab: int, max_length: int, width: int = 64, pairs: int = 12):
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.SiLU(),
@@ -214,13 +214,21 @@ class Verifier(nn.Module):
         self.ffs = nn.ModuleList([nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
                                   for _ in range(2)])
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1))
+        self.pairs = pairs
+        self.count_head = nn.Linear(width, pairs * 11)  # training only: objects per (colour, shape), 0..10+
+
 
     def forward(self, image, input_ids):
+        return self.scores_and_counts(image, input_ids)[0]
+
+    def scores_and_counts(self, image, input_ids):
+        """(match logit [B, 1], count logits [B, pairs, 11]); the counts are an auxiliary training target."""
         f = self.cnn(image).flatten(2).transpose(1, 2)  # [B, 64, width]
+        counts = self.count_head(f.mean(dim=1)).view(-1, self.pairs, 11)
         f = self.norm_image(f + self.image_position)
         x, _ = self.text(input_ids)
         for attn, norm, ff in zip(self.cross, self.norms, self.ffs):
             x = x + attn(norm(x), f)
             x = x + ff(x)
         pooled = x[torch.arange(x.shape[0]), input_ids.argmax(dim=-1)]
-        return self.head(pooled)
+        return self.head(pooled), counts

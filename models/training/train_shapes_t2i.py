@@ -33,6 +33,8 @@ MAX_LENGTH = 16
 LATENT = 4
 UNET_CHANNELS = (32, 64, 64)
 TRAIN_TIMESTEPS = 1000
+MIN_SNR_GAMMA = 5.0
+PAIRS = [(c, sh) for c in compositions.COLORS for sh in compositions.SHAPES]
 BETA_START, BETA_END = 0.00085, 0.012  # "scaled_linear", as Stable Diffusion 1.x
 DIFFUSERS_VERSION = "0.30.0"
 
@@ -127,7 +129,32 @@ def encode_all(enc, images):
     return torch.cat(means), torch.cat(logvars)
 
 
-def train_unet(latent_mean, latent_logvar, ids, empty_ids, scale, a, gen, vocab, log, deadline):
+def scaling_factor(enc, images, gen):
+    """1 / the standard deviation of sampled latents of the first 5,000 images (Stable Diffusion's recipe)."""
+    mean, logvar = encode_all(enc, images[:5000])
+    z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen)
+    return float(f"{1.0 / z.std().item():.5g}")
+
+
+def load_checkpoint(path, tok, gen, times, log):
+    """The autoencoder, text encoder and U-Net of an earlier run of this script with the same seed and data (its
+    --checkpoint), so the later stages (verifier, export, evaluation) can be run again without retraining."""
+    ck = torch.load(path)
+    if ck["merges"] != tok.merges:
+        raise SystemExit(f"{path}: its tokenizer differs from this data's; was it trained with another --seed or --images?")
+    text, unet = t2i_nets.TextEncoder(len(tok.vocab), MAX_LENGTH), t2i_nets.LatentUNet(LATENT, 64, UNET_CHANNELS)
+    enc, dec = t2i_nets.Encoder(LATENT), t2i_nets.Decoder(LATENT)
+    for model, key in ((text, "text"), (unet, "unet"), (enc, "enc"), (dec, "dec")):
+        model.load_state_dict(ck[key])
+        model.eval()
+    gen.set_state(ck["generator"])
+    times.update({k: v for k, v in ck["seconds"].items() if k in ("vae", "unet")})
+    log(f"checkpoint {path}: U-Net after {ck['unetSteps']} steps")
+    return text, unet, enc, dec, ck["scale"], ck["unetSteps"]
+
+
+def train_unet(enc, images, ids, empty_ids, scale, a, gen, vocab, log, deadline):
+    latent_mean, latent_logvar = encode_all(enc, images)
     text = t2i_nets.TextEncoder(vocab, MAX_LENGTH)
     unet = t2i_nets.LatentUNet(LATENT, 64, UNET_CHANNELS)
     ema_text, ema_unet = copy.deepcopy(text).eval(), copy.deepcopy(unet).eval()
@@ -148,7 +175,9 @@ def train_unet(latent_mean, latent_logvar, ids, empty_ids, scale, a, gen, vocab,
         abt = ab[t][:, None, None, None]
         zt = abt.sqrt() * z0 + (1 - abt).sqrt() * eps
         states, _ = text(tok)
-        loss = F.mse_loss(unet(zt, t.float(), states), eps)
+        snr = abt[:, 0, 0, 0] / (1 - abt[:, 0, 0, 0])
+        weight = snr.clamp(max=MIN_SNR_GAMMA) / snr  # Min-SNR-γ (Hang et al., 2023) for the ε objective
+        loss = (weight * ((unet(zt, t.float(), states) - eps) ** 2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -182,28 +211,72 @@ def generate(text, unet, dec, tok, captions, scale, guidance, steps, seed, batch
     return torch.cat(out)
 
 
+def hindsight(found):
+    """The groups a generated image shows, when a caption can say them: 1-3 groups of one to nine objects, no held-out
+    triple (those stay unseen in training). None otherwise."""
+    groups = [(n, color, shape) for (color, shape), n in sorted(found.items())]
+    if not 1 <= len(groups) <= 3 or any(n > 9 for n, _, _ in groups) or any(g in compositions.HELD_OUT for g in groups):
+        return None
+    return groups
+
+
+def count_targets(found):
+    """Per (colour, shape) pair, the number of objects (10 means ten or more): the verifier's auxiliary target."""
+    return torch.tensor([min(found.get(pair, 0), 10) for pair in PAIRS])
+
+
 def train_verifier(images, recon, captions, groups, generated, a, gen, rng, tok, vocab, log):
-    """Positive pairs are an image and its caption; negatives the same image with a perturbed caption. Generated
-    images come with their prompt and the judge's verdict."""
-    model = t2i_nets.Verifier(vocab, MAX_LENGTH)
+    """A quarter of each batch is real (or reconstructed) images with their caption, a quarter the same with a
+    perturbed caption; the other half is generated images, half with a caption of what the judge found in them
+    (hindsight: a true caption for a generated-looking image) and half with a perturbed one, so that looking
+    generated says nothing about the label. Generated images no caption can describe (none, or too many objects)
+    are negatives for their prompt. An auxiliary head counts the objects of each (colour, shape) pair."""
+    gen_images, gen_found, gen_prompts = generated
+    truth = [hindsight(f) for f in gen_found]
+    usable = [i for i, t in enumerate(truth) if t is not None]
+    unusable = [i for i, t in enumerate(truth) if t is None]
+    log(f"verifier: {len(usable)} of {len(truth)} generated images have a hindsight caption")
+    real_counts = torch.stack([count_targets({(c, sh): n for n, c, sh in g}) for g in groups])
+    gen_counts = torch.stack([count_targets(f) for f in gen_found])
+    model = t2i_nets.Verifier(vocab, MAX_LENGTH, pairs=len(PAIRS))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=a.verifier_steps, pct_start=0.05)
-    gen_images, gen_ids, gen_labels = generated
-    n = len(captions)
+    quarter = a.batch // 4
     for step in range(a.verifier_steps):
-        half = a.batch // 2
-        idx = torch.randint(0, n, (half,), generator=gen).tolist()
-        src = [recon if rng.random() < 0.5 else images for _ in idx]
-        x = torch.stack([s[i] for s, i in zip(src, idx)])
+        idx = torch.randint(0, len(captions), (2 * quarter,), generator=gen).tolist()
+        real = torch.stack([(recon if rng.random() < 0.5 else images)[i] for i in idx])
+        texts = [captions[i] for i in idx[:quarter]] + [compositions.caption(perturb(groups[i], rng)) for i in idx[quarter:]]
+        labels = [1.0] * quarter + [0.0] * quarter
+        if not usable:  # an undertrained U-Net (a smoke run): real pairs only
+            logits, counts = model.scores_and_counts(real, torch.tensor([tok.encode(t) for t in texts]))
+            loss = F.binary_cross_entropy_with_logits(logits[:, 0], torch.tensor(labels)) + 0.5 * F.cross_entropy(
+                counts.flatten(0, 1), real_counts[idx].flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            continue
+        gidx = [usable[int(j)] for j in torch.randint(0, len(usable), (2 * quarter,), generator=gen)]
+        texts += [compositions.caption(truth[i]) for i in gidx[:quarter]]
+        labels += [1.0] * quarter
+        negatives = []
+        for i in gidx[quarter:]:  # a perturbed hindsight caption, or the prompt of an indescribable image
+            if unusable and rng.random() < len(unusable) / len(truth):
+                i = unusable[int(rng.integers(len(unusable)))]
+                texts.append(gen_prompts[i])
+            else:
+                texts.append(compositions.caption(perturb(truth[i], rng)))
+            negatives.append(i)
+        gidx = gidx[:quarter] + negatives
+        labels += [0.0] * quarter
+        fake = gen_images[gidx]
+        x = torch.cat([real, fake])
         x = x + 0.05 * rng.random() * torch.randn(x.shape, generator=gen)
-        labels = (rng.random(half) < 0.5).astype(np.float32)
-        texts = [captions[i] if lab else compositions.caption(perturb(groups[i], rng)) for i, lab in zip(idx, labels)]
         ids = torch.tensor([tok.encode(t) for t in texts])
-        gidx = torch.randint(0, len(gen_labels), (a.batch - half,), generator=gen)
-        x = torch.cat([x, gen_images[gidx]])
-        ids = torch.cat([ids, gen_ids[gidx]])
-        y = torch.cat([torch.from_numpy(labels), gen_labels[gidx]])
-        loss = F.binary_cross_entropy_with_logits(model(x, ids)[:, 0], y)
+        y = torch.tensor(labels)
+        logits, counts = model.scores_and_counts(x, ids)
+        targets = torch.cat([real_counts[idx], gen_counts[gidx]])
+        loss = F.binary_cross_entropy_with_logits(logits[:, 0], y) + 0.5 * F.cross_entropy(counts.flatten(0, 1), targets.flatten())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -211,6 +284,25 @@ def train_verifier(images, recon, captions, groups, generated, a, gen, rng, tok,
         if step % 250 == 0 or step == a.verifier_steps - 1:
             log(f"verifier step {step}/{a.verifier_steps} loss {loss.item():.4f}")
     return model.eval()
+
+
+@torch.no_grad()
+def verifier_on_generated(text, unet, dec, verifier, tok, scale, a, count=400):
+    """The verifier's accuracy on fresh generated images that a caption can describe, each paired with that caption
+    or (half of them) a perturbed one: what search needs it to tell apart."""
+    rng = np.random.default_rng(a.seed + 13)
+    prompts = [compositions.caption(compositions.sample_groups(rng)) for _ in range(count)]
+    imgs = generate(text, unet, dec, tok, prompts, scale, a.guidance, a.generate_steps, a.seed + 15)
+    pairs = []
+    for img, prompt in zip(imgs, prompts):
+        truth = hindsight(compositions.judge(img.numpy(), prompt)["found"])
+        if truth is not None:
+            right = bool(rng.random() < 0.5)
+            pairs.append((img, compositions.caption(truth if right else perturb(truth, rng)), right))
+    if not pairs:
+        return 0.0, 0
+    scores = verifier(torch.stack([p[0] for p in pairs]), torch.tensor([tok.encode(p[1]) for p in pairs]))[:, 0]
+    return float(np.mean([(sc > 0) == p[2] for sc, p in zip(scores.tolist(), pairs)])), len(pairs)
 
 
 onnx_export = export.export_onnx_axes
@@ -345,10 +437,13 @@ def evaluate(text, unet, dec, verifier, tok, scale, a, log):
             scores = verifier(images, torch.tensor([tok.encode(c) for c in captions]))[:, 0]
         agree = np.mean([(s > 0) == v["match"] for s, v in zip(scores.tolist(), verdicts)])
         row = {axis: float(np.mean([v[axis] for v in verdicts])) for axis in ("count", "color", "shape", "match")}
+        sizes = [len(compositions.parse(c)) for c in captions]
+        row["matchByGroups"] = {str(k): float(np.mean([v["match"] for v, n in zip(verdicts, sizes) if n == k]))
+                                for k in sorted(set(sizes))}
         row["prompts"] = len(captions)
         row["verifierAgrees"] = float(agree)
         results[split] = row
-        log(f"{split}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        log(f"{split}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
     return results
 
 
@@ -358,20 +453,21 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--vae-steps", type=int, default=2000)
     p.add_argument("--kl-weight", type=float, default=1e-4)
-    p.add_argument("--unet-steps", type=int, default=6000)
+    p.add_argument("--unet-steps", type=int, default=8000)
     p.add_argument("--unet-stop-at", type=int, default=None, help="stop the U-Net after this many steps (schedule unchanged)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--verifier-steps", type=int, default=1000)
-    p.add_argument("--generated", type=int, default=600, help="generated images for the verifier")
+    p.add_argument("--verifier-steps", type=int, default=3000)
+    p.add_argument("--generated", type=int, default=1500, help="generated images for the verifier")
     p.add_argument("--generate-steps", type=int, default=20)
     p.add_argument("--eval-prompts", type=int, default=200, help="per split (seen, held-out)")
     p.add_argument("--eval-steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=20261201)
-    p.add_argument("--max-seconds", type=float, default=3300, help="stops the U-Net stage at this many seconds since the start")
+    p.add_argument("--max-seconds", type=float, default=4800, help="stops the U-Net stage at this many seconds since the start")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--out", default=os.path.join(HERE, "..", "shapes-t2i"))
-    p.add_argument("--checkpoint", default=None, help="also save the torch models here (not committed)")
+    p.add_argument("--checkpoint", default=None, help="save the torch models here after the U-Net (not committed)")
+    p.add_argument("--from-checkpoint", default=None, help="skip the autoencoder and U-Net: load them from a --checkpoint")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -381,8 +477,11 @@ def main():
     def log(msg):
         print(f"[{time.time() - started:6.0f}s] {msg}", flush=True)
 
+    mark = [started]
+
     def lap(name):
-        times[name] = round(time.time() - started - sum(times.values()))
+        times[name] = round(time.time() - mark[0])
+        mark[0] = time.time()
 
     rng = np.random.default_rng(a.seed)
     images_np, captions = compositions.dataset(a.images, rng)
@@ -398,29 +497,33 @@ def main():
     log(f"tokenizer: {len(tok.merges)} merges, {vocab} tokens")
 
     gen = torch.Generator().manual_seed(a.seed)
-    enc, dec = train_vae(images, a, gen, log)
-    mean, logvar = encode_all(enc, images)
+    if a.from_checkpoint:
+        text, unet, enc, dec, scale, unet_steps = load_checkpoint(a.from_checkpoint, tok, gen, times, log)
+    else:
+        enc, dec = train_vae(images, a, gen, log)
+        scale = scaling_factor(enc, images, gen)
+        lap("vae")
+        text, unet, unet_steps = train_unet(enc, images, ids, empty_ids, scale, a, gen, vocab, log, started + a.max_seconds)
+        lap("unet")
+        if a.checkpoint:
+            torch.save({"text": text.state_dict(), "unet": unet.state_dict(), "enc": enc.state_dict(),
+                        "dec": dec.state_dict(), "scale": scale, "merges": tok.merges, "unetSteps": unet_steps,
+                        "seconds": dict(times), "generator": gen.get_state()}, a.checkpoint)
+            log(f"checkpoint: {a.checkpoint}")
     with torch.no_grad():
-        z = mean[:5000] + (0.5 * logvar[:5000]).exp() * torch.randn(mean[:5000].shape, generator=gen)
-        scale = float(f"{1.0 / z.std().item():.5g}")
-        recon = torch.cat([dec(mean[i:i + 1000]).clamp(-1, 1) for i in range(0, len(mean), 1000)])
+        recon = torch.cat([dec(enc(images[i:i + 1000])[0]).clamp(-1, 1) for i in range(0, len(images), 1000)])
     recon_ok = float(np.mean([compositions.judge(recon[i].numpy(), captions[i])["match"] for i in range(min(1000, len(recon)))]))
     log(f"vae: scaling factor {scale}, reconstructions judged right {recon_ok:.3f}")
-    lap("vae")
-
-    deadline = started + a.max_seconds
-    text, unet, unet_steps = train_unet(mean, logvar, ids, empty_ids, scale, a, gen, vocab, log, deadline)
-    lap("unet")
 
     gen_rng = np.random.default_rng(a.seed + 3)
     gen_captions = [compositions.caption(compositions.sample_groups(gen_rng)) for _ in range(a.generated)]
     gen_images = generate(text, unet, dec, tok, gen_captions, scale, a.guidance, a.generate_steps, a.seed + 5)
-    gen_labels = torch.tensor([float(compositions.judge(x.numpy(), c)["match"]) for x, c in zip(gen_images, gen_captions)])
-    log(f"generated {a.generated} images for the verifier, {gen_labels.mean().item():.3f} judged right")
+    gen_verdicts = [compositions.judge(x.numpy(), c) for x, c in zip(gen_images, gen_captions)]
+    gen_right = float(np.mean([v["match"] for v in gen_verdicts]))
+    log(f"generated {a.generated} images for the verifier, {gen_right:.3f} judged right")
     lap("generate")
 
-    verifier = train_verifier(images, recon, captions, groups,
-                              (gen_images, torch.tensor([tok.encode(c) for c in gen_captions]), gen_labels),
+    verifier = train_verifier(images, recon, captions, groups, (gen_images, [v["found"] for v in gen_verdicts], gen_captions),
                               a, gen, rng, tok, vocab, log)
     held_rng = np.random.default_rng(a.seed + 9)
     test_images, test_captions = compositions.dataset(1000, held_rng)
@@ -431,6 +534,8 @@ def main():
         s = verifier(torch.from_numpy(test_images), torch.tensor([tok.encode(t) for t in texts]))[:, 0]
     verifier_acc = float(np.mean((s.numpy() > 0) == labels))
     log(f"verifier: {verifier_acc:.3f} right on 1000 fresh real images (half with a perturbed caption)")
+    generated_acc, generated_pairs = verifier_on_generated(text, unet, dec, verifier, tok, scale, a)
+    log(f"verifier: {generated_acc:.3f} right on {generated_pairs} fresh generated images (half with a perturbed caption of what they show)")
     lap("verifier")
 
     def count(m):
@@ -438,14 +543,11 @@ def main():
 
     meta = {
         "verifier": {"script": "models/training/train_shapes_t2i.py", "seed": a.seed, "steps": a.verifier_steps,
-                     "parameters": count(verifier), "heldOutAccuracy": verifier_acc, "heldOutPairs": 1000},
+                     "parameters": count(verifier), "heldOutAccuracy": verifier_acc, "heldOutPairs": 1000,
+                     "generatedAccuracy": generated_acc, "generatedPairs": generated_pairs},
     }
     export_family(a.out, tok, text, unet, enc, dec, verifier, scale, meta)
     lap("export")
-    if a.checkpoint:
-        torch.save({"text": text.state_dict(), "unet": unet.state_dict(), "enc": enc.state_dict(),
-                    "dec": dec.state_dict(), "verifier": verifier.state_dict(), "scale": scale,
-                    "merges": tok.merges}, a.checkpoint)
 
     results = evaluate(text, unet, dec, verifier, tok, scale, a, log)
     lap("evaluate")
@@ -458,8 +560,9 @@ def main():
         "steps": {"vae": a.vae_steps, "unet": unet_steps, "verifier": a.verifier_steps, "batch": a.batch},
         "scalingFactor": scale,
         "reconstructionsJudgedRight": recon_ok,
-        "generatedForVerifierJudgedRight": float(gen_labels.mean()),
+        "generatedForVerifierJudgedRight": gen_right,
         "verifierHeldOutAccuracy": verifier_acc,
+        "verifierGeneratedAccuracy": generated_acc,
         "evaluation": {"sampler": f"DDIM eta 0, {a.eval_steps} steps, guidance {a.guidance}, seed {a.seed + 11}",
                        "judge": "compositions.judge (Python twin of CompositionJudge) on torch-model samples",
                        **results},
