@@ -10,6 +10,7 @@ namespace SearchOrchestrator.Bench;
 internal sealed class BenchContext(ModelRepository repository, TimedModels models, BenchReport report, BenchProgress progress, bool quick)
 {
     private readonly ObjectCounter _counter = new();
+    private readonly CompositionJudge _judge = new();
 
     /// <summary>The repository, for untimed access (the raw forward-pass loop).</summary>
     public ModelRepository Repository { get; } = repository;
@@ -24,9 +25,35 @@ internal sealed class BenchContext(ModelRepository repository, TimedModels model
     /// <summary>A smoke run: fewer seeds and shorter windows.</summary>
     public bool Quick { get; } = quick;
 
-    /// <summary>True when the programmatic counter finds exactly the requested count in the best candidate.</summary>
-    public bool IsCorrect(SearchResult result, string condition) =>
-        result.Candidates.Count > 0 && _counter.Count(result.Candidates[0].Sample, result.Candidates[0].Shape).ToString(CultureInfo.InvariantCulture) == condition;
+    /// <summary>
+    /// The prompts a text-to-image family is benched on, fixed before any measurement: six whose (count, colour, shape)
+    /// triples were all in training and six that name a triple held out of training (models/README.md lists them).
+    /// </summary>
+    public static IReadOnlyList<string> CompositionPrompts { get; } =
+    [
+        "three red circles", "one yellow circle", "five blue squares", "four blue triangles",
+        "two green squares and one blue triangle", "two red triangles and one green circle",
+        "two blue circles", "seven red circles", "four yellow triangles", "nine green circles",
+        "two red squares and one yellow circle", "three green circles and two blue squares",
+    ];
+
+    /// <summary>What a model is benched on: a pipeline's <see cref="CompositionPrompts"/>, or every label of a class-conditioned model.</summary>
+    public IReadOnlyList<string> Conditions(string model) =>
+        Models.GetStages(model) is null ? Models.GetDenoiser(model).Description.Conditions.Labels : CompositionPrompts;
+
+    /// <summary><paramref name="request"/> for one of <see cref="Conditions"/>: a pipeline's prompt, or a class label.</summary>
+    public static SearchRequest For(SearchRequest request, string condition, bool pipeline) => pipeline
+        ? request with { Condition = string.Empty, TextPrompt = condition }
+        : request with { Condition = condition };
+
+    /// <summary>
+    /// True when the best candidate is right: for a prompt, the compositional judge finds exactly its groups; for a
+    /// class label, the programmatic counter finds exactly the requested count.
+    /// </summary>
+    public bool IsCorrect(SearchResult result, SearchRequest request) =>
+        result.Candidates.Count > 0 && (request.TextPrompt is { } prompt
+            ? _judge.Judge(result.Candidates[0].Sample, result.Candidates[0].Shape, prompt).Match
+            : _counter.Count(result.Candidates[0].Sample, result.Candidates[0].Shape).ToString(CultureInfo.InvariantCulture) == request.Condition);
 
     /// <summary>Runs one search alone and splits its wall time into the measured components.</summary>
     public async Task<SearchSample> MeasureAsync(SearchEngine engine, SearchRequest request, CancellationToken cancellationToken)
@@ -48,7 +75,7 @@ internal sealed class BenchContext(ModelRepository repository, TimedModels model
             NfeIndependent = cost.NfeIndependent,
             EncoderCalls = cost.EncoderCalls,
             DecoderCalls = cost.DecoderCalls,
-            Correct = IsCorrect(result, request.Condition),
+            Correct = IsCorrect(result, request),
             WallMs = wall.TotalMilliseconds,
             ForwardMs = forward.Time.TotalMilliseconds,
             ForwardPasses = forward.Passes,

@@ -3,7 +3,6 @@ using System.Globalization;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
-using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Bench;
 
@@ -91,20 +90,6 @@ internal sealed record SearchRow(string Strategy, string Series, string Paramete
 /// </summary>
 internal static class SearchBench
 {
-    private static readonly CompositionJudge Judge = new();
-
-    /// <summary>
-    /// The prompts a text-to-image family is benched on, fixed before any measurement: six whose (count, colour, shape)
-    /// triples were all in training and six that name a triple held out of training (models/README.md lists them).
-    /// </summary>
-    private static readonly string[] CompositionPrompts =
-    [
-        "three red circles", "one yellow circle", "five blue squares", "four blue triangles",
-        "two green squares and one blue triangle", "two red triangles and one green circle",
-        "two blue circles", "seven red circles", "four yellow triangles", "nine green circles",
-        "two red squares and one yellow circle", "three green circles and two blue squares",
-    ];
-
     public static async Task<IReadOnlyList<SearchRow>> RunAsync(BenchContext context, SearchSettings settings, CancellationToken cancellationToken)
     {
         settings.Validate();
@@ -121,13 +106,8 @@ internal static class SearchBench
 
         // A text-to-image pipeline is asked for prompts and judged by the compositional judge; a class-conditioned model
         // for each of its labels, judged by the object counter.
-        var conditions = stages is null ? description.Conditions.Labels : CompositionPrompts;
-        SearchRequest For(string condition, SearchRequest request) => stages is null
-            ? request with { Condition = condition }
-            : request with { Condition = string.Empty, TextPrompt = condition };
-        Func<SearchResult, string, bool> isCorrect = stages is null
-            ? context.IsCorrect
-            : (result, prompt) => result.Candidates.Count > 0 && Judge.Judge(result.Candidates[0].Sample, result.Candidates[0].Shape, prompt).Match;
+        var conditions = context.Conditions(settings.Model);
+        SearchRequest For(string condition, SearchRequest request) => BenchContext.For(request, condition, stages is not null);
         var template = For(conditions[0], new SearchRequest
         {
             Model = description.Name,
@@ -194,7 +174,7 @@ internal static class SearchBench
                 meanNfe / n,
                 results.Average(r => (double)r.result.Cost.EncoderCalls),
                 results.Average(r => (double)r.result.Cost.DecoderCalls),
-                results.Count(r => isCorrect(r.result, r.condition)) / (double)results.Length,
+                results.Count(r => context.IsCorrect(r.result, For(r.condition, template))) / (double)results.Length,
                 results.Average(r => r.wall),
                 results.Count(r => r.result.BudgetLimited),
                 results.Length));

@@ -20,7 +20,7 @@ internal sealed record SharingSettings
 
     public required int Seeds { get; init; }
 
-    /// <summary>Conditions to run; empty means every label of the model.</summary>
+    /// <summary>Conditions to run; empty means every label of the model (a pipeline's fixed bench prompts).</summary>
     public required IReadOnlyList<string> Conditions { get; init; }
 
     public required double Guidance { get; init; }
@@ -126,22 +126,23 @@ internal sealed record ComponentMeans(double WallMs, double ForwardMs, double Sa
 /// <c>searchorch bench sharing</c>: for each k and fork point s, <c>shared_prefix</c> against independent best-of-k
 /// on the same conditions and seeds, interleaved in one process, each search run alone so its wall time is its own.
 /// Reports the formula m = k − (k−1)·s/N, the measured NFE ratio (which must equal it), the wall-time ratio against
-/// one trajectory, the accuracy of both by the programmatic counter, and where the wall time went.
+/// one trajectory, the accuracy of both by the programmatic counter (the compositional judge for a pipeline's prompts), and where the wall time went.
 /// </summary>
 internal static class SharingBench
 {
     public static async Task<IReadOnlyList<SharingCell>> RunAsync(BenchContext context, SharingSettings settings, CancellationToken cancellationToken)
     {
         settings.Validate();
-        var denoiser = context.Models.GetDenoiser(settings.Model);
-        var conditions = settings.Conditions.Count > 0 ? settings.Conditions : denoiser.Description.Conditions.Labels;
+        var pipeline = context.Models.GetStages(settings.Model) is not null;
+        var all = context.Conditions(settings.Model);
+        IReadOnlyList<string> conditions = settings.Conditions.Count > 0 ? settings.Conditions : context.Quick ? [all[0], all[4], all[8]] : all;
         var n = settings.Steps;
         var forkSteps = settings.Fractions.Select(f => (int)Math.Round(f * n)).Distinct().ToList();
         await using var engine = new SearchEngine(context.Models);
         var template = new SearchRequest
         {
             Model = settings.Model,
-            Condition = conditions[0],
+            Condition = string.Empty,
             Steps = n,
             Guidance = settings.Guidance,
             Eta = settings.Eta,
@@ -150,11 +151,11 @@ internal static class SharingBench
         };
         foreach (var condition in conditions)
         {
-            engine.Validate(template with { Condition = condition });
+            engine.Validate(BenchContext.For(template, condition, pipeline));
         }
 
         // One search before measuring, so first-call costs (thread start-up, JIT) land in no cell.
-        await engine.RunAsync(template with { Seed = ulong.MaxValue }, cancellationToken).ConfigureAwait(false);
+        await engine.RunAsync(BenchContext.For(template, conditions[0], pipeline) with { Seed = ulong.MaxValue }, cancellationToken).ConfigureAwait(false);
 
         var jobs = conditions.SelectMany(c => Enumerable.Range(1, settings.Seeds).Select(seed => (Condition: c, Seed: (ulong)seed))).ToList();
         var single = new List<SearchSample>();
@@ -164,7 +165,7 @@ internal static class SharingBench
         for (var j = 0; j < jobs.Count; j++)
         {
             var (condition, seed) = jobs[j];
-            var request = template with { Condition = condition, Seed = seed };
+            var request = BenchContext.For(template, condition, pipeline) with { Seed = seed };
             async Task<SearchSample> Run(ISearchStrategy strategy, string cell)
             {
                 bar.Describe($"condition {condition} seed {seed}, {cell} ({j + 1}/{jobs.Count})");
@@ -226,7 +227,7 @@ internal static class SharingBench
             }
         }
 
-        Render(context.Report, settings, conditions, single, cells);
+        Render(context.Report, settings, conditions, pipeline, single, cells);
         context.Report.Results("sharing", new
         {
             settings,
@@ -238,13 +239,13 @@ internal static class SharingBench
         return cells;
     }
 
-    private static void Render(BenchReport report, SharingSettings settings, IReadOnlyList<string> conditions, List<SearchSample> single, List<SharingCell> cells)
+    private static void Render(BenchReport report, SharingSettings settings, IReadOnlyList<string> conditions, bool pipeline, List<SearchSample> single, List<SharingCell> cells)
     {
         var n = settings.Steps;
         var one = ComponentMeans.Of(single);
         report.Heading("Sharing: shared_prefix against independent best-of-k");
         report.Paragraph(FormattableString.Invariant(
-            $"{settings.Model}, N = {n} DDIM steps, η = {settings.Eta}, guidance {settings.Guidance}; {conditions.Count} conditions × {settings.Seeds} seeds per cell, the same seeds for both sides, run in one process and interleaved; every search runs alone, so its wall time is its own. Searches score with `{settings.Verifier}`; accuracy is the programmatic counter's verdict on the returned best candidate. One trajectory alone: {one.WallMs:0.0} ms, accuracy {single.Count(x => x.Correct) / (double)single.Count:P1}."));
+            $"{settings.Model}, N = {n} DDIM steps, η = {settings.Eta}, guidance {settings.Guidance}; {conditions.Count} conditions × {settings.Seeds} seeds per cell, the same seeds for both sides, run in one process and interleaved; every search runs alone, so its wall time is its own. Searches score with `{settings.Verifier}`; accuracy is {(pipeline ? "the compositional judge's" : "the programmatic counter's")} verdict on the returned best candidate. One trajectory alone: {one.WallMs:0.0} ms, accuracy {single.Count(x => x.Correct) / (double)single.Count:P1}."));
         var table = new MarkdownTable("k", "s", "s/N", "formula m", "NFE / N", "= formula", "encoder calls", "decoder calls", "wall / one trajectory", "wall predicted from step costs", "independent wall / one", "accuracy shared", "accuracy independent");
         foreach (var c in cells)
         {

@@ -14,6 +14,7 @@ internal sealed class TimedModels(IModelProvider inner) : IModelProvider
 {
     private readonly Dictionary<string, TimedDenoiser> _denoisers = [];
     private readonly Dictionary<string, TimedVerifier> _verifiers = [];
+    private readonly Dictionary<string, PipelineStages?> _stages = [];
 
     /// <summary>Forward passes of every denoiser so far.</summary>
     public PassCounter Denoising { get; } = new();
@@ -35,8 +36,22 @@ internal sealed class TimedModels(IModelProvider inner) : IModelProvider
         }
     }
 
-    /// <summary>A pipeline's stages, untimed: its forward passes are not in <see cref="Denoising"/>.</summary>
-    public PipelineStages? GetStages(string name) => inner.GetStages(name);
+    /// <summary>A pipeline's stages, its latent denoiser's passes timed into <see cref="Denoising"/> (the text encoder and decoder untimed).</summary>
+    public PipelineStages? GetStages(string name)
+    {
+        lock (_stages)
+        {
+            if (!_stages.TryGetValue(name, out var timed))
+            {
+                timed = inner.GetStages(name) is { } stages
+                    ? stages with { Denoisers = [.. stages.Denoisers.Select(d => new TimedPromptDenoiser(d, Denoising))] }
+                    : null;
+                _stages[name] = timed;
+            }
+
+            return timed;
+        }
+    }
 
     public IVerifier GetVerifier(string name)
     {
@@ -69,6 +84,20 @@ internal sealed class TimedModels(IModelProvider inner) : IModelProvider
         public IDenoiser? LonePass => _lonePass ??= inner is IMultiInstanceDenoiser { LonePass: { } lone } ? new TimedDenoiser(lone, counter) : null;
 
         public async Task PredictAsync(DenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await inner.PredictAsync(batch, output, cancellationToken).ConfigureAwait(false);
+            counter.Add(batch.Count, Stopwatch.GetTimestamp() - started);
+        }
+    }
+
+    private sealed class TimedPromptDenoiser(IPromptDenoiser inner, PassCounter counter) : IPromptDenoiser
+    {
+        public DenoiserDescription Description => inner.Description;
+
+        public TextEncoderDescription Prompt => inner.Prompt;
+
+        public async Task PredictAsync(PromptDenoiserBatch batch, Memory<float> output, CancellationToken cancellationToken = default)
         {
             var started = Stopwatch.GetTimestamp();
             await inner.PredictAsync(batch, output, cancellationToken).ConfigureAwait(false);

@@ -101,7 +101,7 @@ internal static class BenchCommand
         var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(10), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
         var ks = new Option<string>("--ks") { Description = "Branch counts k, comma-separated.", DefaultValueFactory = _ => "2,4,8" };
         var fractions = new Option<string>("--fractions") { Description = "Fork points s/N, comma-separated.", DefaultValueFactory = _ => "0,0.2,0.5,0.8" };
-        var conditions = new Option<string?>("--conditions") { Description = "Conditions, comma-separated (default: all; --quick: 1,5,9)." };
+        var conditions = new Option<string?>("--conditions") { Description = "Conditions (a pipeline's prompts), comma-separated (default: every label, or a pipeline's twelve bench prompts; --quick: the 1st, 5th and 9th of those)." };
         var command = new Command("sharing", "shared_prefix against independent best-of-k for each k and s/N: formula m, measured NFE ratio, wall-time ratio, accuracy, and where the time goes.")
         {
             model, verifier, seeds, steps, guidance, eta, ks, fractions, conditions,
@@ -120,7 +120,7 @@ internal static class BenchCommand
         Fractions = Numbers("fractions", parse.GetValue(fractions)!, s => double.Parse(s, CultureInfo.InvariantCulture)),
         Steps = parse.GetValue(steps),
         Seeds = quick ? 1 : parse.GetValue(seeds),
-        Conditions = parse.GetValue(conditions) is { } list ? Split(list) : quick ? ["1", "5", "9"] : [],
+        Conditions = parse.GetValue(conditions) is { } list ? Split(list) : [],
         Guidance = parse.GetValue(guidance),
         Eta = parse.GetValue(eta),
     };
