@@ -61,7 +61,7 @@ internal static class SudokuBench
         }
 
         var givens = puzzles.Select(p => p.Puzzle.Count(ch => ch != '.')).ToList();
-        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName}; solved = no violated constraint; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuConflictVerifier.VerifierName} for judge=state); solved = no violated constraint; {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
         Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
@@ -98,7 +98,7 @@ internal static class SudokuBench
                         Seed = BenchSplits.FirstSeed(settings.Split) + (ulong)index,
                         Sampler = sampler,
                         Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, n),
-                        Verifiers = [SudokuVerifier.VerifierName],
+                        Verifiers = [Verifier(parameters)],
                         PreviewSteps = settings.PreviewSteps,
                     }, cancellationToken).ConfigureAwait(false);
                     bar.Advance();
@@ -122,6 +122,13 @@ internal static class SudokuBench
         return 0;
     }
 
+    /// <summary>
+    /// The verifier a row searches with: <c>sudoku-conflicts</c> for DFS judging committed cells (blanks are undecided),
+    /// otherwise <c>sudoku-constraints</c> (the two agree on the complete grids predictions and previews are).
+    /// </summary>
+    private static string Verifier(IReadOnlyDictionary<string, string> parameters) =>
+        parameters.TryGetValue("judge", out var judge) && judge == "state" ? SudokuConflictVerifier.VerifierName : SudokuVerifier.VerifierName;
+
     private static string Describe(IReadOnlyDictionary<string, string> parameters) =>
         string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
 
@@ -136,6 +143,9 @@ internal static class SudokuBench
     {
         string At(double fraction) => Math.Max(1, (int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
         string Steps(params double[] fractions) => string.Join(',', fractions.Select(f => Math.Max(1, (int)(f * n)).ToString(CultureInfo.InvariantCulture)).Distinct());
+        string Every(int steps) => string.Join(',', Enumerable.Range(1, steps - 1));
+        // As many backtracks of recur_depth = fraction·N as keep the search within 4× one pass.
+        string Backtracks(int steps, double fraction) => (3 * steps / Math.Max(1, (int)(fraction * steps))).ToString(CultureInfo.InvariantCulture);
         return
         [
             (StrategyNames.BestOfN, new() { ["n"] = "1" }, Greedy),
@@ -154,6 +164,11 @@ internal static class SudokuBench
             (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "4", ["preview_steps"] = "4" }, GreedyRandomRemask),
             (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "4" }, GreedyRandomRemask),
             (StrategyNames.Bfs, new() { ["particles"] = "2", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "4" }, Sampled),
+            // Constraint backtracking: every step judges the committed cells (no NFE) and backtracks as soon as one breaks a
+            // constraint, which no later step can repair; within 4× (N + 24 backtracks of N/8 steps).
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, GreedyRandomRemask),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Sampled),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
             (StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             (StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             (StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),

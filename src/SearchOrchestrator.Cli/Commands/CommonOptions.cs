@@ -80,7 +80,7 @@ internal sealed class CommonOptions
 
     /// <summary>The repository's models plus the built-in object counter, any verifier plug-ins and <paramref name="remote"/> verifiers.</summary>
     public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository, IEnumerable<IVerifier>? remote = null) =>
-        new(repository, [new ObjectCounter(), new SudokuVerifier(), new CompositionJudge(), .. LoadPlugins(parse).Verifiers, .. remote ?? []]);
+        new(repository, [new ObjectCounter(), new SudokuVerifier(), new SudokuConflictVerifier(), new CompositionJudge(), .. LoadPlugins(parse).Verifiers, .. remote ?? []]);
 
     /// <summary>
     /// The <c>kserve</c> verifiers set by <c>--Verifiers:Remote:&lt;n&gt;:&lt;setting&gt; &lt;value&gt;</c> (as for

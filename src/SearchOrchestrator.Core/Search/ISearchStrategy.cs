@@ -16,6 +16,12 @@ public interface ISearchStrategy
     /// <summary>True when the strategy cannot run without at least one verifier.</summary>
     bool NeedsVerifiers { get; }
 
+    /// <summary>
+    /// True when the strategy scores nodes' states (<see cref="TrajectoryTree.VerifyStatesAsync"/>): a masked model's
+    /// committed tokens. The engine refuses it for other processes, whose states are noise.
+    /// </summary>
+    bool JudgesStates => false;
+
     /// <summary>Checks the parameters against the request's step count; throws <see cref="InvalidRequestException"/> naming <c>strategy.&lt;parameter&gt;</c>.</summary>
     void Validate(int steps);
 

@@ -37,6 +37,9 @@ internal sealed class NodePreviews(DenoiserBatcher denoiser, StepLoop steps, ISa
     /// <summary>The model time a node's raw x0-prediction was made at (its last step's); null for a root.</summary>
     public float? PredictionTime(Node node) => node.StepIndex > 0 ? (float)steps.Schedule.TimestepAt(node.StepIndex - 1) : null;
 
+    /// <summary>The model time of a node's state (the time its next step is taken at); null for a finished, clean one.</summary>
+    public float? StateTime(Node node) => node.StepIndex < steps.Schedule.Count ? (float)steps.Schedule.TimestepAt(node.StepIndex) : null;
+
     /// <summary>
     /// The previews of <paramref name="nodes"/> (held here, each short of the last step) with <paramref name="previewSteps"/>
     /// steps each (fewer when fewer are left), counting every step in <paramref name="ledger"/> as preview NFE (the budget

@@ -319,6 +319,11 @@ public sealed class SearchEngine : IAsyncDisposable
         var verifiers = request.Verifiers.Select(_models.GetVerifier).ToList();
         var ensemble = new VerifierEnsemble(request.Verifiers, request.Ensemble, request.VerifierWeights);
         request.Strategy.Validate(request.Steps);
+        if (request.Strategy.JudgesStates && description.Process is not Processes.MaskedProcess)
+        {
+            throw new InvalidRequestException("strategy.judge", $"strategy '{request.Strategy.Name}' judges nodes' states (judge=state), which is for masked models' committed tokens; model '{description.Name}' is a {description.Process.Name} model, whose states are noise: use judge=prediction.");
+        }
+
         if (request.Strategy.NeedsVerifiers && verifiers.Count == 0)
         {
             throw new InvalidRequestException("verifiers", $"strategy '{request.Strategy.Name}' needs at least one verifier to score with.");

@@ -222,7 +222,18 @@ public sealed class TrajectoryTree
     /// left out of the ensemble from then on (the rest combine without it); when every one is, the search fails.
     /// </summary>
     public Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int? previewSteps, CancellationToken cancellationToken = default) =>
-        _verification.VerifyAsync(nodes, previewSteps ?? PreviewSteps, cancellationToken);
+        _verification.VerifyAsync(nodes, previewSteps ?? PreviewSteps, states: false, cancellationToken);
+
+    /// <summary>
+    /// Scores the nodes' states instead of their x0-predictions: a masked model's committed tokens, each still-masked
+    /// position holding the mask id (for Sudoku, a blank), so a verifier judges only what the node has decided (Sudoku:
+    /// the constraints its unmasked cells break, which no later step can repair). No preview and no NFE; verifier calls
+    /// are counted and budgeted as in <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/>. A
+    /// noise-aware verifier gets the time of the state's step. Only for masked models (the engine checks
+    /// <see cref="ISearchStrategy.JudgesStates"/>).
+    /// </summary>
+    public Task<IReadOnlyList<Node>> VerifyStatesAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) =>
+        _verification.VerifyAsync(nodes, 1, states: true, cancellationToken);
 
     /// <summary>
     /// The latest step at which siblings of this model and condition still differ in verifier score

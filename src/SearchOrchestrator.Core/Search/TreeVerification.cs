@@ -40,8 +40,11 @@ internal sealed class TreeVerification
     /// <summary>A pipeline's decoder and which verifiers score its images; null for other models.</summary>
     public TreeDecoding? Decoding { get; }
 
-    /// <inheritdoc cref="TrajectoryTree.VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/>
-    public async Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int previewSteps, CancellationToken cancellationToken)
+    /// <summary>
+    /// Scores the nodes: see <see cref="TrajectoryTree.VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/>, or,
+    /// with <paramref name="states"/>, <see cref="TrajectoryTree.VerifyStatesAsync"/> (<paramref name="previewSteps"/> is then 1).
+    /// </summary>
+    public async Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int previewSteps, bool states, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(nodes);
         if (_verifiers.Count == 0)
@@ -58,7 +61,7 @@ internal sealed class TreeVerification
         foreach (var node in nodes)
         {
             TrajectoryTree.RequireLive(node);
-            if (!node.HasPrediction)
+            if (!node.HasPrediction && !states)
             {
                 throw new InvalidOperationException($"{node} has no x0-prediction yet; advance it at least one step before verifying.");
             }
@@ -86,13 +89,18 @@ internal sealed class TreeVerification
         }
 
         var previews = await PreviewAsync(scored, j, cancellationToken).ConfigureAwait(false);
+        if (states)
+        {
+            await _executor.MaterializeAsync(scored, cancellationToken).ConfigureAwait(false);
+        }
+
         if (Decoding is { AnyPixels: true })
         {
             await DecodeAsync([.. scored.Where(n => !previews.ContainsKey(n))], cancellationToken).ConfigureAwait(false);
             await DecodePreviewsAsync(previews, cancellationToken).ConfigureAwait(false);
         }
 
-        var results = await Task.WhenAll(active.Select(v => ScoreOrLeaveOutAsync(v, scored, previews, cancellationToken))).ConfigureAwait(false);
+        var results = await Task.WhenAll(active.Select(v => ScoreOrLeaveOutAsync(v, scored, previews, states, cancellationToken))).ConfigureAwait(false);
         var kept = Enumerable.Range(0, active.Count).Where(k => results[k] is not null).ToList();
         if (kept.Count == 0)
         {
@@ -118,14 +126,19 @@ internal sealed class TreeVerification
     }
 
     /// <summary>
-    /// Scores with verifier <paramref name="v"/> (a node with a preview by its preview); null when it failed and was left
-    /// out (a remote one, and the request allows it).
+    /// Scores with verifier <paramref name="v"/> (a node with a preview by its preview; with <paramref name="states"/>, the
+    /// nodes' states, already brought here); null when it failed and was left out (a remote one, and the request allows it).
     /// </summary>
-    private async Task<float[]?> ScoreOrLeaveOutAsync(int v, IReadOnlyList<Node> nodes, Dictionary<Node, Preview> previews, CancellationToken cancellationToken)
+    private async Task<float[]?> ScoreOrLeaveOutAsync(int v, IReadOnlyList<Node> nodes, Dictionary<Node, Preview> previews, bool states, CancellationToken cancellationToken)
     {
         var batcher = _verifiers[v];
         try
         {
+            if (states)
+            {
+                return await ScoreSamplesAsync(batcher, _sampleShape, [.. nodes.Select(n => (n.State[.._sampleShape.ElementCount].ToArray(), _previews!.StateTime(n)))], cancellationToken).ConfigureAwait(false);
+            }
+
             if (Decoding is { } decoding && decoding.PixelVerifiers[v])
             {
                 // Decoded images are clean samples: a time-taking verifier gets no time for them.

@@ -2,6 +2,19 @@ using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Strategies;
 
+/// <summary>What <see cref="DfsStrategy"/> scores at an evaluation step.</summary>
+public enum DfsJudge
+{
+    /// <summary>The node's x0-prediction, or its preview when preview steps j &gt; 1.</summary>
+    Prediction,
+
+    /// <summary>
+    /// The node's state: a masked model's committed tokens, its masked positions blank (for Sudoku, the constraints the
+    /// unmasked cells already break). It costs no NFE; only masked models take it (a gaussian state is noise).
+    /// </summary>
+    State,
+}
+
 /// <summary>
 /// <c>dfs</c>: one trajectory goes deep; at each evaluation step, while its score is below the threshold and
 /// backtracks remain, it renoises back <c>recur_depth</c> steps and tries again; the best state seen at that step is
@@ -12,7 +25,8 @@ namespace SearchOrchestrator.Strategies;
 /// <param name="RecurDepth">How many steps a backtrack renoises back.</param>
 /// <param name="MaxBacktracks">The most backtracks in the whole search.</param>
 /// <param name="PreviewSteps">j of the evaluations' previews; null: the request's.</param>
-public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks, int? PreviewSteps = null) : ISearchStrategy<DfsStrategy>
+/// <param name="Judge">What an evaluation scores: the x0-prediction (or its preview) or, for masked models, the committed state.</param>
+public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks, int? PreviewSteps = null, DfsJudge Judge = DfsJudge.Prediction) : ISearchStrategy<DfsStrategy>
 {
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
@@ -24,13 +38,15 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
             new("recur_depth", "N/10", "steps a backtrack renoises back"),
             new("max_backtracks", "8", "the most backtracks in the whole search"),
             StrategyArguments.PreviewStepsParameter,
+            new("judge", "prediction|state", "what an evaluation scores: the x0-prediction (its preview when preview_steps > 1), or a masked model's committed tokens with the masks blank (Sudoku: backtrack on constraints the unmasked cells break; no NFE)"),
         ],
         (p, steps) => new DfsStrategy(
             p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
             p.Double("threshold", 0.5),
             p.Int("recur_depth", StrategyArguments.Tenth(steps)),
             p.Int("max_backtracks", 8),
-            StrategyArguments.PreviewSteps(p)));
+            StrategyArguments.PreviewSteps(p),
+            p.Enum("judge", DfsJudge.Prediction)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.Dfs;
@@ -39,12 +55,20 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     public bool NeedsVerifiers => true;
 
     /// <inheritdoc />
+    public bool JudgesStates => Judge == DfsJudge.State;
+
+    /// <inheritdoc />
     public void Validate(int steps)
     {
         StrategyArguments.EvaluationSteps(Name, "evaluate_at", EvaluateAt, steps);
         StrategyArguments.Within(Name, "recur_depth", RecurDepth, 1, steps);
         StrategyArguments.AtLeast(Name, "max_backtracks", MaxBacktracks, 0);
         StrategyArguments.PreviewSteps(Name, PreviewSteps);
+        if (Judge == DfsJudge.State && PreviewSteps > 1)
+        {
+            throw new InvalidRequestException("strategy.preview_steps", $"{Name}: judge=state scores the committed tokens, not a preview; leave preview_steps out or use judge=prediction.");
+        }
+
         if (!double.IsFinite(Threshold))
         {
             throw new InvalidRequestException("strategy.threshold", $"{Name}: threshold must be a finite number, got {Threshold}.");
@@ -60,9 +84,10 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         ArgumentNullException.ThrowIfNull(context);
         var n = context.Steps;
         long extra = (long)MaxBacktracks * RecurDepth;
-        // Every evaluation previews the current node once, every backtrack its retry once more.
-        var previews = EvaluateAt.Sum(step => context.PreviewNfe(PreviewSteps, step));
-        var retryPreviews = MaxBacktracks * EvaluateAt.Select(step => context.PreviewNfe(PreviewSteps, step)).DefaultIfEmpty(0).Max();
+        // Every evaluation previews the current node once, every backtrack its retry once more; a judged state needs none.
+        long Preview(int step) => Judge == DfsJudge.State ? 0 : context.PreviewNfe(PreviewSteps, step);
+        var previews = EvaluateAt.Sum(Preview);
+        var retryPreviews = MaxBacktracks * EvaluateAt.Select(Preview).DefaultIfEmpty(0).Max();
         // Each abandoned retry ends a trajectory whose path is at most the whole N plus every backtrack's steps.
         return new(new NfeRange(n + previews, n + extra + previews + retryPreviews), new NfeRange(n + previews, ((1 + (long)MaxBacktracks) * (n + extra)) + previews + retryPreviews),
             $"adaptive: {n} steps, plus up to {MaxBacktracks} backtracks of at most {RecurDepth} steps when a score falls below {Threshold}.")
@@ -80,7 +105,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         foreach (var step in EvaluateAt)
         {
             await tree.AdvanceAsync(current, step, cancellationToken).ConfigureAwait(false);
-            if (current.StepIndex != step || (await tree.VerifyAsync([current], PreviewSteps, cancellationToken).ConfigureAwait(false)).Count == 0)
+            if (current.StepIndex != step || (await JudgeAsync(tree, current, cancellationToken).ConfigureAwait(false)).Count == 0)
             {
                 break; // out of budget: carry on with what we have
             }
@@ -91,7 +116,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
                 backtracks++;
                 var retry = tree.Renoise(best, Math.Max(0, step - RecurDepth));
                 await tree.AdvanceAsync(retry, step, cancellationToken).ConfigureAwait(false);
-                if (retry.StepIndex != step || (await tree.VerifyAsync([retry], PreviewSteps, cancellationToken).ConfigureAwait(false)).Count == 0)
+                if (retry.StepIndex != step || (await JudgeAsync(tree, retry, cancellationToken).ConfigureAwait(false)).Count == 0)
                 {
                     tree.Prune(retry);
                     break;
@@ -118,4 +143,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
 
         return new StrategyOutcome([current]);
     }
+
+    private Task<IReadOnlyList<Node>> JudgeAsync(TrajectoryTree tree, Node node, CancellationToken cancellationToken) =>
+        Judge == DfsJudge.State ? tree.VerifyStatesAsync([node], cancellationToken) : tree.VerifyAsync([node], PreviewSteps, cancellationToken);
 }

@@ -95,6 +95,53 @@ public static class Sudoku
         return new SudokuCheck(violations, violations == 0);
     }
 
+    /// <summary>
+    /// Counts the constraints <paramref name="cells"/> already breaks, blanks (0) being undecided: rows, columns and boxes
+    /// where a digit appears twice, plus givens of <paramref name="puzzle"/> filled with another digit. On a complete grid
+    /// it equals <see cref="Check"/>'s violations (a full unit misses a digit exactly when it repeats one).
+    /// </summary>
+    public static int Conflicts(ReadOnlySpan<float> cells, IReadOnlyList<int>? puzzle = null)
+    {
+        if (cells.Length != Cells)
+        {
+            throw new ArgumentException($"A Sudoku grid has {Cells} cells, got {cells.Length}.", nameof(cells));
+        }
+
+        var conflicts = 0;
+        for (var unit = 0; unit < 27; unit++)
+        {
+            var seen = 0;
+            for (var j = 0; j < 9; j++)
+            {
+                var d = (int)cells[UnitCell(unit, j)];
+                if (d is >= 1 and <= 9)
+                {
+                    if ((seen & (1 << d)) != 0)
+                    {
+                        conflicts++;
+                        break;
+                    }
+
+                    seen |= 1 << d;
+                }
+            }
+        }
+
+        if (puzzle is not null)
+        {
+            for (var i = 0; i < Cells; i++)
+            {
+                var d = (int)cells[i];
+                if (puzzle[i] != 0 && d is >= 1 and <= 9 && puzzle[i] != d)
+                {
+                    conflicts++;
+                }
+            }
+        }
+
+        return conflicts;
+    }
+
     /// <summary>A grid as nine lines with box separators; blanks as '.'.</summary>
     public static string Render(ReadOnlySpan<float> cells)
     {

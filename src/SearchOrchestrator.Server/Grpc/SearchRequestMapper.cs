@@ -176,6 +176,11 @@ internal static class SearchRequestMapper
                 Set("recur_depth", request.Dfs.HasRecurDepth, request.Dfs.RecurDepth);
                 Set("max_backtracks", request.Dfs.HasMaxBacktracks, request.Dfs.MaxBacktracks);
                 Set("preview_steps", request.Dfs.HasPreviewSteps, request.Dfs.PreviewSteps);
+                if (request.Dfs.HasJudge)
+                {
+                    p["judge"] = request.Dfs.Judge;
+                }
+
                 break;
             case GenerateRequest.StrategyOneofCase.SearchOverPaths:
                 Set("candidates", request.SearchOverPaths.HasCandidates, request.SearchOverPaths.Candidates);

@@ -209,6 +209,67 @@ public sealed class MaskedTrajectoryTreeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task VerifyStates_ScoresTheCommittedTokensWithTheMasksBlankAndSpendsNoNfe()
+    {
+        var tree = Tree(temperature: 0);
+        var root = tree.CreateRoot();
+        await tree.AdvanceAsync(root, 1);
+
+        await tree.VerifyStatesAsync([root]);
+        var state = root.Score;
+        await tree.VerifyAsync([root]);
+
+        // Step 1 of 4 commits two b's; the x0-prediction fills the other six masks with b as well.
+        Assert.Equal((2.0, 8.0), (state!.Value, root.Score!.Value));
+        Assert.Equal(1, tree.Nfe);
+        Assert.Equal((0L, 2L), (tree.Account().PreviewNfe, tree.Account().VerifierCalls));
+    }
+
+    [Theory]
+    [InlineData(DfsJudge.Prediction, 8, 2 + 1)]
+    [InlineData(DfsJudge.State, 8 + (3 * 2), 2 + 3 + 1)]
+    public async Task Dfs_Judge_BacktracksOnlyWhenWhatItJudgesIsBelowTheThreshold(DfsJudge judge, long nfe, long verifierCalls)
+    {
+        // Greedy decoding of eight b's, one per step: at steps 2 and 4 the prediction holds eight (above 5) but the state
+        // only two and four (below), so judging the state spends all three backtracks of two steps at step 2.
+        var result = await _engine.RunAsync(new SearchRequest
+        {
+            Model = _denoiser.Description.Name,
+            Condition = string.Empty,
+            Steps = 8,
+            Seed = 5,
+            Sampler = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 0),
+            Strategy = new DfsStrategy([2, 4], Threshold: 5, RecurDepth: 2, MaxBacktracks: 3, Judge: judge),
+            Verifiers = ["token-count"],
+        });
+
+        Assert.Equal((nfe, verifierCalls), (result.Cost.Nfe, result.Cost.VerifierCalls));
+        Assert.Equal(8.0, result.Candidates[0].Score);
+    }
+
+    [Fact]
+    public async Task Dfs_JudgeState_TakesNoPreviewEvenWhenTheRequestAsksForThem()
+    {
+        var request = new SearchRequest
+        {
+            Model = _denoiser.Description.Name,
+            Condition = string.Empty,
+            Steps = 8,
+            Seed = 5,
+            Sampler = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 1.0),
+            PreviewSteps = 3,
+            Strategy = new DfsStrategy([2, 4], Threshold: 100, RecurDepth: 2, MaxBacktracks: 3, Judge: DfsJudge.State),
+            Verifiers = ["token-count"],
+        };
+
+        var result = await _engine.RunAsync(request);
+
+        Assert.Equal(8 + (3 * 2), result.Cost.Nfe);
+        Assert.Equal(0, result.Cost.PreviewNfe);
+        Assert.Equal(new NfeRange(0, 0), request.Strategy.Plan(PlanContext.For(request)).PreviewNfe);
+    }
+
+    [Fact]
     public void CreateRoot_SecondRootUnderGreedyDecoding_IsRefusedRatherThanDuplicated()
     {
         var tree = Tree(temperature: 0);

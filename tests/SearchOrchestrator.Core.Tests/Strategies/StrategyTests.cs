@@ -102,6 +102,23 @@ public sealed class StrategyTests
     }
 
     [Fact]
+    public async Task Dfs_JudgeStateOnAGaussianModel_IsRefusedNamingJudge()
+    {
+        var ex = await Assert.ThrowsAsync<InvalidRequestException>(() => RunAsync(new DfsStrategy([5, 10], Threshold: 0, RecurDepth: 3, MaxBacktracks: 4, Judge: DfsJudge.State)));
+
+        Assert.Equal("strategy.judge", ex.Argument);
+        Assert.Contains("model 'gaussian-data' is a gaussian model", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dfs_JudgeStateWithItsOwnPreviewSteps_IsRefused()
+    {
+        var ex = Assert.Throws<InvalidRequestException>(() => new DfsStrategy([5], 0, 3, 4, PreviewSteps: 3, Judge: DfsJudge.State).Validate(20));
+
+        Assert.Equal("strategy.preview_steps", ex.Argument);
+    }
+
+    [Fact]
     public async Task Bfs_Prune_KeepsTheTopWidthAndRefillsToK()
     {
         var result = await RunAsync(new BfsStrategy(4, [10], BfsMode.Prune, Width: 2), candidates: 4);

@@ -91,6 +91,23 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
         Assert.True(response.Candidates[0].Complete);
     }
 
+    [Fact]
+    public async Task Generate_DfsJudgingStates_BacktracksOnCommittedCellsWithoutPreviews()
+    {
+        var request = Sudoku();
+        request.Dfs = new Dfs { EvaluateAt = { 3, 6 }, Threshold = 100, RecurDepth = 2, MaxBacktracks = 4, Judge = "state" };
+        request.Verifiers[0] = "sudoku-conflicts";
+        request.PreviewSteps = 3; // judge=state takes none
+        request.Candidates = 1;
+
+        var response = await Client.GenerateAsync(request);
+
+        // An unreachable threshold spends every backtrack at step 3: 10 steps plus four re-advances of two.
+        Assert.Equal((10 + (4 * 2), 0L), (response.Cost.Nfe, response.Cost.PreviewNfe));
+        Assert.Equal(2 + 4 + 1, response.Cost.VerifierCalls);
+        Assert.True(response.Candidates[0].Complete);
+    }
+
     [Theory]
     [InlineData("short", "condition: must have exactly 81 characters")]
     [InlineData("character", "condition: character 'x' at position 3")]
@@ -102,6 +119,7 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
     [InlineData("policy", "masked_sampler.policy: unknown unmasking policy 'premises-first'")]
     [InlineData("steps", "steps: steps must be between 1 and 81")]
     [InlineData("png", "include_png: model 'sudoku' is a masked model: its candidates are tokens")]
+    [InlineData("judge", "strategy.judge: dfs: judge must be prediction or state, got 'states'")]
     [InlineData("greedy", "masked_sampler: cannot start a second root: the masked(temperature=0, policy=confidence, remask=confidence) sampler is deterministic")]
     public async Task Generate_BadMaskedField_FailsWithInvalidArgumentNamingIt(string field, string message)
     {
@@ -118,6 +136,7 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
             case "policy": request.MaskedSampler.Policy = "premises-first"; break;
             case "greedy": request.MaskedSampler.Temperature = 0; break;
             case "png": request.IncludePng = true; break;
+            case "judge": request.Dfs = new Dfs { Judge = "states" }; break;
             default: request.Steps = 100; break;
         }
 
