@@ -254,8 +254,8 @@ public sealed class WorkerRuntime
         }
     }
 
-    /// <summary>Scores samples with a verifier of this process.</summary>
-    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
+    /// <summary>Scores samples with a verifier of this process; <paramref name="times"/>: each sample's model time, for a noise-aware verifier.</summary>
+    public async Task<float[]> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, IReadOnlyList<float>? times = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(samples);
         var batcher = _engine.BatcherFor(_models.GetVerifier(verifier));
@@ -272,7 +272,12 @@ public sealed class WorkerRuntime
             throw new InvalidRequestException("texts", $"gives {texts.Count} texts for {samples.Count} samples; give one per sample or none.");
         }
 
-        var results = await Task.WhenAll(samples.Select((s, i) => batcher.ScoreAsync(shape, s, condition, text: texts?[i], cancellationToken: cancellationToken))).ConfigureAwait(false);
+        if (times is not null && times.Count != samples.Count)
+        {
+            throw new InvalidRequestException("times", $"gives {times.Count} times for {samples.Count} samples; give one per sample or none.");
+        }
+
+        var results = await Task.WhenAll(samples.Select((s, i) => batcher.ScoreAsync(shape, s, condition, times?[i], texts?[i], cancellationToken))).ConfigureAwait(false);
         return [.. results.Select(r => r.Score)];
     }
 
@@ -295,12 +300,16 @@ public sealed class WorkerRuntime
         return [.. decoded.Select(d => d.Image)];
     }
 
-    /// <summary>Scores resident nodes' x0-predictions (their states once complete) with a verifier of this process.</summary>
+    /// <summary>
+    /// Scores resident nodes' x0-predictions (their states once complete) with a verifier of this process, each with the
+    /// model time of the step that predicted it, as the orchestrator scores nodes it holds.
+    /// </summary>
     public Task<float[]> VerifyResidentAsync(string verifier, string condition, string session, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handles);
         Touch(session);
         var nodes = handles.Select(h => Get(session, h)).ToList();
+        var times = nodes.Select(n => n.StepIndex > 0 ? (float?)n.Trajectory.Steps.Schedule.TimestepAt(n.StepIndex - 1) : null).ToList();
         var samples = nodes.Select(n =>
         {
             lock (n)
@@ -310,7 +319,7 @@ public sealed class WorkerRuntime
                 return source[..n.Trajectory.Shape.ElementCount];
             }
         }).ToList();
-        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, cancellationToken: cancellationToken);
+        return VerifyAsync(verifier, condition, nodes.Count == 0 ? new SampleShape(1, 1, 1) : nodes[0].Trajectory.Shape, samples, times: times.All(t => t is not null) ? [.. times.Select(t => t!.Value)] : null, cancellationToken: cancellationToken);
     }
 
     private static async Task<List<BatchTiming>> AdvanceOneAsync(ResidentNode node, int toStep, CancellationToken cancellationToken)

@@ -37,8 +37,11 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>Forgets resident nodes.</summary>
     Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
 
-    /// <summary>Scores samples (with their decoded <paramref name="texts"/>, a text model's) with a verifier the worker hosts.</summary>
-    Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Scores samples (with their decoded <paramref name="texts"/>, a text model's, and the model <paramref name="times"/>
+    /// they were predicted at, for a noise-aware verifier) with a verifier the worker hosts.
+    /// </summary>
+    Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, IReadOnlyList<float>? times = null, CancellationToken cancellationToken = default);
 
     /// <summary>Scores resident nodes' x0-predictions with a verifier the worker hosts.</summary>
     Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);

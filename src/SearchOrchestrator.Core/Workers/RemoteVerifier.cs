@@ -46,7 +46,8 @@ public sealed class RemoteVerifier : IRemoteVerifier
         foreach (var group in Enumerable.Range(0, batch.Count).GroupBy(i => batch.Conditions[i], StringComparer.Ordinal))
         {
             var rows = group.ToList();
-            var (scored, transfer) = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], batch.Texts is { } texts ? [.. rows.Select(i => texts[i])] : null, cancellationToken).ConfigureAwait(false);
+            var times = batch.Times.Length == 0 ? null : rows.Select(i => batch.Times.Span[i]).ToArray();
+            var (scored, transfer) = await ScoreOnAWorkerAsync(group.Key, batch.Shape, [.. rows.Select(i => batch.Sample(i).ToArray())], batch.Texts is { } texts ? [.. rows.Select(i => texts[i])] : null, times, cancellationToken).ConfigureAwait(false);
             moved += transfer;
             for (var k = 0; k < rows.Count; k++)
             {
@@ -57,14 +58,14 @@ public sealed class RemoteVerifier : IRemoteVerifier
         return (scores, moved);
     }
 
-    private async Task<(float[] Scores, Transfer Transfer)> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts, CancellationToken cancellationToken)
+    private async Task<(float[] Scores, Transfer Transfer)> ScoreOnAWorkerAsync(string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts, IReadOnlyList<float>? times, CancellationToken cancellationToken)
     {
         string? lastFailure = null;
         foreach (var worker in _pool.Workers.Where(w => w.IsAvailable && w.HostsVerifier(Name)).OrderBy(w => w.QueuedRows))
         {
             try
             {
-                var (scores, transfer) = await worker.VerifyAsync(Name, condition, shape, samples, texts, cancellationToken).ConfigureAwait(false);
+                var (scores, transfer) = await worker.VerifyAsync(Name, condition, shape, samples, texts, times, cancellationToken).ConfigureAwait(false);
                 if (scores.Length == samples.Count)
                 {
                     return (scores, transfer);

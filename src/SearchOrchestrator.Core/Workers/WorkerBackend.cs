@@ -181,9 +181,9 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     }
 
     /// <summary>Scores samples with a verifier the worker hosts (what a <see cref="RemoteVerifier"/> calls).</summary>
-    public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
+    public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, IReadOnlyList<float>? times = null, CancellationToken cancellationToken = default)
     {
-        var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, texts, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        var call = await CallAsync(ct => _client.VerifyAsync(verifier, condition, shape, samples, texts, times, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
         return (call.Value, call.Transfer);
     }
 

@@ -177,12 +177,13 @@ public sealed class GrpcWorkerClient : IWorkerClient
     }
 
     /// <inheritdoc />
-    public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
+    public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, IReadOnlyList<float>? times = null, CancellationToken cancellationToken = default)
     {
         var request = new VerifyRequest { Verifier = verifier, Condition = condition };
         request.Shape.AddRange(shape.Dimensions);
         request.Samples.AddRange(samples.Select(s => TensorCodec.Encode<float>(s)));
         request.Texts.AddRange(texts ?? []);
+        request.Times.AddRange(times ?? []);
         return CallAsync(request, (r, o) => _worker.VerifyAsync(r, o), r => r.ServerMicros, r => Scores(r, samples.Count), cancellationToken);
     }
 

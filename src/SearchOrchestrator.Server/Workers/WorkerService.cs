@@ -143,7 +143,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
 
             var shape = new SampleShape([.. request.Shape]);
             var samples = request.Samples.Select((s, i) => TensorCodec.Decode<float>(s.Span) ?? throw new InvalidRequestException($"samples[{i}]", "is not a whole number of float32 values.")).ToList();
-            scores = await runtime.VerifyAsync(request.Verifier, request.Condition, shape, samples, request.Texts.Count == 0 ? null : request.Texts, context.CancellationToken);
+            scores = await runtime.VerifyAsync(request.Verifier, request.Condition, shape, samples, request.Texts.Count == 0 ? null : request.Texts, request.Times.Count == 0 ? null : request.Times, context.CancellationToken);
         }
 
         var response = new VerifyResponse { ServerMicros = Micros(started) };

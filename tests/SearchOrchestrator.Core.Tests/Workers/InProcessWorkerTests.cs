@@ -4,6 +4,7 @@ using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Core.Tests.Workers;
@@ -289,6 +290,27 @@ public sealed class InProcessWorkerTests
         Assert.Throws<ModelNotFoundException>(() => here.GetVerifier("no-such-verifier"));
     }
 
+    [Theory]
+    [InlineData(WorkerModes.Stateless)]
+    [InlineData(WorkerModes.Resident)]
+    public async Task VerifyAsync_NoiseAwareVerifierOnlyAWorkerServes_GetsEachNodesPredictionTime(string mode)
+    {
+        var worker = new FakeModels([new GaussianDataDenoiser(Data)], [new TimeVerifier()]);
+        await using var pool = await PoolAsync(worker, new WorkerOptions { Mode = mode, UseLocal = false }, verifiers: [TimeVerifier.VerifierName]);
+        var here = new ModelCatalog(new FakeModels([new GaussianDataDenoiser(Data)], []), [], pool.RemoteVerifier);
+        await using var engine = new SearchEngine(here, workers: pool);
+        var tree = engine.CreateTree(Request(new BestOfNStrategy(2), steps: 10) with { Verifiers = [TimeVerifier.VerifierName] });
+        var roots = new[] { tree.CreateRoot(), tree.CreateRoot() };
+        await tree.AdvanceAsync(roots, 4);
+
+        await tree.VerifyAsync(roots);
+
+        // Stateless: the samples go to the worker with their times (VerifyRequest.times); resident: the worker takes
+        // each node's from its step. Either way the time of step 3, which predicted the step-4 x0-predictions.
+        var time = (float)new GaussianDataDenoiser(Data).Description.Process.Steps(10).TimestepAt(3);
+        Assert.All(roots, r => Assert.Equal(time, r.Score));
+    }
+
     [Fact]
     public async Task JoinAsync_OtherProtocolVersion_IsRefused()
     {
@@ -298,6 +320,17 @@ public sealed class InProcessWorkerTests
         var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => pool.JoinAsync("http://w:1"));
 
         Assert.Contains("protocol version 99", refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A noise-aware stand-in: scores each sample by the model time it came with (−1 without one).</summary>
+    private sealed class TimeVerifier : IVerifier
+    {
+        public const string VerifierName = "time";
+
+        public string Name => VerifierName;
+
+        public Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default) =>
+            Task.FromResult(Enumerable.Range(0, batch.Count).Select(i => batch.Times.Length == 0 ? -1f : batch.Times.Span[i]).ToArray());
     }
 
     private static FakeModels Models() => new([new GaussianDataDenoiser(Data)], [new MeanVerifier()]);
@@ -402,8 +435,8 @@ public sealed class InProcessWorkerTests
         public Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
             Call(() => { runtime.Release(Session, handles); return Task.FromResult(true); });
 
-        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default) =>
-            Call(() => runtime.VerifyAsync(verifier, condition, shape, samples, texts, cancellationToken));
+        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, IReadOnlyList<float>? times = null, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.VerifyAsync(verifier, condition, shape, samples, texts, times, cancellationToken));
 
         public Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
             Call(() => runtime.VerifyResidentAsync(verifier, condition, Session, handles, cancellationToken));

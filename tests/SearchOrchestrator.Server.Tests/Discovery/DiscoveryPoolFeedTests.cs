@@ -140,7 +140,7 @@ public sealed class DiscoveryPoolFeedTests
 
         public Task<WorkerCall<bool>> ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<WorkerCall<float[]>> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, IReadOnlyList<float>? times = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<WorkerCall<float[]>> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
