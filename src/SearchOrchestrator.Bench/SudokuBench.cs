@@ -167,7 +167,7 @@ internal static class SudokuBench
             // Constraint backtracking: every step judges the committed cells (no NFE) and backtracks as soon as one breaks a
             // constraint, which no later step can repair; within 4× (N + 24 backtracks of N/8 steps).
             (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, GreedyRandomRemask),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Sampled),
+            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Greedy.With(SamplerParameters.Temperature, 1.0)),
             (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
             (StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             (StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),

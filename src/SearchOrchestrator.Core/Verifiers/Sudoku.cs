@@ -97,8 +97,9 @@ public static class Sudoku
 
     /// <summary>
     /// Counts the constraints <paramref name="cells"/> already breaks, blanks (0) being undecided: rows, columns and boxes
-    /// where a digit appears twice, plus givens of <paramref name="puzzle"/> filled with another digit. On a complete grid
-    /// it equals <see cref="Check"/>'s violations (a full unit misses a digit exactly when it repeats one).
+    /// where a digit appears twice, blanks whose row, column and box already hold all nine digits (no digit can fill
+    /// them any more), plus givens of <paramref name="puzzle"/> filled with another digit. On a complete grid it equals
+    /// <see cref="Check"/>'s violations (a full unit misses a digit exactly when it repeats one).
     /// </summary>
     public static int Conflicts(ReadOnlySpan<float> cells, IReadOnlyList<int>? puzzle = null)
     {
@@ -108,34 +109,33 @@ public static class Sudoku
         }
 
         var conflicts = 0;
+        Span<int> used = stackalloc int[27];
         for (var unit = 0; unit < 27; unit++)
         {
-            var seen = 0;
+            var repeated = false;
             for (var j = 0; j < 9; j++)
             {
                 var d = (int)cells[UnitCell(unit, j)];
                 if (d is >= 1 and <= 9)
                 {
-                    if ((seen & (1 << d)) != 0)
-                    {
-                        conflicts++;
-                        break;
-                    }
-
-                    seen |= 1 << d;
+                    repeated |= (used[unit] & (1 << d)) != 0;
+                    used[unit] |= 1 << d;
                 }
             }
+
+            conflicts += repeated ? 1 : 0;
         }
 
-        if (puzzle is not null)
+        for (var i = 0; i < Cells; i++)
         {
-            for (var i = 0; i < Cells; i++)
+            var d = (int)cells[i];
+            if (d is >= 1 and <= 9)
             {
-                var d = (int)cells[i];
-                if (puzzle[i] != 0 && d is >= 1 and <= 9 && puzzle[i] != d)
-                {
-                    conflicts++;
-                }
+                conflicts += puzzle is not null && puzzle[i] != 0 && puzzle[i] != d ? 1 : 0;
+            }
+            else if ((used[i / 9] | used[9 + (i % 9)] | used[18 + (i / 27 * 3) + (i % 9 / 3)]) == 0x3FE)
+            {
+                conflicts++;
             }
         }
 

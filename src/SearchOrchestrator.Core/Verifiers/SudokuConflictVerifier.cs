@@ -1,9 +1,9 @@
 namespace SearchOrchestrator.Verifiers;
 
 /// <summary>
-/// The Sudoku conflict verifier: scores a grid −(rows, columns and boxes where a digit appears twice, plus givens filled
-/// with another digit when the condition is the puzzle text); blank cells are undecided, not violations
-/// (<see cref="Sudoku.Conflicts"/>). It judges what a masked node has committed — its state, with the still-masked
+/// The Sudoku conflict verifier: scores a grid −(rows, columns and boxes where a digit appears twice, blank cells no
+/// digit can fill any more, plus givens filled with another digit when the condition is the puzzle text); other blank
+/// cells are undecided, not violations (<see cref="Sudoku.Conflicts"/>). It judges what a masked node has committed — its state, with the still-masked
 /// cells blank (<c>dfs</c> with <c>judge=state</c>) — so a search can backtrack as soon as a committed cell breaks a
 /// constraint, which no later unmasking step can repair. On a complete grid it scores exactly as
 /// <see cref="SudokuVerifier"/>.

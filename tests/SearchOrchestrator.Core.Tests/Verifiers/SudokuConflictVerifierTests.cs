@@ -34,6 +34,15 @@ public sealed class SudokuConflictVerifierTests
     }
 
     [Fact]
+    public async Task ScoreAsync_ABlankNoDigitCanFill_CountsAsBroken()
+    {
+        // Cell 0's row holds 1..8 and its column a 9: nothing fits there any more, though no digit repeats.
+        var grid = ".12345678" + "9" + new string('.', 71);
+
+        Assert.Equal(-1f, await Score(grid, string.Empty));
+    }
+
+    [Fact]
     public async Task ScoreAsync_ChangedGiven_CountsOnlyWhenFilledWithAnotherDigit()
     {
         var changed = "6" + Puzzle[1..];
