@@ -31,7 +31,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.Dfs,
-        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking); judge previews (preview_steps > 1), not raw predictions. On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
+        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking); judge previews (preview_steps > 1), not raw predictions; on masked models judge=state backtracks on committed cells (Sudoku with sudoku-conflicts). On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
         [
             new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
             new("threshold", "0.5", "scores below this trigger a backtrack"),
