@@ -94,7 +94,7 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
                 {
                     Name = entry.Name,
                     State = "UNAVAILABLE",
-                    Reason = entry.IsReady ? "loaded, but not served over this protocol (only denoisers and ONNX verifiers are)" : entry.Error ?? "not loaded",
+                    Reason = entry.IsReady ? "loaded, but not served over this protocol (only denoisers and ONNX verifiers of samples alone are)" : entry.Error ?? "not loaded",
                 };
             if (!request.Ready || index.State == "READY")
             {

@@ -76,7 +76,10 @@ internal sealed class ServedModel
 
     public Task<float[]> RunAsync(int batch, InputValues[] inputs, CancellationToken cancellationToken) => _run(batch, inputs, cancellationToken);
 
-    /// <summary>Every ready repository model the provider serves as a denoiser or an ONNX verifier.</summary>
+    /// <summary>
+    /// Every ready repository model the provider serves as a denoiser or an ONNX verifier; a noise-aware verifier (it
+    /// takes each sample's time, which this protocol's requests do not carry) is not served.
+    /// </summary>
     public static IReadOnlyDictionary<string, ServedModel> From(ModelRepository repository, IModelProvider models)
     {
         var served = new Dictionary<string, ServedModel>(StringComparer.Ordinal);
@@ -88,7 +91,7 @@ internal sealed class ServedModel
                 var denoiser = models.GetDenoiser(entry.Name);
                 served[entry.Name] = ForDenoiser(entry.Name, m, denoiser);
             }
-            else if (entry.Kind == ManifestNames.Verifier && models.GetVerifier(entry.Name) is IVerifierModel verifier)
+            else if (entry.Kind == ManifestNames.Verifier && m.Inputs?.ContainsKey("time") != true && models.GetVerifier(entry.Name) is IVerifierModel verifier)
             {
                 served[entry.Name] = ForVerifier(entry.Name, m, verifier);
             }

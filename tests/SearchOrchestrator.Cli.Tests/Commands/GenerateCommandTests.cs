@@ -157,7 +157,7 @@ public sealed class GenerateCommandTests : IDisposable
     [InlineData("--param evaluate_at=30", "searchorch: error: bfs: evaluate_at must be strictly increasing steps between 1 and 9, got [30].")]
     [InlineData("--param depth=3", "searchorch: error: bfs has no parameter 'depth'; its parameters are: particles=4, evaluate_at=<steps> (default every N/5), mode=resample|prune, temperature=1, width=1, preview_steps=the request's (1).")]
     [InlineData("--verifier none", "searchorch: error: strategy 'bfs' needs at least one verifier to score with.")]
-    [InlineData("--verifier nope", "searchorch: error: no verifier named 'nope' in the model repository; available: count-verifier, shapes-t2i-verifier.")]
+    [InlineData("--verifier nope", "searchorch: error: no verifier named 'nope' in the model repository; available: count-verifier, count-verifier-t, shapes-t2i-verifier.")]
     public async Task Generate_BadSearchArgument_PrintsOneLineNamingIt(string change, string expected)
     {
         var args = new List<string> { "generate", "--model", "counting", "--condition", "5", "--steps", "10", "--strategy", "bfs", "--out", Path.Combine(_output.FullName, "x.png") };

@@ -15,7 +15,7 @@ public sealed class ModelRepositoryTests
         using var repository = Load(RepositoryPaths.Models);
 
         Assert.Equal("cpu", repository.ExecutionProvider);
-        Assert.Equal(["count-verifier", "counting", "shapes-t2i", "shapes-t2i-verifier", "sudoku"], repository.Models.Select(m => m.Name));
+        Assert.Equal(["count-verifier", "count-verifier-t", "counting", "shapes-t2i", "shapes-t2i-verifier", "sudoku"], repository.Models.Select(m => m.Name));
         Assert.Equal("pipeline", repository.Models.Single(m => m.Name == "shapes-t2i").Kind);
         Assert.All(repository.Models, m => Assert.True(m.IsReady, m.Error));
         Assert.Equal("counting", repository.GetDenoiser("counting").Description.Name);

@@ -83,7 +83,7 @@ public sealed class JsonTranscodingTests(ServerFixture server, AuthServerFixture
 
         var models = body.GetProperty("models").EnumerateArray().ToList();
         var names = models.Where(m => !m.TryGetProperty("verifierKind", out var kind) || kind.GetString() == "onnx").Select(m => m.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["count-verifier", "counting", "shapes-t2i", "shapes-t2i-verifier", "sudoku"], names.Order());
+        Assert.Equal(["count-verifier", "count-verifier-t", "counting", "shapes-t2i", "shapes-t2i-verifier", "sudoku"], names.Order());
         Assert.Equal("code", models.Single(m => m.GetProperty("name").GetString() == "object-counter").GetProperty("verifierKind").GetString());
         Assert.Contains("object-counter", body.GetProperty("codeVerifiers").EnumerateArray().Select(v => v.GetString()));
     }
