@@ -80,7 +80,7 @@ internal static class WorkersCommand
 
             try
             {
-                await using var backend = await KServeBackend.ConnectAsync(options, n => repository.Models.FirstOrDefault(m => m.Name == n && m.IsReady)?.Manifest, new WorkerOptions(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await using var backend = await KServeBackend.ConnectAsync(options, n => repository.Models.FirstOrDefault(m => m.Name == n && m.IsReady)?.Manifest, new WorkerOptions(), localDecoder: n => repository.GetStages(n)?.Decoder.Description, cancellationToken: cancellationToken).ConfigureAwait(false);
                 var fit = backend.Link.Fit;
                 Console.WriteLine($"| {endpoint} | joined | {string.Join(", ", names)} | {fit.Latency.TotalMilliseconds:0.00} ms | {fit.BytesPerSecond / 1e6:0.0} MB/s | {fit.RSquared:0.000} | {backend.Compute.Predict(1).TotalMilliseconds:0.00} ms | {backend.Compute.Predict(8).TotalMilliseconds:0.00} ms |");
             }

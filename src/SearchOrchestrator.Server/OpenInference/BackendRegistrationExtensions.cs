@@ -29,6 +29,7 @@ public static class BackendRegistrationExtensions
             return new KServeBackendFactory(
                 provider.GetRequiredService<WorkerPool>(),
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest,
+                name => repository.GetStages(name)?.Decoder.Description,
                 provider.GetService<TimeProvider>(),
                 provider.GetService<ILogger<KServeBackend>>());
         }));

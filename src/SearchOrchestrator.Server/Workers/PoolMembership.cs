@@ -21,14 +21,17 @@ public sealed class PoolMembership
 
     /// <summary>Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="repository"/> gives our manifests.</summary>
     public PoolMembership(WorkerPool pool, ModelRepository repository, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
-        : this(pool, name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest, time, logger)
+        : this(pool, name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest, time, logger, name => repository.GetStages(name)?.Decoder.Description)
     {
         ArgumentNullException.ThrowIfNull(repository);
     }
 
-    /// <summary>Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="manifest"/> gives our manifest of a model (null: not here).</summary>
-    public PoolMembership(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
-        : this(pool, [new WorkerBackendFactory(pool), new KServeBackendFactory(pool, manifest, time, logger)], time, logger)
+    /// <summary>
+    /// Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="manifest"/> gives our
+    /// manifest of a model (null: not here), <paramref name="decoder"/> our pipeline's decoder (null: no such pipeline here).
+    /// </summary>
+    public PoolMembership(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time = null, ILogger<PoolMembership>? logger = null, Func<string, SearchOrchestrator.Denoising.DecoderDescription?>? decoder = null)
+        : this(pool, [new WorkerBackendFactory(pool), new KServeBackendFactory(pool, manifest, decoder ?? (_ => null), time, logger)], time, logger)
     {
     }
 
@@ -125,7 +128,7 @@ internal sealed class WorkerBackendFactory(WorkerPool pool) : IBackendFactory
 /// The <c>kserve</c> kind: an Open Inference Protocol server (<see cref="KServeBackend.ConnectAsync"/>), its
 /// <see cref="KServeEndpointOptions"/> in <see cref="BackendEndpoint.Settings"/>.
 /// </summary>
-internal sealed class KServeBackendFactory(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time, ILogger? logger) : IBackendFactory
+internal sealed class KServeBackendFactory(WorkerPool pool, Func<string, ModelManifest?> manifest, Func<string, SearchOrchestrator.Denoising.DecoderDescription?> decoder, TimeProvider? time, ILogger? logger) : IBackendFactory
 {
     public string Kind => BackendKinds.KServe;
 
@@ -133,6 +136,6 @@ internal sealed class KServeBackendFactory(WorkerPool pool, Func<string, ModelMa
     {
         var options = endpoint.Settings as KServeEndpointOptions
             ?? throw new WorkerRefusedException(endpoint.Address, $"a kserve backend needs its settings (model mapping) as {nameof(KServeEndpointOptions)}.");
-        return await KServeBackend.ConnectAsync(options, manifest, pool.Options, time, logger, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await KServeBackend.ConnectAsync(options, manifest, pool.Options, time, logger, localDecoder: decoder, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }
