@@ -444,6 +444,7 @@ internal sealed class PlacedExecutor : ITreeExecutor
                 {
                     var outcome = await backend.StepAsync(request, owner._trajectory, cancellationToken).ConfigureAwait(false);
                     owner._ledger.RecordTransfer(backend, outcome.Transfer);
+                    owner._ledger.AddEncoding(outcome.Encoding.Calls, outcome.Encoding.Hits);
                     return outcome;
                 }
                 catch (Exception ex) when (IsBackendFault(ex, cancellationToken))

@@ -43,7 +43,11 @@ public interface IStepBackend
 }
 
 /// <summary>What one step cost: the batch it joined and what it moved over a link.</summary>
-public readonly record struct StepOutcome(BatchTiming Timing, Transfer Transfer);
+public readonly record struct StepOutcome(BatchTiming Timing, Transfer Transfer)
+{
+    /// <summary>What a worker's own text encoder did for the call the step went in (counted with one of its steps only).</summary>
+    public PromptEncoding Encoding { get; init; }
+}
 
 /// <summary>
 /// What one node's step moves over a backend's link, in tensors the size of the node's state: per node for a backend

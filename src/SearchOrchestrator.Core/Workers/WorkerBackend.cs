@@ -317,6 +317,8 @@ public sealed class WorkerBackend : IDecoderBackend, IResidentStates
         public TrajectorySettings Settings { get; } = settings;
 
         public Transfer Transfer { get; set; }
+
+        public PromptEncoding Encoding { get; set; }
     }
 
     /// <summary>Batches stateless steps for one model into Step calls (one per distinct trajectory settings).</summary>
@@ -327,7 +329,7 @@ public sealed class WorkerBackend : IDecoderBackend, IResidentStates
         {
             var work = new StepWork(step, settings, cancellationToken);
             var timing = await SubmitAsync(work).ConfigureAwait(false);
-            return new StepOutcome(timing, work.Transfer);
+            return new StepOutcome(timing, work.Transfer) { Encoding = work.Encoding };
         }
 
         protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, int lane, CancellationToken passCancellation)
@@ -346,6 +348,9 @@ public sealed class WorkerBackend : IDecoderBackend, IResidentStates
                     items[i].Prediction.CopyTo(works[i].Step.Prediction, 0);
                     works[i].Transfer = call.Transfer.Share((double)works[i].Rows / totalRows);
                 }
+
+                // The call's encoding is counted once, with its first step (steps of one call share their settings).
+                works[0].Encoding = call.Value;
             })).ConfigureAwait(false);
         }
     }

@@ -67,7 +67,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
         }, cancellationToken);
 
     /// <inheritdoc />
-    public Task<WorkerCall<bool>> StepAsync(CoreSettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
+    public Task<WorkerCall<PromptEncoding>> StepAsync(CoreSettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
     {
         var request = new StepRequest { Settings = ToWire(settings) };
         request.Items.AddRange(items.Select(i => new StepItem { Key = i.Key.Value, StepIndex = i.StepIndex, State = TensorCodec.Encode<float>(i.State) }));
@@ -91,7 +91,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
                 prediction.CopyTo(items[i].Prediction, 0);
             }
 
-            return true;
+            return new PromptEncoding(response.EncoderCalls, response.EncoderCacheHits);
         }, cancellationToken);
     }
 
@@ -118,7 +118,10 @@ public sealed class GrpcWorkerClient : IWorkerClient
         request.Handles.AddRange(handles);
         return CallAsync(request, (r, o) => _worker.AdvanceAsync(r, o), r => r.ServerMicros, r => new RemotePasses(
             [.. r.Passes.Select(p => new RemotePass(p.Batch, p.Rows, TimeSpan.FromMicroseconds(p.ComputeMicros)))],
-            TimeSpan.FromMicroseconds(r.QueueMicros)), cancellationToken);
+            TimeSpan.FromMicroseconds(r.QueueMicros))
+        {
+            Encoding = new PromptEncoding(r.EncoderCalls, r.EncoderCacheHits),
+        }, cancellationToken);
     }
 
     /// <inheritdoc />

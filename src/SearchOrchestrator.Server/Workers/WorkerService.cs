@@ -54,8 +54,8 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
             var state = TensorCodec.Decode<float>(item.State.Span) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values.");
             return new RemoteStep(new RngKey(item.Key), item.StepIndex, state, new float[state.Length]);
         }).ToList();
-        await runtime.StepAsync(settings, items, context.CancellationToken);
-        var response = new StepResponse();
+        var encoding = await runtime.StepAsync(settings, items, context.CancellationToken);
+        var response = new StepResponse { EncoderCalls = encoding.Calls, EncoderCacheHits = encoding.Hits };
         response.Results.AddRange(items.Select(i => new StepResult { State = TensorCodec.Encode<float>(i.State), Prediction = TensorCodec.Encode<float>(i.Prediction) }));
         response.ServerMicros = Micros(started);
         return response;
@@ -82,6 +82,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         var response = Resident(started);
         response.Passes.AddRange(passes.Passes.Select(p => new Pass { Batch = p.BatchId, Rows = p.Rows, ComputeMicros = (long)p.Compute.TotalMicroseconds }));
         response.QueueMicros = (long)passes.Queued.TotalMicroseconds;
+        (response.EncoderCalls, response.EncoderCacheHits) = (passes.Encoding.Calls, passes.Encoding.Hits);
         return response;
     }
 

@@ -63,6 +63,34 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
         Assert.True(link.BytesSent > 0 && link.BytesReceived > 0 && link.Calls > 0);
     }
 
+    [Theory]
+    [InlineData(WorkerModes.Stateless)]
+    [InlineData(WorkerModes.Resident)]
+    public async Task RunAsync_DenoiserOnAWorker_CountsTheWorkersOwnEncoderCallsAndCacheHits(string mode)
+    {
+        await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
+        await pool.JoinAsync(_denoiser.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var first = await engine.RunAsync(Request());
+        var second = await engine.RunAsync(Request());
+
+        // The prompt and the negative prompt, encoded here (the tree's own cache) and on the worker, each once.
+        Assert.Equal(4L, first.Cost.EncoderCalls);
+        Assert.Equal(0L, second.Cost.EncoderCalls);
+        if (mode == WorkerModes.Resident)
+        {
+            // One group of nodes put on the worker: its two prompts found in the worker's cache (and here) the second time.
+            Assert.Equal((0L, 4L), (first.Cost.EncoderCacheHits, second.Cost.EncoderCacheHits));
+        }
+        else
+        {
+            // Every stateless Step call looks both prompts up in the worker's cache (two hits a call, the first call's two
+            // encoder calls aside); how many calls a search makes depends on how its steps were batched.
+            Assert.True(first.Cost.EncoderCacheHits % 2 == 0 && second.Cost.EncoderCacheHits % 2 == 0 && second.Cost.EncoderCacheHits >= 4, $"{first.Cost.EncoderCacheHits} then {second.Cost.EncoderCacheHits} hits");
+        }
+    }
+
     [Fact]
     public async Task RunAsync_DecoderOnAWorkerDenoiserHere_ReturnsTheAllLocalImagesWithTheDecoderTraffic()
     {

@@ -361,7 +361,7 @@ public sealed class InProcessWorkerTests
             MaxResidentBytes = runtime.MaxResidentBytes,
         }), counted: false);
 
-        public Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => Call(async () =>
+        public Task<WorkerCall<PromptEncoding>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => Call(async () =>
         {
             Steps++;
             if (CorruptSteps)
@@ -369,8 +369,7 @@ public sealed class InProcessWorkerTests
                 throw new WorkerDataException(Endpoint, "Step result 0 is not finite float32 values.");
             }
 
-            await runtime.StepAsync(settings, items, cancellationToken);
-            return true;
+            return await runtime.StepAsync(settings, items, cancellationToken);
         }, bytes: items.Sum(i => i.State.Length * 12L));
 
         public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) =>

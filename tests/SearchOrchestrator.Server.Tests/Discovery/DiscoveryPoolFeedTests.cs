@@ -128,7 +128,7 @@ public sealed class DiscoveryPoolFeedTests
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-        public Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<WorkerCall<PromptEncoding>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
