@@ -302,6 +302,31 @@ public sealed class WorkerRuntime
         return [.. decoded.Select(d => d.Image)];
     }
 
+    /// <summary>
+    /// Decodes resident nodes' x0-predictions (their states once complete) with the decoder of pipeline
+    /// <paramref name="model"/>, batched with this worker's other decodes: the latents never leave this process.
+    /// </summary>
+    public Task<IReadOnlyList<float[]>> DecodeResidentAsync(string model, string session, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        Touch(session);
+        var latents = handles.Select(h => Get(session, h)).Select(n =>
+        {
+            if (n.Trajectory.Settings.Model != model)
+            {
+                throw new InvalidRequestException("handles", $"node {n.Handle} is a node of model '{n.Trajectory.Settings.Model}', not of pipeline '{model}'.");
+            }
+
+            lock (n)
+            {
+                var source = n.StepIndex == n.Trajectory.Settings.Steps ? n.State : n.Prediction
+                    ?? throw new InvalidRequestException("handles", $"node {n.Handle} has no x0-prediction yet; advance it first.");
+                return source[..n.Trajectory.Shape.ElementCount];
+            }
+        }).ToList();
+        return DecodeAsync(model, latents, cancellationToken);
+    }
+
     /// <summary>Scores resident nodes' x0-predictions (their states once complete) with a verifier of this process.</summary>
     public Task<float[]> VerifyResidentAsync(string verifier, string condition, string session, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
     {

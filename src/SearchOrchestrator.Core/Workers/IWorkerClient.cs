@@ -49,6 +49,9 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>Decodes latents with the decoder of the pipeline <paramref name="model"/> the worker hosts: one image per latent.</summary>
     Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default);
 
+    /// <summary>Decodes resident nodes' x0-predictions where they are, with the decoder of the pipeline <paramref name="model"/>: one image per handle.</summary>
+    Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
     /// <summary>Sends <paramref name="sendBytes"/> and receives <paramref name="receiveBytes"/>: one link sample.</summary>
     Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default);
 

@@ -180,6 +180,14 @@ public sealed class WorkerBackend : IDecoderBackend, IResidentStates
         return (call.Value, call.Transfer);
     }
 
+    /// <inheritdoc />
+    public async Task<(IReadOnlyList<float[]> Images, Transfer Transfer)> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        var call = await CallAsync(ct => _client.DecodeResidentAsync(model, handles, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        DecoderCompute.Record(handles.Count, call.ServerTime);
+        return (call.Value, call.Transfer);
+    }
+
     /// <summary>Scores samples with a verifier the worker hosts (what a <see cref="RemoteVerifier"/> calls).</summary>
     public async Task<(float[] Scores, Transfer Transfer)> VerifyAsync(string verifier, string condition, SampleShape shape, IReadOnlyList<float[]> samples, IReadOnlyList<string>? texts = null, CancellationToken cancellationToken = default)
     {

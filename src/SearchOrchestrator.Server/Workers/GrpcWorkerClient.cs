@@ -202,12 +202,25 @@ public sealed class GrpcWorkerClient : IWorkerClient
     {
         var request = new DecodeRequest { Model = model };
         request.Latents.AddRange(latents.Select(l => TensorCodec.Encode<float>(l)));
+        return DecodeAsync(request, latents.Count, "latents", cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        var request = new DecodeRequest { Model = model, Session = _session };
+        request.Handles.AddRange(handles);
+        return DecodeAsync(request, handles.Count, "handles", cancellationToken);
+    }
+
+    private Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(DecodeRequest request, int count, string what, CancellationToken cancellationToken)
+    {
         return CallAsync<DecodeRequest, DecodeResponse, IReadOnlyList<float[]>>(request, (r, o) => _worker.DecodeAsync(r, o), r => r.ServerMicros, response =>
         {
             var elements = response.Shape.Aggregate(1L, (n, d) => n * d);
-            if (response.Images.Count != latents.Count)
+            if (response.Images.Count != count)
             {
-                throw new WorkerDataException(Endpoint, $"Decode sent {latents.Count} latents and got {response.Images.Count} images back.");
+                throw new WorkerDataException(Endpoint, $"Decode sent {count} {what} and got {response.Images.Count} images back.");
             }
 
             return [.. response.Images.Select((image, i) => TensorCodec.DecodeFinite(image) is { } values && values.Length == elements

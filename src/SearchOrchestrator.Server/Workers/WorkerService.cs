@@ -156,8 +156,15 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     {
         var started = Stopwatch.GetTimestamp();
         RequireStage(request.Model, StageNames.Decoder);
+        if (request.Handles.Count > 0 && request.Latents.Count > 0)
+        {
+            throw new InvalidRequestException("handles", "give latents or resident handles, not both.");
+        }
+
         var latents = request.Latents.Select((l, i) => TensorCodec.Decode<float>(l.Span) ?? throw new InvalidRequestException($"latents[{i}]", "is not a whole number of float32 values.")).ToList();
-        var images = await runtime.DecodeAsync(request.Model, latents, context.CancellationToken);
+        var images = request.Handles.Count > 0
+            ? await runtime.DecodeResidentAsync(request.Model, request.Session, request.Handles, context.CancellationToken)
+            : await runtime.DecodeAsync(request.Model, latents, context.CancellationToken);
         var response = new DecodeResponse();
         response.Images.AddRange(images.Select(i => TensorCodec.Encode<float>(i)));
         response.Shape.AddRange(repository.GetStages(request.Model)!.Decoder.Description.ImageShape.Dimensions);

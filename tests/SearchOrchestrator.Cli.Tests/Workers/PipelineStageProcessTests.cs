@@ -130,6 +130,29 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RunAsync_ResidentOnAWorkerServingBothStages_DecodesWhereTheLatentsAreSendingOnlyHandles()
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request());
+        await using var both = await WorkerProcess.StartWithModelsAsync(Pipelines);
+        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, DecoderPlacement = DecoderPlacements.Workers });
+        await pool.JoinAsync(both.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var result = await engine.RunAsync(Request());
+
+        AssertSameImages(reference, result);
+        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
+        var decoder = result.Cost.Links.Single(l => l.Stage == StageNames.Decoder);
+        Assert.Equal(both.Url, decoder.Link);
+        // Each Decode call sends the model (9 B), the session (35 B), and its handles packed (3 B + 1 B a handle below
+        // 128): no latent travels. Each image comes back as 3,075 B (768 floats with its tag and length) plus the
+        // shape (5 B) and the worker's time (2 to 11 B) per call.
+        var (calls, images) = (decoder.Calls, result.Cost.DecoderCalls);
+        Assert.Equal(47 * calls + images, decoder.BytesSent);
+        Assert.InRange(decoder.BytesReceived, (3075 * images) + (5 * calls), (3075 * images) + (16 * calls));
+    }
+
+    [Fact]
     public async Task RunAsync_DecoderOnAKServeServerDenoiserHere_ReturnsTheAllLocalImagesWithTheDecoderTraffic()
     {
         var reference = await new SearchEngine(_models).RunAsync(Request());

@@ -410,6 +410,9 @@ public sealed class InProcessWorkerTests
         public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default) =>
             Call(() => runtime.DecodeAsync(model, latents, cancellationToken));
 
+        public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.DecodeResidentAsync(model, Session, handles, cancellationToken));
+
         public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
             Call(() => Task.FromResult(true), bytes: sendBytes + receiveBytes, counted: false);
 

@@ -121,6 +121,9 @@ public sealed class DiscoveryPoolFeedTests
         public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 
+        public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
         public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
             Task.FromResult(new WorkerCall<bool>(true, new Transfer(sendBytes, receiveBytes, TimeSpan.FromMilliseconds(1 + ((sendBytes + receiveBytes) / 1e6))), TimeSpan.Zero));
 
