@@ -34,7 +34,7 @@ worker: build ## Serve the worker protocol on 127.0.0.1:50061 so an orchestrator
 demo: build ## Six prompts to the shapes-t2i family: a single shot and a searched result from the same seed, captioned with the compositional judge's verdict; writes out/demo.png
 	@mkdir -p $(OUT)
 	$(DOTNET) $(CLI) generate --model shapes-t2i $(DEMO_PROMPTS) --compare --strategy $(DEMO_STRATEGY) --verifier $(DEMO_VERIFIER) \
-	  --steps 30 --guidance 2 --seed $(DEMO_SEED) --out $(OUT)/demo.png
+	  --steps 30 --guidance 2 --eta 0.5 --seed $(DEMO_SEED) --out $(OUT)/demo.png
 
 demo-counting: build ## For each count 1..9: a single shot and the best of eight by the count verifier; writes out/demo-counting.png
 	@mkdir -p $(OUT)

@@ -196,10 +196,14 @@ class Decoder(nn.Module):
 
 
 class Verifier(nn.Module):
-    """Image [B, 3, 32, 32] + caption token ids [B, L] -> match logit [B, 1]. The caption's tokens attend to the
-    image's 8x8 feature map; the state at the end-of-text token is scored."""
+    """Image [B, 3, 32, 32] + caption token ids [B, L] -> match logit [B, 1], by counting. The image branch predicts,
+    for every (colour, shape) pair, a distribution over how many such objects it shows (0..10, 10 meaning ten or
+    more); the caption branch predicts the distribution the caption asks for (0 for pairs it does not name). A pair
+    agrees with probability sum_c p_image(c) p_caption(c); the image matches with the product over pairs, and the
+    score is that probability's logit. Both branches are trained on counts (cross-entropy), never on a match label,
+    so the score is compositional: a wrong count of one group costs the same whatever the others are."""
 
-    def __init__(self, vocab: int, max_length: int, width: int = 64, pairs: int = 12):
+    def __init__(self, vocab: int, max_length: int, width: int = 64, pairs: int = 12, counts: int = 11):
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.SiLU(),
@@ -207,28 +211,27 @@ class Verifier(nn.Module):
             nn.Conv2d(48, width, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(width, width, 3, padding=1))
         self.image_position = nn.Parameter(torch.randn(64, width) * 0.02)
-        self.text = TextEncoder(vocab, max_length, width, layers=1)
-        self.norm_image = nn.LayerNorm(width)
-        self.cross = nn.ModuleList([Attention(width, 4) for _ in range(2)])
-        self.norms = nn.ModuleList([nn.LayerNorm(width) for _ in range(2)])
+        self.norms = nn.ModuleList([nn.LayerNorm(width) for _ in range(4)])
+        self.attn = nn.ModuleList([Attention(width, 4) for _ in range(2)])
         self.ffs = nn.ModuleList([nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
                                   for _ in range(2)])
-        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1))
-        self.pairs = pairs
-        self.count_head = nn.Linear(width, pairs * 11)  # training only: objects per (colour, shape), 0..10+
-
+        self.image_counts = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, pairs * counts))
+        self.text = TextEncoder(vocab, max_length, width, layers=3)  # binding a count and colour to a shape takes depth
+        self.text_counts = nn.Linear(width, pairs * counts)
+        self.pairs, self.counts = pairs, counts
 
     def forward(self, image, input_ids):
-        return self.scores_and_counts(image, input_ids)[0]
+        image_logits, text_logits = self.count_logits(image, input_ids)
+        agree = torch.logsumexp(F.log_softmax(image_logits, -1) + F.log_softmax(text_logits, -1), dim=-1)
+        log_p = agree.sum(dim=1, keepdim=True).clamp(max=-1e-6)
+        return log_p - torch.log(torch.clamp(1 - torch.exp(log_p), min=1e-12))
 
-    def scores_and_counts(self, image, input_ids):
-        """(match logit [B, 1], count logits [B, pairs, 11]); the counts are an auxiliary training target."""
-        f = self.cnn(image).flatten(2).transpose(1, 2)  # [B, 64, width]
-        counts = self.count_head(f.mean(dim=1)).view(-1, self.pairs, 11)
-        f = self.norm_image(f + self.image_position)
-        x, _ = self.text(input_ids)
-        for attn, norm, ff in zip(self.cross, self.norms, self.ffs):
-            x = x + attn(norm(x), f)
-            x = x + ff(x)
-        pooled = x[torch.arange(x.shape[0]), input_ids.argmax(dim=-1)]
-        return self.head(pooled), counts
+    def count_logits(self, image, input_ids):
+        """(the image's count logits [B, pairs, counts], the caption's [B, pairs, counts])."""
+        x = self.cnn(image).flatten(2).transpose(1, 2) + self.image_position  # [B, 64, width]
+        for i in range(2):
+            x = x + self.attn[i](self.norms[2 * i](x))
+            x = x + self.ffs[i](self.norms[2 * i + 1](x))
+        image_logits = self.image_counts(x.mean(dim=1)).view(-1, self.pairs, self.counts)
+        _, pooled = self.text(input_ids)
+        return image_logits, self.text_counts(pooled).view(-1, self.pairs, self.counts)

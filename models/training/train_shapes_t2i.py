@@ -221,62 +221,36 @@ def hindsight(found):
 
 
 def count_targets(found):
-    """Per (colour, shape) pair, the number of objects (10 means ten or more): the verifier's auxiliary target."""
+    """Per (colour, shape) pair, the number of objects (10 means ten or more): what the verifier's branches predict."""
     return torch.tensor([min(found.get(pair, 0), 10) for pair in PAIRS])
 
 
-def train_verifier(images, recon, captions, groups, generated, a, gen, rng, tok, vocab, log):
-    """A quarter of each batch is real (or reconstructed) images with their caption, a quarter the same with a
-    perturbed caption; the other half is generated images, half with a caption of what the judge found in them
-    (hindsight: a true caption for a generated-looking image) and half with a perturbed one, so that looking
-    generated says nothing about the label. Generated images no caption can describe (none, or too many objects)
-    are negatives for their prompt. An auxiliary head counts the objects of each (colour, shape) pair."""
-    gen_images, gen_found, gen_prompts = generated
-    truth = [hindsight(f) for f in gen_found]
-    usable = [i for i, t in enumerate(truth) if t is not None]
-    unusable = [i for i, t in enumerate(truth) if t is None]
-    log(f"verifier: {len(usable)} of {len(truth)} generated images have a hindsight caption")
+def train_verifier(images, recon, groups, generated, a, gen, rng, tok, vocab, log):
+    """Counting, not matching: half of each batch is real (or reconstructed) images with their true per-pair counts,
+    half generated images with the counts the judge found in them, so the image branch counts what the U-Net draws;
+    the caption branch learns each caption's counts from training captions (no held-out triple), a third of them
+    perturbed so that near-miss captions are parsed as well. Neither branch ever sees a match label."""
+    gen_images, gen_found = generated
     real_counts = torch.stack([count_targets({(c, sh): n for n, c, sh in g}) for g in groups])
     gen_counts = torch.stack([count_targets(f) for f in gen_found])
     model = t2i_nets.Verifier(vocab, MAX_LENGTH, pairs=len(PAIRS))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=a.verifier_steps, pct_start=0.05)
-    quarter = a.batch // 4
+    half = a.batch // 2
     for step in range(a.verifier_steps):
-        idx = torch.randint(0, len(captions), (2 * quarter,), generator=gen).tolist()
-        real = torch.stack([(recon if rng.random() < 0.5 else images)[i] for i in idx])
-        texts = [captions[i] for i in idx[:quarter]] + [compositions.caption(perturb(groups[i], rng)) for i in idx[quarter:]]
-        labels = [1.0] * quarter + [0.0] * quarter
-        if not usable:  # an undertrained U-Net (a smoke run): real pairs only
-            logits, counts = model.scores_and_counts(real, torch.tensor([tok.encode(t) for t in texts]))
-            loss = F.binary_cross_entropy_with_logits(logits[:, 0], torch.tensor(labels)) + 0.5 * F.cross_entropy(
-                counts.flatten(0, 1), real_counts[idx].flatten())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            continue
-        gidx = [usable[int(j)] for j in torch.randint(0, len(usable), (2 * quarter,), generator=gen)]
-        texts += [compositions.caption(truth[i]) for i in gidx[:quarter]]
-        labels += [1.0] * quarter
-        negatives = []
-        for i in gidx[quarter:]:  # a perturbed hindsight caption, or the prompt of an indescribable image
-            if unusable and rng.random() < len(unusable) / len(truth):
-                i = unusable[int(rng.integers(len(unusable)))]
-                texts.append(gen_prompts[i])
-            else:
-                texts.append(compositions.caption(perturb(truth[i], rng)))
-            negatives.append(i)
-        gidx = gidx[:quarter] + negatives
-        labels += [0.0] * quarter
-        fake = gen_images[gidx]
-        x = torch.cat([real, fake])
+        idx = torch.randint(0, len(images), (half,), generator=gen).tolist()
+        gidx = torch.randint(0, len(gen_images), (half,), generator=gen).tolist() if len(gen_images) else idx
+        pool = (gen_images, gen_counts) if len(gen_images) else (images, real_counts)
+        x = torch.cat([torch.stack([(recon if rng.random() < 0.5 else images)[i] for i in idx]), pool[0][gidx]])
         x = x + 0.05 * rng.random() * torch.randn(x.shape, generator=gen)
-        ids = torch.tensor([tok.encode(t) for t in texts])
-        y = torch.tensor(labels)
-        logits, counts = model.scores_and_counts(x, ids)
-        targets = torch.cat([real_counts[idx], gen_counts[gidx]])
-        loss = F.binary_cross_entropy_with_logits(logits[:, 0], y) + 0.5 * F.cross_entropy(counts.flatten(0, 1), targets.flatten())
+        counts = torch.cat([real_counts[idx], pool[1][gidx]])
+        texts = [compositions.sample_groups(rng) for _ in range(a.batch)]
+        texts = [perturb(g, rng) if rng.random() < 1 / 3 else g for g in texts]
+        text_counts = torch.stack([count_targets({(c, sh): n for n, c, sh in g}) for g in texts])
+        ids = torch.tensor([tok.encode(compositions.caption(g)) for g in texts])
+        image_logits, text_logits = model.count_logits(x, ids)
+        loss = F.cross_entropy(image_logits.flatten(0, 1), counts.flatten()) + F.cross_entropy(
+            text_logits.flatten(0, 1), text_counts.flatten())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -284,6 +258,27 @@ def train_verifier(images, recon, captions, groups, generated, a, gen, rng, tok,
         if step % 250 == 0 or step == a.verifier_steps - 1:
             log(f"verifier step {step}/{a.verifier_steps} loss {loss.item():.4f}")
     return model.eval()
+
+
+@torch.no_grad()
+def verifier_picks(text, unet, dec, verifier, tok, scale, a, log, k=4):
+    """What search needs from the verifier: k samples per prompt, judged; how often the first sample, the verifier's
+    pick and the best of the k (an oracle) are right, on seen and held-out prompts."""
+    rng = np.random.default_rng(a.seed + 17)
+    prompts = a.pick_prompts
+    out = {}
+    for split, mode in (("seen", "exclude"), ("held-out", "require")):
+        captions = [compositions.caption(compositions.sample_groups(rng, mode)) for _ in range(prompts)]
+        images = generate(text, unet, dec, tok, [c for c in captions for _ in range(k)], scale, a.guidance,
+                          a.eval_steps, a.seed + 19)
+        right = np.array([compositions.judge(img.numpy(), c)["match"]
+                          for img, c in zip(images, [c for c in captions for _ in range(k)])]).reshape(prompts, k)
+        scores = verifier(images, torch.tensor([tok.encode(c) for c in captions for _ in range(k)]))[:, 0]
+        pick = scores.view(prompts, k).argmax(dim=1).numpy()
+        out[split] = {"first": float(right[:, 0].mean()), "verifierPick": float(right[np.arange(prompts), pick].mean()),
+                      "oracle": float(right.any(axis=1).mean()), "prompts": prompts, "k": k}
+        log(f"verifier picks, {split}: " + ", ".join(f"{key} {v}" for key, v in out[split].items()))
+    return out
 
 
 @torch.no_grad()
@@ -456,11 +451,12 @@ def main():
     p.add_argument("--unet-steps", type=int, default=8000)
     p.add_argument("--unet-stop-at", type=int, default=None, help="stop the U-Net after this many steps (schedule unchanged)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--verifier-steps", type=int, default=3000)
-    p.add_argument("--generated", type=int, default=1500, help="generated images for the verifier")
+    p.add_argument("--verifier-steps", type=int, default=4000)
+    p.add_argument("--generated", type=int, default=2500, help="generated images for the verifier")
     p.add_argument("--generate-steps", type=int, default=20)
     p.add_argument("--eval-prompts", type=int, default=200, help="per split (seen, held-out)")
     p.add_argument("--eval-steps", type=int, default=30)
+    p.add_argument("--pick-prompts", type=int, default=96, help="per split, four samples each, for the verifier's picks")
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=20261201)
     p.add_argument("--max-seconds", type=float, default=4800, help="stops the U-Net stage at this many seconds since the start")
@@ -523,8 +519,8 @@ def main():
     log(f"generated {a.generated} images for the verifier, {gen_right:.3f} judged right")
     lap("generate")
 
-    verifier = train_verifier(images, recon, captions, groups, (gen_images, [v["found"] for v in gen_verdicts], gen_captions),
-                              a, gen, rng, tok, vocab, log)
+    verifier = train_verifier(images, recon, groups, (gen_images, [v["found"] for v in gen_verdicts]), a, gen, rng, tok,
+                              vocab, log)
     held_rng = np.random.default_rng(a.seed + 9)
     test_images, test_captions = compositions.dataset(1000, held_rng)
     test_groups = [sorted((n, c, s) for (c, s), n in compositions.parse(x).items()) for x in test_captions]
@@ -536,6 +532,7 @@ def main():
     log(f"verifier: {verifier_acc:.3f} right on 1000 fresh real images (half with a perturbed caption)")
     generated_acc, generated_pairs = verifier_on_generated(text, unet, dec, verifier, tok, scale, a)
     log(f"verifier: {generated_acc:.3f} right on {generated_pairs} fresh generated images (half with a perturbed caption of what they show)")
+    picks = verifier_picks(text, unet, dec, verifier, tok, scale, a, log)
     lap("verifier")
 
     def count(m):
@@ -544,7 +541,7 @@ def main():
     meta = {
         "verifier": {"script": "models/training/train_shapes_t2i.py", "seed": a.seed, "steps": a.verifier_steps,
                      "parameters": count(verifier), "heldOutAccuracy": verifier_acc, "heldOutPairs": 1000,
-                     "generatedAccuracy": generated_acc, "generatedPairs": generated_pairs},
+                     "generatedAccuracy": generated_acc, "generatedPairs": generated_pairs, "picks": picks},
     }
     export_family(a.out, tok, text, unet, enc, dec, verifier, scale, meta)
     lap("export")
@@ -563,6 +560,7 @@ def main():
         "generatedForVerifierJudgedRight": gen_right,
         "verifierHeldOutAccuracy": verifier_acc,
         "verifierGeneratedAccuracy": generated_acc,
+        "verifierPicks": picks,
         "evaluation": {"sampler": f"DDIM eta 0, {a.eval_steps} steps, guidance {a.guidance}, seed {a.seed + 11}",
                        "judge": "compositions.judge (Python twin of CompositionJudge) on torch-model samples",
                        **results},
