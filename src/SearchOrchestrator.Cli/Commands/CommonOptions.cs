@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
@@ -154,7 +155,7 @@ internal sealed class CommonOptions
         for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
         {
             var candidate = Path.Combine(dir.FullName, "models");
-            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, ModelRepository.ManifestFileName, SearchOption.AllDirectories).Any())
+            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, ManifestNames.ManifestFileName, SearchOption.AllDirectories).Any())
             {
                 return candidate;
             }

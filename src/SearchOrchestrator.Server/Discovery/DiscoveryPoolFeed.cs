@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Discovery;

@@ -1,5 +1,6 @@
 using Grpc.Net.Client;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Strategies;

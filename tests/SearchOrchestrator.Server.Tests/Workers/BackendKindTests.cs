@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tests;

@@ -3,10 +3,10 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Server;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Server.Discovery;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Server.OpenInference;
-using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Workers;
 
 namespace Microsoft.Extensions.DependencyInjection;
