@@ -54,7 +54,7 @@ public sealed class KServeBackend : IStatelessBackend
     private readonly WorkerOptions _options;
     private readonly Dictionary<string, DenoiserBatcher> _batchers;
     private readonly ConcurrentDictionary<int, Transfer> _passByRows = new();
-    private int _queuedRows;
+    private readonly QueuedRowCount _queued = new();
     private int _disposed;
 
     private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, WorkerOptions options, TimeProvider time, ILogger logger)
@@ -82,7 +82,7 @@ public sealed class KServeBackend : IStatelessBackend
     public bool IsAvailable => Health.InRotation && Volatile.Read(ref _disposed) == 0;
 
     /// <inheritdoc />
-    public int QueuedRows => Volatile.Read(ref _queuedRows);
+    public int QueuedRows => _queued.Rows;
 
     /// <inheritdoc />
     public int MaxBatchSize { get; }
@@ -198,8 +198,8 @@ public sealed class KServeBackend : IStatelessBackend
             throw new WorkerUnavailableException(Name, $"does not run model '{settings.Model}' (it runs {string.Join(", ", _batchers.Keys.Select(k => $"'{k}'"))}).");
         }
 
-        var rows = ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
-        Interlocked.Add(ref _queuedRows, rows);
+        var rows = step.Rows;
+        using var queued = _queued.Add(rows);
         try
         {
             var timing = await batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
@@ -221,10 +221,6 @@ public sealed class KServeBackend : IStatelessBackend
         catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
         {
             throw new WorkerUnavailableException(Name, "left the pool before the step ran.", ex);
-        }
-        finally
-        {
-            Interlocked.Add(ref _queuedRows, -rows);
         }
     }
 
