@@ -1,3 +1,5 @@
+using SearchOrchestrator.Scheduling;
+
 namespace SearchOrchestrator.Workers;
 
 /// <summary>

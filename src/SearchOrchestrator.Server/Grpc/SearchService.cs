@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Imaging;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;

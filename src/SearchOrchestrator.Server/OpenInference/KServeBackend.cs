@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Links;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Scheduling;
@@ -57,7 +58,7 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
     private readonly Dictionary<string, DecoderBatcher> _decoders;
     private readonly ConcurrentDictionary<int, Transfer> _passByRows = new();
     private readonly ConcurrentDictionary<int, Transfer> _decodeByLatents = new();
-    private int _queuedRows;
+    private readonly QueuedRowCount _queued = new();
     private int _disposed;
 
     private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, IReadOnlyList<KServeDecoder> decoders, WorkerOptions options, TimeProvider time, ILogger logger)
@@ -87,7 +88,7 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
     public bool IsAvailable => Health.InRotation && Volatile.Read(ref _disposed) == 0;
 
     /// <inheritdoc />
-    public int QueuedRows => Volatile.Read(ref _queuedRows);
+    public int QueuedRows => _queued.Rows;
 
     /// <inheritdoc />
     public int MaxBatchSize { get; }
@@ -221,7 +222,7 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
             throw new WorkerUnavailableException(Name, $"does not run the {KServeStages.VaeDecoder} of pipeline '{model}'.");
         }
 
-        Interlocked.Increment(ref _queuedRows);
+        using var queued = _queued.Add(1);
         try
         {
             var (image, timing) = await batcher.DecodeAsync(latent, cancellationToken).ConfigureAwait(false);
@@ -238,10 +239,6 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
         {
             throw new WorkerUnavailableException(Name, "left the pool before the decode ran.", ex);
         }
-        finally
-        {
-            Interlocked.Decrement(ref _queuedRows);
-        }
     }
 
     /// <inheritdoc />
@@ -254,8 +251,8 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
             throw new WorkerUnavailableException(Name, $"does not run model '{settings.Model}' (it runs {string.Join(", ", _batchers.Keys.Select(k => $"'{k}'"))}).");
         }
 
-        var rows = ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
-        Interlocked.Add(ref _queuedRows, rows);
+        var rows = step.Rows;
+        using var queued = _queued.Add(rows);
         try
         {
             var timing = await batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
@@ -277,10 +274,6 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
         catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
         {
             throw new WorkerUnavailableException(Name, "left the pool before the step ran.", ex);
-        }
-        finally
-        {
-            Interlocked.Add(ref _queuedRows, -rows);
         }
     }
 

@@ -3,8 +3,10 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Workers;
 
 namespace SearchOrchestrator.Server.OpenInference;
 

@@ -238,7 +238,7 @@ public sealed class KServeVerifier : IRemoteVerifier, IDisposable
         _joining.Dispose();
     }
 
-    private static string VerifierSection => $"{Plugins.VerifierPluginOptions.SectionName}:Remote";
+    private static string VerifierSection => $"{VerifierPluginOptions.SectionName}:Remote";
 
     private string Setting(string key) => $"{VerifierSection}:<n>:{key} of '{Name}'";
 

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
-using SearchOrchestrator.Onnx.Repository;
-using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.OpenInference;

@@ -1,6 +1,7 @@
 using System.Reflection;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Search;

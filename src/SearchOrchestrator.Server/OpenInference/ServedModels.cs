@@ -1,5 +1,6 @@
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Pipelines;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Protos.Inference;

@@ -1,5 +1,6 @@
 using Grpc.Net.Client;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Workers;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Threading.Channels;
 using Microsoft.Extensions.Time.Testing;
 using SearchOrchestrator.Links;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Server.Discovery;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Tensors;

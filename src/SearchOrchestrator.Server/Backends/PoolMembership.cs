@@ -1,10 +1,12 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Server.OpenInference;
+using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Server.Workers;
+namespace SearchOrchestrator.Server.Backends;
 
 /// <summary>
 /// Joins backends of every registered kind to the <see cref="WorkerPool"/>: each <see cref="BackendEndpoint"/> through
@@ -112,30 +114,5 @@ public sealed class PoolMembership
             WorkerLog.Refused(_logger, endpoint.Address, ex.Message);
             return null;
         }
-    }
-}
-
-/// <summary>The <c>worker</c> kind: a <c>searchorch worker</c> through the worker protocol (<see cref="WorkerPool.ConnectWorkerAsync"/>).</summary>
-internal sealed class WorkerBackendFactory(WorkerPool pool) : IBackendFactory
-{
-    public string Kind => BackendKinds.Worker;
-
-    public async Task<IPooledBackend> ConnectAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default) =>
-        await pool.ConnectWorkerAsync(endpoint.Address, cancellationToken).ConfigureAwait(false);
-}
-
-/// <summary>
-/// The <c>kserve</c> kind: an Open Inference Protocol server (<see cref="KServeBackend.ConnectAsync"/>), its
-/// <see cref="KServeEndpointOptions"/> in <see cref="BackendEndpoint.Settings"/>.
-/// </summary>
-internal sealed class KServeBackendFactory(WorkerPool pool, Func<string, ModelManifest?> manifest, Func<string, SearchOrchestrator.Denoising.DecoderDescription?> decoder, TimeProvider? time, ILogger? logger) : IBackendFactory
-{
-    public string Kind => BackendKinds.KServe;
-
-    public async Task<IPooledBackend> ConnectAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default)
-    {
-        var options = endpoint.Settings as KServeEndpointOptions
-            ?? throw new WorkerRefusedException(endpoint.Address, $"a kserve backend needs its settings (model mapping) as {nameof(KServeEndpointOptions)}.");
-        return await KServeBackend.ConnectAsync(options, manifest, pool.Options, time, logger, localDecoder: decoder, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }
