@@ -6,6 +6,7 @@
 using SearchOrchestrator;
 using SearchOrchestrator.Imaging;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Verifiers;

@@ -199,7 +199,7 @@ internal static class SharingBench
 
         bar.Finish();
         var singleWall = single.Average(s => s.WallMs);
-        var perStepOne = singleWall / single.Average(x => (double)x.ForwardPasses);
+        var perStepOne = singleWall / n;  // per search step, not per pass: a pipeline's step may take several passes, some at once
         var cells = new List<SharingCell>();
         foreach (var k in settings.Ks)
         {
@@ -218,7 +218,7 @@ internal static class SharingBench
                     DecoderCalls = samples.Average(x => (double)x.DecoderCalls),
                     WallRatio = samples.Average(x => x.WallMs) / singleWall,
                     IndependentWallRatio = independent[k].Average(x => x.WallMs) / singleWall,
-                    PredictedWallRatio = ((s * perStepOne) + ((n - s) * (independent[k].Average(x => x.WallMs) / independent[k].Average(x => (double)x.ForwardPasses)))) / (n * perStepOne),
+                    PredictedWallRatio = ((s * perStepOne) + ((n - s) * (independent[k].Average(x => x.WallMs) / n))) / (n * perStepOne),
                     SharedAccuracy = samples.Count(x => x.Correct) / (double)samples.Count,
                     IndependentAccuracy = independent[k].Count(x => x.Correct) / (double)independent[k].Count,
                     Shared = ComponentMeans.Of(samples),
@@ -287,6 +287,11 @@ internal static class SharingBench
         }
 
         report.Table(components);
+        if (cells.Any(c => c.Independent.ForwardMs > c.Independent.WallMs || c.Shared.ForwardMs > c.Shared.WallMs))
+        {
+            report.Paragraph("Some searches spent more time inside forward passes than their wall time: their step's rows went to several passes that ran at the same time (the denoiser has more than one instance, or a pass is capped below a step's rows), so *forward* sums overlapping time and *other* and the per-pass remainder mean nothing for those rows. Compare their wall times, not their parts.");
+        }
+
         report.Paragraph(Explain(settings, one, cells));
     }
 
@@ -297,7 +302,7 @@ internal static class SharingBench
         var steps = string.Join("; ", settings.Ks.Select(k =>
         {
             var m = cells.First(c => c.K == k).Independent;
-            var stepRatio = (m.WallMs / m.Passes) / (one.WallMs / one.Passes);
+            var stepRatio = m.WallMs / one.WallMs;  // both ran the same N steps
             return FormattableString.Invariant($"k = {k}: {stepRatio:0.00}× ({m.MeanRows:0} rows, forward {m.ForwardPerPassUs:0} µs = {m.ForwardPerPassUs / m.MeanRows:0} µs per row, the rest {m.OverheadPerPassUs:0} µs)");
         }));
         var widest = cells.First(c => c.K == settings.Ks.Max()).Independent;
@@ -307,7 +312,7 @@ internal static class SharingBench
             : FormattableString.Invariant($"on this CPU a wider pass costs about as much or more per row ({perRowWide:0} against {perRowOne:0} µs: the forward pass is compute-bound, and the machine was shared), so batching the branches saves little beyond the fixed per-step cost, which is paid once per pass however many branches share it");
         var worst = cells.MaxBy(c => Math.Abs(c.WallRatio - c.PredictedWallRatio))!;
         return FormattableString.Invariant(
-            $"**Why wall time is not NFE.** NFE counts every sample-step alike; wall time is paid per step of the search, which is one forward pass however many branches it holds. A step of one trajectory takes {1000 * one.WallMs / one.Passes:0} µs of wall time ({one.Passes:0} passes of {one.MeanRows:0.0} rows; a guided step is two rows): {one.ForwardPerPassUs:0} µs of forward pass and {one.OverheadPerPassUs:0} µs of everything else — sampler update {1000 * one.SamplerUpdateMs / one.Passes:0} µs, verifier {1000 * one.VerifierMs / one.Passes:0} µs, and {1000 * one.OtherMs / one.Passes:0} µs outside any pass, mostly the pump waiting `MaxQueueDelay` (1 ms) for more rows that a lone search never sends. ")
+            $"**Why wall time is not NFE.** NFE counts every sample-step alike; wall time is paid per step of the search, which is one forward pass however many branches it holds. A step of one trajectory takes {1000 * one.WallMs / settings.Steps:0} µs of wall time ({one.Passes:0} passes of {one.MeanRows:0.0} rows for {settings.Steps} steps; a guided step is two rows): {one.ForwardPerPassUs:0} µs of forward pass and {one.OverheadPerPassUs:0} µs of everything else — sampler update {1000 * one.SamplerUpdateMs / one.Passes:0} µs, verifier {1000 * one.VerifierMs / one.Passes:0} µs, and {1000 * one.OtherMs / one.Passes:0} µs outside any pass, mostly the pump waiting `MaxQueueDelay` (1 ms) for more rows that a lone search never sends. ")
             + $"A step of k branches together costs, against one trajectory's step: {steps}. "
             + $"So k branches cost less than k× in wall time because {rowCost}. "
             + FormattableString.Invariant($"shared_prefix takes s steps at one trajectory's step cost and N − s at best-of-k's, so its wall ratio is predicted by (s·T1 + (N − s)·Tk) / (N·T1) from those two measured step costs (the *predicted* column; the largest miss is {worst.WallRatio:0.00} against {worst.PredictedWallRatio:0.00} at k = {worst.K}, s = {worst.ForkStep}), while its NFE ratio is exactly k − (k−1)·s/N. ")

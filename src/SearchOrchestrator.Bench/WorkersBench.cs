@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using SearchOrchestrator.Links;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;

@@ -33,8 +33,8 @@ public static class SearchOrchestratorServer
         // Short forms for the settings people pass most; any setting also works as --Section:Key value.
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
-            ["--models"] = $"{Onnx.Repository.ModelRepositoryOptions.SectionName}:Path",
-            ["--plugins"] = $"{Plugins.VerifierPluginOptions.SectionName}:Path",
+            ["--models"] = $"{Onnx.Runtime.ModelRepositoryOptions.SectionName}:Path",
+            ["--plugins"] = $"{OpenInference.VerifierPluginOptions.SectionName}:Path",
         });
         SecretFilesOptions.AddTo(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
@@ -77,7 +77,7 @@ public static class SearchOrchestratorServer
             .AddCallInterceptors<Workers.WorkerRegistryService>(secret: false);
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck<ModelsHealthCheck>("models");
-        builder.Services.AddHostedService<Workers.WorkerPoolService>();
+        builder.Services.AddHostedService<Backends.WorkerPoolService>();
         Http.HttpApi.AddOpenApiDocument(builder.Services);
 
         Http.ServiceEndpoint.AddMetrics(builder.Services);
@@ -144,7 +144,7 @@ internal sealed class ModelsHealthCheck(Onnx.Repository.ModelRepository reposito
     public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var failed = string.Join("; ", repository.Models.Where(m => !m.IsReady).Select(m => m.Error));
-        var served = repository.Models.Where(m => m.IsReady && m.Kind == Onnx.Repository.ManifestNames.Denoiser).Select(m => m.Name).ToList();
+        var served = repository.Models.Where(m => m.IsReady && m.Kind == Onnx.Manifests.ManifestNames.Denoiser).Select(m => m.Name).ToList();
         var stranded = pool.Options.UseLocal ? [] : served.Where(m => !pool.Hosting(m).Any(b => b.IsAvailable)).ToList();
         var failedNote = failed.Length == 0 ? string.Empty : $"; failed: {failed}";
         return Task.FromResult(

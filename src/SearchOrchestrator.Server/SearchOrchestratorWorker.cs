@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.Grpc;
 using SearchOrchestrator.Server.Workers;

@@ -46,8 +46,9 @@ internal static class BenchCommand
         public Task<int> RunAsync(ParseResult parse, string title, Func<BenchContext, Task> body, CancellationToken cancellationToken) => CommandErrors.RunAsync(async () =>
         {
             var quiet = parse.GetValue(Quiet);
-            using var repository = Common.LoadRepository(parse);
-            var models = new TimedModels(Common.CreateCatalog(parse, repository));
+            await using var host = Common.CreateHost(parse);
+            var repository = host.Repository;
+            var models = new TimedModels(host.Models);
             var report = BenchReport.Create(parse.GetValue(Out)!, title, MachineInfo.Read(repository.ExecutionProvider), TimeProvider.System, echo: null);
             try
             {
@@ -279,8 +280,8 @@ internal static class BenchCommand
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
-            using var repository = common.LoadRepository(parse);
-            return await WorkersBench.LinksAsync(repository, new LinksSettings
+            await using var host = common.CreateHost(parse);
+            return await WorkersBench.LinksAsync(host.Repository, new LinksSettings
             {
                 Workers = parse.GetValue(workers) is { } list ? Split(list) : [],
                 Secret = parse.GetValue(secret),
@@ -306,9 +307,9 @@ internal static class BenchCommand
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
-            using var repository = common.LoadRepository(parse);
+            await using var host = common.CreateHost(parse);
             var settings = new WorkersSettings { Searches = parse.GetValue(searches), Concurrency = parse.GetValue(concurrency), Steps = parse.GetValue(steps), Quiet = parse.GetValue(quiet) };
-            return await WorkersBench.WorkersAsync(repository, common.CreateCatalog(parse, repository), settings, cancellationToken).ConfigureAwait(false);
+            return await WorkersBench.WorkersAsync(host.Repository, host.Models, settings, cancellationToken).ConfigureAwait(false);
         }));
         return command;
     }

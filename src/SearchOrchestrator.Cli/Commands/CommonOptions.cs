@@ -1,21 +1,15 @@
 using System.CommandLine;
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Logging;
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Runtime;
-using SearchOrchestrator.Search;
 using SearchOrchestrator.Server.OpenInference;
-using SearchOrchestrator.Server.Plugins;
-using SearchOrchestrator.Strategies;
-using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Cli.Commands;
 
 /// <summary>The options every command that loads models shares, and how they become a repository.</summary>
 internal sealed class CommonOptions
 {
-    private LoadedPlugins? _plugins;
-
     public Option<string?> Models { get; } = new("--models")
     {
         Description = "The model repository folder (default: $SEARCHORCH_MODELS, else the nearest ./models upward from here).",
@@ -52,8 +46,38 @@ internal sealed class CommonOptions
         command.Options.Add(Verbose);
     }
 
-    /// <summary>Loads the repository the options name; throws <see cref="InvalidRequestException"/> for bad options.</summary>
-    public ModelRepository LoadRepository(ParseResult parse, bool warmUp = true)
+    /// <summary>
+    /// The command's host (<see cref="CliHost"/>), configured from these options, each bad one named with an
+    /// <see cref="InvalidRequestException"/>: the repository where the command takes <c>--models</c> (warmed up unless
+    /// <paramref name="warmUp"/> is false), the plug-in folder, where the command takes them the
+    /// <c>--Verifiers:Remote:&lt;n&gt;:&lt;setting&gt; &lt;value&gt;</c> pairs (as for <c>searchorch serve</c>), and
+    /// <paramref name="settings"/> of the command's own (e.g. <c>Batching:MaxBatchSize</c>).
+    /// </summary>
+    public CliHost CreateHost(ParseResult parse, bool warmUp = true, IEnumerable<KeyValuePair<string, string?>>? settings = null)
+    {
+        var options = parse.CommandResult.Command.Options;
+        var configuration = new List<KeyValuePair<string, string?>>(settings ?? []);
+        // In the order a mistake is reported: stray tokens, the repository options, the plug-in folder.
+        if (!parse.CommandResult.Command.TreatUnmatchedTokensAsErrors)
+        {
+            configuration.AddRange(RemoteVerifierSettings(parse));
+        }
+
+        if (options.Contains(Models))
+        {
+            configuration.AddRange(RepositorySettings(parse, warmUp));
+        }
+
+        var folder = parse.GetValue(Plugins);
+        if (!string.IsNullOrEmpty(folder))
+        {
+            configuration.Add(new($"{VerifierPluginOptions.SectionName}:{nameof(VerifierPluginOptions.Path)}", Directory.Exists(folder) ? folder : throw new InvalidRequestException("plugins", $"--plugins: the folder '{folder}' does not exist.")));
+        }
+
+        return CliHost.Create(configuration, options.Contains(Verbose) && parse.GetValue(Verbose));
+    }
+
+    private IEnumerable<KeyValuePair<string, string?>> RepositorySettings(ParseResult parse, bool warmUp)
     {
         var provider = parse.GetValue(ExecutionProvider)!;
         if (!ExecutionProviderNames.All.Contains(provider))
@@ -67,26 +91,21 @@ internal sealed class CommonOptions
             throw new InvalidRequestException("threads", $"--threads must be >= 0, got {threads}.");
         }
 
-        var options = new ModelRepositoryOptions
-        {
-            Path = ResolveModelsPath(parse.GetValue(Models)),
-            ExecutionProvider = provider,
-            IntraOpThreads = threads,
-            WarmUp = warmUp,
-        };
-        using var loggers = CreateLoggers(parse);
-        return ModelRepository.Load(options, loggers.CreateLogger<ModelRepository>());
+        const string Section = ModelRepositoryOptions.SectionName;
+        return
+        [
+            new($"{Section}:{nameof(ModelRepositoryOptions.Path)}", ResolveModelsPath(parse.GetValue(Models))),
+            new($"{Section}:{nameof(ModelRepositoryOptions.ExecutionProvider)}", provider),
+            new($"{Section}:{nameof(ModelRepositoryOptions.IntraOpThreads)}", threads.ToString(CultureInfo.InvariantCulture)),
+            new($"{Section}:{nameof(ModelRepositoryOptions.WarmUp)}", warmUp.ToString(CultureInfo.InvariantCulture)),
+        ];
     }
 
-    /// <summary>The repository's models plus the built-in object counter, any verifier plug-ins and <paramref name="remote"/> verifiers.</summary>
-    public ModelCatalog CreateCatalog(ParseResult parse, ModelRepository repository, IEnumerable<IVerifier>? remote = null) =>
-        new(repository, [new ObjectCounter(), new SudokuVerifier(), new SudokuConflictVerifier(), new CompositionJudge(), .. LoadPlugins(parse).Verifiers, .. remote ?? []]);
-
     /// <summary>
-    /// The <c>kserve</c> verifiers set by <c>--Verifiers:Remote:&lt;n&gt;:&lt;setting&gt; &lt;value&gt;</c> (as for
-    /// <c>searchorch serve</c>), validated naming each bad setting; any other stray token is a usage error.
+    /// The <c>kserve</c> verifiers' settings of <c>--Verifiers:Remote:&lt;n&gt;:&lt;setting&gt; &lt;value&gt;</c> pairs,
+    /// validated naming each bad setting; any other stray token is a usage error.
     /// </summary>
-    public static KServeVerifiers RemoteVerifiers(ParseResult parse)
+    private static IEnumerable<KeyValuePair<string, string?>> RemoteVerifierSettings(ParseResult parse)
     {
         var tokens = parse.UnmatchedTokens;
         var stray = tokens.Where((token, i) => i % 2 == 0 && !token.StartsWith($"--{VerifierPluginOptions.SectionName}:Remote:", StringComparison.OrdinalIgnoreCase)).ToList();
@@ -101,36 +120,12 @@ internal sealed class CommonOptions
             throw new InvalidRequestException("arguments", $"{string.Join(" ", stray.Select(t => $"Unrecognized command or argument '{t}'."))} (see 'searchorch {parse.CommandResult.Command.Name} --help')");
         }
 
-        var options = new ConfigurationBuilder().AddCommandLine([.. tokens]).Build().GetSection(VerifierPluginOptions.SectionName).Get<VerifierPluginOptions>() ?? new VerifierPluginOptions();
-        var failures = KServeVerifierOptionsValidator.Check(options);
-        return failures.Count == 0 ? new KServeVerifiers(options.Remote) : throw new InvalidRequestException($"{VerifierPluginOptions.SectionName}:Remote", string.Join(" ", failures));
+        var configuration = new ConfigurationBuilder().AddCommandLine([.. tokens]).Build();
+        var failures = KServeVerifierOptionsValidator.Check(configuration.GetSection(VerifierPluginOptions.SectionName).Get<VerifierPluginOptions>() ?? new VerifierPluginOptions());
+        return failures.Count == 0
+            ? configuration.AsEnumerable().Where(setting => setting.Value is not null)
+            : throw new InvalidRequestException($"{VerifierPluginOptions.SectionName}:Remote", string.Join(" ", failures));
     }
-
-    /// <summary>The built-in strategies plus any strategy plug-ins.</summary>
-    public StrategyCatalog CreateStrategies(ParseResult parse) => new([.. StrategyCatalog.BuiltIns, .. LoadPlugins(parse).Strategies]);
-
-    /// <summary>The plug-ins of <c>--plugins</c>, loaded once.</summary>
-    private LoadedPlugins LoadPlugins(ParseResult parse)
-    {
-        if (_plugins is not null)
-        {
-            return _plugins;
-        }
-
-        var folder = parse.GetValue(Plugins);
-        if (!string.IsNullOrEmpty(folder) && !Directory.Exists(folder))
-        {
-            throw new InvalidRequestException("plugins", $"--plugins: the folder '{folder}' does not exist.");
-        }
-
-        using var loggers = CreateLoggers(parse);
-        _plugins = string.IsNullOrEmpty(folder) ? LoadedPlugins.None : PluginLoader.Load(folder, loggers.CreateLogger("plugins"));
-        return _plugins;
-    }
-
-    private ILoggerFactory CreateLoggers(ParseResult parse) => LoggerFactory.Create(b => b
-        .AddSimpleConsole(o => o.SingleLine = true)
-        .SetMinimumLevel(parse.GetValue(Verbose) ? LogLevel.Information : LogLevel.Warning));
 
     private static string ResolveModelsPath(string? given)
     {
@@ -154,7 +149,7 @@ internal sealed class CommonOptions
         for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
         {
             var candidate = Path.Combine(dir.FullName, "models");
-            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, ModelRepository.ManifestFileName, SearchOption.AllDirectories).Any())
+            if (Directory.Exists(candidate) && Directory.EnumerateFiles(candidate, ManifestNames.ManifestFileName, SearchOption.AllDirectories).Any())
             {
                 return candidate;
             }

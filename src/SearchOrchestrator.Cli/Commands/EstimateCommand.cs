@@ -30,9 +30,9 @@ internal static class EstimateCommand
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
-            using var repository = common.LoadRepository(parse, warmUp: false);
-            await using var engine = new SearchEngine(common.CreateCatalog(parse, repository));
-            var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
+            await using var host = common.CreateHost(parse, warmUp: false);
+            var engine = host.Engine;
+            var denoiser = host.Repository.GetDenoiser(parse.GetValue(model)!);
             var n = parse.GetValue(steps);
             var request = new SearchRequest
             {
@@ -41,7 +41,7 @@ internal static class EstimateCommand
                 Steps = n,
                 Guidance = parse.GetValue(guidance),
                 Eta = parse.GetValue(eta),
-                Strategy = common.CreateStrategies(parse).Create(parse.GetValue(strategy)!, ParseParameters(parse.GetValue(parameters) ?? []), n),
+                Strategy = host.Strategies.Create(parse.GetValue(strategy)!, ParseParameters(parse.GetValue(parameters) ?? []), n),
                 Verifiers = [.. (parse.GetValue(verifier) ?? CliDefaults.Verifier(denoiser.Description)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
                 Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
             };

@@ -67,10 +67,9 @@ internal static class GenerateCommand
             }
 
             var prompt = given.Length == 0 ? null : given[0];
-            using var remote = CommonOptions.RemoteVerifiers(parse);
-            using var repository = common.LoadRepository(parse);
-            var catalog = common.CreateCatalog(parse, repository, remote.All);
-            await using var engine = new SearchEngine(catalog);
+            await using var host = common.CreateHost(parse);
+            var catalog = host.Models;
+            var engine = host.Engine;
             if (catalog.GetStages(parse.GetValue(model)!) is not null
                 || (prompt is not null && catalog.GetDenoiser(parse.GetValue(model)!).Description.Process is not MaskedProcess { Text: not null }))
             {
@@ -90,7 +89,7 @@ internal static class GenerateCommand
                     Eta = parse.GetValue(eta),
                     Seed = parse.GetValue(seed),
                     Strategy = parse.GetValue(strategy) is { } named
-                        ? common.CreateStrategies(parse).Create(named, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                        ? host.Strategies.Create(named, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
                         : new BestOfNStrategy(count),
                     Verifiers = ParseList(parse.GetValue(verifier) ?? "none"),
                     Ensemble = parse.GetValue(ensemble),
@@ -132,7 +131,7 @@ internal static class GenerateCommand
                 Seed = parse.GetValue(seed),
                 Sampler = MaskedGenerate.ParseSampler(parse.GetValue(sampler) ?? []),
                 Strategy = parse.GetValue(strategy) is { } searched
-                    ? common.CreateStrategies(parse).Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
+                    ? host.Strategies.Create(searched, ParseParameters(parse.GetValue(parameters) ?? []), parse.GetValue(steps))
                     : new BestOfNStrategy(1), // without --strategy: one pass
 
                 Verifiers = verifiers,
@@ -188,7 +187,7 @@ internal static class GenerateCommand
                     columns = labels.Count;
                     report = await CompareAsync(engine, template with
                     {
-                        Strategy = common.CreateStrategies(parse).Create(strategyName!, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                        Strategy = host.Strategies.Create(strategyName!, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
                         Verifiers = verifiers,
                         Ensemble = parse.GetValue(ensemble),
                         Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
@@ -201,7 +200,7 @@ internal static class GenerateCommand
                         : await SearchAsync(engine, template with
                         {
                             Condition = parse.GetValue(condition)!,
-                            Strategy = common.CreateStrategies(parse).Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
+                            Strategy = host.Strategies.Create(strategyName, ParseParameters(parse.GetValue(parameters) ?? []), template.Steps),
                             Verifiers = verifiers,
                             Ensemble = parse.GetValue(ensemble),
                             Budget = new SearchBudget { MaxNfe = parse.GetValue(maxNfe) },
@@ -239,7 +238,7 @@ internal static class GenerateCommand
     }
 
     /// <summary>Independent samples: one best_of_n request per condition, all run at once so their steps batch together.</summary>
-    private static async Task<List<Tile>> IndependentAsync(SearchEngine engine, ModelCatalog catalog, SearchRequest template, string conditions, int count, IReadOnlyList<string> verifiers, CancellationToken cancellationToken)
+    private static async Task<List<Tile>> IndependentAsync(SearchEngine engine, IModelProvider catalog, SearchRequest template, string conditions, int count, IReadOnlyList<string> verifiers, CancellationToken cancellationToken)
     {
         var denoiser = catalog.GetDenoiser(template.Model);
         var labels = ExpandConditions(conditions, denoiser.Description.Conditions.Labels, count);

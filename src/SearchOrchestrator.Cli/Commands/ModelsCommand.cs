@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
@@ -17,9 +17,10 @@ internal static class ModelsCommand
         var common = new CommonOptions();
         var command = new Command("models", "List the models in the repository with their status, or evaluate one.");
         common.AddTo(command);
-        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(() =>
+        command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
-            using var repository = common.LoadRepository(parse, warmUp: false);
+            await using var host = common.CreateHost(parse, warmUp: false);
+            var repository = host.Repository;
             Console.WriteLine($"{repository.RootPath} ({repository.ExecutionProvider})");
             foreach (var entry in repository.Models)
             {
@@ -32,7 +33,7 @@ internal static class ModelsCommand
                 }
             }
 
-            return Task.FromResult(repository.Models.All(e => e.IsReady) ? 0 : 1);
+            return repository.Models.All(e => e.IsReady) ? 0 : 1;
         }));
         command.Subcommands.Add(CreateEvaluate());
         return command;
@@ -71,7 +72,8 @@ internal static class ModelsCommand
                 throw new InvalidRequestException("samples-per-condition", $"--samples-per-condition must be at least 1, got {each}.");
             }
 
-            using var repository = common.LoadRepository(parse);
+            await using var host = common.CreateHost(parse, settings: [new($"{BatchingOptions.SectionName}:{nameof(BatchingOptions.MaxBatchSize)}", "128")]);
+            var repository = host.Repository;
             var denoiser = repository.GetDenoiser(parse.GetValue(model)!);
             if (denoiser.Description.Process is not Processes.GaussianProcess)
             {
@@ -79,7 +81,7 @@ internal static class ModelsCommand
             }
 
             var learned = repository.GetVerifier(parse.GetValue(verifier)!);
-            await using var engine = new SearchEngine(repository, new BatchingOptions { MaxBatchSize = 128 });
+            var engine = host.Engine;
             var vocabulary = denoiser.Description.Conditions.Labels;
             // One request per condition, all at once: their steps share batches.
             var requests = vocabulary.Select(label => new SearchRequest

@@ -53,7 +53,7 @@ internal static class ServeCommand
         var defaults = new Dictionary<string, string?>();
         if ((Environment.GetEnvironmentVariable("SEARCHORCH_MODELS") ?? CommonOptions.FindNearestModels()) is { Length: > 0 } models)
         {
-            defaults[$"{Onnx.Repository.ModelRepositoryOptions.SectionName}:Path"] = models;
+            defaults[$"{Onnx.Runtime.ModelRepositoryOptions.SectionName}:Path"] = models;
         }
 
         Microsoft.AspNetCore.Builder.WebApplication app;

@@ -12,9 +12,10 @@ internal static class StrategiesCommand
         {
             common.Plugins,
         };
-        command.SetAction((parse, _) => CommandErrors.RunAsync(() =>
+        command.SetAction((parse, _) => CommandErrors.RunAsync(async () =>
         {
-            foreach (var definition in common.CreateStrategies(parse).Definitions)
+            await using var host = common.CreateHost(parse);
+            foreach (var definition in host.Strategies.Definitions)
             {
                 Console.WriteLine($"{definition.Name,-18} {definition.Summary}");
                 var width = definition.Parameters.Max(p => p.Name.Length + p.Value.Length + 1);
@@ -24,7 +25,7 @@ internal static class StrategiesCommand
                 }
             }
 
-            return Task.FromResult(0);
+            return 0;
         }));
         return command;
     }

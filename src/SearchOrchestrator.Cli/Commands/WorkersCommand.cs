@@ -1,6 +1,5 @@
 using System.CommandLine;
 using SearchOrchestrator.Server.OpenInference;
-using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Cli.Commands;
@@ -25,14 +24,12 @@ internal static class WorkersCommand
         common.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandErrors.RunAsync(async () =>
         {
-            using var repository = common.LoadRepository(parse);
-            await using var pool = new WorkerPool(
-                (e, s) => new GrpcWorkerClient(e, s, parse.GetValue(secret)),
-                name => repository.Models.FirstOrDefault(m => m.Name == name)?.Manifest?.Sha256,
-                new WorkerOptions());
+            await using var host = common.CreateHost(parse, settings: parse.GetValue(secret) is { } shared ? [new($"{WorkerOptions.SectionName}:{nameof(WorkerOptions.Secret)}", shared)] : []);
+            var repository = host.Repository;
+            var pool = host.Pool;
             if (parse.GetValue(kserve) is { } models)
             {
-                return await KServeAsync(repository, parse.GetValue(endpoints)!, models, parse.GetValue(secret), cancellationToken).ConfigureAwait(false);
+                return await KServeAsync(repository, pool.Options, parse.GetValue(endpoints)!, models, parse.GetValue(secret), cancellationToken).ConfigureAwait(false);
             }
 
             Console.WriteLine("| worker | status | device | provider | threads | batch | models | α | bandwidth | R² |");
@@ -59,7 +56,7 @@ internal static class WorkersCommand
         return command;
     }
 
-    private static async Task<int> KServeAsync(Onnx.Repository.ModelRepository repository, string[] endpoints, string models, string? secret, CancellationToken cancellationToken)
+    private static async Task<int> KServeAsync(Onnx.Repository.ModelRepository repository, WorkerOptions pool, string[] endpoints, string models, string? secret, CancellationToken cancellationToken)
     {
         var names = models.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         if (names.Length == 0)
@@ -80,7 +77,7 @@ internal static class WorkersCommand
 
             try
             {
-                await using var backend = await KServeBackend.ConnectAsync(options, n => repository.Models.FirstOrDefault(m => m.Name == n && m.IsReady)?.Manifest, new WorkerOptions(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await using var backend = await KServeBackend.ConnectAsync(options, n => repository.Models.FirstOrDefault(m => m.Name == n && m.IsReady)?.Manifest, pool, localDecoder: n => repository.GetStages(n)?.Decoder.Description, cancellationToken: cancellationToken).ConfigureAwait(false);
                 var fit = backend.Link.Fit;
                 Console.WriteLine($"| {endpoint} | joined | {string.Join(", ", names)} | {fit.Latency.TotalMilliseconds:0.00} ms | {fit.BytesPerSecond / 1e6:0.0} MB/s | {fit.RSquared:0.000} | {backend.Compute.Predict(1).TotalMilliseconds:0.00} ms | {backend.Compute.Predict(8).TotalMilliseconds:0.00} ms |");
             }

@@ -36,6 +36,9 @@ public sealed record StepRequest
     /// <summary>Classifier-free guidance scale (1 = none).</summary>
     public required double Guidance { get; init; }
 
+    /// <summary>The rows this step takes in a pass: two under classifier-free guidance (conditional and unconditional), else one.</summary>
+    public int Rows => ClassifierFreeGuidance.NeedsUnconditional(Guidance) ? 2 : 1;
+
     /// <summary>The condition id of the unconditional row of a guided step; null: the model's null id.</summary>
     public long? Unconditional { get; init; }
 
@@ -88,7 +91,7 @@ public sealed class DenoiserBatcher : IAsyncDisposable
     public ValueTask DisposeAsync() => _pump.DisposeAsync();
 
     private sealed class Work(StepRequest step, CancellationToken cancellationToken)
-        : BatchWork(ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1, cancellationToken)
+        : BatchWork(step.Rows, cancellationToken)
     {
         public StepRequest Step { get; } = step;
     }

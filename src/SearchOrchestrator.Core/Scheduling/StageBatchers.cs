@@ -70,7 +70,7 @@ public sealed class DecoderBatcher : IAsyncDisposable
     public DecoderDescription Description { get; }
 
     /// <summary>Measured decode pass time by latents, for placing a decode here or on a worker.</summary>
-    public Workers.ComputeCostModel Compute { get; } = new(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1));
+    public ComputeCostModel Compute { get; } = new(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1));
 
     /// <summary>Decodes one latent (<see cref="DecoderDescription.LatentShape"/>) into an image (<see cref="DecoderDescription.ImageShape"/>).</summary>
     public async Task<(float[] Image, BatchTiming Timing)> DecodeAsync(ReadOnlyMemory<float> latent, CancellationToken cancellationToken = default)

@@ -22,6 +22,13 @@ internal interface ITreeExecutor
     /// <summary>Scores the nodes' x0-predictions with one verifier of the search; the scores are in <paramref name="nodes"/> order.</summary>
     Task<float[]> ScoreAsync(string verifier, VerifierBatcher batcher, IReadOnlyList<Node> nodes, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Decodes, where they are kept, the x0-predictions of those <paramref name="nodes"/> resident on a backend that serves
+    /// the decoder of pipeline <paramref name="model"/> (unless Workers:DecoderPlacement keeps decoding here): only handles
+    /// go there, only images come back. Returns the images by node; the other nodes are the caller's to decode.
+    /// </summary>
+    Task<IReadOnlyDictionary<Node, float[]>> DecodeWhereResidentAsync(string model, IReadOnlyList<Node> nodes, CancellationToken cancellationToken);
+
     /// <summary>Drops whatever the nodes hold outside this process (the tree frees their local tensors).</summary>
     void Release(IReadOnlyList<Node> nodes);
 }

@@ -30,6 +30,10 @@ internal sealed class LocalExecutor(ExecutorSettings settings) : ITreeExecutor
     /// <inheritdoc />
     public Task MaterializeAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Every node is here: nothing is decoded elsewhere.</summary>
+    public Task<IReadOnlyDictionary<Node, float[]>> DecodeWhereResidentAsync(string model, IReadOnlyList<Node> nodes, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyDictionary<Node, float[]>>(new Dictionary<Node, float[]>());
+
     /// <inheritdoc />
     public async Task<float[]> ScoreAsync(string verifier, VerifierBatcher batcher, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
     {

@@ -6,9 +6,10 @@ namespace SearchOrchestrator.Search;
 
 /// <summary>
 /// A pipeline's decoder as one search uses it: each latent is decoded where it finishes soonest, this process's decoder
-/// batcher or a worker that hosts the pipeline (as <see cref="WorkerOptions.DecoderPlacement"/> allows), once moving the
-/// latent there and the image back over the worker's link is counted. A worker that fails is left for the next choice.
-/// What a worker's decodes moved is in the search's cost account under <see cref="StageNames.Decoder"/>. The decoder
+/// batcher or a remote backend that serves the pipeline's decoder (a worker, or an Open Inference Protocol server: any
+/// <see cref="IDecoderBackend"/>, as <see cref="WorkerOptions.DecoderPlacement"/> allows), once moving the latent there
+/// and the image back over its link is counted. A backend that fails is left for the next choice. What remote decodes
+/// moved is in the search's cost account under <see cref="StageNames.Decoder"/>. The decoder
 /// is deterministic, so the image does not depend on where it was decoded.
 /// </summary>
 internal sealed class PlacedDecoder(DecoderBatcher local, WorkerPool? pool, TreeLedger ledger)
@@ -20,7 +21,7 @@ internal sealed class PlacedDecoder(DecoderBatcher local, WorkerPool? pool, Tree
     /// <exception cref="NoBackendException">The placement allows only workers and none that hosts the pipeline could decode.</exception>
     public async Task<(float[] Image, BatchTiming Timing)> DecodeAsync(ReadOnlyMemory<float> latent, CancellationToken cancellationToken)
     {
-        HashSet<WorkerBackend> failed = [];
+        HashSet<IDecoderBackend> failed = [];
         var lastFailure = string.Empty;
         while (true)
         {
@@ -29,7 +30,7 @@ internal sealed class PlacedDecoder(DecoderBatcher local, WorkerPool? pool, Tree
             {
                 return here
                     ? await local.DecodeAsync(latent, cancellationToken).ConfigureAwait(false)
-                    : throw new NoBackendException($"No worker in rotation can run the decoder of pipeline '{Description.Name}' and {WorkerOptions.SectionName}:DecoderPlacement is '{DecoderPlacements.Workers}'.{lastFailure}");
+                    : throw new NoBackendException($"No remote backend in rotation can run the decoder of pipeline '{Description.Name}' and {WorkerOptions.SectionName}:DecoderPlacement is '{DecoderPlacements.Workers}'.{lastFailure}");
             }
 
             try
@@ -49,8 +50,8 @@ internal sealed class PlacedDecoder(DecoderBatcher local, WorkerPool? pool, Tree
         }
     }
 
-    /// <summary>The worker to decode on, or none; <c>Here</c> says whether this process may decode instead.</summary>
-    private (WorkerBackend? Worker, bool Here) Choose(HashSet<WorkerBackend> failed)
+    /// <summary>The remote backend to decode on, or none; <c>Here</c> says whether this process may decode instead.</summary>
+    private (IDecoderBackend? Worker, bool Here) Choose(HashSet<IDecoderBackend> failed)
     {
         var placement = pool?.Options.DecoderPlacement ?? DecoderPlacements.Local;
         var here = placement != DecoderPlacements.Workers;
@@ -61,9 +62,9 @@ internal sealed class PlacedDecoder(DecoderBatcher local, WorkerPool? pool, Tree
 
         // The latent goes there and the image comes back.
         var bytes = (long)(Description.LatentShape.ElementCount + Description.ImageShape.ElementCount) * sizeof(float);
-        var best = pool.Workers
+        var best = pool.Backends.OfType<IDecoderBackend>()
             .Where(w => w.IsAvailable && !failed.Contains(w) && w.ServesStage(Description.Name, StageNames.Decoder))
-            .Select(w => (Worker: (WorkerBackend?)w, Time: w.DecoderCompute.Predict(1) + w.Link!.Predict(bytes)))
+            .Select(w => (Worker: (IDecoderBackend?)w, Time: w.DecoderCompute.Predict(1) + w.Link!.Predict(bytes)))
             .OrderBy(c => c.Time)
             .FirstOrDefault();
         return best.Worker is null || (here && local.Compute.Predict(1) <= best.Time) ? (null, here) : (best.Worker, here);

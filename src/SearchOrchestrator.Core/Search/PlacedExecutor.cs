@@ -156,6 +156,42 @@ internal sealed class PlacedExecutor : ITreeExecutor
         return scores;
     }
 
+    /// <summary>
+    /// Nodes resident on a backend that serves the pipeline's decoder are decoded there by handle, one call per backend
+    /// (its traffic counted under <see cref="StageNames.Decoder"/>); a backend that fails leaves its nodes to the caller.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<Node, float[]>> DecodeWhereResidentAsync(string model, IReadOnlyList<Node> nodes, CancellationToken cancellationToken)
+    {
+        var images = new Dictionary<Node, float[]>();
+        if (_placement.Pool.Options.DecoderPlacement == DecoderPlacements.Local)
+        {
+            return images;
+        }
+
+        var there = nodes.Distinct().Where(n => !n.IsLocal && n.Residency is { Backend: IDecoderBackend { IsAvailable: true } backend } && backend.ServesStage(model, StageNames.Decoder));
+        foreach (var group in there.GroupBy(n => n.Residency!.Backend))
+        {
+            var list = group.ToList();
+            var residencies = list.Select(n => n.Residency!).ToList();
+            try
+            {
+                await Task.WhenAll(residencies.Select(r => r.Ready)).ConfigureAwait(false);
+                var (decoded, transfer) = await residencies[0].States.DecodeResidentAsync(model, [.. residencies.Select(r => r.Handle)], cancellationToken).ConfigureAwait(false);
+                _ledger.RecordTransfer(group.Key, transfer, StageNames.Decoder);
+                for (var i = 0; i < list.Count; i++)
+                {
+                    images[list[i]] = decoded[i];
+                }
+            }
+            catch (Exception ex) when (IsBackendFault(ex, cancellationToken))
+            {
+                Failed(group.Key, "decoding", ex);
+            }
+        }
+
+        return images;
+    }
+
     /// <summary>Drops the nodes' copies on backends (after their pending remote operations; observed, never awaited).</summary>
     public void Release(IReadOnlyList<Node> nodes)
     {
@@ -444,6 +480,7 @@ internal sealed class PlacedExecutor : ITreeExecutor
                 {
                     var outcome = await backend.StepAsync(request, owner._trajectory, cancellationToken).ConfigureAwait(false);
                     owner._ledger.RecordTransfer(backend, outcome.Transfer);
+                    owner._ledger.AddEncoding(outcome.Encoding.Calls, outcome.Encoding.Hits);
                     return outcome;
                 }
                 catch (Exception ex) when (IsBackendFault(ex, cancellationToken))

@@ -297,6 +297,7 @@ internal sealed class TreeLedger
     /// <summary>Counts a backend's passes for a resident advance: each of its batches once, as for this process's batches.</summary>
     public void RecordPasses(string backend, RemotePasses passes)
     {
+        AddEncoding(passes.Encoding.Calls, passes.Encoding.Hits);
         lock (_gate)
         {
             _queueTime += passes.Queued;

@@ -170,8 +170,19 @@ internal sealed class TreeVerification
     {
         var decoding = Decoding ?? throw new InvalidOperationException("This search has no decoder.");
         var latent = decoding.Decoder.Description.LatentShape.ElementCount;
+        var image = decoding.Decoder.Description.ImageShape.ElementCount;
         var pending = nodes.Where(n => n.Pixels is null).Distinct().ToList();
-        await _executor.MaterializeAsync(pending, cancellationToken).ConfigureAwait(false); // latents resident on a worker come here first
+        // Latents resident on a backend that serves the decoder are decoded there; the others come here first.
+        foreach (var (node, pixels) in await _executor.DecodeWhereResidentAsync(decoding.Decoder.Description.Name, pending, cancellationToken).ConfigureAwait(false))
+        {
+            if (pixels.Length == image)
+            {
+                node.SetPixels(pixels);
+            }
+        }
+
+        pending = [.. pending.Where(n => n.Pixels is null)];
+        await _executor.MaterializeAsync(pending, cancellationToken).ConfigureAwait(false);
         var images = await Task.WhenAll(pending.Select(n => decoding.Decoder.DecodeAsync(n.Prediction!.Value[..latent], cancellationToken))).ConfigureAwait(false);
         for (var i = 0; i < pending.Count; i++)
         {

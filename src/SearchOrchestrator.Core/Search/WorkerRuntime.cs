@@ -84,8 +84,11 @@ public sealed class WorkerRuntime
     /// <summary>Resident nodes held now.</summary>
     public int ResidentNodes => _nodes.Count;
 
-    /// <summary>Moves every item one step, in place, batched with this worker's other work.</summary>
-    public async Task StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Moves every item one step, in place, batched with this worker's other work; returns what this worker's text
+    /// encoder did for the call (a pipeline's prompts; none for other models).
+    /// </summary>
+    public async Task<PromptEncoding> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(items);
         var trajectory = Resolve(settings);
@@ -100,9 +103,10 @@ public sealed class WorkerRuntime
 
         try
         {
-            await trajectory.EncodeAsync(cancellationToken).ConfigureAwait(false);
+            var encoding = await trajectory.EncodeAsync(cancellationToken).ConfigureAwait(false);
             // One step per item: every item is a producer of the batcher until its step is done.
             await StepLoop.RunAsync(items, trajectory.Batcher, item => trajectory.Steps.AdvanceAsync(item.Key, item.State, item.Prediction, item.StepIndex, item.StepIndex + 1, request => trajectory.Batcher.StepAsync(request, cancellationToken), (_, _) => { })).ConfigureAwait(false);
+            return encoding;
         }
         finally
         {
@@ -172,7 +176,7 @@ public sealed class WorkerRuntime
         ArgumentNullException.ThrowIfNull(handles);
         Touch(session);
         var nodes = handles.Select(h => Get(session, h)).ToList();
-        await Task.WhenAll(nodes.Select(n => n.Trajectory).Distinct().Select(t => t.EncodeAsync(cancellationToken))).ConfigureAwait(false);
+        var encodings = await Task.WhenAll(nodes.Select(n => n.Trajectory).Distinct().Select(t => t.EncodeAsync(cancellationToken))).ConfigureAwait(false);
         foreach (var node in nodes)
         {
             if (toStep > node.Trajectory.Settings.Steps || toStep < node.StepIndex)
@@ -187,7 +191,10 @@ public sealed class WorkerRuntime
         var steps = timings.SelectMany(t => t).ToList();
         return new RemotePasses(
             [.. steps.DistinctBy(t => t.BatchId).Select(t => new RemotePass(t.BatchId, t.BatchRows, t.Compute))],
-            TimeSpan.FromTicks(steps.Sum(t => t.Queued.Ticks)));
+            TimeSpan.FromTicks(steps.Sum(t => t.Queued.Ticks)))
+        {
+            Encoding = new PromptEncoding(encodings.Sum(e => e.Calls), encodings.Sum(e => e.Hits)),
+        };
     }
 
     /// <summary>Creates resident children of a resident parent, as the orchestrator's tree would.</summary>
@@ -298,6 +305,31 @@ public sealed class WorkerRuntime
 
         var decoded = await Task.WhenAll(latents.Select(l => decoder.DecodeAsync(l, cancellationToken))).ConfigureAwait(false);
         return [.. decoded.Select(d => d.Image)];
+    }
+
+    /// <summary>
+    /// Decodes resident nodes' x0-predictions (their states once complete) with the decoder of pipeline
+    /// <paramref name="model"/>, batched with this worker's other decodes: the latents never leave this process.
+    /// </summary>
+    public Task<IReadOnlyList<float[]>> DecodeResidentAsync(string model, string session, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        Touch(session);
+        var latents = handles.Select(h => Get(session, h)).Select(n =>
+        {
+            if (n.Trajectory.Settings.Model != model)
+            {
+                throw new InvalidRequestException("handles", $"node {n.Handle} is a node of model '{n.Trajectory.Settings.Model}', not of pipeline '{model}'.");
+            }
+
+            lock (n)
+            {
+                var source = n.StepIndex == n.Trajectory.Settings.Steps ? n.State : n.Prediction
+                    ?? throw new InvalidRequestException("handles", $"node {n.Handle} has no x0-prediction yet; advance it first.");
+                return source[..n.Trajectory.Shape.ElementCount];
+            }
+        }).ToList();
+        return DecodeAsync(model, latents, cancellationToken);
     }
 
     /// <summary>
@@ -427,6 +459,7 @@ public sealed class WorkerRuntime
     private sealed class Trajectory(TrajectorySettings settings, SampleShape shape, int elements, StepLoop steps, DenoiserBatcher batcher, PromptEmbeddingCache.PromptLease? prompts)
     {
         private int _holds = 1;
+        private int _reported;
 
         public TrajectorySettings Settings { get; } = settings;
 
@@ -438,8 +471,20 @@ public sealed class WorkerRuntime
 
         public DenoiserBatcher Batcher { get; } = batcher;
 
-        /// <summary>Encodes a pipeline's prompts (once; cached across calls) before its steps run.</summary>
-        public Task EncodeAsync(CancellationToken cancellationToken) => (Task?)prompts?.EncodeAsync(cancellationToken) ?? Task.CompletedTask;
+        /// <summary>
+        /// Encodes a pipeline's prompts (once; cached across calls) before its steps run; returns the encoder calls and
+        /// cache hits of that encoding to the first caller only, so a call's cost account counts them once.
+        /// </summary>
+        public async Task<PromptEncoding> EncodeAsync(CancellationToken cancellationToken)
+        {
+            if (prompts is null)
+            {
+                return default;
+            }
+
+            var (calls, hits) = await prompts.EncodeAsync(cancellationToken).ConfigureAwait(false);
+            return Interlocked.Exchange(ref _reported, 1) == 0 ? new PromptEncoding(calls, hits) : default;
+        }
 
         public void Hold() => Interlocked.Increment(ref _holds);
 

@@ -1,3 +1,5 @@
+using SearchOrchestrator.Scheduling;
+
 namespace SearchOrchestrator.Workers;
 
 /// <summary>
@@ -42,4 +44,25 @@ public sealed record BackendEndpoint(string Kind, string Address)
 {
     /// <summary>Settings the kind's factory understands; null when it needs none.</summary>
     public object? Settings { get; init; }
+}
+
+/// <summary>
+/// A pooled backend that decodes latents with pipelines' decoders (a <c>searchorch worker</c> serving the decoder stage,
+/// an Open Inference Protocol server running a pipeline's VAE decoder). <see cref="Search.PlacedDecoder"/> places each
+/// decode on one of these or here, by predicted time.
+/// </summary>
+public interface IDecoderBackend : IPooledBackend
+{
+    /// <summary>True when the backend serves <paramref name="stage"/> (<see cref="StageNames"/>) of the pipeline <paramref name="model"/>.</summary>
+    bool ServesStage(string model, string stage);
+
+    /// <summary>Measured time of the backend's decodes by latents, for placing decodes.</summary>
+    ComputeCostModel DecoderCompute { get; }
+
+    /// <summary>
+    /// Decodes one latent (the denoiser's, before the scaling factor is undone) of pipeline <paramref name="model"/>;
+    /// latents queued by every search meet in one call. Returns the image, the batch it joined and this latent's share of
+    /// the call's traffic. Throws <see cref="WorkerUnavailableException"/> or <see cref="WorkerDataException"/> on failure.
+    /// </summary>
+    Task<(float[] Image, Scheduling.BatchTiming Timing, Links.Transfer Transfer)> DecodeAsync(string model, ReadOnlyMemory<float> latent, CancellationToken cancellationToken = default);
 }

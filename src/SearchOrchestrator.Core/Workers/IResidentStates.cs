@@ -31,6 +31,12 @@ public interface IResidentStates
     /// <summary>Forgets resident nodes, best effort: a backend that missed the release expires them when idle.</summary>
     Task ReleaseAsync(IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Decodes resident nodes' x0-predictions where they are, with the decoder of pipeline <paramref name="model"/> (a
+    /// backend that serves its decoder stage): only handles go there, only images come back.
+    /// </summary>
+    Task<(IReadOnlyList<float[]> Images, Transfer Transfer)> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
     /// <summary>Scores resident nodes' x0-predictions with a verifier the backend hosts.</summary>
     Task<(float[] Scores, Transfer Transfer)> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
 }

@@ -17,7 +17,7 @@ public interface IStepBackend
     /// <summary>False while the backend is out of rotation.</summary>
     bool IsAvailable { get; }
 
-    /// <summary>Rows queued or running now.</summary>
+    /// <summary>Rows queued or running now (counted by a <see cref="QueuedRowCount"/>).</summary>
     int QueuedRows { get; }
 
     /// <summary>The most rows one pass holds.</summary>
@@ -43,7 +43,11 @@ public interface IStepBackend
 }
 
 /// <summary>What one step cost: the batch it joined and what it moved over a link.</summary>
-public readonly record struct StepOutcome(BatchTiming Timing, Transfer Transfer);
+public readonly record struct StepOutcome(BatchTiming Timing, Transfer Transfer)
+{
+    /// <summary>What a worker's own text encoder did for the call the step went in (counted with one of its steps only).</summary>
+    public PromptEncoding Encoding { get; init; }
+}
 
 /// <summary>
 /// What one node's step moves over a backend's link, in tensors the size of the node's state: per node for a backend
@@ -69,7 +73,7 @@ public sealed class LocalBackend : IStepBackend
 {
     private readonly DenoiserBatcher _batcher;
     private readonly int _maxBatchSize;
-    private int _queuedRows;
+    private readonly QueuedRowCount _queued = new();
     private long _lastBatch;
 
     /// <summary>Wraps <paramref name="batcher"/>.</summary>
@@ -87,7 +91,7 @@ public sealed class LocalBackend : IStepBackend
     public bool IsAvailable => true;
 
     /// <inheritdoc />
-    public int QueuedRows => Volatile.Read(ref _queuedRows);
+    public int QueuedRows => _queued.Rows;
 
     /// <inheritdoc />
     public int MaxBatchSize => _maxBatchSize;
@@ -114,24 +118,16 @@ public sealed class LocalBackend : IStepBackend
     public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(step);
-        var rows = Denoising.ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
-        Interlocked.Add(ref _queuedRows, rows);
-        try
+        using var queued = _queued.Add(step.Rows);
+        var timing = await _batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
+        // Batch ids only grow: record each pass once, from whichever of its items completes first.
+        var last = Volatile.Read(ref _lastBatch);
+        if (timing.BatchId > last && Interlocked.CompareExchange(ref _lastBatch, timing.BatchId, last) == last)
         {
-            var timing = await _batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
-            // Batch ids only grow: record each pass once, from whichever of its items completes first.
-            var last = Volatile.Read(ref _lastBatch);
-            if (timing.BatchId > last && Interlocked.CompareExchange(ref _lastBatch, timing.BatchId, last) == last)
-            {
-                Compute.Record(timing.BatchRows, timing.Compute);
-            }
+            Compute.Record(timing.BatchRows, timing.Compute);
+        }
 
-            return new StepOutcome(timing, default);
-        }
-        finally
-        {
-            Interlocked.Add(ref _queuedRows, -rows);
-        }
+        return new StepOutcome(timing, default);
     }
 }
 

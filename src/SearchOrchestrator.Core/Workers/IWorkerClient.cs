@@ -19,8 +19,11 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>What the worker hosts.</summary>
     Task<WorkerCall<WorkerDescription>> DescribeAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Moves every item one step (stateless); writes each item's new state and x0-prediction.</summary>
-    Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Moves every item one step (stateless); writes each item's new state and x0-prediction. The value is what the
+    /// worker's own text encoder did for the call (a pipeline's prompts).
+    /// </summary>
+    Task<WorkerCall<PromptEncoding>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default);
 
     /// <summary>Stores node states on the worker.</summary>
     Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default);
@@ -49,6 +52,9 @@ public interface IWorkerClient : IAsyncDisposable
     /// <summary>Decodes latents with the decoder of the pipeline <paramref name="model"/> the worker hosts: one image per latent.</summary>
     Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default);
 
+    /// <summary>Decodes resident nodes' x0-predictions where they are, with the decoder of the pipeline <paramref name="model"/>: one image per handle.</summary>
+    Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default);
+
     /// <summary>Sends <paramref name="sendBytes"/> and receives <paramref name="receiveBytes"/>: one link sample.</summary>
     Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default);
 
@@ -62,9 +68,19 @@ public interface IWorkerClient : IAsyncDisposable
 /// </summary>
 public sealed record RemotePasses(IReadOnlyList<RemotePass> Passes, TimeSpan Queued)
 {
+    /// <summary>What the worker's own text encoder did for the call (a pipeline's prompts, encoded once per node group).</summary>
+    public PromptEncoding Encoding { get; init; }
+
     /// <summary>No passes.</summary>
     public static RemotePasses None { get; } = new([], TimeSpan.Zero);
 }
+
+/// <summary>
+/// A worker's text-encoder work for one call of a text-to-image pipeline: the prompts it encoded (the first time it saw
+/// them) and the prompts it found already encoded in its own prompt cache. The orchestrator adds both to the search's
+/// cost account beside its own.
+/// </summary>
+public readonly record struct PromptEncoding(int Calls, int Hits);
 
 /// <summary>One batch on a worker: its number there (unique per worker process), its rows and its pass's time.</summary>
 public readonly record struct RemotePass(long BatchId, int Rows, TimeSpan Compute);

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Polly;
-using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Tensors;
@@ -14,7 +13,7 @@ namespace SearchOrchestrator.Workers;
 /// deadline; calls that may be repeated are retried by the <see cref="RetryPolicy"/>; rotation follows the one
 /// <see cref="BackendHealth"/> policy: a worker that keeps failing leaves until it passes a health check.
 /// </summary>
-public sealed class WorkerBackend : IPooledBackend, IResidentStates
+public sealed class WorkerBackend : IDecoderBackend, IResidentStates
 {
     private readonly IWorkerClient _client;
     private readonly WorkerOptions _options;
@@ -23,7 +22,7 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     private readonly ResiliencePipeline _retry;
     private readonly ConcurrentDictionary<string, Lazy<StepPump>> _pumps = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<DecodePump>> _decoders = new(StringComparer.Ordinal);
-    private int _queuedRows;
+    private readonly QueuedRowCount _queued = new();
 
     /// <summary>Wraps a joined worker.</summary>
     public WorkerBackend(IWorkerClient client, WorkerDescription description, WorkerOptions options, TimeProvider? time = null, ILogger? logger = null)
@@ -58,7 +57,7 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     public bool IsAvailable => Health.InRotation;
 
     /// <inheritdoc />
-    public int QueuedRows => Volatile.Read(ref _queuedRows);
+    public int QueuedRows => _queued.Rows;
 
     /// <inheritdoc />
     public int MaxBatchSize => Description.MaxBatchSize;
@@ -103,17 +102,9 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     {
         ArgumentNullException.ThrowIfNull(step);
         ArgumentNullException.ThrowIfNull(settings);
-        var rows = ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
-        Interlocked.Add(ref _queuedRows, rows);
-        try
-        {
-            var pump = _pumps.GetOrAdd(settings.Model, m => new Lazy<StepPump>(() => new StepPump(this, m, _batching, _time))).Value;
-            return await pump.StepAsync(step, settings, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Add(ref _queuedRows, -rows);
-        }
+        using var queued = _queued.Add(step.Rows);
+        var pump = _pumps.GetOrAdd(settings.Model, m => new Lazy<StepPump>(() => new StepPump(this, m, _batching, _time))).Value;
+        return await pump.StepAsync(step, settings, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stores node states on the worker.</summary>
@@ -127,22 +118,15 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     public async Task<(Transfer Transfer, RemotePasses Passes)> AdvanceAsync(IReadOnlyList<ulong> handles, int toStep, int steps, int rows, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handles);
-        Interlocked.Add(ref _queuedRows, rows);
-        try
+        using var queued = _queued.Add(rows);
+        var call = await CallAsync(ct => _client.AdvanceAsync(handles, toStep, ct), _options.CallTimeout + (_options.StepTimeout * steps), retry: false, cancellationToken).ConfigureAwait(false);
+        if (steps > 0)
         {
-            var call = await CallAsync(ct => _client.AdvanceAsync(handles, toStep, ct), _options.CallTimeout + (_options.StepTimeout * steps), retry: false, cancellationToken).ConfigureAwait(false);
-            if (steps > 0)
-            {
-                // The worker's own time over the steps approximates one pass of these rows per step.
-                Compute.Record(Math.Min(rows, MaxBatchSize), call.ServerTime / steps);
-            }
+            // The worker's own time over the steps approximates one pass of these rows per step.
+            Compute.Record(Math.Min(rows, MaxBatchSize), call.ServerTime / steps);
+        }
 
-            return (call.Transfer, call.Value);
-        }
-        finally
-        {
-            Interlocked.Add(ref _queuedRows, -rows);
-        }
+        return (call.Transfer, call.Value);
     }
 
     /// <summary>Creates resident children of a resident parent.</summary>
@@ -177,6 +161,14 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     public async Task<(float[] Scores, Transfer Transfer)> VerifyResidentAsync(string verifier, string condition, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
     {
         var call = await CallAsync(ct => _client.VerifyResidentAsync(verifier, condition, handles, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        return (call.Value, call.Transfer);
+    }
+
+    /// <inheritdoc />
+    public async Task<(IReadOnlyList<float[]> Images, Transfer Transfer)> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        var call = await CallAsync(ct => _client.DecodeResidentAsync(model, handles, ct), _options.CallTimeout, retry: true, cancellationToken).ConfigureAwait(false);
+        DecoderCompute.Record(handles.Count, call.ServerTime);
         return (call.Value, call.Transfer);
     }
 
@@ -310,13 +302,15 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
     }
 
     private sealed class StepWork(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken)
-        : BatchWork(ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1, cancellationToken)
+        : BatchWork(step.Rows, cancellationToken)
     {
         public StepRequest Step { get; } = step;
 
         public TrajectorySettings Settings { get; } = settings;
 
         public Transfer Transfer { get; set; }
+
+        public PromptEncoding Encoding { get; set; }
     }
 
     /// <summary>Batches stateless steps for one model into Step calls (one per distinct trajectory settings).</summary>
@@ -327,7 +321,7 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
         {
             var work = new StepWork(step, settings, cancellationToken);
             var timing = await SubmitAsync(work).ConfigureAwait(false);
-            return new StepOutcome(timing, work.Transfer);
+            return new StepOutcome(timing, work.Transfer) { Encoding = work.Encoding };
         }
 
         protected override async Task ExecuteAsync(IReadOnlyList<StepWork> batch, int lane, CancellationToken passCancellation)
@@ -346,6 +340,9 @@ public sealed class WorkerBackend : IPooledBackend, IResidentStates
                     items[i].Prediction.CopyTo(works[i].Step.Prediction, 0);
                     works[i].Transfer = call.Transfer.Share((double)works[i].Rows / totalRows);
                 }
+
+                // The call's encoding is counted once, with its first step (steps of one call share their settings).
+                works[0].Encoding = call.Value;
             })).ConfigureAwait(false);
         }
     }

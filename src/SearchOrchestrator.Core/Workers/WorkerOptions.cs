@@ -23,8 +23,9 @@ public sealed record WorkerOptions
 
     /// <summary>
     /// Where a text-to-image pipeline's decoder (its VAE decoder) runs: <c>auto</c> (default: per latent, on whichever of
-    /// this process and the workers hosting the pipeline finishes it soonest once moving the latent and the image is
-    /// counted), <c>local</c> (this process only) or <c>workers</c> (only workers that host the pipeline).
+    /// this process and the remote backends serving the decoder — workers hosting the pipeline, <c>kserve</c> servers
+    /// mapping its <c>vae_decoder</c> — finishes it soonest once moving the latent and the image is counted), <c>local</c>
+    /// (this process only) or <c>workers</c> (only those remote backends).
     /// </summary>
     public string DecoderPlacement { get; init; } = DecoderPlacements.Auto;
 
@@ -147,13 +148,13 @@ public static class WorkerModes
 /// <summary>Where a pipeline's decoder may run (<see cref="WorkerOptions.DecoderPlacement"/>).</summary>
 public static class DecoderPlacements
 {
-    /// <summary>Per latent, wherever it finishes soonest: this process or a worker that hosts the pipeline.</summary>
+    /// <summary>Per latent, wherever it finishes soonest: this process or a remote backend that serves the decoder.</summary>
     public const string Auto = "auto";
 
     /// <summary>This process only.</summary>
     public const string Local = "local";
 
-    /// <summary>Only workers that host the pipeline.</summary>
+    /// <summary>Only remote backends that serve the decoder: workers hosting the pipeline and <c>kserve</c> servers mapping its <c>vae_decoder</c>.</summary>
     public const string Workers = "workers";
 }
 

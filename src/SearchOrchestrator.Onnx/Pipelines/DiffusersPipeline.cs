@@ -11,14 +11,16 @@ namespace SearchOrchestrator.Onnx.Pipelines;
 public sealed class DiffusersPipeline : IDisposable
 {
     private readonly IReadOnlyList<IDisposable> _owned;
+    private readonly OnnxVaeDecoder _vae;
 
-    internal DiffusersPipeline(string name, ClipTokenizer tokenizer, ITextEncoder textEncoder, IReadOnlyList<IPromptDenoiser> denoisers, ISampleDecoder decoder, IReadOnlyList<PipelineStage> stages, IReadOnlyList<IDisposable> owned)
+    internal DiffusersPipeline(string name, ClipTokenizer tokenizer, ITextEncoder textEncoder, IReadOnlyList<IPromptDenoiser> denoisers, OnnxVaeDecoder decoder, IReadOnlyList<PipelineStage> stages, IReadOnlyList<IDisposable> owned)
     {
         Name = name;
         Tokenizer = tokenizer;
         TextEncoder = textEncoder;
         DenoiserInstances = denoisers;
         Decoder = decoder;
+        _vae = decoder;
         Stages = stages;
         _owned = owned;
     }
@@ -40,6 +42,13 @@ public sealed class DiffusersPipeline : IDisposable
 
     /// <summary>Latents → pixels (<c>vae_decoder/</c>), undoing the VAE's scaling factor.</summary>
     public ISampleDecoder Decoder { get; }
+
+    /// <summary>
+    /// Runs <c>vae_decoder/model.onnx</c> as exported, <c>latent_sample</c> (latents already ÷ the scaling factor) →
+    /// <c>sample</c>: what an Open Inference Protocol client of the stage sends (<see cref="Decoder"/> divides first).
+    /// </summary>
+    public Task DecodeLatentSamplesAsync(int count, ReadOnlyMemory<float> latentSamples, Memory<float> images, CancellationToken cancellationToken = default) =>
+        _vae.DecodeLatentSamplesAsync(count, latentSamples, images, cancellationToken);
 
     /// <summary>The stages with their tensors and dtypes, in pipeline order.</summary>
     public IReadOnlyList<PipelineStage> Stages { get; }

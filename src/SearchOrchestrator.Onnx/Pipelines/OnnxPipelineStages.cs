@@ -98,7 +98,21 @@ internal sealed class OnnxVaeDecoder(InferenceSession session, DecoderDescriptio
 
         var scaled = new float[count * latent];
         System.Numerics.Tensors.TensorPrimitives.Divide(latents.Span[..scaled.Length], (float)Description.ScalingFactor, scaled);
-        using var input = StageTensors.Input(scaled, Description.LatentShape.WithBatch(count), inputType);
+        return DecodeLatentSamplesAsync(count, scaled, images, cancellationToken);
+    }
+
+    /// <summary>Runs the graph as exported: <c>latent_sample</c> (latents already ÷ the scaling factor) → <c>sample</c>.</summary>
+    public Task DecodeLatentSamplesAsync(int count, ReadOnlyMemory<float> latentSamples, Memory<float> images, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var latent = Description.LatentShape.ElementCount;
+        var image = Description.ImageShape.ElementCount;
+        if (count < 1 || latentSamples.Length < count * latent || images.Length < count * image)
+        {
+            throw new ArgumentException($"Decoding {count} latent sample(s) for '{Description.Name}' needs {count * latent} values and room for {count * image} pixels.", nameof(count));
+        }
+
+        using var input = StageTensors.Input(latentSamples[..(count * latent)], Description.LatentShape.WithBatch(count), inputType);
         using var output = StageTensors.Output(images[..(count * image)], Description.ImageShape.WithBatch(count), outputType);
         OnnxRun.Run(session, Inputs, [input], Outputs, [output.Value], cancellationToken);
         output.CopyOut();

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using SearchOrchestrator.Onnx.Manifests;
 
 namespace SearchOrchestrator.Onnx.Repository;
 

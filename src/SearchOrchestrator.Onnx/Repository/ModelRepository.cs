@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Pipelines;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Onnx.Text;
@@ -52,12 +53,6 @@ public sealed record ModelEntry
 /// </summary>
 public sealed class ModelRepository : IModelProvider, IDisposable
 {
-    /// <summary>The manifest's file name inside a model folder.</summary>
-    public const string ManifestFileName = "model.json";
-
-    /// <summary>The ONNX file's name inside a model folder.</summary>
-    public const string ModelFileName = "model.onnx";
-
     private readonly Dictionary<string, IDenoiser> _denoisers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IVerifier> _verifiers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DiffusersPipeline> _pipelines = new(StringComparer.Ordinal);
@@ -95,10 +90,10 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         foreach (var folder in Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal))
         {
             var name = System.IO.Path.GetFileName(folder);
-            var hasManifest = File.Exists(System.IO.Path.Combine(folder, ManifestFileName));
+            var hasManifest = File.Exists(System.IO.Path.Combine(folder, ManifestNames.ManifestFileName));
             var isPipeline = !hasManifest && DiffusersPipelineLoader.LooksLikePipeline(folder);
             var isText = !hasManifest && !isPipeline && TextModelLayout.LooksLikeTextModel(folder);
-            if (!hasManifest && !isPipeline && !isText && !File.Exists(System.IO.Path.Combine(folder, ModelFileName)))
+            if (!hasManifest && !isPipeline && !isText && !File.Exists(System.IO.Path.Combine(folder, ManifestNames.ModelFileName)))
             {
                 continue; // not a model folder (training scripts, docs)
             }
@@ -107,7 +102,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
             if (isPipeline)
             {
                 // A family's own manifest models (its verifier) sit in subfolders: served as <pipeline>-<subfolder>.
-                foreach (var member in Directory.EnumerateDirectories(folder).Where(f => File.Exists(System.IO.Path.Combine(f, ManifestFileName))).Order(StringComparer.Ordinal))
+                foreach (var member in Directory.EnumerateDirectories(folder).Where(f => File.Exists(System.IO.Path.Combine(f, ManifestNames.ManifestFileName))).Order(StringComparer.Ordinal))
                 {
                     repository.Add($"{name}-{System.IO.Path.GetFileName(member)}", member, repository.LoadOne, sessions, options.WarmUp, logger);
                 }
@@ -195,17 +190,17 @@ public sealed class ModelRepository : IModelProvider, IDisposable
         {
             manifest = ReadManifest(folder);
             var errors = ManifestValidator.Validate(manifest, System.IO.Path.GetFileName(folder)).ToList();
-            var modelPath = System.IO.Path.Combine(folder, ModelFileName);
+            var modelPath = System.IO.Path.Combine(folder, ManifestNames.ModelFileName);
             if (!File.Exists(modelPath))
             {
-                errors.Add($"{ModelFileName}: missing beside {ManifestFileName}");
+                errors.Add($"{ManifestNames.ModelFileName}: missing beside {ManifestNames.ManifestFileName}");
             }
             else if (manifest.Sha256 is not null)
             {
                 var actual = HashFile(modelPath);
                 if (actual != manifest.Sha256)
                 {
-                    errors.Add($"sha256: the manifest says {manifest.Sha256} but {ModelFileName} hashes to {actual} (the file changed; retrain with `make models` or restore it)");
+                    errors.Add($"sha256: the manifest says {manifest.Sha256} but {ManifestNames.ModelFileName} hashes to {actual} (the file changed; retrain with `make models` or restore it)");
                 }
             }
 
@@ -276,7 +271,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
                 (verifier as IDisposable)?.Dispose();
             }
 
-            return Failed(name, manifest, [ex is JsonException ? $"{ManifestFileName}: {ex.Message}" : ex.Message]);
+            return Failed(name, manifest, [ex is JsonException ? $"{ManifestNames.ManifestFileName}: {ex.Message}" : ex.Message]);
         }
     }
 
@@ -301,7 +296,7 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
     private ModelEntry LoadText(string name, string folder, OnnxSessionFactory sessions, bool warmUp)
     {
-        var modelPath = System.IO.Path.Combine(folder, ModelFileName);
+        var modelPath = System.IO.Path.Combine(folder, ManifestNames.ModelFileName);
         try
         {
             var (model, errors) = TextModelLayout.Read(name, folder, () => sessions.Create(modelPath));
@@ -341,10 +336,10 @@ public sealed class ModelRepository : IModelProvider, IDisposable
 
     private static ModelManifest ReadManifest(string folder)
     {
-        var path = System.IO.Path.Combine(folder, ManifestFileName);
+        var path = System.IO.Path.Combine(folder, ManifestNames.ManifestFileName);
         if (!File.Exists(path))
         {
-            throw new IOException($"{ManifestFileName}: missing beside {ModelFileName}");
+            throw new IOException($"{ManifestNames.ManifestFileName}: missing beside {ManifestNames.ModelFileName}");
         }
 
         using var stream = File.OpenRead(path);

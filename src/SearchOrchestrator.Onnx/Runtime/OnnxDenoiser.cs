@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
-using SearchOrchestrator.Onnx.Repository;
 
 namespace SearchOrchestrator.Onnx.Runtime;
 

@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
-using SearchOrchestrator.Onnx.Repository;
 
 namespace SearchOrchestrator.Onnx.Runtime;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 

@@ -1,4 +1,4 @@
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Manifests;
 
 namespace SearchOrchestrator.Onnx.Runtime;
 

@@ -2,8 +2,8 @@ using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Pipelines;
-using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Tensors;
 
@@ -65,9 +65,9 @@ public static class TextModelLayout
             errors.Add(ex.Message);
         }
 
-        if (!File.Exists(Path.Combine(folder, ModelRepository.ModelFileName)))
+        if (!File.Exists(Path.Combine(folder, ManifestNames.ModelFileName)))
         {
-            errors.Add($"{ModelRepository.ModelFileName}: missing beside {ConfigFile}");
+            errors.Add($"{ManifestNames.ModelFileName}: missing beside {ConfigFile}");
         }
 
         if (errors.Count > 0)
@@ -88,7 +88,7 @@ public static class TextModelLayout
     private static (TextModel? Model, List<string> Errors) Describe(string name, InferenceSession session, JsonElement? config, JsonElement? generation, int mask, HuggingFaceTokenizer tokenizer)
     {
         var errors = new List<string>();
-        var file = ModelRepository.ModelFileName;
+        var file = ManifestNames.ModelFileName;
         var inputs = session.InputMetadata;
         foreach (var extra in inputs.Keys.Where(k => k is not (InputIds or AttentionMask)))
         {

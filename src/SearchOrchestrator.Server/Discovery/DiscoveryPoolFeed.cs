@@ -1,14 +1,15 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using SearchOrchestrator.Server.Workers;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.Discovery;
 
 /// <summary>
 /// Feeds the pool from DNS discovery, without a restart: after every resolution, addresses behind the name that are not
-/// in the pool join it (as workers or as <c>kserve</c> servers, per <see cref="DnsDiscoveryOptions.Kind"/>), and
+/// in the pool join it (as backends of <see cref="DnsDiscoveryOptions.Kind"/>: workers, <c>kserve</c> servers, or a
+/// registered kind of a plug-in's), and
 /// backends this feed joined whose address is gone leave it. An address that cannot be reached yet is tried again at the
 /// next resolution; one that is refused (mismatched model) is not tried again until it leaves and comes back.
 /// Reconciliations run one at a time, in the order of the resolutions.
@@ -140,7 +141,7 @@ public sealed class DiscoveryPoolFeed : IHostedService, IDisposable
     {
         try
         {
-            await _membership.JoinAsync(new BackendEndpoint(_options.Kind, endpoint) { Settings = _options.Kind == BackendKinds.KServe ? _options.KServe.WithEndpoint(endpoint) : null }, cancellationToken).ConfigureAwait(false);
+            await _membership.JoinAsync(_options.Endpoint(endpoint), cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
                 _joined.Add(endpoint);

@@ -44,7 +44,7 @@ public sealed class DnsDiscovery : BackgroundService
     public DnsDiscovery(DnsDiscoveryOptions options, DnsResolver? resolver = null, TimeProvider? time = null, ILogger<DnsDiscovery>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var failures = DnsDiscoveryOptionsValidator.Check(options, DnsDiscoveryOptions.SectionName);
+        var failures = DnsDiscoveryOptionsValidator.Check(options, DnsDiscoveryOptions.SectionName, kinds: null); // the feed joins by kind
         if (failures.Count > 0)
         {
             throw new ArgumentException(string.Join(" ", failures), nameof(options));

@@ -26,8 +26,10 @@ public sealed class DnsDiscoveryOptions
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// What the discovered addresses are: <c>worker</c> (default; <c>searchorch worker</c>s joined through the worker
-    /// protocol) or <c>kserve</c> (Open Inference Protocol servers, connected with the <see cref="KServe"/> settings).
+    /// What the discovered addresses are, by backend kind: <c>worker</c> (default; <c>searchorch worker</c>s joined
+    /// through the worker protocol), <c>kserve</c> (Open Inference Protocol servers, connected with the
+    /// <see cref="KServe"/> settings), or any kind a factory was registered for (<c>AddBackendKind</c>), which joins each
+    /// address without settings.
     /// </summary>
     public string Kind { get; set; } = BackendKinds.Worker;
 
@@ -36,20 +38,38 @@ public sealed class DnsDiscoveryOptions
     /// API key, batch size), as under <c>Backends:KServe:n</c>; its <c>Endpoint</c> is each discovered address.
     /// </summary>
     public KServeEndpointOptions KServe { get; set; } = new();
+
+    /// <summary>The backend to join for <paramref name="address"/>, discovered behind <see cref="Name"/>: of <see cref="Kind"/>, with the kind's settings.</summary>
+    public BackendEndpoint Endpoint(string address) =>
+        new(Kind, address) { Settings = Kind == BackendKinds.KServe ? KServe.WithEndpoint(address) : null };
 }
 
-/// <summary>Validates <see cref="DnsDiscoveryOptions"/>, naming every bad setting.</summary>
-public sealed class DnsDiscoveryOptionsValidator : IValidateOptions<DnsDiscoveryOptions>
+/// <summary>
+/// Validates <see cref="DnsDiscoveryOptions"/>, naming every bad setting. <see cref="DnsDiscoveryOptions.Kind"/> must be
+/// a registered kind: <paramref name="registeredKinds"/> lists them, asked only for a kind other than the built-in
+/// <c>worker</c> and <c>kserve</c> (listing them resolves every registered factory).
+/// </summary>
+public sealed class DnsDiscoveryOptionsValidator(Func<IReadOnlyCollection<string>>? registeredKinds = null) : IValidateOptions<DnsDiscoveryOptions>
 {
+    private static readonly IReadOnlyCollection<string> BuiltInKinds = [BackendKinds.Worker, BackendKinds.KServe];
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, DnsDiscoveryOptions options)
     {
-        var failures = Check(options, DnsDiscoveryOptions.SectionName);
+        ArgumentNullException.ThrowIfNull(options);
+        var kinds = BuiltInKinds.Contains(options.Kind) || registeredKinds is null ? BuiltInKinds : registeredKinds();
+        var failures = Check(options, DnsDiscoveryOptions.SectionName, kinds);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    /// <summary>Every problem with <paramref name="options"/>, each named under <paramref name="section"/>.</summary>
-    public static IReadOnlyList<string> Check(DnsDiscoveryOptions options, string section)
+    /// <summary>Every problem with <paramref name="options"/>, each named under <paramref name="section"/>, for a host with the built-in kinds.</summary>
+    public static IReadOnlyList<string> Check(DnsDiscoveryOptions options, string section) => Check(options, section, BuiltInKinds);
+
+    /// <summary>
+    /// Every problem with <paramref name="options"/>, each named under <paramref name="section"/>; the kind must be one of
+    /// <paramref name="kinds"/> (null: any, for discovery itself, which only resolves the name).
+    /// </summary>
+    public static IReadOnlyList<string> Check(DnsDiscoveryOptions options, string section, IReadOnlyCollection<string>? kinds)
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
@@ -73,9 +93,9 @@ public sealed class DnsDiscoveryOptionsValidator : IValidateOptions<DnsDiscovery
             failures.Add($"{section}:RefreshInterval: must be at least 00:00:01, got {options.RefreshInterval}.");
         }
 
-        if (options.Kind is not (BackendKinds.Worker or BackendKinds.KServe))
+        if (kinds is not null && !kinds.Contains(options.Kind))
         {
-            failures.Add($"{section}:Kind: must be {BackendKinds.Worker} or {BackendKinds.KServe}, got '{options.Kind}'.");
+            failures.Add($"{section}:Kind: must be {(kinds.Count == 1 ? kinds.Single() : $"{string.Join(", ", kinds.SkipLast(1))} or {kinds.Last()}")}, got '{options.Kind}'.");
         }
         else if (options.Kind == BackendKinds.KServe)
         {

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Imaging;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
@@ -426,8 +427,9 @@ internal sealed class SearchService(
 
     /// <summary>
     /// Where a pipeline's stage runs: this process unless the settings keep it off here (Workers:UseLocal for the
-    /// denoiser, Workers:DecoderPlacement for the decoder), and every worker in the pool that serves the stage (a worker
-    /// serving the denoiser encodes its prompts itself; Workers:DecoderPlacement local keeps decoding here).
+    /// denoiser, Workers:DecoderPlacement for the decoder), and every backend in the pool that serves the stage (a worker
+    /// serving the denoiser encodes its prompts itself; the decoder also on kserve servers mapping the pipeline's
+    /// vae_decoder; Workers:DecoderPlacement local keeps decoding here).
     /// </summary>
     private IEnumerable<string> StageBackends(string pipeline, string stage)
     {
@@ -443,9 +445,9 @@ internal sealed class SearchService(
             yield return "local";
         }
 
-        foreach (var worker in served is null ? [] : workers.Workers.Where(w => w.ServesStage(pipeline, served)))
+        foreach (var backend in served is null ? [] : workers.Backends.OfType<SearchOrchestrator.Workers.IDecoderBackend>().Where(b => b.ServesStage(pipeline, served) && (served == StageNames.Decoder || b is SearchOrchestrator.Workers.WorkerBackend)))
         {
-            yield return worker.Name;
+            yield return backend.Name;
         }
     }
 

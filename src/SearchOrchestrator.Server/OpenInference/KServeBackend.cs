@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Links;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Scheduling;
@@ -14,8 +15,10 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// <summary>
 /// An Open Inference Protocol (KServe v2) server as a placement backend (kind <c>kserve</c>): for each of our denoisers
 /// it runs, a <see cref="DenoiserBatcher"/> over a <see cref="KServeDenoiser"/>, so steps of every search meet in one
-/// <c>ModelInfer</c> and the sampler update runs here. Stateless: every step moves its tensors, and placement charges
-/// its link for every step as for a stateless worker.
+/// <c>ModelInfer</c> and the sampler update runs here; for each pipeline whose VAE decoder it runs
+/// (<c>&lt;pipeline&gt;/vae_decoder</c>), a <see cref="DecoderBatcher"/> over a <see cref="KServeDecoder"/>, placed by
+/// <see cref="WorkerOptions.DecoderPlacement"/> like a worker's decoder. Stateless: every step and decode moves its
+/// tensors, and placement charges its link for every one as for a stateless worker.
 /// <para>
 /// The link and compute are measured, not assumed. A KServe reply carries no server time, so a <c>ModelInfer</c>'s
 /// elapsed time mixes transfer and forward pass and cannot be split by itself. The link is therefore fitted from calls
@@ -41,7 +44,7 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// model's <c>max_batch_size</c> where the server offers Triton's ModelConfig; calibration included.
 /// </para>
 /// </summary>
-public sealed class KServeBackend : IStatelessBackend
+public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
 {
     /// <summary>The model name link probes address: no server should have it.</summary>
     public const string ProbeModel = "searchorchestrator.link-probe";
@@ -52,20 +55,24 @@ public sealed class KServeBackend : IStatelessBackend
     private readonly KServeEndpoint _endpoint;
     private readonly WorkerOptions _options;
     private readonly Dictionary<string, DenoiserBatcher> _batchers;
+    private readonly Dictionary<string, DecoderBatcher> _decoders;
     private readonly ConcurrentDictionary<int, Transfer> _passByRows = new();
-    private int _queuedRows;
+    private readonly ConcurrentDictionary<int, Transfer> _decodeByLatents = new();
+    private readonly QueuedRowCount _queued = new();
     private int _disposed;
 
-    private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, WorkerOptions options, TimeProvider time, ILogger logger)
+    private KServeBackend(KServeEndpoint endpoint, IReadOnlyList<KServeDenoiser> denoisers, IReadOnlyList<KServeDecoder> decoders, WorkerOptions options, TimeProvider time, ILogger logger)
     {
         _endpoint = endpoint;
         _options = options;
         Health = new BackendHealth(BackendKinds.KServe, endpoint.Options.Endpoint, options.MaxConsecutiveFailures, logger);
-        MaxBatchSize = denoisers.Select(d => d.Remote.MaxBatchSize ?? int.MaxValue).Append(Math.Max(2, endpoint.Options.MaxBatchSize)).Min();
+        MaxBatchSize = denoisers.Select(d => d.Remote.MaxBatchSize ?? int.MaxValue).Concat(decoders.Select(d => d.Remote.MaxBatchSize ?? int.MaxValue)).Append(Math.Max(2, endpoint.Options.MaxBatchSize)).Min();
         Link = new LinkCostModel(endpoint.Options.Endpoint);
         var batching = new BatchingOptions { MaxBatchSize = MaxBatchSize, MaxQueueDelay = TimeSpan.FromMilliseconds(1) };
         _batchers = denoisers.ToDictionary(d => d.Description.Name, d => new DenoiserBatcher(new MeasuredDenoiser(this, d), batching, time), StringComparer.Ordinal);
+        _decoders = decoders.ToDictionary(d => d.Description.Name, d => new DecoderBatcher(new MeasuredDecoder(this, d), batching, time), StringComparer.Ordinal);
         Denoisers = denoisers;
+        Decoders = decoders;
     }
 
     /// <inheritdoc />
@@ -81,7 +88,7 @@ public sealed class KServeBackend : IStatelessBackend
     public bool IsAvailable => Health.InRotation && Volatile.Read(ref _disposed) == 0;
 
     /// <inheritdoc />
-    public int QueuedRows => Volatile.Read(ref _queuedRows);
+    public int QueuedRows => _queued.Rows;
 
     /// <inheritdoc />
     public int MaxBatchSize { get; }
@@ -106,6 +113,12 @@ public sealed class KServeBackend : IStatelessBackend
     /// <summary>The connected denoisers, each checked against our manifest.</summary>
     public IReadOnlyList<KServeDenoiser> Denoisers { get; }
 
+    /// <summary>The connected pipeline VAE decoders, each checked against our pipeline's.</summary>
+    public IReadOnlyList<KServeDecoder> Decoders { get; }
+
+    /// <inheritdoc />
+    public ComputeCostModel DecoderCompute { get; } = new(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(1));
+
     /// <inheritdoc />
     public string? LastFailure => Health.LastFailure;
 
@@ -114,8 +127,9 @@ public sealed class KServeBackend : IStatelessBackend
 
     /// <summary>
     /// Connects to the server at <see cref="KServeEndpointOptions.Endpoint"/>: checks it is ready, connects every mapped
-    /// model (each checked against our manifest from <paramref name="localManifest"/>), fits the link and times the
-    /// forward passes. <paramref name="callInvoker"/> replaces the channel the backend would open (tests, throttled links).
+    /// model (each denoiser checked against our manifest from <paramref name="localManifest"/>, each pipeline's
+    /// <c>vae_decoder</c> against our pipeline's decoder from <paramref name="localDecoder"/>), fits the link and times the
+    /// denoisers' forward passes. <paramref name="callInvoker"/> replaces the channel the backend would open (tests, throttled links).
     /// </summary>
     /// <exception cref="WorkerRefusedException">
     /// A mapped model is not ours, the server does not know it (NOT_FOUND), its metadata does not match our manifest, or
@@ -130,6 +144,7 @@ public sealed class KServeBackend : IStatelessBackend
         TimeProvider? time = null,
         ILogger? logger = null,
         CallInvoker? callInvoker = null,
+        Func<string, DecoderDescription?>? localDecoder = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -142,8 +157,17 @@ public sealed class KServeBackend : IStatelessBackend
         try
         {
             var denoisers = new List<KServeDenoiser>();
+            var decoders = new List<KServeDecoder>();
             foreach (var model in options.Models.Keys.Order(StringComparer.Ordinal))
             {
+                if (KServeStages.Parse(model) is { } stage)
+                {
+                    var decoder = localDecoder?.Invoke(stage.Pipeline)
+                        ?? throw new WorkerRefusedException(options.Endpoint, $"model '{model}' is mapped in its Models, but this orchestrator has no ready text-to-image pipeline '{stage.Pipeline}' whose {KServeStages.VaeDecoder} it could check; remove the mapping or deploy the pipeline here too.");
+                    decoders.Add(await Map(options.Endpoint, () => endpoint.ConnectDecoderAsync(model, decoder, cancellationToken)).ConfigureAwait(false));
+                    continue;
+                }
+
                 var manifest = localManifest(model);
                 if (manifest is null || manifest.Kind != ManifestNames.Denoiser)
                 {
@@ -160,7 +184,7 @@ public sealed class KServeBackend : IStatelessBackend
                 denoisers.Add(await Map(options.Endpoint, () => endpoint.ConnectDenoiserAsync(model, manifest, cancellationToken)).ConfigureAwait(false));
             }
 
-            backend = new KServeBackend(endpoint, denoisers, pool, time, logger);
+            backend = new KServeBackend(endpoint, denoisers, decoders, pool, time, logger);
             await backend.ProbeAsync(cancellationToken).ConfigureAwait(false);
             foreach (var denoiser in denoisers)
             {
@@ -188,6 +212,36 @@ public sealed class KServeBackend : IStatelessBackend
     public bool Hosts(string model) => _batchers.ContainsKey(model);
 
     /// <inheritdoc />
+    public bool ServesStage(string model, string stage) => stage == StageNames.Decoder && _decoders.ContainsKey(model);
+
+    /// <inheritdoc />
+    public async Task<(float[] Image, BatchTiming Timing, Transfer Transfer)> DecodeAsync(string model, ReadOnlyMemory<float> latent, CancellationToken cancellationToken = default)
+    {
+        if (!_decoders.TryGetValue(model, out var batcher))
+        {
+            throw new WorkerUnavailableException(Name, $"does not run the {KServeStages.VaeDecoder} of pipeline '{model}'.");
+        }
+
+        using var queued = _queued.Add(1);
+        try
+        {
+            var (image, timing) = await batcher.DecodeAsync(latent, cancellationToken).ConfigureAwait(false);
+            Health.Succeeded();
+            // Passes of one size carry the same bytes; each latent's share of its pass is one over its latents.
+            return (image, timing, _decodeByLatents.GetValueOrDefault(timing.BatchRows).Share(1.0 / timing.BatchRows));
+        }
+        catch (KServeBackendException ex)
+        {
+            Health.Failed(ex.Message, fatal: ex.Status == StatusCode.Unavailable);
+            throw ex.Status is null ? new WorkerDataException(Name, ex.Message) : new WorkerUnavailableException(Name, ex.Message, ex);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
+        {
+            throw new WorkerUnavailableException(Name, "left the pool before the decode ran.", ex);
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<StepOutcome> StepAsync(StepRequest step, TrajectorySettings settings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(step);
@@ -197,8 +251,8 @@ public sealed class KServeBackend : IStatelessBackend
             throw new WorkerUnavailableException(Name, $"does not run model '{settings.Model}' (it runs {string.Join(", ", _batchers.Keys.Select(k => $"'{k}'"))}).");
         }
 
-        var rows = ClassifierFreeGuidance.NeedsUnconditional(step.Guidance) ? 2 : 1;
-        Interlocked.Add(ref _queuedRows, rows);
+        var rows = step.Rows;
+        using var queued = _queued.Add(rows);
         try
         {
             var timing = await batcher.StepAsync(step, cancellationToken).ConfigureAwait(false);
@@ -221,10 +275,6 @@ public sealed class KServeBackend : IStatelessBackend
         {
             throw new WorkerUnavailableException(Name, "left the pool before the step ran.", ex);
         }
-        finally
-        {
-            Interlocked.Add(ref _queuedRows, -rows);
-        }
     }
 
     /// <summary>
@@ -242,9 +292,9 @@ public sealed class KServeBackend : IStatelessBackend
         try
         {
             ready = true;
-            foreach (var remote in Denoisers.Select(d => d.Remote))
+            foreach (var (name, version) in Denoisers.Select(d => (d.Remote.Name, d.Remote.Version)).Concat(Decoders.Select(d => (d.Remote.Name, d.Remote.Version))))
             {
-                ready &= (await KServeEndpoint.CallAsync(Name, "ModelReady", c => _endpoint.Client.ModelReadyAsync(new ModelReadyRequest { Name = remote.Name, Version = remote.Version }, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false)).Ready;
+                ready &= (await KServeEndpoint.CallAsync(Name, "ModelReady", c => _endpoint.Client.ModelReadyAsync(new ModelReadyRequest { Name = name, Version = version }, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false)).Ready;
             }
 
             if (ready && !Health.InRotation)
@@ -299,6 +349,11 @@ public sealed class KServeBackend : IStatelessBackend
         foreach (var batcher in _batchers.Values)
         {
             await batcher.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var decoder in _decoders.Values)
+        {
+            await decoder.DisposeAsync().ConfigureAwait(false);
         }
 
         _endpoint.Dispose();
@@ -374,6 +429,25 @@ public sealed class KServeBackend : IStatelessBackend
                 owner.Compute.Record(batch.Count, sample.Elapsed - transfer);
                 owner._passByRows[batch.Count] = traffic;
             }
+        }
+    }
+
+    /// <summary>
+    /// The decoder the batcher calls: one <c>ModelInfer</c> per pass, its elapsed time split into transfer (the link's
+    /// fit for its bytes) and compute (the rest), as for steps.
+    /// </summary>
+    private sealed class MeasuredDecoder(KServeBackend owner, KServeDecoder inner) : ISampleDecoder
+    {
+        public DecoderDescription Description => inner.Description;
+
+        public async Task DecodeAsync(int count, ReadOnlyMemory<float> latents, Memory<float> images, CancellationToken cancellationToken = default)
+        {
+            var sample = await inner.DecodeMeasuredAsync(count, latents, images, cancellationToken).ConfigureAwait(false);
+            var transfer = TimeSpan.FromTicks(Math.Min(sample.Elapsed.Ticks, owner.Link.Predict(sample.BytesSent + sample.BytesReceived).Ticks));
+            var traffic = new Transfer(sample.BytesSent, sample.BytesReceived, transfer);
+            owner.Link.RecordUsage(traffic);
+            owner.DecoderCompute.Record(count, sample.Elapsed - transfer);
+            owner._decodeByLatents[count] = traffic;
         }
     }
 }

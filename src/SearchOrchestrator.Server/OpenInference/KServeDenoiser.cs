@@ -82,12 +82,21 @@ public sealed class KServeDenoiser : IDenoiser
         return traffic;
     }
 
-    private float[] ReadPrediction(ModelInferResponse response, long[] shape)
+    private float[] ReadPrediction(ModelInferResponse response, long[] shape) => KServeReplies.ReadFp32(response, _remote.Prediction, shape, Malformed);
+
+    private KServeBackendException Malformed(string problem) => new($"{_what}: malformed ModelInfer reply: {problem}.");
+}
+
+/// <summary>Reads FP32 output tensors from <c>ModelInfer</c> replies, checking name, datatype, shape and size.</summary>
+internal static class KServeReplies
+{
+    /// <summary>The values of output <paramref name="name"/>, of <paramref name="shape"/>, from <c>raw_output_contents</c> or <c>contents.fp32_contents</c>.</summary>
+    public static float[] ReadFp32(ModelInferResponse response, string name, long[] shape, Func<string, KServeBackendException> malformed)
     {
         var index = -1;
         for (var i = 0; i < response.Outputs.Count; i++)
         {
-            if (response.Outputs[i].Name == _remote.Prediction)
+            if (response.Outputs[i].Name == name)
             {
                 index = i;
             }
@@ -95,18 +104,18 @@ public sealed class KServeDenoiser : IDenoiser
 
         if (index < 0)
         {
-            throw Malformed($"the reply has no output '{_remote.Prediction}' (it has {string.Join(", ", response.Outputs.Select(o => $"'{o.Name}'"))})");
+            throw malformed($"the reply has no output '{name}' (it has {string.Join(", ", response.Outputs.Select(o => $"'{o.Name}'"))})");
         }
 
         var tensor = response.Outputs[index];
         if (tensor.Datatype != OpenInferenceDatatypes.Fp32)
         {
-            throw Malformed($"output '{tensor.Name}' has datatype {tensor.Datatype}, expected {OpenInferenceDatatypes.Fp32}");
+            throw malformed($"output '{tensor.Name}' has datatype {tensor.Datatype}, expected {OpenInferenceDatatypes.Fp32}");
         }
 
         if (!tensor.Shape.SequenceEqual(shape))
         {
-            throw Malformed($"output '{tensor.Name}' has shape {OpenInferenceDatatypes.Format(tensor.Shape)}, expected {OpenInferenceDatatypes.Format(shape)}");
+            throw malformed($"output '{tensor.Name}' has shape {OpenInferenceDatatypes.Format(tensor.Shape)}, expected {OpenInferenceDatatypes.Format(shape)}");
         }
 
         var elements = checked((int)shape.Aggregate(1L, (a, b) => a * b));
@@ -114,13 +123,13 @@ public sealed class KServeDenoiser : IDenoiser
         {
             if (response.RawOutputContents.Count != response.Outputs.Count)
             {
-                throw Malformed($"raw_output_contents has {response.RawOutputContents.Count} entries for {response.Outputs.Count} outputs");
+                throw malformed($"raw_output_contents has {response.RawOutputContents.Count} entries for {response.Outputs.Count} outputs");
             }
 
             ByteString raw = response.RawOutputContents[index];
             if (raw.Length != elements * sizeof(float))
             {
-                throw Malformed($"output '{tensor.Name}' has {raw.Length} bytes, expected {elements * sizeof(float)} ({elements} FP32 elements)");
+                throw malformed($"output '{tensor.Name}' has {raw.Length} bytes, expected {elements * sizeof(float)} ({elements} FP32 elements)");
             }
 
             return TensorCodec.Decode<float>(raw.Span)!;
@@ -129,11 +138,9 @@ public sealed class KServeDenoiser : IDenoiser
         var values = tensor.Contents?.Fp32Contents;
         if (values is null || values.Count != elements)
         {
-            throw Malformed($"output '{tensor.Name}' has {values?.Count ?? 0} values in contents.fp32_contents and no raw_output_contents, expected {elements}");
+            throw malformed($"output '{tensor.Name}' has {values?.Count ?? 0} values in contents.fp32_contents and no raw_output_contents, expected {elements}");
         }
 
         return [.. values];
     }
-
-    private KServeBackendException Malformed(string problem) => new($"{_what}: malformed ModelInfer reply: {problem}.");
 }

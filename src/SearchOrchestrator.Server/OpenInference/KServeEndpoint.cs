@@ -2,8 +2,11 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Workers;
 
 namespace SearchOrchestrator.Server.OpenInference;
 
@@ -90,7 +93,7 @@ public sealed class KServeEndpoint : IDisposable
             throw new KServeBackendException($"{what}: the server's metadata does not match our manifest: {string.Join("; ", problems)}.");
         }
 
-        var maxBatchSize = await ReadMaxBatchSizeAsync(what, remote, cancellationToken).ConfigureAwait(false);
+        var maxBatchSize = await ReadMaxBatchSizeAsync(what, remote.Name, remote.Version, cancellationToken).ConfigureAwait(false);
         if (maxBatchSize is < 2)
         {
             throw new KServeBackendException($"{what}: its ModelConfig says max_batch_size {maxBatchSize}; a guided step takes two rows, so the model must batch at least 2 (raise max_batch_size in its config.pbtxt).") { Refused = true };
@@ -105,14 +108,75 @@ public sealed class KServeEndpoint : IDisposable
     }
 
     /// <summary>
+    /// Checks ModelReady and ModelMetadata of the stage <c>&lt;pipeline&gt;/vae_decoder</c> mapped as
+    /// <paramref name="model"/> against our pipeline's decoder (<paramref name="decoder"/>): one FP32 input
+    /// <c>latent_sample</c> [-1, …latent] and an FP32 output <c>sample</c> [-1, …image] (a -1 matches any size), then
+    /// returns the decoder backed by this server.
+    /// </summary>
+    /// <exception cref="KServeBackendException">
+    /// Not ready, unreachable, unknown to the server (a refusal with the RemoteName / Version hint), or the metadata does
+    /// not match (the message names each tensor that differs).
+    /// </exception>
+    public async Task<KServeDecoder> ConnectDecoderAsync(string model, DecoderDescription decoder, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        if (!Options.Models.TryGetValue(model, out var mapping))
+        {
+            throw new KServeBackendException($"{Options.Endpoint}: model '{model}' is not mapped; add {KServeOptions.SectionName}:KServe:<n>:Models:{model}.");
+        }
+
+        var name = mapping.RemoteName ?? model;
+        var version = mapping.Version ?? string.Empty;
+        var input = mapping.Tensors.TryGetValue(KServeStages.DecoderRoles[0], out var i) ? i : KServeStages.DecoderRoles[0];
+        var output = mapping.Tensors.TryGetValue(KServeStages.DecoderRoles[1], out var o) ? o : KServeStages.DecoderRoles[1];
+        var what = $"{Options.Endpoint}: model '{model}' (remote '{name}'{(version.Length > 0 ? $" version '{version}'" : string.Empty)})";
+        var hint = $"check {KServeOptions.SectionName}:KServe:<n>:Models:{model}:RemoteName and :Version against the server's models";
+        var ready = await CallAsync(what, "ModelReady", c => Client.ModelReadyAsync(new ModelReadyRequest { Name = name, Version = version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken, hint).ConfigureAwait(false);
+        if (!ready.Ready)
+        {
+            throw new KServeBackendException($"{what}: ModelReady says it is not ready; {hint}.") { NotReady = true };
+        }
+
+        var metadata = await CallAsync(what, "ModelMetadata", c => Client.ModelMetadataAsync(new ModelMetadataRequest { Name = name, Version = version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken, hint).ConfigureAwait(false);
+        var problems = new List<string>();
+        foreach (var (kind, list, tensor, shape) in new[] { ("input", metadata.Inputs, input, decoder.LatentShape), ("output", metadata.Outputs, output, decoder.ImageShape) })
+        {
+            var theirs = list.FirstOrDefault(t => t.Name == tensor);
+            var expected = OpenInferenceDatatypes.Format(shape.WithBatch(1).Select((d, i) => i == 0 ? -1L : d));
+            if (theirs is null)
+            {
+                problems.Add($"{kind} '{tensor}': the remote model has no such {kind}; its {kind}s are {string.Join(", ", list.Select(t => $"'{t.Name}'"))}");
+            }
+            else if (theirs.Datatype != OpenInferenceDatatypes.Fp32)
+            {
+                problems.Add($"{kind} '{tensor}': datatype {theirs.Datatype}, expected {OpenInferenceDatatypes.Fp32} (this backend sends and reads FP32; serve the stage with FP32 tensors)");
+            }
+            else if (theirs.Shape.Count != shape.Dimensions.Count + 1 || theirs.Shape[0] != -1 || theirs.Shape.Skip(1).Zip(shape.Dimensions).Any(p => p.First != -1 && p.First != p.Second))
+            {
+                problems.Add($"{kind} '{tensor}': shape {OpenInferenceDatatypes.Format(theirs.Shape)}, expected {expected}");
+            }
+        }
+
+        problems.AddRange(metadata.Inputs.Where(t => t.Name != input).Select(t => $"input '{t.Name}': the remote model needs it but the decoder sends only '{input}'"));
+        if (problems.Count > 0)
+        {
+            throw new KServeBackendException($"{what}: the server's metadata does not match pipeline '{decoder.Name}''s VAE decoder: {string.Join("; ", problems)}.");
+        }
+
+        var maxBatchSize = await ReadMaxBatchSizeAsync(what, name, version, cancellationToken).ConfigureAwait(false);
+        OpenInferenceLog.BackendConnected(_logger, Options.Endpoint, model, name, version);
+        return new KServeDecoder(this, decoder, new RemoteStage(name, version, input, output, maxBatchSize is > 0 ? maxBatchSize : null));
+    }
+
+    /// <summary>
     /// The model's <c>max_batch_size</c> from Triton's ModelConfig extension, or null when the server does not offer it
     /// (UNIMPLEMENTED: a plain Open Inference Protocol server).
     /// </summary>
-    private async Task<int?> ReadMaxBatchSizeAsync(string what, RemoteModel remote, CancellationToken cancellationToken)
+    private async Task<int?> ReadMaxBatchSizeAsync(string what, string name, string version, CancellationToken cancellationToken)
     {
         try
         {
-            var config = await CallAsync(what, "ModelConfig", c => Client.ModelConfigAsync(new ModelConfigRequest { Name = remote.Name, Version = remote.Version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
+            var config = await CallAsync(what, "ModelConfig", c => Client.ModelConfigAsync(new ModelConfigRequest { Name = name, Version = version }, Headers, Deadline(Options.ConnectTimeout), c), cancellationToken).ConfigureAwait(false);
             return config.Config?.MaxBatchSize;
         }
         catch (KServeBackendException ex) when (ex.Status == StatusCode.Unimplemented)

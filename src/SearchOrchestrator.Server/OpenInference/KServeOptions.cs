@@ -42,7 +42,10 @@ public sealed class KServeEndpointOptions
     /// <summary>How the server's certificate is trusted (<c>Tls:CaBundlePath</c>, <c>Tls:ServerName</c>). Default: the system's store and the address's host.</summary>
     public SearchOrchestrator.Workers.TlsTrustOptions Tls { get; set; } = new();
 
-    /// <summary>Our model names (as in our repository) and how the server knows each.</summary>
+    /// <summary>
+    /// Our model names (as in our repository) and how the server knows each: a denoiser by its name, a text-to-image
+    /// pipeline's VAE decoder as <c>&lt;pipeline&gt;/vae_decoder</c> (<see cref="KServeStages"/>).
+    /// </summary>
     public IDictionary<string, KServeModelOptions> Models { get; init; } = new Dictionary<string, KServeModelOptions>(StringComparer.Ordinal);
 
     /// <summary>A copy of these settings for the server at <paramref name="endpoint"/> (a discovered address).</summary>
@@ -71,8 +74,37 @@ public sealed class KServeModelOptions
     /// <summary>The remote model's version; default empty (the server's choice).</summary>
     public string? Version { get; set; }
 
-    /// <summary>Remote tensor names by role (<c>sample</c>, <c>time</c>, <c>condition</c>, <c>prediction</c>); a role not listed uses our manifest's tensor name.</summary>
+    /// <summary>
+    /// Remote tensor names by role (<c>sample</c>, <c>time</c>, <c>condition</c>, <c>prediction</c>; a pipeline's
+    /// <c>vae_decoder</c>: <c>latent_sample</c>, <c>sample</c>); a role not listed uses our manifest's (the diffusers
+    /// export's) tensor name.
+    /// </summary>
     public IDictionary<string, string> Tensors { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The pipeline stages an Open Inference Protocol server may run for us, by the name of their remote model: a pipeline's
+/// stage is <c>&lt;pipeline&gt;/&lt;stage folder&gt;</c>, as our own server serves it (a repository model's name never
+/// holds a '/').
+/// </summary>
+public static class KServeStages
+{
+    /// <summary>A pipeline's VAE decoder (<c>vae_decoder/model.onnx</c>: <c>latent_sample</c> → <c>sample</c>).</summary>
+    public const string VaeDecoder = "vae_decoder";
+
+    /// <summary>The tensor roles a <c>vae_decoder</c> mapping may name: the diffusers export's tensor names.</summary>
+    public static readonly IReadOnlyList<string> DecoderRoles = ["latent_sample", "sample"];
+
+    /// <summary>The model name of <paramref name="pipeline"/>'s <paramref name="stage"/>.</summary>
+    public static string ModelName(string pipeline, string stage) => $"{pipeline}/{stage}";
+
+    /// <summary>The pipeline and stage of a stage's model name; null for any other model name.</summary>
+    public static (string Pipeline, string Stage)? Parse(string model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var slash = model.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0 ? null : (model[..slash], model[(slash + 1)..]);
+    }
 }
 
 /// <summary>Validates <see cref="KServeOptions"/>, naming every bad setting.</summary>
@@ -131,6 +163,13 @@ public sealed class KServeOptionsValidator : IValidateOptions<KServeOptions>
 
             foreach (var (model, m) in e.Models)
             {
+                var stage = KServeStages.Parse(model);
+                if (stage is { Stage: var name } && name != KServeStages.VaeDecoder)
+                {
+                    failures.Add($"{prefix}:Models:{model}: unknown stage '{name}'; a kserve server runs a pipeline's '{KServeStages.VaeDecoder}' (<pipeline>/{KServeStages.VaeDecoder}).");
+                }
+
+                var roles = stage is null ? KServeModelOptions.Roles : KServeStages.DecoderRoles;
                 if (m.RemoteName is { } remote && string.IsNullOrWhiteSpace(remote))
                 {
                     failures.Add($"{prefix}:Models:{model}:RemoteName: empty; leave it out to use '{model}'.");
@@ -138,9 +177,9 @@ public sealed class KServeOptionsValidator : IValidateOptions<KServeOptions>
 
                 foreach (var (role, tensor) in m.Tensors)
                 {
-                    if (!KServeModelOptions.Roles.Contains(role))
+                    if (!roles.Contains(role))
                     {
-                        failures.Add($"{prefix}:Models:{model}:Tensors:{role}: unknown role; expected {string.Join(", ", KServeModelOptions.Roles)}.");
+                        failures.Add($"{prefix}:Models:{model}:Tensors:{role}: unknown role; expected {string.Join(", ", roles)}.");
                     }
                     else if (string.IsNullOrWhiteSpace(tensor))
                     {

@@ -15,7 +15,8 @@ namespace SearchOrchestrator.Server.OpenInference;
 
 /// <summary>
 /// A verifier of kind <c>kserve</c>: each batch is one <c>ModelInfer</c> (samples FP32 [B, ...shape], conditions BYTES
-/// [B], and each sample's model time FP32 [B] when <c>Tensors:Time</c> is set) with a deadline, on a server whose
+/// [B] — a pipeline's or text model's prompt —, each sample's model time FP32 [B] when <c>Tensors:Time</c> is set, and
+/// each sample's decoded text BYTES [B] when <c>Tensors:Text</c> is set) with a deadline, on a server whose
 /// ModelReady and ModelMetadata were checked against the configured tensors and whose link was measured when it joined
 /// (again on the next call after a failure); its output row becomes a score by the configured rule. What it moves is
 /// recorded on <see cref="Traffic"/> and <see cref="Link"/>, and returned per batch for the searches' cost accounts. A
@@ -109,6 +110,12 @@ public sealed class KServeVerifier : IRemoteVerifier, IDisposable
             {
                 problems.Add($"input '{times.Name}' ({Setting("Tensors:Time")}): shape {OpenInferenceDatatypes.Format(times.Shape)}, expected [-1] (one time per sample)");
             }
+            var texts = _options.Tensors.Text is { Length: > 0 } textInput ? Expect(metadata.Inputs, "input", textInput, "Text", "BYTES", problems) : null;
+            if (texts is not null && texts.Shape.Count != 1)
+            {
+                problems.Add($"input '{texts.Name}' ({Setting("Tensors:Text")}): shape {OpenInferenceDatatypes.Format(texts.Shape)}, expected [-1] (one string per sample)");
+            }
+
             var output = Expect(metadata.Outputs, "output", _options.Tensors.Output, "Output", OpenInferenceDatatypes.Fp32, problems);
             if (condition is not null && condition.Shape.Count != 1)
             {
@@ -120,9 +127,9 @@ public sealed class KServeVerifier : IRemoteVerifier, IDisposable
                 problems.Add($"output '{output.Name}' ({Setting("Tensors:Output")}): shape {OpenInferenceDatatypes.Format(output.Shape)}, expected [-1] or [-1, width]");
             }
 
-            foreach (var extra in metadata.Inputs.Where(t => t.Name != _options.Tensors.Sample && t.Name != _options.Tensors.Condition && t.Name != _options.Tensors.Time))
+            foreach (var extra in metadata.Inputs.Where(t => t.Name != _options.Tensors.Sample && t.Name != _options.Tensors.Condition && t.Name != _options.Tensors.Time && t.Name != _options.Tensors.Text))
             {
-                problems.Add($"input '{extra.Name}': the remote model needs it but {Setting("Tensors")} maps only Sample, Condition and (when set) Time");
+                problems.Add($"input '{extra.Name}': the remote model needs it but {Setting("Tensors")} maps only Sample, Condition and (when set) Time and Text");
             }
 
             if (problems.Count > 0)
@@ -182,6 +189,17 @@ public sealed class KServeVerifier : IRemoteVerifier, IDisposable
             request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Times.Span));
         }
 
+        if (_options.Tensors.Text is { Length: > 0 } text)
+        {
+            if (batch.Texts is not { } texts || texts.Count != n)
+            {
+                throw new InvalidRequestException("verifiers", $"verifier '{Name}' scores each sample's decoded text ({Setting("Tensors:Text")}), but this search's samples have none (only a text model's samples decode to text).");
+            }
+
+            request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = text, Datatype = "BYTES", Shape = { n } });
+            request.RawInputContents.Add(EncodeBytes(texts));
+        }
+
         var clock = _endpoint.Time;
         var started = clock.GetTimestamp();
         ModelInferResponse response;
@@ -220,7 +238,7 @@ public sealed class KServeVerifier : IRemoteVerifier, IDisposable
         _joining.Dispose();
     }
 
-    private static string VerifierSection => $"{Plugins.VerifierPluginOptions.SectionName}:Remote";
+    private static string VerifierSection => $"{VerifierPluginOptions.SectionName}:Remote";
 
     private string Setting(string key) => $"{VerifierSection}:<n>:{key} of '{Name}'";
 

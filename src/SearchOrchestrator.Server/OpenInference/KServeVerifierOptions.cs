@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
-using SearchOrchestrator.Onnx.Repository;
-using SearchOrchestrator.Server.Plugins;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Server.OpenInference;
@@ -70,6 +69,13 @@ public sealed class KServeVerifierTensors
     /// ones), for noise-aware verifiers. Default unset: no time is sent.
     /// </summary>
     public string? Time { get; set; }
+
+    /// <summary>
+    /// The input each sample's decoded text is sent as: BYTES, shape [B], UTF-8 (a text model's answer, laid out as the
+    /// request's prompt laid it out), for verifiers that score text. Default unset: no text is sent; a search whose samples
+    /// have no text (not a text model's) is refused when it is set.
+    /// </summary>
+    public string? Text { get; set; }
 
     /// <summary>The output scored: FP32, shape [B] or [B, width]. Default <c>score</c>.</summary>
     public string Output { get; set; } = "score";
@@ -142,10 +148,15 @@ public sealed class KServeVerifierOptionsValidator : IValidateOptions<VerifierPl
                 failures.Add($"{prefix}:Tensors:Time: empty tensor name; leave it out to send no time.");
             }
 
-            var inputs = new[] { v.Tensors.Sample, v.Tensors.Condition, v.Tensors.Time }.Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
+            if (v.Tensors.Text is { } text && string.IsNullOrWhiteSpace(text))
+            {
+                failures.Add($"{prefix}:Tensors:Text: empty tensor name; leave it out to send no text.");
+            }
+
+            var inputs = new[] { v.Tensors.Sample, v.Tensors.Condition, v.Tensors.Time, v.Tensors.Text }.Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
             if (inputs.Distinct(StringComparer.Ordinal).Count() != inputs.Count)
             {
-                failures.Add($"{prefix}:Tensors: Sample, Condition and Time must be different inputs, got {string.Join(", ", inputs.Select(t => $"'{t}'"))}.");
+                failures.Add($"{prefix}:Tensors: Sample, Condition, Time and Text must be different inputs, got {string.Join(", ", inputs.Select(t => $"'{t}'"))}.");
             }
 
             var rule = v.Scoring.Rule;

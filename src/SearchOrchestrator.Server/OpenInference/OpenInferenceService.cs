@@ -1,6 +1,7 @@
 using System.Reflection;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Search;
@@ -10,8 +11,9 @@ namespace SearchOrchestrator.Server.OpenInference;
 
 /// <summary>
 /// The Open Inference Protocol (KServe v2) over gRPC for every model the repository serves: denoisers (inputs
-/// sample, time, condition; output prediction, named as in the manifest) and ONNX verifiers (input sample; output
-/// the raw rows before the scoring rule). A thin adapter: it checks and decodes the tensors, runs the model's
+/// sample, time, condition; output prediction, named as in the manifest), ONNX verifiers (input sample; output
+/// the raw rows before the scoring rule) and pipelines' VAE decoders (<c>&lt;pipeline&gt;/vae_decoder</c>:
+/// <c>latent_sample</c> → <c>sample</c>, as diffusers exports them). A thin adapter: it checks and decodes the tensors, runs the model's
 /// backend, and encodes the output as <c>raw_output_contents</c>; errors become status codes in
 /// <see cref="Grpc.ErrorStatusInterceptor"/>.
 /// </summary>
@@ -86,15 +88,20 @@ internal sealed class OpenInferenceService(ModelRepository repository, IModelPro
     public override Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context)
     {
         var response = new RepositoryIndexResponse();
-        foreach (var entry in repository.Models.OrderBy(e => e.Name, StringComparer.Ordinal))
+        var stages = Served.Values.Where(m => m.Kind == KServeStages.VaeDecoder).Select(m => (m.Name, Entry: (ModelEntry?)null));
+        foreach (var (name, entry) in repository.Models.Select(e => (e.Name, Entry: (ModelEntry?)e)).Concat(stages).OrderBy(e => e.Name, StringComparer.Ordinal))
         {
-            var index = Served.ContainsKey(entry.Name)
-                ? new RepositoryIndexResponse.Types.ModelIndex { Name = entry.Name, Version = ServedModel.Version, State = "READY" }
+            var index = Served.ContainsKey(name)
+                ? new RepositoryIndexResponse.Types.ModelIndex { Name = name, Version = ServedModel.Version, State = "READY" }
                 : new RepositoryIndexResponse.Types.ModelIndex
                 {
-                    Name = entry.Name,
+                    Name = name,
                     State = "UNAVAILABLE",
-                    Reason = entry.IsReady ? "loaded, but not served over this protocol (only denoisers and ONNX verifiers of samples alone are)" : entry.Error ?? "not loaded",
+                    Reason = entry!.IsReady
+                        ? entry.Kind == ManifestNames.Pipeline
+                            ? $"a text-to-image pipeline: its VAE decoder is served as {CallerInput.Quote(KServeStages.ModelName(name, KServeStages.VaeDecoder))}"
+                            : "loaded, but not served over this protocol (only denoisers, ONNX verifiers of samples alone and pipelines' VAE decoders are)"
+                        : entry.Error ?? "not loaded",
                 };
             if (!request.Ready || index.State == "READY")
             {

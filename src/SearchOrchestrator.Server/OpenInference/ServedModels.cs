@@ -1,4 +1,6 @@
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Pipelines;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Protos.Inference;
@@ -77,12 +79,19 @@ internal sealed class ServedModel
     public Task<float[]> RunAsync(int batch, InputValues[] inputs, CancellationToken cancellationToken) => _run(batch, inputs, cancellationToken);
 
     /// <summary>
-    /// Every ready repository model the provider serves as a denoiser or an ONNX verifier; a noise-aware verifier (it
-    /// takes each sample's time, which this protocol's requests do not carry) is not served.
+    /// Every ready repository model the provider serves as a denoiser or an ONNX verifier, and each ready text-to-image
+    /// pipeline's VAE decoder as <c>&lt;pipeline&gt;/vae_decoder</c> (<see cref="KServeStages.ModelName"/>); a noise-aware
+    /// verifier (it takes each sample's time, which this protocol's requests do not carry) is not served.
     /// </summary>
     public static IReadOnlyDictionary<string, ServedModel> From(ModelRepository repository, IModelProvider models)
     {
         var served = new Dictionary<string, ServedModel>(StringComparer.Ordinal);
+        foreach (var entry in repository.Models.Where(e => e.IsReady && e.Kind == ManifestNames.Pipeline))
+        {
+            var name = KServeStages.ModelName(entry.Name, KServeStages.VaeDecoder);
+            served[name] = ForVaeDecoder(name, repository.GetPipeline(entry.Name));
+        }
+
         foreach (var entry in repository.Models.Where(e => e.IsReady && e.Manifest is not null))
         {
             var m = entry.Manifest!;
@@ -132,6 +141,23 @@ internal sealed class ServedModel
             return prediction;
         })
         { ConditionIds = conditioned ? ids : null };
+    }
+
+    /// <summary>
+    /// A pipeline's <c>vae_decoder/model.onnx</c> as exported: <c>latent_sample</c> (latents ÷ the scaling factor) →
+    /// <c>sample</c>, FP32 on the wire whatever the graph's dtype (an fp16 graph converts at its boundary, as here).
+    /// </summary>
+    private static ServedModel ForVaeDecoder(string name, DiffusersPipeline pipeline)
+    {
+        var description = pipeline.Decoder.Description;
+        var input = new ServedTensor(DiffusersLayout.LatentSample, OpenInferenceDatatypes.Fp32, [-1, .. description.LatentShape.Dimensions.Select(d => (long)d)]);
+        var output = new ServedTensor(DiffusersLayout.Sample, OpenInferenceDatatypes.Fp32, [-1, .. description.ImageShape.Dimensions.Select(d => (long)d)]);
+        return new ServedModel(name, KServeStages.VaeDecoder, [input], output, async (n, values, cancellationToken) =>
+        {
+            var images = new float[n * output.ItemElements];
+            await pipeline.DecodeLatentSamplesAsync(n, values[0].Floats!, images, cancellationToken).ConfigureAwait(false);
+            return images;
+        });
     }
 
     private static ServedModel ForVerifier(string name, ModelManifest m, IVerifierModel verifier)

@@ -67,7 +67,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
         }, cancellationToken);
 
     /// <inheritdoc />
-    public Task<WorkerCall<bool>> StepAsync(CoreSettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
+    public Task<WorkerCall<PromptEncoding>> StepAsync(CoreSettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default)
     {
         var request = new StepRequest { Settings = ToWire(settings) };
         request.Items.AddRange(items.Select(i => new StepItem { Key = i.Key.Value, StepIndex = i.StepIndex, State = TensorCodec.Encode<float>(i.State) }));
@@ -91,7 +91,7 @@ public sealed class GrpcWorkerClient : IWorkerClient
                 prediction.CopyTo(items[i].Prediction, 0);
             }
 
-            return true;
+            return new PromptEncoding(response.EncoderCalls, response.EncoderCacheHits);
         }, cancellationToken);
     }
 
@@ -118,7 +118,10 @@ public sealed class GrpcWorkerClient : IWorkerClient
         request.Handles.AddRange(handles);
         return CallAsync(request, (r, o) => _worker.AdvanceAsync(r, o), r => r.ServerMicros, r => new RemotePasses(
             [.. r.Passes.Select(p => new RemotePass(p.Batch, p.Rows, TimeSpan.FromMicroseconds(p.ComputeMicros)))],
-            TimeSpan.FromMicroseconds(r.QueueMicros)), cancellationToken);
+            TimeSpan.FromMicroseconds(r.QueueMicros))
+        {
+            Encoding = new PromptEncoding(r.EncoderCalls, r.EncoderCacheHits),
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -200,12 +203,25 @@ public sealed class GrpcWorkerClient : IWorkerClient
     {
         var request = new DecodeRequest { Model = model };
         request.Latents.AddRange(latents.Select(l => TensorCodec.Encode<float>(l)));
+        return DecodeAsync(request, latents.Count, "latents", cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default)
+    {
+        var request = new DecodeRequest { Model = model, Session = _session };
+        request.Handles.AddRange(handles);
+        return DecodeAsync(request, handles.Count, "handles", cancellationToken);
+    }
+
+    private Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(DecodeRequest request, int count, string what, CancellationToken cancellationToken)
+    {
         return CallAsync<DecodeRequest, DecodeResponse, IReadOnlyList<float[]>>(request, (r, o) => _worker.DecodeAsync(r, o), r => r.ServerMicros, response =>
         {
             var elements = response.Shape.Aggregate(1L, (n, d) => n * d);
-            if (response.Images.Count != latents.Count)
+            if (response.Images.Count != count)
             {
-                throw new WorkerDataException(Endpoint, $"Decode sent {latents.Count} latents and got {response.Images.Count} images back.");
+                throw new WorkerDataException(Endpoint, $"Decode sent {count} {what} and got {response.Images.Count} images back.");
             }
 
             return [.. response.Images.Select((image, i) => TensorCodec.DecodeFinite(image) is { } values && values.Length == elements

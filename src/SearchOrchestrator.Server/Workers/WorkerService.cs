@@ -2,7 +2,9 @@ using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.Worker.V1;
 using SearchOrchestrator.Randomness;
@@ -54,8 +56,8 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
             var state = TensorCodec.Decode<float>(item.State.Span) ?? throw new InvalidRequestException($"items[{i}].state", "is not a whole number of float32 values.");
             return new RemoteStep(new RngKey(item.Key), item.StepIndex, state, new float[state.Length]);
         }).ToList();
-        await runtime.StepAsync(settings, items, context.CancellationToken);
-        var response = new StepResponse();
+        var encoding = await runtime.StepAsync(settings, items, context.CancellationToken);
+        var response = new StepResponse { EncoderCalls = encoding.Calls, EncoderCacheHits = encoding.Hits };
         response.Results.AddRange(items.Select(i => new StepResult { State = TensorCodec.Encode<float>(i.State), Prediction = TensorCodec.Encode<float>(i.Prediction) }));
         response.ServerMicros = Micros(started);
         return response;
@@ -82,6 +84,7 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
         var response = Resident(started);
         response.Passes.AddRange(passes.Passes.Select(p => new Pass { Batch = p.BatchId, Rows = p.Rows, ComputeMicros = (long)p.Compute.TotalMicroseconds }));
         response.QueueMicros = (long)passes.Queued.TotalMicroseconds;
+        (response.EncoderCalls, response.EncoderCacheHits) = (passes.Encoding.Calls, passes.Encoding.Hits);
         return response;
     }
 
@@ -155,8 +158,15 @@ internal sealed class WorkerService(WorkerRuntime runtime, ModelRepository repos
     {
         var started = Stopwatch.GetTimestamp();
         RequireStage(request.Model, StageNames.Decoder);
+        if (request.Handles.Count > 0 && request.Latents.Count > 0)
+        {
+            throw new InvalidRequestException("handles", "give latents or resident handles, not both.");
+        }
+
         var latents = request.Latents.Select((l, i) => TensorCodec.Decode<float>(l.Span) ?? throw new InvalidRequestException($"latents[{i}]", "is not a whole number of float32 values.")).ToList();
-        var images = await runtime.DecodeAsync(request.Model, latents, context.CancellationToken);
+        var images = request.Handles.Count > 0
+            ? await runtime.DecodeResidentAsync(request.Model, request.Session, request.Handles, context.CancellationToken)
+            : await runtime.DecodeAsync(request.Model, latents, context.CancellationToken);
         var response = new DecodeResponse();
         response.Images.AddRange(images.Select(i => TensorCodec.Encode<float>(i)));
         response.Shape.AddRange(repository.GetStages(request.Model)!.Decoder.Description.ImageShape.Dimensions);

@@ -1,6 +1,8 @@
 using Grpc.Net.Client;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tests;
@@ -12,7 +14,8 @@ namespace SearchOrchestrator.Cli.Tests.Workers;
 /// <summary>
 /// A text-to-image pipeline split over real <c>searchorch worker</c> processes (the tiny-sd fixture): one worker serves
 /// only its decoder, another only its denoiser (Worker:PipelineStages). A search whose decoder or denoiser runs on a
-/// worker returns the images an all-local search returns, with each stage's link traffic in the cost account.
+/// worker returns the images an all-local search returns, with each stage's link traffic in the cost account; so does
+/// one whose decoder runs on an Open Inference Protocol server (the decoder worker's own, serving tiny-sd/vae_decoder).
 /// </summary>
 public sealed class PipelineStageProcessTests : IAsyncLifetime
 {
@@ -61,6 +64,34 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
         Assert.True(link.BytesSent > 0 && link.BytesReceived > 0 && link.Calls > 0);
     }
 
+    [Theory]
+    [InlineData(WorkerModes.Stateless)]
+    [InlineData(WorkerModes.Resident)]
+    public async Task RunAsync_DenoiserOnAWorker_CountsTheWorkersOwnEncoderCallsAndCacheHits(string mode)
+    {
+        await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
+        await pool.JoinAsync(_denoiser.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var first = await engine.RunAsync(Request());
+        var second = await engine.RunAsync(Request());
+
+        // The prompt and the negative prompt, encoded here (the tree's own cache) and on the worker, each once.
+        Assert.Equal(4L, first.Cost.EncoderCalls);
+        Assert.Equal(0L, second.Cost.EncoderCalls);
+        if (mode == WorkerModes.Resident)
+        {
+            // One group of nodes put on the worker: its two prompts found in the worker's cache (and here) the second time.
+            Assert.Equal((0L, 4L), (first.Cost.EncoderCacheHits, second.Cost.EncoderCacheHits));
+        }
+        else
+        {
+            // Every stateless Step call looks both prompts up in the worker's cache (two hits a call, the first call's two
+            // encoder calls aside); how many calls a search makes depends on how its steps were batched.
+            Assert.True(first.Cost.EncoderCacheHits % 2 == 0 && second.Cost.EncoderCacheHits % 2 == 0 && second.Cost.EncoderCacheHits >= 4, $"{first.Cost.EncoderCacheHits} then {second.Cost.EncoderCacheHits} hits");
+        }
+    }
+
     [Fact]
     public async Task RunAsync_DecoderOnAWorkerDenoiserHere_ReturnsTheAllLocalImagesWithTheDecoderTraffic()
     {
@@ -97,6 +128,106 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
         Assert.Equal(
             [(_decoder.Url, StageNames.Decoder), (_denoiser.Url, StageNames.Denoiser)],
             result.Cost.Links.Select(l => (l.Link, l.Stage)).OrderBy(l => l.Stage, StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_ResidentOnAWorkerServingBothStages_DecodesWhereTheLatentsAreSendingOnlyHandles()
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request());
+        await using var both = await WorkerProcess.StartWithModelsAsync(Pipelines);
+        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, DecoderPlacement = DecoderPlacements.Workers });
+        await pool.JoinAsync(both.Url);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var result = await engine.RunAsync(Request());
+
+        AssertSameImages(reference, result);
+        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
+        var decoder = result.Cost.Links.Single(l => l.Stage == StageNames.Decoder);
+        Assert.Equal(both.Url, decoder.Link);
+        // Each Decode call sends the model (9 B), the session (35 B), and its handles packed (3 B + 1 B a handle below
+        // 128): no latent travels. Each image comes back as 3,075 B (768 floats with its tag and length) plus the
+        // shape (5 B) and the worker's time (2 to 11 B) per call.
+        var (calls, images) = (decoder.Calls, result.Cost.DecoderCalls);
+        Assert.Equal(47 * calls + images, decoder.BytesSent);
+        Assert.InRange(decoder.BytesReceived, (3075 * images) + (5 * calls), (3075 * images) + (16 * calls));
+    }
+
+    [Fact]
+    public async Task RunAsync_DecoderOnAKServeServerDenoiserHere_ReturnsTheAllLocalImagesWithTheDecoderTraffic()
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request());
+        await using var pool = Pool(new WorkerOptions { DecoderPlacement = DecoderPlacements.Workers });
+        // The decoder worker's own Open Inference Protocol service serves tiny-sd/vae_decoder as diffusers exports it.
+        Assert.True(pool.Add(await KServeBackend.ConnectAsync(KServeDecoderEndpoint(_decoder.Url), _ => null, pool.Options, localDecoder: Decoder)));
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var result = await engine.RunAsync(Request());
+
+        AssertSameImages(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
+        var link = Assert.Single(result.Cost.Links);
+        Assert.Equal((_decoder.Url, StageNames.Decoder), (link.Link, link.Stage));
+        // One entry per decoded latent (its share of a batched ModelInfer): each latent went there and its image came back.
+        Assert.Equal(result.Cost.DecoderCalls, link.Calls);
+        Assert.True(link.BytesSent >= result.Cost.DecoderCalls * 4 * 8 * 8 * sizeof(float), $"{link.BytesSent} B sent");
+        Assert.True(link.BytesReceived >= result.Cost.DecoderCalls * 3 * 16 * 16 * sizeof(float), $"{link.BytesReceived} B received");
+    }
+
+    [Fact]
+    public async Task ConnectAsync_KServeDecoderOfAPipelineNotHere_IsRefusedNamingThePipeline()
+    {
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => KServeBackend.ConnectAsync(KServeDecoderEndpoint(_decoder.Url), _ => null, new WorkerOptions(), localDecoder: _ => null));
+
+        Assert.Contains("no ready text-to-image pipeline 'tiny-sd'", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_KServeDecoderWhoseImageDiffers_IsRefusedNamingTheTensor()
+    {
+        var ours = Decoder("tiny-sd")!;
+        var larger = ours with { ImageShape = new Tensors.SampleShape(3, 32, 32) };
+
+        var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => KServeBackend.ConnectAsync(KServeDecoderEndpoint(_decoder.Url), _ => null, new WorkerOptions(), localDecoder: _ => larger));
+
+        Assert.Contains("output 'sample': shape [-1, 3, 16, 16], expected [-1, 3, 32, 32]", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_WithAKServeDecoder_ListsItAsTheDecoderStagesBackendAndDecodesThere()
+    {
+        var app = Server.SearchOrchestratorServer.Build(["--urls", "http://127.0.0.1:0", "--models", Pipelines, "--Models:ExecutionProvider", "cpu",
+            "--Workers:DecoderPlacement", "workers", "--Logging:LogLevel:Default", "Warning",
+            "--Backends:KServe:0:Endpoint", _decoder.Url, "--Backends:KServe:0:Models:tiny-sd/vae_decoder:RemoteName", "tiny-sd/vae_decoder"]);
+        await app.StartAsync();
+        try
+        {
+            var pool = (WorkerPool)app.Services.GetService(typeof(WorkerPool))!;
+            // The hosted service joins the configured server in the background once the host has started.
+            using var joining = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            while (pool.StatelessBackends.Count == 0)
+            {
+                await Task.Delay(10, joining.Token);
+            }
+
+            using var channel = GrpcChannel.ForAddress(app.Urls.First());
+            var search = new Protos.V1.Search.SearchClient(channel);
+
+            var models = await search.ListModelsAsync(new Protos.V1.ListModelsRequest());
+            var response = await search.GenerateAsync(new Protos.V1.GenerateRequest { Model = "tiny-sd", Prompt = "a cat", Steps = 4, BestOfN = new Protos.V1.BestOfN { N = 2 }, Candidates = 2 });
+
+            var stages = models.Models.Single(m => m.Name == "tiny-sd").Stages;
+            Assert.Equal(["local"], stages.Single(s => s.Name == "unet").Backends);
+            Assert.Equal([_decoder.Url], stages.Single(s => s.Name == "vae_decoder").Backends);
+            var link = Assert.Single(response.Cost.Links);
+            Assert.Equal((_decoder.Url, "decoder", 2L), (link.Link, link.Stage, link.Calls));
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
     }
 
     [Fact]
@@ -142,6 +273,14 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
 
     private static WorkerPool Pool(WorkerOptions options) =>
         new((endpoint, session) => new GrpcWorkerClient(endpoint, session, secret: null), _ => null, options with { ProbeSizes = [0, 65536], ProbeRepeats = 1 });
+
+    private Denoising.DecoderDescription? Decoder(string pipeline) => _repository.GetStages(pipeline)?.Decoder.Description;
+
+    private static KServeEndpointOptions KServeDecoderEndpoint(string url) => new()
+    {
+        Endpoint = url,
+        Models = { ["tiny-sd/vae_decoder"] = new KServeModelOptions() },
+    };
 
     private static SearchRequest Request() => new()
     {

@@ -77,11 +77,11 @@ public sealed class TritonClientTests
         Assert.True(stats.InferenceStats.ComputeInfer.Ns > 0);
         Assert.True(stats.LastInference > 0);
         Assert.Equal([(3UL, 1UL)], stats.BatchStats.Select(b => (b.BatchSize, b.ComputeInfer.Count)));
-        Assert.Equal(["count-verifier", "counting", "sudoku"], everyModel.ModelStats.Select(s => s.Name));
+        Assert.Equal(["count-verifier", "counting", "shapes-t2i/vae_decoder", "sudoku"], everyModel.ModelStats.Select(s => s.Name));
 
-        // shapes-t2i is a pipeline, its verifier reads prompts and count-verifier-t takes times, which this samples-only
-        // protocol cannot carry: in the repository, not served over it.
-        Assert.Equal(["count-verifier 1 READY", "count-verifier-t  UNAVAILABLE", "counting 1 READY", "shapes-t2i  UNAVAILABLE", "shapes-t2i-verifier  UNAVAILABLE", "sudoku 1 READY"], index.Models.Select(m => $"{m.Name} {m.Version} {m.State}"));
+        // shapes-t2i is a pipeline (its VAE decoder is served as shapes-t2i/vae_decoder), its verifier reads prompts and
+        // count-verifier-t takes times, which this samples-only protocol cannot carry: in the repository, not served over it.
+        Assert.Equal(["count-verifier 1 READY", "count-verifier-t  UNAVAILABLE", "counting 1 READY", "shapes-t2i  UNAVAILABLE", "shapes-t2i-verifier  UNAVAILABLE", "shapes-t2i/vae_decoder 1 READY", "sudoku 1 READY"], index.Models.Select(m => $"{m.Name} {m.Version} {m.State}"));
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
     }
 

@@ -1,4 +1,6 @@
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Tests;
 using SearchOrchestrator.Verifiers;

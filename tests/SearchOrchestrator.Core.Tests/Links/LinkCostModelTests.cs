@@ -1,4 +1,5 @@
 using SearchOrchestrator.Links;
+using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Workers;
 
 namespace SearchOrchestrator.Core.Tests.Links;

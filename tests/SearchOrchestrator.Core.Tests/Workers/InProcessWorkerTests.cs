@@ -394,7 +394,7 @@ public sealed class InProcessWorkerTests
             MaxResidentBytes = runtime.MaxResidentBytes,
         }), counted: false);
 
-        public Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => Call(async () =>
+        public Task<WorkerCall<PromptEncoding>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => Call(async () =>
         {
             Steps++;
             if (CorruptSteps)
@@ -402,8 +402,7 @@ public sealed class InProcessWorkerTests
                 throw new WorkerDataException(Endpoint, "Step result 0 is not finite float32 values.");
             }
 
-            await runtime.StepAsync(settings, items, cancellationToken);
-            return true;
+            return await runtime.StepAsync(settings, items, cancellationToken);
         }, bytes: items.Sum(i => i.State.Length * 12L));
 
         public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) =>
@@ -443,6 +442,9 @@ public sealed class InProcessWorkerTests
 
         public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default) =>
             Call(() => runtime.DecodeAsync(model, latents, cancellationToken));
+
+        public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            Call(() => runtime.DecodeResidentAsync(model, Session, handles, cancellationToken));
 
         public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
             Call(() => Task.FromResult(true), bytes: sendBytes + receiveBytes, counted: false);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Pipelines;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Tests;
 

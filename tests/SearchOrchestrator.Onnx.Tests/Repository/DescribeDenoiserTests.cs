@@ -1,3 +1,4 @@
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Processes;
 using System.Text.Json;
 using SearchOrchestrator.Onnx.Repository;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Tests;
 

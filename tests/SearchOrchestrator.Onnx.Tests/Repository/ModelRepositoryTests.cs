@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Tests;
 
 namespace SearchOrchestrator.Onnx.Tests.Repository;

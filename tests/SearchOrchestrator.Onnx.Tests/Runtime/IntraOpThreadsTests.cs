@@ -1,5 +1,6 @@
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Randomness;
 
 namespace SearchOrchestrator.Onnx.Tests.Runtime;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 
 namespace SearchOrchestrator.Onnx.Tests.Runtime;
 

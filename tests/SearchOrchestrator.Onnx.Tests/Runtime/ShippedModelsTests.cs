@@ -1,4 +1,5 @@
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Tests;

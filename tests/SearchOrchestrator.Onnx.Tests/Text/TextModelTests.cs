@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
 using SearchOrchestrator.Denoising;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Onnx.Text;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Scheduling;

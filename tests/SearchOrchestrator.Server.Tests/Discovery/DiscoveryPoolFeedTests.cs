@@ -2,6 +2,7 @@ using System.Net;
 using System.Threading.Channels;
 using Microsoft.Extensions.Time.Testing;
 using SearchOrchestrator.Links;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Server.Discovery;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Tensors;
@@ -121,6 +122,9 @@ public sealed class DiscoveryPoolFeedTests
         public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeAsync(string model, IReadOnlyList<float[]> latents, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 
+        public Task<WorkerCall<IReadOnlyList<float[]>>> DecodeResidentAsync(string model, IReadOnlyList<ulong> handles, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
         public Task<WorkerCall<bool>> ProbeAsync(int sendBytes, int receiveBytes, CancellationToken cancellationToken = default) =>
             Task.FromResult(new WorkerCall<bool>(true, new Transfer(sendBytes, receiveBytes, TimeSpan.FromMilliseconds(1 + ((sendBytes + receiveBytes) / 1e6))), TimeSpan.Zero));
 
@@ -128,7 +132,7 @@ public sealed class DiscoveryPoolFeedTests
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-        public Task<WorkerCall<bool>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<WorkerCall<PromptEncoding>> StepAsync(TrajectorySettings settings, IReadOnlyList<RemoteStep> items, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<WorkerCall<bool>> PutAsync(TrajectorySettings settings, IReadOnlyList<ResidentState> nodes, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 

@@ -53,6 +53,27 @@ public sealed class KServeOptionsValidatorTests
             "Backends:KServe:1:Models: empty; map at least one of our models (Models:<name>:RemoteName …).",
         ], failures);
     }
+
+    [Fact]
+    public void Check_PipelineStages_TakeTheVaeDecoderWithItsDiffusersTensorRolesOnly()
+    {
+        var options = Bind(new()
+        {
+            ["Backends:KServe:0:Endpoint"] = "http://triton:8001",
+            ["Backends:KServe:0:Models:tiny-sd/vae_decoder:RemoteName"] = "vae_decoder",
+            ["Backends:KServe:0:Models:tiny-sd/vae_decoder:Tensors:latent_sample"] = "latents",
+            ["Backends:KServe:0:Models:tiny-sd/vae_decoder:Tensors:prediction"] = "x",
+            ["Backends:KServe:0:Models:tiny-sd/unet:RemoteName"] = "unet",
+        });
+
+        var failures = KServeOptionsValidator.Check(options);
+
+        Assert.Equal(
+        [
+            "Backends:KServe:0:Models:tiny-sd/unet: unknown stage 'unet'; a kserve server runs a pipeline's 'vae_decoder' (<pipeline>/vae_decoder).",
+            "Backends:KServe:0:Models:tiny-sd/vae_decoder:Tensors:prediction: unknown role; expected latent_sample, sample.",
+        ], failures);
+    }
 }
 
 /// <summary>With API keys configured, the Open Inference Protocol is guarded like the search service.</summary>

@@ -5,8 +5,11 @@ using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Tests;
@@ -235,6 +238,39 @@ public sealed class KServeVerifierTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ScoreAsync_TextInputConfigured_SendsEachSamplesDecodedTextAsBytes()
+    {
+        await using var server = await TextScoringServer.StartAsync();
+        using var verifier = new KServeVerifier(TextVerifierOptions(server.Url), probe: new SearchOrchestrator.Workers.WorkerOptions { ProbeSizes = [0, 1024], ProbeRepeats = 1 });
+        var batch = new VerifierBatch(new Tensors.SampleShape(4), new float[8], ["two and two", "two and two"]) { Texts = ["four", "fünf!"] };
+
+        var scores = await verifier.ScoreAsync(batch);
+
+        // The server scores each sample by the UTF-8 bytes of its text: "four" 4, "fünf!" 6.
+        Assert.Equal([4f, 6f], scores);
+        Assert.Equal(["four", "fünf!"], server.Texts);
+    }
+
+    [Fact]
+    public async Task ScoreAsync_TextInputConfiguredButSamplesWithoutText_IsRefusedNamingTheSetting()
+    {
+        await using var server = await TextScoringServer.StartAsync();
+        using var verifier = new KServeVerifier(TextVerifierOptions(server.Url), probe: new SearchOrchestrator.Workers.WorkerOptions { ProbeSizes = [0, 1024], ProbeRepeats = 1 });
+
+        var refused = await Assert.ThrowsAsync<InvalidRequestException>(() => verifier.ScoreAsync(new VerifierBatch(new Tensors.SampleShape(4), new float[4], ["a cat"])));
+
+        Assert.Equal("verifiers", refused.Argument);
+        Assert.Contains("Verifiers:Remote:<n>:Tensors:Text of 'text-length'", refused.Message, StringComparison.Ordinal);
+    }
+
+    private static KServeVerifierOptions TextVerifierOptions(string url) => new()
+    {
+        Name = "text-length",
+        Endpoint = url,
+        Tensors = new KServeVerifierTensors { Text = "text" },
+    };
+
+    [Fact]
     public async Task HttpAndOpenAi_ScoredByThePythonVerifier_CarryItsScoresAndCost()
     {
         using var http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
@@ -298,6 +334,83 @@ public sealed class KServeVerifierTests : IAsyncLifetime
         {
             await KillAsync();
             _process.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// An Open Inference Protocol server on a loopback port whose model <c>text-length</c> takes samples FP32 [B, -1],
+    /// conditions BYTES [B] and texts BYTES [B], and scores each sample by its text's UTF-8 byte count.
+    /// </summary>
+    private sealed class TextScoringServer : Protos.Inference.GRPCInferenceService.GRPCInferenceServiceBase, IAsyncDisposable
+    {
+        private WebApplication _app = null!;
+
+        public string Url => _app.Urls.First();
+
+        public List<string> Texts { get; } = [];
+
+        public static async Task<TextScoringServer> StartAsync()
+        {
+            var server = new TextScoringServer();
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0").ConfigureKestrel(k => k.ConfigureEndpointDefaults(e => e.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2));
+            builder.Services.AddGrpc();
+            builder.Services.AddSingleton(server);
+            server._app = builder.Build();
+            server._app.MapGrpcService<TextScoringServer>();
+            await server._app.StartAsync();
+            return server;
+        }
+
+        public override Task<Protos.Inference.ServerLiveResponse> ServerLive(Protos.Inference.ServerLiveRequest request, ServerCallContext context) =>
+            Task.FromResult(new Protos.Inference.ServerLiveResponse { Live = true });
+
+        public override Task<Protos.Inference.ModelReadyResponse> ModelReady(Protos.Inference.ModelReadyRequest request, ServerCallContext context) =>
+            Task.FromResult(new Protos.Inference.ModelReadyResponse { Ready = request.Name == "text-length" });
+
+        public override Task<Protos.Inference.ModelMetadataResponse> ModelMetadata(Protos.Inference.ModelMetadataRequest request, ServerCallContext context)
+        {
+            var response = new Protos.Inference.ModelMetadataResponse { Name = request.Name };
+            response.Inputs.Add(new Protos.Inference.ModelMetadataResponse.Types.TensorMetadata { Name = "sample", Datatype = "FP32", Shape = { -1, -1 } });
+            response.Inputs.Add(new Protos.Inference.ModelMetadataResponse.Types.TensorMetadata { Name = "condition", Datatype = "BYTES", Shape = { -1 } });
+            response.Inputs.Add(new Protos.Inference.ModelMetadataResponse.Types.TensorMetadata { Name = "text", Datatype = "BYTES", Shape = { -1 } });
+            response.Outputs.Add(new Protos.Inference.ModelMetadataResponse.Types.TensorMetadata { Name = "score", Datatype = "FP32", Shape = { -1 } });
+            return Task.FromResult(response);
+        }
+
+        public override Task<Protos.Inference.ModelInferResponse> ModelInfer(Protos.Inference.ModelInferRequest request, ServerCallContext context)
+        {
+            if (request.ModelName != "text-length")
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"no model {request.ModelName}"));
+            }
+
+            var index = request.Inputs.Select(i => i.Name).ToList().IndexOf("text");
+            var raw = request.RawInputContents[index].Span;
+            var scores = new List<float>();
+            while (raw.Length > 0)
+            {
+                var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(raw);
+                var text = Encoding.UTF8.GetString(raw.Slice(4, length));
+                lock (Texts)
+                {
+                    Texts.Add(text);
+                }
+
+                scores.Add(Encoding.UTF8.GetByteCount(text));
+                raw = raw[(4 + length)..];
+            }
+
+            var response = new Protos.Inference.ModelInferResponse { ModelName = request.ModelName };
+            response.Outputs.Add(new Protos.Inference.ModelInferResponse.Types.InferOutputTensor { Name = "score", Datatype = "FP32", Shape = { scores.Count } });
+            response.RawOutputContents.Add(Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(scores.ToArray().AsSpan())));
+            return Task.FromResult(response);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
         }
     }
 }

@@ -1,7 +1,9 @@
 using Google.Protobuf;
 using Grpc.Core;
 using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Protos.Inference;
 using SearchOrchestrator.Server.OpenInference;
 using SearchOrchestrator.Server.Tests.Grpc;

@@ -1,9 +1,13 @@
+using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using SearchOrchestrator.Links;
 using SearchOrchestrator.Scheduling;
 using SearchOrchestrator.Search;
+using SearchOrchestrator.Server.Backends;
+using SearchOrchestrator.Server.Discovery;
 using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Strategies;
 using SearchOrchestrator.Tests;
@@ -64,6 +68,52 @@ public sealed class BackendKindTests
         var refused = await Assert.ThrowsAsync<WorkerRefusedException>(() => host.Services.GetRequiredService<PoolMembership>().JoinAsync(new BackendEndpoint(InMemoryBackendFactory.KindName, "memory://one")));
 
         Assert.Equal("worker memory://one refused: its kind 'in-memory' is not registered here; registered: worker.", refused.Message);
+    }
+
+    [Fact]
+    public async Task AddDnsDiscovery_InMemoryKind_JoinsEachDiscoveredAddressAsThatKindAndPlacesSearchesThere()
+    {
+        using var host = DiscoveringHost(InMemoryBackendFactory.KindName);
+        await host.StartAsync();
+        await host.Services.GetRequiredService<DiscoveryPoolFeed>().Idle;
+
+        var backends = host.Services.GetRequiredService<WorkerPool>().Backends.OfType<InMemoryBackend>().OrderBy(b => b.Name, StringComparer.Ordinal).ToList();
+        var placed = await host.Services.GetRequiredService<SearchEngine>().RunAsync(Request());
+
+        Assert.Equal(["http://10.0.0.7:7001", "http://10.0.0.8:7001"], backends.Select(b => b.Name));
+        Assert.Equal(3 * 8, placed.Cost.Nfe);
+        Assert.Equal(3 * 8, backends.Sum(b => b.Steps)); // local compute is off: every step ran on a discovered backend
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task AddDnsDiscovery_KindNotRegistered_StopsTheStartNamingTheRegisteredKinds()
+    {
+        using var host = DiscoveringHost("triton");
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(["Discovery:Dns:Kind: must be in-memory or worker, got 'triton'."], error.Failures);
+    }
+
+    /// <summary>A host with the in-memory kind and DNS discovery of <paramref name="kind"/> behind a name that resolves to two addresses.</summary>
+    private static IHost DiscoveringHost(string kind)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Models:Path"] = RepositoryPaths.Models,
+            ["Models:ExecutionProvider"] = "cpu",
+            ["Workers:UseLocal"] = "false",
+            ["Discovery:Dns:Name"] = "memory.test",
+            ["Discovery:Dns:Port"] = "7001",
+            ["Discovery:Dns:Scheme"] = "http",
+            ["Discovery:Dns:Kind"] = kind,
+        });
+        builder.Services.AddLogging();
+        builder.Services.AddSingleton<DnsResolver>((_, _) => Task.FromResult<IPAddress[]>([IPAddress.Parse("10.0.0.8"), IPAddress.Parse("10.0.0.7")]));
+        builder.Services.AddSearchOrchestrator().AddBackendKind<InMemoryBackendFactory>().AddDnsDiscovery();
+        return builder.Build();
     }
 
     /// <summary>Connects in-memory backends over this process's models.</summary>

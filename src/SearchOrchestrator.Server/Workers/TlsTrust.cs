@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Server;
+namespace SearchOrchestrator.Server.Workers;
 
 /// <summary>
 /// The HTTP handler behind every outgoing gRPC channel: HTTP/2 over several connections, and a server certificate

@@ -1,8 +1,14 @@
-namespace SearchOrchestrator.Onnx.Repository;
+namespace SearchOrchestrator.Onnx.Manifests;
 
 /// <summary>The words a manifest may use, in one place.</summary>
 public static class ManifestNames
 {
+    /// <summary>The manifest's file name inside a model folder.</summary>
+    public const string ManifestFileName = "model.json";
+
+    /// <summary>The ONNX file's name inside a model folder.</summary>
+    public const string ModelFileName = "model.onnx";
+
     /// <summary>Kind of a model that predicts noise, samples or velocity.</summary>
     public const string Denoiser = "denoiser";
 

@@ -1,6 +1,7 @@
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 
-namespace SearchOrchestrator.Onnx.Tests.Repository;
+namespace SearchOrchestrator.Onnx.Tests.Runtime;
 
 public sealed class ModelRepositoryOptionsValidatorTests
 {

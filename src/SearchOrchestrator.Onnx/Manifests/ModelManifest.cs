@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace SearchOrchestrator.Onnx.Repository;
+namespace SearchOrchestrator.Onnx.Manifests;
 
 /// <summary>
 /// <c>models/&lt;name&gt;/model.json</c>: what the ONNX file beside it is and how to drive it, in the spirit of

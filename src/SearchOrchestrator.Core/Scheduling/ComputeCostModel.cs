@@ -1,6 +1,6 @@
 using SearchOrchestrator.Links;
 
-namespace SearchOrchestrator.Workers;
+namespace SearchOrchestrator.Scheduling;
 
 /// <summary>
 /// The measured compute time of one backend's forward passes as a line in the batch's rows:

@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
-using SearchOrchestrator.Onnx.Pipelines;
-using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Manifests;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Verifiers;
 
-namespace SearchOrchestrator.Onnx.Runtime;
+namespace SearchOrchestrator.Onnx.Pipelines;
 
 /// <summary>
 /// A verifier served by one ONNX Runtime session that reads the prompt beside the sample: each sample's condition (the

@@ -1,12 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
+using SearchOrchestrator.Onnx.Runtime;
 using SearchOrchestrator.Tensors;
 using SearchOrchestrator.Tests;
 using SearchOrchestrator.Verifiers;
 
-namespace SearchOrchestrator.Onnx.Tests.Runtime;
+namespace SearchOrchestrator.Onnx.Tests.Pipelines;
 
 /// <summary>
 /// The shapes-t2i family's learned verifier (<c>models/shapes-t2i/verifier</c>), served as <c>shapes-t2i-verifier</c>:

@@ -1,10 +1,12 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using SearchOrchestrator.Onnx.Manifests;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Server.OpenInference;
+using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Workers;
 
-namespace SearchOrchestrator.Server.Workers;
+namespace SearchOrchestrator.Server.Backends;
 
 /// <summary>
 /// Joins backends of every registered kind to the <see cref="WorkerPool"/>: each <see cref="BackendEndpoint"/> through
@@ -21,14 +23,17 @@ public sealed class PoolMembership
 
     /// <summary>Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="repository"/> gives our manifests.</summary>
     public PoolMembership(WorkerPool pool, ModelRepository repository, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
-        : this(pool, name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest, time, logger)
+        : this(pool, name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest, time, logger, name => repository.GetStages(name)?.Decoder.Description)
     {
         ArgumentNullException.ThrowIfNull(repository);
     }
 
-    /// <summary>Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="manifest"/> gives our manifest of a model (null: not here).</summary>
-    public PoolMembership(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time = null, ILogger<PoolMembership>? logger = null)
-        : this(pool, [new WorkerBackendFactory(pool), new KServeBackendFactory(pool, manifest, time, logger)], time, logger)
+    /// <summary>
+    /// Creates the membership of <paramref name="pool"/> with the built-in kinds; <paramref name="manifest"/> gives our
+    /// manifest of a model (null: not here), <paramref name="decoder"/> our pipeline's decoder (null: no such pipeline here).
+    /// </summary>
+    public PoolMembership(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time = null, ILogger<PoolMembership>? logger = null, Func<string, SearchOrchestrator.Denoising.DecoderDescription?>? decoder = null)
+        : this(pool, [new WorkerBackendFactory(pool), new KServeBackendFactory(pool, manifest, decoder ?? (_ => null), time, logger)], time, logger)
     {
     }
 
@@ -109,30 +114,5 @@ public sealed class PoolMembership
             WorkerLog.Refused(_logger, endpoint.Address, ex.Message);
             return null;
         }
-    }
-}
-
-/// <summary>The <c>worker</c> kind: a <c>searchorch worker</c> through the worker protocol (<see cref="WorkerPool.ConnectWorkerAsync"/>).</summary>
-internal sealed class WorkerBackendFactory(WorkerPool pool) : IBackendFactory
-{
-    public string Kind => BackendKinds.Worker;
-
-    public async Task<IPooledBackend> ConnectAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default) =>
-        await pool.ConnectWorkerAsync(endpoint.Address, cancellationToken).ConfigureAwait(false);
-}
-
-/// <summary>
-/// The <c>kserve</c> kind: an Open Inference Protocol server (<see cref="KServeBackend.ConnectAsync"/>), its
-/// <see cref="KServeEndpointOptions"/> in <see cref="BackendEndpoint.Settings"/>.
-/// </summary>
-internal sealed class KServeBackendFactory(WorkerPool pool, Func<string, ModelManifest?> manifest, TimeProvider? time, ILogger? logger) : IBackendFactory
-{
-    public string Kind => BackendKinds.KServe;
-
-    public async Task<IPooledBackend> ConnectAsync(BackendEndpoint endpoint, CancellationToken cancellationToken = default)
-    {
-        var options = endpoint.Settings as KServeEndpointOptions
-            ?? throw new WorkerRefusedException(endpoint.Address, $"a kserve backend needs its settings (model mapping) as {nameof(KServeEndpointOptions)}.");
-        return await KServeBackend.ConnectAsync(options, manifest, pool.Options, time, logger, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }

@@ -3,10 +3,10 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SearchOrchestrator.Server;
+using SearchOrchestrator.Server.Backends;
 using SearchOrchestrator.Server.Discovery;
 using SearchOrchestrator.Onnx.Repository;
 using SearchOrchestrator.Server.OpenInference;
-using SearchOrchestrator.Server.Workers;
 using SearchOrchestrator.Workers;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -29,6 +29,7 @@ public static class BackendRegistrationExtensions
             return new KServeBackendFactory(
                 provider.GetRequiredService<WorkerPool>(),
                 name => repository.Models.FirstOrDefault(m => m.Name == name && m.IsReady)?.Manifest,
+                name => repository.GetStages(name)?.Decoder.Description,
                 provider.GetService<TimeProvider>(),
                 provider.GetService<ILogger<KServeBackend>>());
         }));
@@ -51,14 +52,16 @@ public static class BackendRegistrationExtensions
     /// <summary>
     /// Binds <see cref="DnsDiscoveryOptions"/> from <c>Discovery:Dns</c> (validated at start), runs one
     /// <see cref="DnsDiscovery"/> as a hosted service (resolve it to subscribe to joins and leaves), and feeds the pool
-    /// from it (<see cref="DiscoveryPoolFeed"/>): discovered addresses join as workers or <c>kserve</c> servers and leave
+    /// from it (<see cref="DiscoveryPoolFeed"/>): discovered addresses join as backends of <c>Discovery:Dns:Kind</c> (any
+    /// registered kind: <c>worker</c>, <c>kserve</c>, or one added with <see cref="AddBackendKind{TFactory}"/>) and leave
     /// when they are gone. A registered <see cref="DnsResolver"/> and <see cref="TimeProvider"/> replace the system's.
     /// </summary>
     public static SearchOrchestratorBuilder AddDnsDiscovery(this SearchOrchestratorBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddOptions<DnsDiscoveryOptions>().BindConfiguration(DnsDiscoveryOptions.SectionName).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DnsDiscoveryOptions>, DnsDiscoveryOptionsValidator>());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DnsDiscoveryOptions>, DnsDiscoveryOptionsValidator>(
+            provider => new DnsDiscoveryOptionsValidator(() => provider.GetRequiredService<PoolMembership>().Kinds)));
         builder.Services.TryAddSingleton(provider => new DnsDiscovery(
             provider.GetRequiredService<IOptions<DnsDiscoveryOptions>>().Value,
             provider.GetService<DnsResolver>(),

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Options;
-using SearchOrchestrator.Onnx.Runtime;
 
-namespace SearchOrchestrator.Onnx.Repository;
+namespace SearchOrchestrator.Onnx.Runtime;
 
 /// <summary>Where the models live and how ONNX Runtime runs them (configuration section <c>Models</c>).</summary>
 public sealed record ModelRepositoryOptions

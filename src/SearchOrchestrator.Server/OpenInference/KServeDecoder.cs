@@ -1,0 +1,79 @@
+using SearchOrchestrator.Denoising;
+using SearchOrchestrator.Protos.Inference;
+using SearchOrchestrator.Server.Internal;
+
+namespace SearchOrchestrator.Server.OpenInference;
+
+/// <summary>
+/// A text-to-image pipeline's VAE decoder on an Open Inference Protocol server, as diffusers exports it:
+/// <c>latent_sample</c> (the denoiser's latents ÷ the VAE scaling factor, divided here exactly as this process's own
+/// decoder divides) → <c>sample</c>, FP32, in one <c>ModelInfer</c> per batch with a deadline. The reply is checked
+/// (name, datatype, shape, byte count, finite values) and its bytes and time recorded on the endpoint's
+/// <see cref="LinkTraffic"/>. Get one from <see cref="KServeEndpoint.ConnectDecoderAsync"/>, which has checked the remote
+/// model's metadata.
+/// </summary>
+public sealed class KServeDecoder : ISampleDecoder
+{
+    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
+    private const int GrpcMessagePrefix = 5;
+
+    private readonly KServeEndpoint _endpoint;
+    private readonly string _what;
+
+    internal KServeDecoder(KServeEndpoint endpoint, DecoderDescription description, RemoteStage remote)
+    {
+        _endpoint = endpoint;
+        Remote = remote;
+        Description = description;
+        _what = $"{endpoint.Options.Endpoint}: the {KServeStages.VaeDecoder} of pipeline '{description.Name}' (remote '{remote.Name}')";
+    }
+
+    /// <inheritdoc />
+    public DecoderDescription Description { get; }
+
+    /// <summary>The stage as the server knows it.</summary>
+    internal RemoteStage Remote { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="KServeBackendException">The call failed or timed out, or the reply was malformed or not finite.</exception>
+    public Task DecodeAsync(int count, ReadOnlyMemory<float> latents, Memory<float> images, CancellationToken cancellationToken = default) =>
+        DecodeMeasuredAsync(count, latents, images, cancellationToken);
+
+    /// <summary><see cref="DecodeAsync"/>, returning the call's traffic (also recorded on the endpoint's link).</summary>
+    internal async Task<LinkTrafficSample> DecodeMeasuredAsync(int count, ReadOnlyMemory<float> latents, Memory<float> images, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var latent = Description.LatentShape.ElementCount;
+        var image = Description.ImageShape.ElementCount;
+        if (count < 1 || latents.Length < count * latent || images.Length < count * image)
+        {
+            throw new ArgumentException($"Decoding {count} latent(s) for '{Description.Name}' needs {count * latent} latent values and room for {count * image} pixels.", nameof(count));
+        }
+
+        var scaled = new float[count * latent];
+        System.Numerics.Tensors.TensorPrimitives.Divide(latents.Span[..scaled.Length], (float)Description.ScalingFactor, scaled);
+        var request = new ModelInferRequest { ModelName = Remote.Name, ModelVersion = Remote.Version };
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = Remote.Input, Datatype = OpenInferenceDatatypes.Fp32, Shape = { Description.LatentShape.WithBatch(count) } });
+        request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = Remote.Output });
+        request.RawInputContents.Add(TensorCodec.Encode<float>(scaled));
+
+        var time = _endpoint.Time;
+        var started = time.GetTimestamp();
+        var response = await KServeEndpoint.CallAsync(_what, "ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
+        var traffic = new LinkTrafficSample(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
+        _endpoint.Traffic.Record(traffic.BytesSent, traffic.BytesReceived, traffic.Elapsed);
+
+        var pixels = KServeReplies.ReadFp32(response, Remote.Output, Description.ImageShape.WithBatch(count), problem => new KServeBackendException($"{_what}: malformed ModelInfer reply: {problem}."));
+        var bad = TensorCodec.FirstNonFinite(pixels);
+        if (bad >= 0)
+        {
+            throw new KServeBackendException($"{_what}: ModelInfer returned {pixels[bad]} at element {bad} of output '{Remote.Output}'; pixels must be finite.");
+        }
+
+        pixels.CopyTo(images.Span);
+        return traffic;
+    }
+}
+
+/// <summary>A pipeline stage as the remote server knows it: model name, version, its input and output tensor names, its max_batch_size if it said.</summary>
+internal sealed record RemoteStage(string Name, string Version, string Input, string Output, int? MaxBatchSize);
