@@ -24,6 +24,9 @@ internal sealed record SearchSettings
     /// <summary>Run only these strategies (null: all).</summary>
     public IReadOnlyList<string>? Strategies { get; init; }
 
+    /// <summary>The rows to run instead of the built-in list, each a strategy and its parameters (null: the built-in list).</summary>
+    public IReadOnlyList<SearchConfiguration>? Rows { get; init; }
+
     /// <summary>Which seeds (and Sudoku puzzles) to run: the tuning split, or the held-out split nothing was tuned on.</summary>
     public BenchSplit Split { get; init; } = BenchSplit.Tuning;
 
@@ -81,6 +84,33 @@ internal static class BenchSplits
     public static int PuzzleSeed(BenchSplit split) => split == BenchSplit.HeldOut ? 20261201 : 20261124;
 }
 
+/// <summary>A strategy and its parameters, as <c>searchorch strategies</c> lists them: one row of <c>bench search</c>.</summary>
+internal sealed record SearchConfiguration(string Name, Dictionary<string, string> Parameters)
+{
+    /// <summary>Parses <c>--row</c>: the strategy's name, then <c>key=value</c> pairs separated by spaces.</summary>
+    /// <exception cref="InvalidRequestException">The text is empty or a pair has no <c>=</c>.</exception>
+    public static SearchConfiguration Parse(string text)
+    {
+        var words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (words.Length == 0)
+        {
+            throw new InvalidRequestException("row", "--row must be '<strategy> key=value …', got an empty row.");
+        }
+
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in words.Skip(1))
+        {
+            var split = pair.IndexOf('=', StringComparison.Ordinal);
+            if (split <= 0 || !parameters.TryAdd(pair[..split], pair[(split + 1)..]))
+            {
+                throw new InvalidRequestException("row", $"--row must be '<strategy> key=value …' with each key once, got '{pair}' in '{text}'.");
+            }
+        }
+
+        return new(words[0], parameters);
+    }
+}
+
 /// <summary>One strategy configuration of <c>bench search</c>, over every condition and seed.</summary>
 internal sealed record SearchRow(string Strategy, string Series, string Parameters, double MeanNfe, double NfeOverN, double MeanEncoderCalls, double MeanDecoderCalls, double Accuracy, double MeanWallSeconds, int BudgetLimited, int Searches);
 
@@ -120,13 +150,18 @@ internal static class SearchBench
             PreviewSteps = settings.PreviewSteps,
         });
         engine.Validate(template);
-        var configs = Configurations(n)
+        var configs = (settings.Rows ?? Configurations(n))
             .Where(c => settings.Strategies is null || settings.Strategies.Contains(c.Name))
             .Where(c => settings.IncludeAuto || c.Name != StrategyNames.SharedPrefix || c.Parameters.ContainsKey("fork_at"))
             .ToList();
         if (configs.Count == 0)
         {
             throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
+        }
+
+        foreach (var (name, parameters) in configs)
+        {
+            StrategyCatalog.BuiltIn.Create(name, parameters, n).Validate(n); // a bad row fails before the first search
         }
 
         var first = BenchSplits.FirstSeed(settings.Split);
@@ -261,34 +296,34 @@ internal static class SearchBench
     };
 
     /// <summary>The strategies compared, at about 4× and 8× the compute of one trajectory.</summary>
-    private static List<(string Name, Dictionary<string, string> Parameters)> Configurations(int n)
+    private static List<SearchConfiguration> Configurations(int n)
     {
         string Steps(params double[] fractions) => string.Join(',', fractions.Select(f => ((int)(f * n)).ToString(CultureInfo.InvariantCulture)));
         string At(double fraction) => ((int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
         return
         [
-            (StrategyNames.BestOfN, new() { ["n"] = "1" }),
-            (StrategyNames.BestOfN, new() { ["n"] = "4" }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.2) }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.5) }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.8) }),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "2" }),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15" }),
-            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2) }),
-            (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }),
-            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
+            new(StrategyNames.BestOfN, new() { ["n"] = "1" }),
+            new(StrategyNames.BestOfN, new() { ["n"] = "4" }),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.2) }),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.5) }),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.8) }),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "4" }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "2" }),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15" }),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2) }),
+            new(StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }),
+            new(StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
 
             // Lookahead: mid-trajectory nodes scored on previews of 3 deterministic steps, whose NFE counts (about 4×).
-            (StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["temperature"] = "0.1", ["preview_steps"] = "3" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "3" }),
-            (StrategyNames.FkSteering, new() { ["particles"] = "3", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2), ["preview_steps"] = "3" }),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.2, 0.4, 0.6), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15", ["preview_steps"] = "3" }),
-            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2), ["preview_steps"] = "3" }),
-            (StrategyNames.BestOfN, new() { ["n"] = "8" }),
-            (StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
-            (StrategyNames.FkSteering, new() { ["particles"] = "8", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["temperature"] = "0.1", ["preview_steps"] = "3" }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "3" }),
+            new(StrategyNames.FkSteering, new() { ["particles"] = "3", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2), ["preview_steps"] = "3" }),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.2, 0.4, 0.6), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15", ["preview_steps"] = "3" }),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2), ["preview_steps"] = "3" }),
+            new(StrategyNames.BestOfN, new() { ["n"] = "8" }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
+            new(StrategyNames.FkSteering, new() { ["particles"] = "8", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
         ];
     }
 

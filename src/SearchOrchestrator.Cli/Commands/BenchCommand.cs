@@ -164,13 +164,14 @@ internal static class BenchCommand
         var split = new Option<string>("--split") { Description = "tuning (seeds 1…S; Sudoku: the puzzles of generator seed 20261124) or held-out (seeds 1,000,001…; Sudoku: generator seed 20261201): defaults are tuned on tuning only.", DefaultValueFactory = _ => "tuning" };
         split.AcceptOnlyFromAmong("tuning", "held-out");
         var previewSteps = new Option<int>("--preview-steps") { Description = "The requests' preview steps j: strategies that set none score mid-trajectory nodes on previews of j steps (1 = raw x0-predictions).", DefaultValueFactory = _ => 1 };
+        var rows = new Option<string[]>("--row") { Description = "A row to run instead of the built-in list: '<strategy> key=value …', the parameters as 'searchorch strategies' lists them (repeatable)." };
         var command = new Command("search", "Accuracy against NFE for every strategy, with a plot: on the counting task judged by the object counter, on a text-to-image family (--model shapes-t2i) over twelve fixed prompts judged by the compositional judge.")
         {
-            model, verifier, seeds, steps, guidance, eta, only, concurrency, split, previewSteps,
+            model, verifier, seeds, steps, guidance, eta, only, concurrency, split, previewSteps, rows,
         };
         bench.AddTo(command);
         command.SetAction((parse, cancellationToken) => bench.RunAsync(parse, "searchorch bench search", context =>
-            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency) with
+            SearchBench.RunAsync(context, Search(parse, context.Quick, model, verifier, seeds, steps, guidance, eta, only, concurrency, rows) with
             {
                 Split = parse.GetValue(split) == "held-out" ? BenchSplit.HeldOut : BenchSplit.Tuning,
                 PreviewSteps = parse.GetValue(previewSteps),
@@ -178,7 +179,7 @@ internal static class BenchCommand
         return command;
     }
 
-    private static SearchSettings Search(ParseResult parse, bool quick, Option<string> model, Option<string> verifier, Option<int> seeds, Option<int> steps, Option<double> guidance, Option<double> eta, Option<string?> only, Option<int> concurrency) => new()
+    private static SearchSettings Search(ParseResult parse, bool quick, Option<string> model, Option<string> verifier, Option<int> seeds, Option<int> steps, Option<double> guidance, Option<double> eta, Option<string?> only, Option<int> concurrency, Option<string[]> rows) => new()
     {
         Model = parse.GetValue(model)!,
         Verifier = parse.GetValue(verifier)!,
@@ -187,9 +188,10 @@ internal static class BenchCommand
         Guidance = parse.GetValue(guidance),
         Eta = parse.GetValue(eta),
         Strategies = parse.GetValue(only) is { } list ? Split(list) : null,
+        Rows = parse.GetValue(rows) is { Length: > 0 } given ? [.. given.Select(SearchConfiguration.Parse)] : null,
         Concurrency = parse.GetValue(concurrency),
         IncludeAuto = !quick,
-        CommitmentCurve = !quick && parse.GetValue(only) is null, // the curve is for the full table; it costs more than a few rows
+        CommitmentCurve = !quick && parse.GetValue(only) is null && parse.GetValue(rows) is not { Length: > 0 }, // the curve is for the full table; it costs more than a few rows
     };
 
     private static Command CreateServe()

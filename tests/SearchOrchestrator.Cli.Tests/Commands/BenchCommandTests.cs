@@ -61,6 +61,36 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Search_Rows_RunsOnlyTheGivenRowsWithExactNfe()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync(
+            "bench", "search", "--steps", "10", "--seeds", "1", "--verifier", "count-verifier-t", "--row", "best_of_n n=2", "--row", "bfs particles=2 evaluate_at=5 mode=prune preview_steps=2", "--quiet", "--out", _output.FullName);
+
+        Assert.True(exit == 0, stderr);
+        var folder = Assert.Single(_output.GetDirectories());
+        using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder.FullName, "results.json")));
+        var search = json.RootElement.GetProperty("search");
+        Assert.Equal("count-verifier-t", search.GetProperty("settings").GetProperty("verifier").GetString());
+        var rows = search.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(["best_of_n", "bfs"], rows.Select(r => r.GetProperty("strategy").GetString()));
+        Assert.Equal(["n=2", "particles=2, evaluate_at=5, mode=prune, preview_steps=2"], rows.Select(r => r.GetProperty("parameters").GetString()));
+        Assert.All(rows, r => Assert.Equal(9, r.GetProperty("searches").GetInt32()));
+        Assert.Equal(20, rows[0].GetProperty("meanNfe").GetDouble());
+        // Two particles for 10 steps, and one 2-step preview of each at step 5.
+        Assert.Equal(24, rows[1].GetProperty("meanNfe").GetDouble());
+    }
+
+    [Fact]
+    public async Task Search_RowWithoutEquals_FailsNamingTheOption()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("bench", "search", "--row", "bfs particles", "--quiet", "--out", _output.FullName);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--row must be '<strategy> key=value …' with each key once, got 'particles' in 'bfs particles'", stderr, StringComparison.Ordinal);
+        Assert.Empty(_output.GetDirectories());
+    }
+
+    [Fact]
     public async Task Sharing_BranchCountBelowTwo_FailsNamingTheOption()
     {
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("bench", "sharing", "--ks", "1", "--quiet", "--out", _output.FullName);
