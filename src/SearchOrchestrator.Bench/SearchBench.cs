@@ -308,21 +308,23 @@ internal static class SearchBench
             new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.5) }),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.8) }),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "4" }),
-            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
-            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "2" }),
-            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15" }),
-            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2) }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1", ["preview_steps"] = "1" }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "2", ["preview_steps"] = "1" }),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15", ["preview_steps"] = "1" }),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2), ["preview_steps"] = "1" }),
             new(StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }),
             new(StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
 
-            // Lookahead: mid-trajectory nodes scored on previews of 3 deterministic steps, whose NFE counts (about 4×).
+            // Lookahead: mid-trajectory nodes scored on previews of a few deterministic steps, whose NFE counts (about 4×);
+            // the bfs, dfs, search_over_paths and (raw) fk_steering rows here are those strategies' tuned defaults (BENCHMARKS.md 3b).
             new(StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["temperature"] = "0.1", ["preview_steps"] = "3" }),
             new(StrategyNames.Bfs, new() { ["particles"] = "3", ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "3" }),
             new(StrategyNames.FkSteering, new() { ["particles"] = "3", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2), ["preview_steps"] = "3" }),
-            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.2, 0.4, 0.6), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15", ["preview_steps"] = "3" }),
-            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.4), ["forward"] = At(0.1), ["backward"] = At(0.2), ["preview_steps"] = "3" }),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.2, 0.4, 0.6, 0.8), ["threshold"] = "0.5", ["recur_depth"] = At(0.1), ["max_backtracks"] = "15", ["preview_steps"] = "3" }),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "3", ["start_step"] = At(0.5), ["forward"] = At(0.1), ["backward"] = At(0.2), ["preview_steps"] = "2" }),
+            new(StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "immediate", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
             new(StrategyNames.BestOfN, new() { ["n"] = "8" }),
-            new(StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1" }),
+            new(StrategyNames.Bfs, new() { ["particles"] = "8", ["evaluate_at"] = Steps(0.4, 0.6, 0.8), ["temperature"] = "0.1", ["preview_steps"] = "1" }),
             new(StrategyNames.FkSteering, new() { ["particles"] = "8", ["potential"] = "max", ["lambda"] = "10", ["resample_every"] = At(0.2) }),
         ];
     }

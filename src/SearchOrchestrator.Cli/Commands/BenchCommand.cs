@@ -84,9 +84,15 @@ internal static class BenchCommand
             : CommonOptions.FindNearestModels() ?? throw new InvalidRequestException("models", "no model repository found: pass --models <folder>.");
     }
 
+    /// <summary>
+    /// The verifier counting searches score with: the noise-aware one, since strategies judge mid-trajectory nodes and their
+    /// previews (BENCHMARKS.md 3b); sharing picks among finished samples only and keeps the clean-image count-verifier.
+    /// </summary>
+    private const string SearchVerifier = "count-verifier-t";
+
     private static Option<string> ModelOption() => new("--model") { Description = "The denoiser.", DefaultValueFactory = _ => "counting" };
 
-    private static Option<string> VerifierOption() => new("--verifier") { Description = "The verifier searches score with.", DefaultValueFactory = _ => "count-verifier" };
+    private static Option<string> VerifierOption(string fallback) => new("--verifier") { Description = "The verifier searches score with.", DefaultValueFactory = _ => fallback };
 
     private static Option<int> SeedsOption(int fallback) => new("--seeds") { Description = "Seeds per condition (--quick: 1).", DefaultValueFactory = _ => fallback };
 
@@ -99,7 +105,7 @@ internal static class BenchCommand
     private static Command CreateSharing()
     {
         var bench = new BenchOptions();
-        var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(10), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
+        var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption("count-verifier"), SeedsOption(10), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
         var ks = new Option<string>("--ks") { Description = "Branch counts k, comma-separated.", DefaultValueFactory = _ => "2,4,8" };
         var fractions = new Option<string>("--fractions") { Description = "Fork points s/N, comma-separated.", DefaultValueFactory = _ => "0,0.2,0.5,0.8" };
         var conditions = new Option<string?>("--conditions") { Description = "Conditions (a pipeline's prompts), comma-separated (default: every label, or a pipeline's twelve bench prompts; --quick: the 1st, 5th and 9th of those)." };
@@ -158,7 +164,7 @@ internal static class BenchCommand
     private static Command CreateSearch()
     {
         var bench = new BenchOptions();
-        var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(), SeedsOption(20), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
+        var (model, verifier, seeds, steps, guidance, eta) = (ModelOption(), VerifierOption(SearchVerifier), SeedsOption(20), StepsOption(50, "Sampling steps N."), GuidanceOption(), EtaOption());
         var only = new Option<string?>("--strategies") { Description = "Run only these strategies (comma-separated names)." };
         var concurrency = new Option<int>("--concurrency") { Description = "Searches in flight at once (their steps share batches).", DefaultValueFactory = _ => 24 };
         var split = new Option<string>("--split") { Description = "tuning (seeds 1…S; Sudoku: the puzzles of generator seed 20261124) or held-out (seeds 1,000,001…; Sudoku: generator seed 20261201): defaults are tuned on tuning only.", DefaultValueFactory = _ => "tuning" };
@@ -247,7 +253,7 @@ internal static class BenchCommand
             await SearchBench.RunAsync(context, new SearchSettings
             {
                 Model = "counting",
-                Verifier = "count-verifier",
+                Verifier = SearchVerifier,
                 Seeds = quick ? 1 : parse.GetValue(seeds) ?? 20,
                 Steps = 50,
                 Guidance = 2,

@@ -31,22 +31,26 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.Dfs,
-        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking); judge previews (preview_steps > 1), not raw predictions; on masked models judge=state backtracks on committed cells (Sudoku with sudoku-conflicts). On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
+        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking); judge previews (preview_steps > 1), not raw predictions; on masked models judge=state backtracks on committed cells (Sudoku with sudoku-conflicts). Its defaults (3-step previews, 15 backtracks) were tuned on the counting bench (BENCHMARKS.md 3b).",
         [
             new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
             new("threshold", "0.5", "scores below this trigger a backtrack"),
             new("recur_depth", "N/10", "steps a backtrack renoises back"),
-            new("max_backtracks", "8", "the most backtracks in the whole search"),
-            StrategyArguments.PreviewStepsParameter,
+            new("max_backtracks", "15", "the most backtracks in the whole search"),
+            StrategyArguments.PreviewStepsParameterWithDefault("3 (judge=state: none)"),
             new("judge", "prediction|state", "what an evaluation scores: the x0-prediction (its preview when preview_steps > 1), or a masked model's committed tokens with the masks blank (Sudoku: backtrack on constraints the unmasked cells break; no NFE)"),
         ],
-        (p, steps) => new DfsStrategy(
-            p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
-            p.Double("threshold", 0.5),
-            p.Int("recur_depth", StrategyArguments.Tenth(steps)),
-            p.Int("max_backtracks", 8),
-            StrategyArguments.PreviewSteps(p),
-            p.Enum("judge", DfsJudge.Prediction)));
+        (p, steps) =>
+        {
+            var judge = p.Enum("judge", DfsJudge.Prediction);
+            return new DfsStrategy(
+                p.Steps("evaluate_at", StrategyArguments.Every(StrategyArguments.Fifth(steps), steps)),
+                p.Double("threshold", 0.5),
+                p.Int("recur_depth", StrategyArguments.Tenth(steps)),
+                p.Int("max_backtracks", 15),
+                StrategyArguments.PreviewSteps(p) ?? (judge == DfsJudge.Prediction ? 3 : null), // a judged state takes no preview
+                judge);
+        });
 
     /// <inheritdoc />
     public string Name => StrategyNames.Dfs;

@@ -19,22 +19,22 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.SearchOverPaths,
-        "candidates extended by continuations renoised back Δf and denoised Δb steps, the best kept each round. On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
+        "candidates extended by continuations renoised back Δf and denoised Δb steps, the best kept each round. Its defaults (1 candidate, 3 continuations from N/2, 2-step previews, about 4× one trajectory) were tuned on the counting bench (BENCHMARKS.md 3b).",
         [
-            new("candidates", "2", "N, candidates kept each round"),
-            new("continuations", "2", "M, continuations per candidate per round"),
-            new("start_step", "N/5", "the step the first candidates are denoised to"),
+            new("candidates", "1", "N, candidates kept each round"),
+            new("continuations", "3", "M, continuations per candidate per round"),
+            new("start_step", "N/2", "the step the first candidates are denoised to"),
             new("forward", "N/10", "Δf, steps each continuation is renoised back"),
             new("backward", "N/5", "Δb, steps each continuation is then denoised (more than forward)"),
-            StrategyArguments.PreviewStepsParameter,
+            StrategyArguments.PreviewStepsParameterWithDefault("2"),
         ],
         (p, steps) => new SearchOverPathsStrategy(
-            p.Int("candidates", 2),
-            p.Int("continuations", 2),
-            p.Int("start_step", StrategyArguments.Fifth(steps)),
+            p.Int("candidates", 1),
+            p.Int("continuations", 3),
+            p.Int("start_step", Math.Max(1, steps / 2)),
             p.Int("forward", StrategyArguments.Tenth(steps)),
             p.Int("backward", StrategyArguments.Fifth(steps)),
-            StrategyArguments.PreviewSteps(p)));
+            StrategyArguments.PreviewSteps(p) ?? 2));
 
     /// <inheritdoc />
     public string Name => StrategyNames.SearchOverPaths;

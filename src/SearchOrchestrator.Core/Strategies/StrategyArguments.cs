@@ -49,8 +49,12 @@ internal static class StrategyArguments
         }
     }
 
-    /// <summary>The <c>preview_steps</c> parameter as <c>searchorch strategies</c> lists it.</summary>
-    public static StrategyParameter PreviewStepsParameter { get; } = new(PreviewStepsName, "the request's (1)", "j: score mid-trajectory nodes on a preview of j deterministic steps to a clean sample (1 = the raw x0-prediction); its NFE is counted");
+    /// <summary>The <c>preview_steps</c> parameter as <c>searchorch strategies</c> lists it, defaulting to the request's.</summary>
+    public static StrategyParameter PreviewStepsParameter { get; } = PreviewStepsParameterWithDefault("the request's (1)");
+
+    /// <summary>The <c>preview_steps</c> parameter of a strategy with a tuned default of its own (used instead of the request's).</summary>
+    public static StrategyParameter PreviewStepsParameterWithDefault(string @default) =>
+        new(PreviewStepsName, @default, "j: score mid-trajectory nodes on a preview of j deterministic steps to a clean sample (1 = the raw x0-prediction); its NFE is counted");
 
     private const string PreviewStepsName = "preview_steps";
 

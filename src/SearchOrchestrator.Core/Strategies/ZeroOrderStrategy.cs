@@ -15,7 +15,7 @@ public sealed record ZeroOrderStrategy(int Neighbours, double Similarity, int It
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.ZeroOrder,
-        "a pivot noise and K neighbours of it, denoised and scored; the best becomes the pivot (zero-order search). On the counting bench it still loses to best_of_n at equal NFE (BENCHMARKS.md 3b).",
+        "a pivot noise and K neighbours of it, denoised and scored; the best becomes the pivot (zero-order search). On the counting bench it loses to best_of_n at equal NFE (BENCHMARKS.md 3; not retuned with count-verifier-t).",
         [
             new("neighbours", "3", "K, neighbours per iteration"),
             new("similarity", "0.9", "λ, the neighbours' similarity to the pivot noise, 0 to 1"),
