@@ -25,7 +25,8 @@ public sealed class EstimateCommandTests : IDisposable
 
         Assert.True(exit == 0, stderr);
         Assert.Contains("bounds (adaptive)", stdout, StringComparison.Ordinal);
-        Assert.Matches(@"NFE\s+50 \.\. 70\n", stdout.ReplaceLineEndings("\n"));
+        // Defaults: evaluations at 10, 20, 30, 40, each previewed 3 steps (12 NFE), and each of 4 backtracks renoises 5 steps and previews again.
+        Assert.Matches(@"NFE\s+62 \.\. 94\n", stdout.ReplaceLineEndings("\n"));
     }
 
     [Fact]
