@@ -79,7 +79,7 @@ public sealed class EstimateTests(ServerFixture server) : IClassFixture<ServerFi
     public async Task Estimate_Dfs_BoundsTheNfeGenerateMeasures()
     {
         var request = Request();
-        request.Dfs = new Dfs { EvaluateAt = { 4, 7 }, Threshold = 0.99, RecurDepth = 2, MaxBacktracks = 3 };
+        request.Dfs = new Dfs { EvaluateAt = { 4, 7 }, Threshold = 0.99, RecurDepth = 2, MaxBacktracks = 3, PreviewSteps = 1 };
 
         var estimate = await Client.EstimateAsync(request);
         var measured = (await Client.GenerateAsync(request)).Cost;

@@ -81,7 +81,7 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
     public async Task Generate_DfsOnTheMaskedProcess_RunsWithoutSpecialCases()
     {
         var request = Sudoku();
-        request.Dfs = new Dfs { EvaluateAt = { 5, 9 }, Threshold = -0.5, RecurDepth = 3, MaxBacktracks = 2 };
+        request.Dfs = new Dfs { EvaluateAt = { 5, 9 }, Threshold = -0.5, RecurDepth = 3, MaxBacktracks = 2, PreviewSteps = 1 };
         request.Candidates = 1;
 
         var response = await Client.GenerateAsync(request);

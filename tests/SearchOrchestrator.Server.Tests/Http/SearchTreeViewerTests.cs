@@ -98,7 +98,7 @@ public sealed class SearchTreeViewerTests(ServerFixture server) : IClassFixture<
         var reported = int.Parse(await page.TextContentAsync("dd[data-key='nodes']") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(drawn >= 64, $"{drawn} nodes drawn");
         Assert.Equal(reported, drawn);
-        Assert.Equal("3200", await page.TextContentAsync("dd[data-key='NFE spent']")); // 64 particles × 50 steps
+        Assert.Equal("3968", await page.TextContentAsync("dd[data-key='NFE spent']")); // 64 particles × 50 steps, and a 3-step preview of each at steps 10, 20, 30 and 40
         Assert.Equal((900, 24 + (drawn * 12) + 10), await AssertScreenshotCoversTheTreeAsync(page));
     }
 }

@@ -219,7 +219,7 @@ public sealed class KServeVerifierTests : IAsyncLifetime
         await using var app = await StartServerAsync(("py-time", echo.Url, ["Model", "py-counter", "Tensors:Time", "t"]));
         using var channel = GrpcChannel.ForAddress(app.Urls.First());
         var request = Request("py-time");
-        request.Bfs = new Bfs { Particles = 2, EvaluateAt = { 5, 12 } };
+        request.Bfs = new Bfs { Particles = 2, EvaluateAt = { 5, 12 }, PreviewSteps = 1 }; // raw predictions: each scored with its own step's time
 
         using var call = new SearchClient(channel).GenerateStream(request);
         var verified = new List<TreeEvent>();

@@ -54,14 +54,14 @@ public sealed class NamedStrategyTests(StrategyServerFixture server) : IClassFix
             return request;
         }
 
-        Dfs Dfs() => new() { EvaluateAt = { 2 }, RecurDepth = 2, MaxBacktracks = 3 };
+        Dfs Dfs() => new() { EvaluateAt = { 2 }, RecurDepth = 2, MaxBacktracks = 3, PreviewSteps = 1 };
         var zero = Request();
         zero.Dfs = Dfs();
         zero.Dfs.Threshold = 0;
         var unset = Request();
         unset.Dfs = Dfs();
         var named = Request();
-        named.Named = Named("dfs", """{"evaluate_at": [2], "recur_depth": 2, "max_backtracks": 3, "threshold": 0}""");
+        named.Named = Named("dfs", """{"evaluate_at": [2], "recur_depth": 2, "max_backtracks": 3, "threshold": 0, "preview_steps": 1}""");
 
         var atZero = await Client.GenerateAsync(zero);
         var atDefault = await Client.GenerateAsync(unset);
