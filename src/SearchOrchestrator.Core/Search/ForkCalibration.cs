@@ -65,7 +65,7 @@ public sealed class ForkCalibration : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var grid = Grid(request.Steps);
-        var context = PlanContext.For(request);
+        var context = request.ToPlanContext();
         return ((long)Probes * grid[^1]) + grid.Sum(g => (long)Probes * Siblings * (request.Steps - g + context.RenoisedAt(g)));
     }
 
@@ -77,7 +77,7 @@ public sealed class ForkCalibration : IDisposable
     public long NfeToCalibrate(SearchRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return request.Strategy.Plan(PlanContext.For(request)).CalibratesForkStep && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
+        return request.Strategy.Plan(request.ToPlanContext()).CalibratesForkStep && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
     }
 
     /// <summary>The calibration for the request's model, condition, steps, guidance, sampler, prompt and verifiers (computed once).</summary>

@@ -138,7 +138,7 @@ public sealed class SearchEngine : IAsyncDisposable
         try
         {
             var outcome = await request.Strategy.RunAsync(tree, cancellationToken).ConfigureAwait(false);
-            var finalists = outcome.Candidates.Where(n => !n.IsPruned && n.HasPrediction).Distinct().ToList();
+            var finalists = outcome.Candidates.Select(tree.Own).Where(n => !n.IsPruned && n.HasPrediction).Distinct().ToList();
             await tree.MaterializeAsync(finalists, cancellationToken).ConfigureAwait(false);
             if (tree.Verifiers.Count > 0)
             {

@@ -95,7 +95,7 @@ public static class SearchEstimator
         }
 
         request.Strategy.Validate(request.Steps);
-        var plan = request.Strategy.Plan(PlanContext.For(request));
+        var plan = request.Strategy.Plan(request.ToPlanContext());
         var cap = request.Budget.MaxNfe is { } max ? Math.Max(0, max - calibrationNfe) : long.MaxValue;
         return new SearchEstimate
         {

@@ -97,7 +97,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var current = tree.CreateRoot();
@@ -144,6 +144,6 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         return new StrategyOutcome([current]);
     }
 
-    private Task<IReadOnlyList<Node>> JudgeAsync(TrajectoryTree tree, Node node, CancellationToken cancellationToken) =>
+    private Task<IReadOnlyList<ISearchNode>> JudgeAsync(ISearchTree tree, ISearchNode node, CancellationToken cancellationToken) =>
         Judge == DfsJudge.State ? tree.VerifyStatesAsync([node], cancellationToken) : tree.VerifyAsync([node], PreviewSteps, cancellationToken);
 }
