@@ -9,7 +9,7 @@ namespace SearchOrchestrator.Search;
 /// seed and this node's path), its parent and children, and its latest verifier scores. A node moves along its
 /// trajectory as it is advanced; fork and renoise create children. Strategies see it as an <see cref="ISearchNode"/>.
 /// </summary>
-public sealed class Node : ISearchNode
+internal sealed class Node : ISearchNode
 {
     private readonly List<Node> _children = [];
     private readonly Dictionary<string, float> _scores = new(StringComparer.Ordinal);

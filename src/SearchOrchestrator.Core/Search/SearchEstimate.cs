@@ -67,7 +67,7 @@ public sealed record SearchEstimate
 }
 
 /// <summary>Works out a <see cref="SearchEstimate"/> from a request's strategy, steps, sampler and budget.</summary>
-public static class SearchEstimator
+internal static class SearchEstimator
 {
     /// <summary>
     /// Estimates <paramref name="request"/>. The request should have been validated (<see cref="SearchEngine.Validate"/>);

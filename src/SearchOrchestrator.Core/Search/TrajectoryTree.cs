@@ -12,7 +12,7 @@ namespace SearchOrchestrator.Search;
 /// the nodes' lifecycle, the budget and the events; where a node's state lives and where its steps run is its executor's
 /// business (<see cref="LocalExecutor"/>, or <see cref="PlacedExecutor"/> over backends).
 /// </summary>
-public sealed class TrajectoryTree : ISearchTree
+internal sealed class TrajectoryTree : ISearchTree
 {
     private readonly List<Node> _nodes = [];
     private readonly List<Node> _roots = [];

@@ -86,7 +86,7 @@ internal static class SearchRequestMapper
     }
 
     /// <summary>The masked sampler's settings from the message; unset fields keep the process defaults.</summary>
-    private static SamplerSettings? Sampler(MaskedSampler? sampler)
+    private static SamplerSettings? Sampler(Protos.V1.MaskedSampler? sampler)
     {
         if (sampler is null)
         {

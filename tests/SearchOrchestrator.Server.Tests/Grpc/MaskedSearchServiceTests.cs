@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
+using MaskedSampler = SearchOrchestrator.Protos.V1.MaskedSampler;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 
 namespace SearchOrchestrator.Server.Tests.Grpc;
