@@ -181,6 +181,11 @@ internal static class SearchRequestMapper
                     p["judge"] = request.Dfs.Judge;
                 }
 
+                if (request.Dfs.HasEscalate)
+                {
+                    p["escalate"] = request.Dfs.Escalate ? "true" : "false";
+                }
+
                 break;
             case GenerateRequest.StrategyOneofCase.SearchOverPaths:
                 Set("candidates", request.SearchOverPaths.HasCandidates, request.SearchOverPaths.Candidates);

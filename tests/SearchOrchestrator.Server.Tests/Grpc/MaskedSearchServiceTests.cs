@@ -109,6 +109,21 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
         Assert.True(response.Candidates[0].Complete);
     }
 
+    [Fact]
+    public async Task Generate_DfsEscalating_EachFailedRetryGoesBackTwiceAsFar()
+    {
+        var request = Sudoku();
+        request.Dfs = new Dfs { EvaluateAt = { 3, 6 }, Threshold = 100, RecurDepth = 1, MaxBacktracks = 4, Judge = "state", Escalate = true };
+        request.Verifiers[0] = "sudoku-conflicts";
+        request.Candidates = 1;
+
+        var response = await Client.GenerateAsync(request);
+
+        // Every retry at step 3 fails: it goes back 1, 2, then 3 twice (no further than step 0).
+        Assert.Equal(10 + 1 + 2 + 3 + 3, response.Cost.Nfe);
+        Assert.True(response.Candidates[0].Complete);
+    }
+
     [Theory]
     [InlineData("short", "condition: must have exactly 81 characters")]
     [InlineData("character", "condition: character 'x' at position 3")]
