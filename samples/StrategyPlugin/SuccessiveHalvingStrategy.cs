@@ -59,7 +59,7 @@ public sealed record SuccessiveHalvingStrategy(int N, IReadOnlyList<int> Evaluat
         return new(exact, exact, string.Create(CultureInfo.InvariantCulture, $"{N} trajectories halved at steps {string.Join(", ", EvaluateAt)}."));
     }
 
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var live = Enumerable.Range(0, N).Select(_ => tree.CreateRoot()).ToList();

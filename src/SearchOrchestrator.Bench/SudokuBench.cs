@@ -61,15 +61,16 @@ internal static class SudokuBench
         }
 
         var givens = puzzles.Select(p => p.Puzzle.Count(ch => ch != '.')).ToList();
-        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuConflictVerifier.VerifierName} for judge=state); solved = no violated constraint; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuVerifier.ConflictsName} for judge=state); solved = no violated constraint; {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
         Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
         var bar = progress.Start("bench search (sudoku)", configs.Count * puzzles.Count);
         for (var c = 0; c < configs.Count; c++)
         {
-            var (name, parameters, sampler) = configs[c];
-            bar.Describe($"{name} {Describe(parameters)} {Describe(sampler)}");
+            var (name, parameters, sampler, budget) = configs[c];
+            var described = Describe(parameters) + (budget is { } times ? FormattableString.Invariant($", budget {times}N") : string.Empty);
+            bar.Describe($"{name} {described} {Describe(sampler)}");
             using var gate = new SemaphoreSlim(concurrency);
             (int Level, bool Solved, CostAccount Cost)[] results;
             try
@@ -81,7 +82,7 @@ internal static class SudokuBench
                 // A configuration the engine refuses (several greedy roots would duplicate a trajectory) is reported as a
                 // row; the others still run.
                 bar.Advance(puzzles.Count);
-                Console.WriteLine($"| {name} | {Describe(parameters)} | {Describe(sampler)} | refused: {ex.Message.Replace('|', '/')} |{string.Concat(Enumerable.Repeat(" |", 3 + Levels.Count))}");
+                Console.WriteLine($"| {name} | {described} | {Describe(sampler)} | refused: {ex.Message.Replace('|', '/')} |{string.Concat(Enumerable.Repeat(" |", 3 + Levels.Count))}");
                 continue;
             }
 
@@ -100,6 +101,7 @@ internal static class SudokuBench
                         Strategy = StrategyCatalog.BuiltIn.Create(name, parameters, n),
                         Verifiers = [Verifier(parameters)],
                         PreviewSteps = settings.PreviewSteps,
+                        Budget = new SearchBudget { MaxNfe = budget * n },
                     }, cancellationToken).ConfigureAwait(false);
                     bar.Advance();
                     var solved = result.Candidates.Count > 0 && result.Candidates[0].Complete
@@ -115,7 +117,7 @@ internal static class SudokuBench
             var solvedCount = results.Count(r => r.Solved);
             var perLevelRates = Levels.Select(l => results.Where(r => r.Level == l).ToList()).Select(g => g.Count == 0 ? "-" : FormattableString.Invariant($"{100.0 * g.Count(r => r.Solved) / g.Count:0}%"));
             Console.WriteLine(FormattableString.Invariant(
-                $"| {name} | {Describe(parameters)} | {Describe(sampler)} | {meanNfe:0.0} | {meanNfe / n:0.00} | {solvedCount}/{results.Length} | {100.0 * solvedCount / results.Length:0.0}% | {string.Join(" | ", perLevelRates)} | {results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s |"));
+                $"| {name} | {described} | {Describe(sampler)} | {meanNfe:0.0} | {meanNfe / n:0.00} | {solvedCount}/{results.Length} | {100.0 * solvedCount / results.Length:0.0}% | {string.Join(" | ", perLevelRates)} | {results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s |"));
         }
 
         bar.Finish();
@@ -127,7 +129,7 @@ internal static class SudokuBench
     /// otherwise <c>sudoku-constraints</c> (the two agree on the complete grids predictions and previews are).
     /// </summary>
     private static string Verifier(IReadOnlyDictionary<string, string> parameters) =>
-        parameters.TryGetValue("judge", out var judge) && judge == "state" ? SudokuConflictVerifier.VerifierName : SudokuVerifier.VerifierName;
+        parameters.TryGetValue("judge", out var judge) && judge == "state" ? SudokuVerifier.ConflictsName : SudokuVerifier.VerifierName;
 
     private static string Describe(IReadOnlyDictionary<string, string> parameters) =>
         string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
@@ -139,39 +141,49 @@ internal static class SudokuBench
     /// The single pass; every strategy at about 3–4× its NFE, drawing tokens at temperature 2; the forking and
     /// backtracking ones again with the single pass's greedy tokens and random re-masking; then a few larger budgets.
     /// </summary>
-    private static List<(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler)> Configurations(int n)
+    private static List<Row> Configurations(int n)
     {
         string At(double fraction) => Math.Max(1, (int)(fraction * n)).ToString(CultureInfo.InvariantCulture);
         string Steps(params double[] fractions) => string.Join(',', fractions.Select(f => Math.Max(1, (int)(f * n)).ToString(CultureInfo.InvariantCulture)).Distinct());
         string Every(int steps) => string.Join(',', Enumerable.Range(1, steps - 1));
         // As many backtracks of recur_depth = fraction·N as keep the search within 4× one pass.
         string Backtracks(int steps, double fraction) => (3 * steps / Math.Max(1, (int)(fraction * steps))).ToString(CultureInfo.InvariantCulture);
+        Dictionary<string, string> Escalating() => new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.0625), ["max_backtracks"] = (8 * n).ToString(CultureInfo.InvariantCulture), ["judge"] = "state", ["escalate"] = "true" };
         return
         [
-            (StrategyNames.BestOfN, new() { ["n"] = "1" }, Greedy),
-            (StrategyNames.BestOfN, new() { ["n"] = "1" }, Sampled),
-            (StrategyNames.BestOfN, new() { ["n"] = "4" }, Sampled),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, Sampled),
-            (StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "1" }, Sampled),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8", ["preview_steps"] = "1" }, Sampled),
-            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "1" }, Sampled),
-            (StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }, Sampled),
-            (StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, Sampled),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8", ["preview_steps"] = "1" }, GreedyRandomRemask),
-            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "1" }, GreedyRandomRemask),
+            new(StrategyNames.BestOfN, new() { ["n"] = "1" }, Greedy),
+            new(StrategyNames.BestOfN, new() { ["n"] = "1" }, Sampled),
+            new(StrategyNames.BestOfN, new() { ["n"] = "4" }, Sampled),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, Sampled),
+            new(StrategyNames.Bfs, new() { ["particles"] = "4", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "1" }, Sampled),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8", ["preview_steps"] = "1" }, Sampled),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "1" }, Sampled),
+            new(StrategyNames.ZeroOrder, new() { ["neighbours"] = "3", ["similarity"] = "0.9", ["iterations"] = "1" }, Sampled),
+            new(StrategyNames.FkSteering, new() { ["particles"] = "4", ["potential"] = "max", ["lambda"] = "2", ["resample_every"] = At(0.25) }, Sampled),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "4", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = $"{Steps(0.5, 0.75)},{n - 1}", ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "8", ["preview_steps"] = "1" }, GreedyRandomRemask),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "1" }, GreedyRandomRemask),
             // Lookahead: nodes judged by the violations of their greedy fill-in (a preview of 4 steps), within 4×.
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "4", ["preview_steps"] = "4" }, GreedyRandomRemask),
-            (StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "4" }, GreedyRandomRemask),
-            (StrategyNames.Bfs, new() { ["particles"] = "2", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "4" }, Sampled),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = "4", ["preview_steps"] = "4" }, GreedyRandomRemask),
+            new(StrategyNames.SearchOverPaths, new() { ["candidates"] = "1", ["continuations"] = "2", ["start_step"] = At(0.4), ["forward"] = At(0.15), ["backward"] = At(0.35), ["preview_steps"] = "4" }, GreedyRandomRemask),
+            new(StrategyNames.Bfs, new() { ["particles"] = "2", ["evaluate_at"] = Steps(0.25, 0.5, 0.75), ["mode"] = "prune", ["width"] = "1", ["preview_steps"] = "4" }, Sampled),
             // Constraint backtracking: every step judges the committed cells (no NFE) and backtracks as soon as one breaks a
             // constraint, which no later step can repair; within 4× (N + 24 backtracks of N/8 steps).
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, GreedyRandomRemask),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Greedy.With(SamplerParameters.Temperature, 1.0)),
-            (StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
-            (StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
-            (StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, GreedyRandomRemask),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Greedy.With(SamplerParameters.Temperature, 1.0)),
+            new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
+            // Escalating constraint backtracking: each retry at a step that does no better goes back twice as far (from one
+            // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more)
+            // and 6×.
+            new(StrategyNames.Dfs, Escalating(), GreedyRandomRemask, 4),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 4),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 6),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            new(StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
+            new(StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
         ];
     }
+
+    /// <summary>One row of the table: a strategy, its parameters and sampler, and a budget in multiples of N (none when null).</summary>
+    private sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);
 }

@@ -54,7 +54,7 @@ public static class SearchOrchestratorServiceCollectionExtensions
             // Verifiers only the pool's workers serve are scored there (resolved when asked for: workers join later).
             new ModelCatalog(
                 provider.GetRequiredService<ModelRepository>(),
-                [new ObjectCounter(), new SudokuVerifier(), new SudokuConflictVerifier(), new CompositionJudge(), .. provider.GetServices<IVerifier>(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers, .. provider.GetRequiredService<KServeVerifiers>().All],
+                [new ObjectCounter(), new SudokuVerifier(), SudokuVerifier.Conflicts(), new CompositionJudge(), .. provider.GetServices<IVerifier>(), .. provider.GetRequiredService<LoadedPlugins>().Verifiers, .. provider.GetRequiredService<KServeVerifiers>().All],
                 name => provider.GetRequiredService<WorkerPool>().RemoteVerifier(name)));
         services.TryAddSingleton(provider => new StrategyCatalog(
             [.. StrategyCatalog.BuiltIns, .. provider.GetServices<StrategyDefinition>(), .. provider.GetRequiredService<LoadedPlugins>().Strategies]));

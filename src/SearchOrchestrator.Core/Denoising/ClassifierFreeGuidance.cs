@@ -4,7 +4,7 @@ namespace SearchOrchestrator.Denoising;
 /// Classifier-free guidance (Ho &amp; Salimans, 2022): p̃ = p_uncond + w·(p_cond − p_uncond). w = 1 is the
 /// plain conditional model, w = 0 the unconditional one, w &gt; 1 sharpens toward the condition.
 /// </summary>
-public static class ClassifierFreeGuidance
+internal static class ClassifierFreeGuidance
 {
     /// <summary>True when scale w needs the unconditional pass at all.</summary>
     public static bool NeedsUnconditional(double scale) => scale != 1.0;

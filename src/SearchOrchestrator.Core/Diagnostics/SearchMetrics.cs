@@ -6,7 +6,7 @@ namespace SearchOrchestrator.Diagnostics;
 /// The engine's instruments (meter <c>SearchOrchestrator</c>), OpenTelemetry-style names with units: searches by
 /// strategy and outcome, NFE spent and saved, verifier calls, batch sizes, and queue and compute time.
 /// </summary>
-public static class SearchMetrics
+internal static class SearchMetrics
 {
     /// <summary>The meter's name, for exporters to subscribe to.</summary>
     public const string MeterName = "SearchOrchestrator";

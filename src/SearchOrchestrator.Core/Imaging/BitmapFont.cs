@@ -5,7 +5,7 @@ namespace SearchOrchestrator.Imaging;
 /// punctuation. Kept instead of a font through SkiaSharp: a fresh machine may have no font files, Core stays free of
 /// native code, and a caption draws the same pixels everywhere, so tests can compare images exactly.
 /// </summary>
-public static class BitmapFont
+internal static class BitmapFont
 {
     /// <summary>Glyph height in font pixels.</summary>
     public const int GlyphHeight = 5;

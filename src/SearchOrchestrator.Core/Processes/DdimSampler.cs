@@ -5,7 +5,7 @@ namespace SearchOrchestrator.Processes;
 /// x_to = √ᾱ_to·x̂0 + √(1 − ᾱ_to − σ²)·ε̂ + σ·z, with σ = η·√((1−ᾱ_to)/(1−ᾱ_from))·√(1 − ᾱ_from/ᾱ_to).
 /// η = 0 is deterministic; η = 1 is ancestral sampling with the DDPM posterior variance.
 /// </summary>
-public sealed class DdimSampler
+internal sealed class DdimSampler
 {
     /// <summary>Creates the sampler; η must lie in [0, 1].</summary>
     public DdimSampler(double eta)

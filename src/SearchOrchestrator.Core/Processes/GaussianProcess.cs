@@ -4,7 +4,7 @@ namespace SearchOrchestrator.Processes;
 /// The <c>gaussian</c> process: x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε. Converts a denoiser's output into the
 /// (ε̂, x̂0) pair samplers need, and moves samples back to noisier levels with the forward kernel.
 /// </summary>
-public sealed class GaussianProcess : DiffusionProcess
+internal sealed class GaussianProcess : DiffusionProcess
 {
     /// <summary>Creates the process for a model trained on <paramref name="schedule"/>.</summary>
     /// <param name="schedule">The training noise schedule.</param>

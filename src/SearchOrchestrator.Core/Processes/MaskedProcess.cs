@@ -11,7 +11,7 @@ namespace SearchOrchestrator.Processes;
 /// the model's probability of the token there when it was unmasked (1 for prompt tokens, 0 while masked), which
 /// lowest-confidence renoising reads. The sample is the first L values.
 /// </summary>
-public sealed class MaskedProcess : DiffusionProcess
+internal sealed class MaskedProcess : DiffusionProcess
 {
     private readonly string[] _vocabulary;
 
@@ -335,7 +335,7 @@ public sealed class MaskedProcess : DiffusionProcess
 }
 
 /// <summary>Which positions the masked sampler's renoise re-masks.</summary>
-public static class RemaskNames
+internal static class RemaskNames
 {
     /// <summary>A uniformly random choice among the unmasked, unclamped positions.</summary>
     public const string Random = "random";

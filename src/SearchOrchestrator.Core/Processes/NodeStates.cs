@@ -8,7 +8,7 @@ namespace SearchOrchestrator.Processes;
 /// and the node's key, which is what lets any backend recompute any node exactly. Steps are
 /// <c>StepLoop</c>'s.
 /// </summary>
-public static class NodeStates
+internal static class NodeStates
 {
     /// <summary>The state of a root at step 0 with <paramref name="key"/>.</summary>
     public static float[] Prior(ISampler sampler, RngKey key, int elements)

@@ -1,7 +1,7 @@
 namespace SearchOrchestrator.Processes;
 
 /// <summary>The β schedule a gaussian denoiser was trained with, and its cumulative products ᾱ_t.</summary>
-public sealed class NoiseSchedule
+internal sealed class NoiseSchedule
 {
     private readonly double[] _betas;
     private readonly double[] _alphaBars;

@@ -64,7 +64,7 @@ public sealed record SamplerSettings
 }
 
 /// <summary>Sampler names.</summary>
-public static class SamplerNames
+internal static class SamplerNames
 {
     /// <summary>DDIM with η, for the gaussian process.</summary>
     public const string Ddim = "ddim";
@@ -74,7 +74,7 @@ public static class SamplerNames
 }
 
 /// <summary>Sampler parameter names.</summary>
-public static class SamplerParameters
+internal static class SamplerParameters
 {
     /// <summary>DDIM η in [0, 1].</summary>
     public const string Eta = "eta";

@@ -4,7 +4,7 @@ namespace SearchOrchestrator.Processes;
 /// A tokenizer as a text model's masked process needs it: text to token ids and back. Implementations must be safe
 /// to call concurrently.
 /// </summary>
-public interface ITextTokenizer
+internal interface ITextTokenizer
 {
     /// <summary>The token ids of <paramref name="text"/>, no special tokens added (special tokens written in the text are kept as theirs).</summary>
     IReadOnlyList<int> Encode(string text);
@@ -22,4 +22,4 @@ public interface ITextTokenizer
 /// <param name="Tokenizer">The model's tokenizer.</param>
 /// <param name="AnswerLength">The answer span's length; null fills the rest of the sequence after the prompt.</param>
 /// <param name="PadId">The id padding after the answer takes; needed when <paramref name="AnswerLength"/> is set.</param>
-public sealed record TextLayout(ITextTokenizer Tokenizer, int? AnswerLength, int? PadId);
+internal sealed record TextLayout(ITextTokenizer Tokenizer, int? AnswerLength, int? PadId);

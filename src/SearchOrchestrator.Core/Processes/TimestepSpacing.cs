@@ -1,7 +1,7 @@
 namespace SearchOrchestrator.Processes;
 
 /// <summary>How N sampling timesteps are picked from T training steps (diffusers' <c>timestep_spacing</c>).</summary>
-public enum TimestepSpacingKind
+internal enum TimestepSpacingKind
 {
     /// <summary>t_i = round(T·(N − i)/N) − 1: starts at the noisiest trained level (Lin et al., 2024). Our manifests' spacing.</summary>
     Trailing,
@@ -18,7 +18,7 @@ public enum TimestepSpacingKind
 /// (<c>timestep_spacing</c>, <c>steps_offset</c>, <c>set_alpha_to_one</c>). The default, <see cref="Trailing"/> with a clean
 /// last level, is what our own manifests' models are sampled with.
 /// </summary>
-public sealed record TimestepSpacing
+internal sealed record TimestepSpacing
 {
     /// <summary>Trailing spacing, no offset, ᾱ = 1 after the last step.</summary>
     public static TimestepSpacing Trailing { get; } = new();

@@ -10,7 +10,7 @@ namespace SearchOrchestrator.Processes;
 /// <param name="Count">How many the schedule unmasks this step (every remaining one at the last step).</param>
 /// <param name="Step">The step (index, levels, the node's key).</param>
 /// <param name="Settings">The request's sampler settings, for a policy's own parameters.</param>
-public readonly record struct UnmaskingInput(
+internal readonly record struct UnmaskingInput(
     IReadOnlyList<int> Masked, IReadOnlyList<float> Confidence, IReadOnlyList<int> Tokens, int Count, SamplerStep Step, SamplerSettings Settings);
 
 /// <summary>
@@ -19,7 +19,7 @@ public readonly record struct UnmaskingInput(
 /// (e.g. "premises before conclusions", as LogicDiff chooses with a classifier). Implementations must be deterministic
 /// given their input (draw randomness only from <see cref="SamplerStep.Key"/>) and thread-safe.
 /// </summary>
-public interface IUnmaskingPolicy
+internal interface IUnmaskingPolicy
 {
     /// <summary>The name requests choose the policy by.</summary>
     string Name { get; }
@@ -35,7 +35,7 @@ public interface IUnmaskingPolicy
 }
 
 /// <summary>Built-in policy names.</summary>
-public static class UnmaskingPolicyNames
+internal static class UnmaskingPolicyNames
 {
     /// <summary>A uniformly random order (the MDLM / LLaDA reverse process).</summary>
     public const string Random = "random";
@@ -48,7 +48,7 @@ public static class UnmaskingPolicyNames
 }
 
 /// <summary>The unmasking policies by name: the built-ins and any registered custom order.</summary>
-public static class UnmaskingPolicyCatalog
+internal static class UnmaskingPolicyCatalog
 {
     private static readonly ConcurrentDictionary<string, IUnmaskingPolicy> Policies = new(StringComparer.Ordinal)
     {

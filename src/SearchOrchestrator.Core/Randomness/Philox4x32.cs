@@ -7,7 +7,7 @@ namespace SearchOrchestrator.Randomness;
 /// 1, 2, 3"). Output is a pure function of (key, counter): there is no state to share, lock or advance,
 /// so any node's noise can be drawn on any thread, in any order, and drawn again identically.
 /// </summary>
-public static class Philox4x32
+internal static class Philox4x32
 {
     private const uint M0 = 0xD2511F53;
     private const uint M1 = 0xCD9E8D57;

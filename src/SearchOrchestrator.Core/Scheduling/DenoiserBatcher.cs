@@ -56,7 +56,7 @@ public sealed record StepRequest
 /// its own buffers, all taking from one queue; a pass that runs alone (a lone search's step, see
 /// <see cref="IMultiInstanceDenoiser.LonePass"/>) runs on the backend's lone-pass session when it has one.
 /// </summary>
-public sealed class DenoiserBatcher : IAsyncDisposable
+internal sealed class DenoiserBatcher : IAsyncDisposable
 {
     private readonly Pump _pump;
 

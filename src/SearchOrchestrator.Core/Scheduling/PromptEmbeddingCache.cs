@@ -7,7 +7,7 @@ namespace SearchOrchestrator.Scheduling;
 /// are leased while a search uses them: a leased entry is never evicted; past the bound, the least recently leased
 /// unleased entries go.
 /// </summary>
-public sealed class PromptEmbeddingCache
+internal sealed class PromptEmbeddingCache
 {
     private readonly TextEncoderBatcher _encoder;
     private readonly int _capacity;

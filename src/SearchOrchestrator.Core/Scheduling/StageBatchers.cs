@@ -3,7 +3,7 @@ using SearchOrchestrator.Denoising;
 namespace SearchOrchestrator.Scheduling;
 
 /// <summary>The batcher of a pipeline's text encoder: prompts queued by any search are encoded together.</summary>
-public sealed class TextEncoderBatcher : IAsyncDisposable
+internal sealed class TextEncoderBatcher : IAsyncDisposable
 {
     private readonly Pump _pump;
 
@@ -52,7 +52,7 @@ public sealed class TextEncoderBatcher : IAsyncDisposable
 }
 
 /// <summary>The batcher of a pipeline's decoder: latents queued by any search are decoded together.</summary>
-public sealed class DecoderBatcher : IAsyncDisposable
+internal sealed class DecoderBatcher : IAsyncDisposable
 {
     private readonly Pump _pump;
     private long _lastBatch;

@@ -13,7 +13,7 @@ namespace SearchOrchestrator.Scheduling;
 /// <param name="Condition">The condition id.</param>
 /// <param name="Guidance">Classifier-free guidance scale (1 = none).</param>
 /// <param name="Unconditional">The condition id of guidance's unconditional row; null: the model's null id (a pipeline uses its negative prompt's).</param>
-public sealed record StepLoop(StepSchedule Schedule, ISampler Sampler, long Condition, double Guidance, long? Unconditional = null)
+internal sealed record StepLoop(StepSchedule Schedule, ISampler Sampler, long Condition, double Guidance, long? Unconditional = null)
 {
     /// <summary>
     /// Runs <paramref name="loop"/> once per item, all at once. On <paramref name="batcher"/> (null: the steps run

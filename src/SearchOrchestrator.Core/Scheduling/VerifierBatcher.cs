@@ -5,7 +5,7 @@ using SearchOrchestrator.Verifiers;
 namespace SearchOrchestrator.Scheduling;
 
 /// <summary>The batcher of one verifier: queued x0-predictions from any search are scored together.</summary>
-public sealed class VerifierBatcher : IAsyncDisposable
+internal sealed class VerifierBatcher : IAsyncDisposable
 {
     private readonly Pump _pump;
 

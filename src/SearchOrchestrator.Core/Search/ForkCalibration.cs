@@ -8,7 +8,7 @@ namespace SearchOrchestrator.Search;
 /// <param name="Gain">Per grid step, the mean over probes of (best − mean) of the siblings' scores: what picking the best
 /// of them gains over taking one. The step-0 entry is the gain of independent samples.</param>
 /// <param name="Nfe">What the calibration spent.</param>
-public sealed record ForkCalibrationResult(int ForkStep, IReadOnlyList<(int Step, double Gain)> Gain, long Nfe);
+internal sealed record ForkCalibrationResult(int ForkStep, IReadOnlyList<(int Step, double Gain)> Gain, long Nfe);
 
 /// <summary>
 /// <c>fork_at: auto</c>: finds, per model, condition and sampler settings, the latest step at which siblings forked
@@ -22,7 +22,7 @@ public sealed record ForkCalibrationResult(int ForkStep, IReadOnlyList<(int Step
 /// when every request waiting on it has been cancelled) and its result afterwards, from a cache bounded to
 /// <see cref="DefaultCapacity"/> settings.
 /// </summary>
-public sealed class ForkCalibration : IDisposable
+internal sealed class ForkCalibration : IDisposable
 {
     /// <summary>The seed calibration probes are drawn from.</summary>
     public const ulong CalibrationSeed = 0xC0FFEE;
@@ -65,7 +65,7 @@ public sealed class ForkCalibration : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var grid = Grid(request.Steps);
-        var context = PlanContext.For(request);
+        var context = request.ToPlanContext();
         return ((long)Probes * grid[^1]) + grid.Sum(g => (long)Probes * Siblings * (request.Steps - g + context.RenoisedAt(g)));
     }
 
@@ -77,7 +77,7 @@ public sealed class ForkCalibration : IDisposable
     public long NfeToCalibrate(SearchRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return request.Strategy.Plan(PlanContext.For(request)).CalibratesForkStep && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
+        return request.Strategy.Plan(request.ToPlanContext()).CalibratesForkStep && !_results.TryGetValue(CalibrationKey.Of(request), out _) ? PlannedNfe(request) : 0;
     }
 
     /// <summary>The calibration for the request's model, condition, steps, guidance, sampler, prompt and verifiers (computed once).</summary>

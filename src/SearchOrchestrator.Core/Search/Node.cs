@@ -7,9 +7,9 @@ namespace SearchOrchestrator.Search;
 /// <summary>
 /// One trajectory state in a search tree: the tensor at step index i, its RNG key (a pure function of the request
 /// seed and this node's path), its parent and children, and its latest verifier scores. A node moves along its
-/// trajectory as it is advanced; fork and renoise create children.
+/// trajectory as it is advanced; fork and renoise create children. Strategies see it as an <see cref="ISearchNode"/>.
 /// </summary>
-public sealed class Node
+internal sealed class Node : ISearchNode
 {
     private readonly List<Node> _children = [];
     private readonly Dictionary<string, float> _scores = new(StringComparer.Ordinal);
@@ -42,6 +42,8 @@ public sealed class Node
 
     /// <summary>The node it was forked or renoised from; null for a root.</summary>
     public Node? Parent { get; }
+
+    ISearchNode? ISearchNode.Parent => Parent;
 
     /// <summary>Its children, in creation order.</summary>
     public IReadOnlyList<Node> Children => _children;

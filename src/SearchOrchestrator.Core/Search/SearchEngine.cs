@@ -51,15 +51,15 @@ public sealed class SearchEngine : IAsyncDisposable
     }
 
     /// <summary>The batcher every search (and a worker's remote callers) share for <paramref name="denoiser"/>.</summary>
-    public DenoiserBatcher BatcherFor(IDenoiser denoiser) =>
+    internal DenoiserBatcher BatcherFor(IDenoiser denoiser) =>
         _denoisers.GetOrAdd(denoiser, d => new Lazy<DenoiserBatcher>(() => new DenoiserBatcher(d, _batching, _time))).Value;
 
     /// <summary>The batcher every search (and a worker's remote callers) share for <paramref name="verifier"/>.</summary>
-    public VerifierBatcher BatcherFor(IVerifier verifier) =>
+    internal VerifierBatcher BatcherFor(IVerifier verifier) =>
         _verifiers.GetOrAdd(verifier, v => new Lazy<VerifierBatcher>(() => new VerifierBatcher(v, _batching, _time))).Value;
 
     /// <summary>The fork-step calibration behind <c>fork_at: auto</c>, cached per model, condition and sampler settings.</summary>
-    public ForkCalibration Calibration { get; }
+    internal ForkCalibration Calibration { get; }
 
     /// <summary>Validates <paramref name="request"/>, runs its strategy, and returns the best candidates with the cost account.</summary>
     /// <exception cref="InvalidRequestException">A field of the request is wrong; nothing was queued.</exception>
@@ -94,13 +94,13 @@ public sealed class SearchEngine : IAsyncDisposable
     }
 
     /// <summary>The prompt cache every search of <paramref name="stages"/>' pipeline shares.</summary>
-    public PromptEmbeddingCache PromptsFor(PipelineStages stages) => PipelineFor(stages).Prompts;
+    internal PromptEmbeddingCache PromptsFor(PipelineStages stages) => PipelineFor(stages).Prompts;
 
     /// <summary>The step path of <paramref name="stages"/>' latent denoiser (condition ids are handles of <see cref="PromptsFor"/>), shared by every search and a worker's callers.</summary>
-    public IDenoiser DenoiserFor(PipelineStages stages) => PipelineFor(stages).Denoiser;
+    internal IDenoiser DenoiserFor(PipelineStages stages) => PipelineFor(stages).Denoiser;
 
     /// <summary>The decoder batcher every search (and a worker's remote callers) share for <paramref name="stages"/>' pipeline.</summary>
-    public DecoderBatcher DecoderFor(PipelineStages stages) => PipelineFor(stages).Decoder;
+    internal DecoderBatcher DecoderFor(PipelineStages stages) => PipelineFor(stages).Decoder;
 
     private PipelineRuntime PipelineFor(PipelineStages stages) =>
         _pipelines.GetOrAdd(stages, s => new Lazy<PipelineRuntime>(() => new PipelineRuntime(s, _batching, _time))).Value;
@@ -138,7 +138,7 @@ public sealed class SearchEngine : IAsyncDisposable
         try
         {
             var outcome = await request.Strategy.RunAsync(tree, cancellationToken).ConfigureAwait(false);
-            var finalists = outcome.Candidates.Where(n => !n.IsPruned && n.HasPrediction).Distinct().ToList();
+            var finalists = outcome.Candidates.Select(tree.Own).Where(n => !n.IsPruned && n.HasPrediction).Distinct().ToList();
             await tree.MaterializeAsync(finalists, cancellationToken).ConfigureAwait(false);
             if (tree.Verifiers.Count > 0)
             {

@@ -67,7 +67,7 @@ public sealed record SearchEstimate
 }
 
 /// <summary>Works out a <see cref="SearchEstimate"/> from a request's strategy, steps, sampler and budget.</summary>
-public static class SearchEstimator
+internal static class SearchEstimator
 {
     /// <summary>
     /// Estimates <paramref name="request"/>. The request should have been validated (<see cref="SearchEngine.Validate"/>);
@@ -95,7 +95,7 @@ public static class SearchEstimator
         }
 
         request.Strategy.Validate(request.Steps);
-        var plan = request.Strategy.Plan(PlanContext.For(request));
+        var plan = request.Strategy.Plan(request.ToPlanContext());
         var cap = request.Budget.MaxNfe is { } max ? Math.Max(0, max - calibrationNfe) : long.MaxValue;
         return new SearchEstimate
         {

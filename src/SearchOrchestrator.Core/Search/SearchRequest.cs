@@ -76,6 +76,9 @@ public sealed record SearchRequest
     /// lookahead), whose NFE is counted.
     /// </summary>
     public int PreviewSteps { get; init; } = 1;
+
+    /// <summary>What the strategy's <see cref="ISearchStrategy.Plan"/> depends on besides its own parameters: N, the renoised steps of a fork (none under η &gt; 0) and j.</summary>
+    public PlanContext ToPlanContext() => new(Steps, Eta > 0 ? 0 : Math.Max(1, ForkRenoiseSteps), PreviewSteps);
 }
 
 /// <summary>One returned sample.</summary>

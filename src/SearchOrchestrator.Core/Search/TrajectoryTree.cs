@@ -8,14 +8,11 @@ using SearchOrchestrator.Verifiers;
 namespace SearchOrchestrator.Search;
 
 /// <summary>
-/// The tree of trajectories of one search, and the only way strategies touch the denoiser and the verifiers:
-/// <see cref="CreateRoot()"/>, <see cref="AdvanceAsync(IReadOnlyList{Node}, int, CancellationToken)"/>,
-/// <see cref="Fork"/>, <see cref="Renoise"/>, <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/> and <see cref="Prune"/>. Strategies write plain
-/// async code against it; the batchers underneath turn the awaits of every search into few large batches.
-/// The tree keeps the structure, the nodes' lifecycle, the budget and the events; where a node's state lives and where
-/// its steps run is its executor's business (<see cref="LocalExecutor"/>, or <see cref="PlacedExecutor"/> over backends).
+/// The tree of trajectories of one search: the <see cref="ISearchTree"/> strategies run against. It keeps the structure,
+/// the nodes' lifecycle, the budget and the events; where a node's state lives and where its steps run is its executor's
+/// business (<see cref="LocalExecutor"/>, or <see cref="PlacedExecutor"/> over backends).
 /// </summary>
-public sealed class TrajectoryTree
+internal sealed class TrajectoryTree : ISearchTree
 {
     private readonly List<Node> _nodes = [];
     private readonly List<Node> _roots = [];
@@ -43,8 +40,6 @@ public sealed class TrajectoryTree
         _prompts = settings.Prompts;
         Steps = settings.Steps;
         SampleShape = settings.Shape;
-        Condition = settings.Condition;
-        Seed = settings.Seed;
         ForkRenoiseSteps = settings.ForkRenoiseSteps;
         PreviewSteps = settings.PreviewSteps;
         _previews = settings.Previews;
@@ -53,14 +48,8 @@ public sealed class TrajectoryTree
     /// <summary>The request's preview steps j: what <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/> uses when a strategy sets none.</summary>
     public int PreviewSteps { get; }
 
-    /// <summary>N, the number of sampling steps.</summary>
+    /// <inheritdoc />
     public int Steps { get; }
-
-    /// <summary>The condition label every node is generated for.</summary>
-    public string Condition { get; }
-
-    /// <summary>The request seed; node keys derive from it.</summary>
-    public ulong Seed { get; }
 
     /// <summary>The shape of one sample.</summary>
     public SampleShape SampleShape { get; }
@@ -71,34 +60,28 @@ public sealed class TrajectoryTree
     /// <summary>How many steps a fork under a deterministic sampler renoises its children back, so they differ.</summary>
     public int ForkRenoiseSteps { get; }
 
-    /// <summary>Verifier names in this search's ensemble (empty when it has none).</summary>
+    /// <inheritdoc />
     public IReadOnlyList<string> Verifiers => _ensemble.Verifiers;
-
-    /// <summary>Every node, in creation order.</summary>
-    public IReadOnlyList<Node> Nodes => _nodes;
 
     /// <summary>The roots, in creation order.</summary>
     public IReadOnlyList<Node> Roots => _roots;
 
-    /// <summary>NFE spent so far.</summary>
+    /// <inheritdoc />
     public long Nfe => Ledger.Nfe;
 
-    /// <summary>NFE the budget still allows (long.MaxValue without a limit).</summary>
+    /// <inheritdoc />
     public long NfeRemaining => Ledger.NfeRemaining;
 
     /// <summary>Verifier calls made so far.</summary>
     public long VerifierCalls => Ledger.VerifierCalls;
 
-    /// <summary>True once any step or verification was refused by the budget.</summary>
+    /// <inheritdoc />
     public bool BudgetLimited => Ledger.BudgetLimited;
 
-    /// <summary>A new root: pure noise at step 0, keyed by (seed, root index).</summary>
+    /// <inheritdoc cref="ISearchTree.CreateRoot()"/>
     public Node CreateRoot() => AddRoot(null, 0);
 
-    /// <summary>
-    /// A new root whose noise is a neighbour of root <paramref name="pivot"/>'s starting noise: λ·x_pivot + √(1 − λ²)·z,
-    /// still a standard normal draw, at similarity λ = <paramref name="similarity"/> (zero-order search, Ma et al., 2025).
-    /// </summary>
+    /// <inheritdoc cref="ISearchTree.CreateRoot(ISearchNode, double)"/>
     public Node CreateRoot(Node pivot, double similarity)
     {
         ArgumentNullException.ThrowIfNull(pivot);
@@ -116,12 +99,7 @@ public sealed class TrajectoryTree
         return AddRoot(pivot, similarity);
     }
 
-    /// <summary>
-    /// fork(node, k): k children that start from the node's state and differ only in the noise they draw after it.
-    /// Under a deterministic sampler (η = 0) the children are renoised back <see cref="ForkRenoiseSteps"/> steps
-    /// (a root's children draw fresh prior noise) so they never duplicate each other. A deterministic sampler whose roots
-    /// all start alike (greedy masked decoding) cannot make a root's children differ and refuses with <see cref="InvalidRequestException"/>.
-    /// </summary>
+    /// <inheritdoc cref="ISearchTree.Fork"/>
     public IReadOnlyList<Node> Fork(Node node, int k)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -144,10 +122,7 @@ public sealed class TrajectoryTree
         return children;
     }
 
-    /// <summary>
-    /// renoise(node, j): a child at the earlier, noisier step j drawn from the forward kernel q(x_j | x_i) with the
-    /// child's own noise: the backtracking of DFS and of search over paths. It costs no NFE; advancing it again does.
-    /// </summary>
+    /// <inheritdoc cref="ISearchTree.Renoise"/>
     public Node Renoise(Node node, int toStep)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -165,11 +140,7 @@ public sealed class TrajectoryTree
     /// <summary>Advances one node to <paramref name="toStep"/>.</summary>
     public Task AdvanceAsync(Node node, int toStep, CancellationToken cancellationToken = default) => AdvanceAsync([node], toStep, cancellationToken);
 
-    /// <summary>
-    /// Advances every node to <paramref name="toStep"/>, their steps batched with each other and with every other
-    /// search. The budget is reserved per node, in list order, before anything runs: a node the budget cannot carry
-    /// all the way does not move, and the search is marked budget-limited.
-    /// </summary>
+    /// <inheritdoc cref="ISearchTree.AdvanceAsync(IReadOnlyList{ISearchNode}, int, CancellationToken)"/>
     public async Task AdvanceAsync(IReadOnlyList<Node> nodes, int toStep, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(nodes);
@@ -212,34 +183,15 @@ public sealed class TrajectoryTree
     /// <summary>Scores the nodes with the request's preview steps; see <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/>.</summary>
     public Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) => VerifyAsync(nodes, null, cancellationToken);
 
-    /// <summary>
-    /// Scores the nodes with every verifier of the search and combines them by its ensemble rule into
-    /// <see cref="Node.Score"/>: a node's raw x0-prediction when <paramref name="previewSteps"/> (null: the request's
-    /// <see cref="PreviewSteps"/>) is 1 or the node is complete, otherwise its preview — j deterministic steps to a clean
-    /// sample, batched like any step, counted as preview NFE and against the budget, the node itself unchanged. Nodes
-    /// the budget cannot cover (preview NFE or verifier calls) are left unscored (and the search is marked
-    /// budget-limited). Returns the nodes that were scored. When the request allows it, a remote verifier that fails is
-    /// left out of the ensemble from then on (the rest combine without it); when every one is, the search fails.
-    /// </summary>
+    /// <inheritdoc cref="ISearchTree.VerifyAsync(IReadOnlyList{ISearchNode}, int?, CancellationToken)"/>
     public Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int? previewSteps, CancellationToken cancellationToken = default) =>
         _verification.VerifyAsync(nodes, previewSteps ?? PreviewSteps, states: false, cancellationToken);
 
-    /// <summary>
-    /// Scores the nodes' states instead of their x0-predictions: a masked model's committed tokens, each still-masked
-    /// position holding the mask id (for Sudoku, a blank), so a verifier judges only what the node has decided (Sudoku:
-    /// the constraints its unmasked cells break, which no later step can repair). No preview and no NFE; verifier calls
-    /// are counted and budgeted as in <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/>. A
-    /// noise-aware verifier gets the time of the state's step. Only for masked models (the engine checks
-    /// <see cref="ISearchStrategy.JudgesStates"/>).
-    /// </summary>
+    /// <inheritdoc cref="ISearchTree.VerifyStatesAsync"/>
     public Task<IReadOnlyList<Node>> VerifyStatesAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) =>
         _verification.VerifyAsync(nodes, 1, states: true, cancellationToken);
 
-    /// <summary>
-    /// The latest step at which siblings of this model and condition still differ in verifier score
-    /// (<c>fork_at: auto</c>), from the engine's cached calibration. The calibration's NFE, when this call ran it, is
-    /// reported separately from the search's own and counts against the budget.
-    /// </summary>
+    /// <inheritdoc />
     public async Task<int> CalibratedForkStepAsync(CancellationToken cancellationToken = default)
     {
         var calibrate = _calibrate ?? throw new InvalidOperationException("This tree has no fork calibration.");
@@ -252,7 +204,7 @@ public sealed class TrajectoryTree
         return result.ForkStep;
     }
 
-    /// <summary>prune(node): drops the node and its subtree, releasing their tensors at once. Their NFE stays counted.</summary>
+    /// <inheritdoc cref="ISearchTree.Prune"/>
     public void Prune(Node node)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -290,6 +242,41 @@ public sealed class TrajectoryTree
             };
         }
     }
+
+    /// <inheritdoc />
+    public void FillUniform(int step, Span<double> destination) => _seedKey.Child(int.MaxValue).FillUniform(NoiseUse.Resample, step, destination);
+
+    ISearchNode ISearchTree.CreateRoot() => CreateRoot();
+
+    ISearchNode ISearchTree.CreateRoot(ISearchNode pivot, double similarity) => CreateRoot(Own(pivot), similarity);
+
+    IReadOnlyList<ISearchNode> ISearchTree.Fork(ISearchNode node, int k) => Fork(Own(node), k);
+
+    ISearchNode ISearchTree.Renoise(ISearchNode node, int toStep) => Renoise(Own(node), toStep);
+
+    Task ISearchTree.AdvanceAsync(IReadOnlyList<ISearchNode> nodes, int toStep, CancellationToken cancellationToken) => AdvanceAsync(Own(nodes), toStep, cancellationToken);
+
+    async Task<IReadOnlyList<ISearchNode>> ISearchTree.VerifyAsync(IReadOnlyList<ISearchNode> nodes, int? previewSteps, CancellationToken cancellationToken) =>
+        await VerifyAsync(Own(nodes), previewSteps, cancellationToken).ConfigureAwait(false);
+
+    async Task<IReadOnlyList<ISearchNode>> ISearchTree.VerifyStatesAsync(IReadOnlyList<ISearchNode> nodes, CancellationToken cancellationToken) =>
+        await VerifyStatesAsync(Own(nodes), cancellationToken).ConfigureAwait(false);
+
+    void ISearchTree.Prune(ISearchNode node) => Prune(Own(node));
+
+    /// <summary>The tree's own <see cref="Node"/> behind a strategy's <paramref name="node"/>; a node of another tree is refused.</summary>
+    internal Node Own(ISearchNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        lock (_gate)
+        {
+            return node is Node own && own.Id < _nodes.Count && ReferenceEquals(_nodes[own.Id], own)
+                ? own
+                : throw new ArgumentException($"{node} is not a node of this search's tree.", nameof(node));
+        }
+    }
+
+    private Node[] Own(IReadOnlyList<ISearchNode> nodes) => [.. (nodes ?? throw new ArgumentNullException(nameof(nodes))).Select(Own)];
 
     /// <summary>The search's books: budget, cost account and events.</summary>
     internal TreeLedger Ledger { get; }

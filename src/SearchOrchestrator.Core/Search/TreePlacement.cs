@@ -8,7 +8,7 @@ namespace SearchOrchestrator.Search;
 /// choice between them for a group of nodes, by <see cref="PlacementPolicy"/>. It reads what each backend declares
 /// (resident states, step traffic, link and compute models), never its type.
 /// </summary>
-public sealed class TreePlacement
+internal sealed class TreePlacement
 {
     private readonly string _model;
     private readonly double _guidance;

@@ -16,7 +16,7 @@ namespace SearchOrchestrator.Search;
 /// pipeline's steps condition on prompt embeddings this worker encodes itself from the settings' prompts (through its
 /// shared prompt cache, leased while a call or a resident node uses them), and its decoder decodes latents.
 /// </summary>
-public sealed class WorkerRuntime
+internal sealed class WorkerRuntime
 {
     private readonly IModelProvider _models;
     private readonly SearchEngine _engine;
@@ -525,7 +525,7 @@ public sealed class WorkerRuntime
 }
 
 /// <summary>A worker's resident memory is full (maps to ResourceExhausted).</summary>
-public sealed class ResidentMemoryExhaustedException(string message) : Exception(message);
+internal sealed class ResidentMemoryExhaustedException(string message) : Exception(message);
 
 /// <summary>A resident node is not on this worker (maps to NotFound; the orchestrator recomputes it).</summary>
-public sealed class ResidentNodeNotFoundException(string message) : Exception(message);
+internal sealed class ResidentNodeNotFoundException(string message) : Exception(message);

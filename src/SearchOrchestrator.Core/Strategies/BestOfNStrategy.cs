@@ -35,7 +35,7 @@ public sealed record BestOfNStrategy(int N) : ISearchStrategy<BestOfNStrategy>
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var roots = Enumerable.Range(0, N).Select(_ => tree.CreateRoot()).ToList();

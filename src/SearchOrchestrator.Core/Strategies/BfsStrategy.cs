@@ -98,7 +98,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var live = Enumerable.Range(0, Particles).Select(_ => tree.CreateRoot()).ToList();
@@ -106,7 +106,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         {
             await tree.AdvanceAsync(live, step, cancellationToken).ConfigureAwait(false);
             var arrived = live.Where(n => n.StepIndex == step).ToList();
-            IReadOnlyList<Node> scored = arrived.Count == 0 ? [] : await tree.VerifyAsync(arrived, PreviewSteps, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<ISearchNode> scored = arrived.Count == 0 ? [] : await tree.VerifyAsync(arrived, PreviewSteps, cancellationToken).ConfigureAwait(false);
             if (scored.Count == 0)
             {
                 break; // out of budget: the particles there are stand, not none
@@ -115,7 +115,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
             live = arrived;
 
             var counts = Mode == BfsMode.Resample ? ResampleCounts(scored) : PruneCounts(scored);
-            var next = new List<Node>();
+            var next = new List<ISearchNode>();
             for (var i = 0; i < scored.Count; i++)
             {
                 if (counts[i] == 0)
@@ -138,7 +138,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
     }
 
     /// <summary>round(softmax(score/τ)·K), topped up or trimmed by rank so exactly K continue.</summary>
-    private int[] ResampleCounts(IReadOnlyList<Node> nodes)
+    private int[] ResampleCounts(IReadOnlyList<ISearchNode> nodes)
     {
         var scores = nodes.Select(n => n.Score!.Value / Temperature).ToArray();
         var max = scores.Max();
@@ -163,7 +163,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
     }
 
     /// <summary>The top w share K continuations as evenly as possible, the better ones taking any remainder.</summary>
-    private int[] PruneCounts(IReadOnlyList<Node> nodes)
+    private int[] PruneCounts(IReadOnlyList<ISearchNode> nodes)
     {
         var counts = new int[nodes.Count];
         var top = nodes.Select((n, i) => (n, i)).OrderByDescending(p => p.n.Score).ThenBy(p => p.n.Id).Take(Width).Select(p => p.i).ToArray();

@@ -19,6 +19,9 @@ public enum DfsJudge
 /// <c>dfs</c>: one trajectory goes deep; at each evaluation step, while its score is below the threshold and
 /// backtracks remain, it renoises back <c>recur_depth</c> steps and tries again; the best state seen at that step is
 /// kept and carried on (Zhang et al., 2025, "Inference-time Scaling of Diffusion Models through Classical Search").
+/// With <c>escalate</c>, every retry at the same step that does no better doubles how far the next one goes back: when
+/// a step's retries keep failing, the cause was committed earlier, as in classical backtracking. A backtrack never
+/// spends the NFE the search needs to finish: under a budget the last ones go back only as far as it leaves room for.
 /// </summary>
 /// <param name="EvaluateAt">The evaluation steps.</param>
 /// <param name="Threshold">Scores below this trigger a backtrack.</param>
@@ -26,7 +29,8 @@ public enum DfsJudge
 /// <param name="MaxBacktracks">The most backtracks in the whole search.</param>
 /// <param name="PreviewSteps">j of the evaluations' previews; null: the request's.</param>
 /// <param name="Judge">What an evaluation scores: the x0-prediction (or its preview) or, for masked models, the committed state.</param>
-public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks, int? PreviewSteps = null, DfsJudge Judge = DfsJudge.Prediction) : ISearchStrategy<DfsStrategy>
+/// <param name="Escalate">Each failed retry at a step doubles the next one's depth (recur_depth, 2·recur_depth, 4·…, back to step 0 at most).</param>
+public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks, int? PreviewSteps = null, DfsJudge Judge = DfsJudge.Prediction, bool Escalate = false) : ISearchStrategy<DfsStrategy>
 {
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
@@ -39,6 +43,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
             new("max_backtracks", "15", "the most backtracks in the whole search"),
             StrategyArguments.PreviewStepsParameterWithDefault("3 (judge=state: none)"),
             new("judge", "prediction|state", "what an evaluation scores: the x0-prediction (its preview when preview_steps > 1), or a masked model's committed tokens with the masks blank (Sudoku: backtrack on constraints the unmasked cells break; no NFE)"),
+            new("escalate", "false", "true: each retry at a step that does no better doubles how far the next one renoises back"),
         ],
         (p, steps) =>
         {
@@ -49,7 +54,8 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
                 p.Int("recur_depth", StrategyArguments.Tenth(steps)),
                 p.Int("max_backtracks", 15),
                 StrategyArguments.PreviewSteps(p) ?? (judge == DfsJudge.Prediction ? 3 : null), // a judged state takes no preview
-                judge);
+                judge,
+                p.Bool("escalate", false));
         });
 
     /// <inheritdoc />
@@ -81,13 +87,14 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
 
     /// <summary>
     /// A range: one trajectory of N steps, plus up to <c>max_backtracks</c> retries of at most <c>recur_depth</c> steps
-    /// each; how many it takes depends on the scores (renoising back is the retry, under any η).
+    /// each (with <c>escalate</c>, at most the last evaluation step each); how many it takes depends on the scores
+    /// (renoising back is the retry, under any η).
     /// </summary>
     public CostPlan Plan(PlanContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var n = context.Steps;
-        long extra = (long)MaxBacktracks * RecurDepth;
+        long extra = (long)MaxBacktracks * (Escalate ? EvaluateAt.DefaultIfEmpty(0).Max() : RecurDepth);
         // Every evaluation previews the current node once, every backtrack its retry once more; a judged state needs none.
         long Preview(int step) => Judge == DfsJudge.State ? 0 : context.PreviewNfe(PreviewSteps, step);
         var previews = EvaluateAt.Sum(Preview);
@@ -101,7 +108,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var current = tree.CreateRoot();
@@ -115,10 +122,18 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
             }
 
             var best = current;
+            var depth = RecurDepth;
             while (best.Score < Threshold && backtracks < MaxBacktracks)
             {
+                // The retry re-advances `back` steps; what is left must still carry the best path from here to the end.
+                var back = (int)Math.Min(Math.Min(depth, step), tree.NfeRemaining - (tree.Steps - step));
+                if (back < 1)
+                {
+                    break;
+                }
+
                 backtracks++;
-                var retry = tree.Renoise(best, Math.Max(0, step - RecurDepth));
+                var retry = tree.Renoise(best, step - back);
                 await tree.AdvanceAsync(retry, step, cancellationToken).ConfigureAwait(false);
                 if (retry.StepIndex != step || (await JudgeAsync(tree, retry, cancellationToken).ConfigureAwait(false)).Count == 0)
                 {
@@ -133,6 +148,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
                 else
                 {
                     tree.Prune(retry);
+                    depth = Escalate ? (int)Math.Min(2L * depth, step) : depth;
                 }
             }
 
@@ -148,6 +164,6 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         return new StrategyOutcome([current]);
     }
 
-    private Task<IReadOnlyList<Node>> JudgeAsync(TrajectoryTree tree, Node node, CancellationToken cancellationToken) =>
+    private Task<IReadOnlyList<ISearchNode>> JudgeAsync(ISearchTree tree, ISearchNode node, CancellationToken cancellationToken) =>
         Judge == DfsJudge.State ? tree.VerifyStatesAsync([node], cancellationToken) : tree.VerifyAsync([node], PreviewSteps, cancellationToken);
 }

@@ -1,4 +1,3 @@
-using SearchOrchestrator.Randomness;
 using SearchOrchestrator.Search;
 
 namespace SearchOrchestrator.Strategies;
@@ -23,7 +22,7 @@ public enum FkPotential
 /// <c>fk_steering</c>: k particles with potentials G = exp(λ·f(rewards)); at every resampling step the particles are
 /// resampled multinomially in proportion to G, optionally only when the effective sample size falls below k/2
 /// (Singhal et al., 2025, "A General Framework for Inference-time Scaling and Steering of Diffusion Models",
-/// Feynman–Kac steering). Resampling draws from the request's counter-based RNG, so it is deterministic.
+/// Feynman–Kac steering). Resampling draws the tree's uniforms (<see cref="ISearchTree.FillUniform"/>), so it is deterministic.
 /// </summary>
 /// <param name="Particles">k, the particles.</param>
 /// <param name="Potential">The potential.</param>
@@ -87,11 +86,10 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var particles = Enumerable.Range(0, Particles).Select(_ => new Particle(tree.CreateRoot(), [])).ToList();
-        var resampling = RngKey.ForSeed(tree.Seed).Child(int.MaxValue);
         foreach (var step in StrategyArguments.Every(ResampleEvery, tree.Steps))
         {
             await tree.AdvanceAsync([.. particles.Select(p => p.Node)], step, cancellationToken).ConfigureAwait(false);
@@ -113,7 +111,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
                 continue;
             }
 
-            particles = Resample(tree, particles, weights, resampling, step);
+            particles = Resample(tree, particles, weights, step);
         }
 
         var nodes = particles.Select(p => p.Node).ToList();
@@ -139,10 +137,10 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
     }
 
     /// <summary>Multinomial resampling to k particles; a particle drawn once carries on, one drawn c &gt; 1 times is forked c ways.</summary>
-    private List<Particle> Resample(TrajectoryTree tree, List<Particle> particles, double[] weights, RngKey key, int step)
+    private List<Particle> Resample(ISearchTree tree, List<Particle> particles, double[] weights, int step)
     {
         var uniforms = new double[Particles];
-        key.FillUniform(NoiseUse.Resample, step, uniforms);
+        tree.FillUniform(step, uniforms);
         var counts = new int[particles.Count];
         foreach (var u in uniforms)
         {
@@ -183,5 +181,5 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
         return next;
     }
 
-    private sealed record Particle(Node Node, List<double> Rewards);
+    private sealed record Particle(ISearchNode Node, List<double> Rewards);
 }

@@ -82,7 +82,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var live = Enumerable.Range(0, Candidates).Select(_ => tree.CreateRoot()).ToList();

@@ -115,7 +115,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var schedule = Schedule;
@@ -124,7 +124,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
             schedule = [(await tree.CalibratedForkStepAsync(cancellationToken).ConfigureAwait(false), K)];
         }
 
-        List<Node> live = [tree.CreateRoot()];
+        List<ISearchNode> live = [tree.CreateRoot()];
         foreach (var (step, factor) in schedule)
         {
             await tree.AdvanceAsync(live, step, cancellationToken).ConfigureAwait(false);

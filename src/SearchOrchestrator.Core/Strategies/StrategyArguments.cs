@@ -69,6 +69,6 @@ internal static class StrategyArguments
 internal static class NodeRanking
 {
     /// <summary>Best first: higher score, then earlier node (a deterministic tie-break).</summary>
-    public static IOrderedEnumerable<Node> BestFirst(this IEnumerable<Node> nodes) =>
+    public static IOrderedEnumerable<ISearchNode> BestFirst(this IEnumerable<ISearchNode> nodes) =>
         nodes.OrderByDescending(n => n.Score ?? double.NegativeInfinity).ThenBy(n => n.Id);
 }

@@ -46,7 +46,7 @@ public sealed record ZeroOrderStrategy(int Neighbours, double Similarity, int It
     }
 
     /// <inheritdoc />
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tree);
         var pivot = tree.CreateRoot();

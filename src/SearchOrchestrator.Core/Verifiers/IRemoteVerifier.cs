@@ -7,7 +7,7 @@ namespace SearchOrchestrator.Verifiers;
 /// each batch reports what it moved, so every search counts its share per verifier, and the links' measured costs are
 /// shown where the verifier is listed.
 /// </summary>
-public interface IRemoteVerifier : IVerifier
+internal interface IRemoteVerifier : IVerifier
 {
     /// <summary>The links its calls go over now (one per endpoint), each with its measured cost.</summary>
     IReadOnlyList<LinkCostModel> Links { get; }

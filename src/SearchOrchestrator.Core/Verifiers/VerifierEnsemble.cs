@@ -14,7 +14,7 @@ public enum EnsembleRule
 }
 
 /// <summary>Combines the scores several verifiers gave the same nodes. One verifier's score passes through unchanged.</summary>
-public sealed class VerifierEnsemble
+internal sealed class VerifierEnsemble
 {
     private readonly IReadOnlyDictionary<string, double> _weights;
 

@@ -69,7 +69,7 @@ public readonly record struct StepTraffic(int TensorsPerNode, int TensorsPerRow)
 }
 
 /// <summary>This process's ONNX Runtime session for one model, as a backend: its batcher plus measured pass times.</summary>
-public sealed class LocalBackend : IStepBackend
+internal sealed class LocalBackend : IStepBackend
 {
     private readonly DenoiserBatcher _batcher;
     private readonly int _maxBatchSize;

@@ -11,7 +11,7 @@ namespace SearchOrchestrator.Workers;
 /// Implementations must throw <see cref="WorkerUnavailableException"/> when the worker cannot be reached, fails or
 /// misses its deadline, and <see cref="WorkerDataException"/> when it answers with data that cannot be right.
 /// </summary>
-public interface IWorkerClient : IAsyncDisposable
+internal interface IWorkerClient : IAsyncDisposable
 {
     /// <summary>The worker's endpoint; also its name in the pool and its link's name.</summary>
     string Endpoint { get; }
@@ -86,10 +86,10 @@ public readonly record struct PromptEncoding(int Calls, int Hits);
 public readonly record struct RemotePass(long BatchId, int Rows, TimeSpan Compute);
 
 /// <summary>A worker call's result, the traffic it caused, and the time the worker spent on it.</summary>
-public sealed record WorkerCall<T>(T Value, Transfer Transfer, TimeSpan ServerTime);
+internal sealed record WorkerCall<T>(T Value, Transfer Transfer, TimeSpan ServerTime);
 
 /// <summary>What a worker hosts and runs on.</summary>
-public sealed record WorkerDescription
+internal sealed record WorkerDescription
 {
     /// <summary>The worker protocol version.</summary>
     public required int ProtocolVersion { get; init; }
@@ -117,7 +117,7 @@ public sealed record WorkerDescription
 }
 
 /// <summary>A model a worker hosts.</summary>
-public sealed record HostedModel(string Name, string Kind, string Sha256);
+internal sealed record HostedModel(string Name, string Kind, string Sha256);
 
 /// <summary>
 /// What every node of one search shares on a worker: the model, N, the sampler as plain data (rebuilt there with
@@ -150,7 +150,7 @@ public sealed record TrajectorySettings(string Model, int Steps, Processes.Sampl
 }
 
 /// <summary>One node's step to run remotely: its key, step index, and the buffers the result is written to.</summary>
-public sealed record RemoteStep(RngKey Key, int StepIndex, float[] State, float[] Prediction);
+internal sealed record RemoteStep(RngKey Key, int StepIndex, float[] State, float[] Prediction);
 
 /// <summary>A resident node's state as it crosses a link (<see cref="FromPrior"/>: the worker draws it from the key).</summary>
 public sealed record ResidentState(ulong Handle, RngKey Key, int StepIndex, float[]? State, float[]? Prediction, bool FromPrior = false);

@@ -4,7 +4,7 @@ namespace SearchOrchestrator.Workers;
 /// The cost model placement minimises: expected completion = queue wait + compute for this batch size + α + β·bytes
 /// for the tensors that must move. Pure functions of the backends' measured models, so tests can control them.
 /// </summary>
-public static class PlacementPolicy
+internal static class PlacementPolicy
 {
     /// <summary>
     /// Expected completion of advancing <paramref name="rows"/> rows by <paramref name="steps"/> steps on
@@ -56,7 +56,7 @@ public static class PlacementPolicy
 }
 
 /// <summary>One backend's expected completion for a batch, by component.</summary>
-public sealed record BackendCost(IStepBackend Backend, TimeSpan Queue, TimeSpan Compute, TimeSpan Transfer)
+internal sealed record BackendCost(IStepBackend Backend, TimeSpan Queue, TimeSpan Compute, TimeSpan Transfer)
 {
     /// <summary>Queue + compute + transfer.</summary>
     public TimeSpan Total => Queue + Compute + Transfer;

@@ -4,7 +4,7 @@ namespace SearchOrchestrator.Workers;
 /// The rule for secrets on the wire: a shared secret or API key travels only over TLS or to this machine, never as
 /// plaintext (<c>http://</c>) to another address.
 /// </summary>
-public static class PlaintextLink
+internal static class PlaintextLink
 {
     /// <summary>True when <paramref name="endpoint"/> is <c>http://</c> to an address other than loopback.</summary>
     public static bool IsRemote(string endpoint) =>

@@ -9,7 +9,7 @@ namespace SearchOrchestrator.Workers;
 /// busy worker in rotation that hosts it (one Verify call per condition), and on the next one when that worker fails.
 /// What it moves is on the worker's link (<see cref="LinkCostModel.Usage"/>) and, per batch, in the search's cost account.
 /// </summary>
-public sealed class RemoteVerifier : IRemoteVerifier
+internal sealed class RemoteVerifier : IRemoteVerifier
 {
     private readonly WorkerPool _pool;
 

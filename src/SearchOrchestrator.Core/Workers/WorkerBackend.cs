@@ -13,7 +13,7 @@ namespace SearchOrchestrator.Workers;
 /// deadline; calls that may be repeated are retried by the <see cref="RetryPolicy"/>; rotation follows the one
 /// <see cref="BackendHealth"/> policy: a worker that keeps failing leaves until it passes a health check.
 /// </summary>
-public sealed class WorkerBackend : IDecoderBackend, IResidentStates
+internal sealed class WorkerBackend : IDecoderBackend, IResidentStates
 {
     private readonly IWorkerClient _client;
     private readonly WorkerOptions _options;

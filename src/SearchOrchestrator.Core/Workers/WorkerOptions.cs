@@ -136,7 +136,7 @@ public sealed record WorkerOptions
 }
 
 /// <summary>The ways remote workers hold node states.</summary>
-public static class WorkerModes
+internal static class WorkerModes
 {
     /// <summary>Workers keep node states between calls; a step ships node handles, not tensors.</summary>
     public const string Resident = "resident";
@@ -146,7 +146,7 @@ public static class WorkerModes
 }
 
 /// <summary>Where a pipeline's decoder may run (<see cref="WorkerOptions.DecoderPlacement"/>).</summary>
-public static class DecoderPlacements
+internal static class DecoderPlacements
 {
     /// <summary>Per latent, wherever it finishes soonest: this process or a remote backend that serves the decoder.</summary>
     public const string Auto = "auto";
@@ -159,7 +159,7 @@ public static class DecoderPlacements
 }
 
 /// <summary>The stages a search's link traffic is counted by (<see cref="Links.LinkUsage.Stage"/>).</summary>
-public static class StageNames
+internal static class StageNames
 {
     /// <summary>A pipeline's tokenizer and text encoder.</summary>
     public const string TextEncoder = "text_encoder";

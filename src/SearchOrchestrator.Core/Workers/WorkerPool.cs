@@ -30,7 +30,7 @@ public sealed class WorkerPool : IAsyncDisposable
     /// passes be timed at two batch sizes before placement relies on them. <paramref name="logger"/> hears of workers
     /// leaving and rejoining the rotation.
     /// </summary>
-    public WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null, Func<string, Denoising.DenoiserDescription?>? localDenoiser = null, ILogger? logger = null)
+    internal WorkerPool(Func<string, string, IWorkerClient> connect, Func<string, string?> localHash, WorkerOptions options, TimeProvider? time = null, Func<string, Denoising.DenoiserDescription?>? localDenoiser = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connect);
         ArgumentNullException.ThrowIfNull(localHash);
@@ -53,13 +53,13 @@ public sealed class WorkerPool : IAsyncDisposable
     public string Session { get; } = Guid.NewGuid().ToString("N");
 
     /// <summary>The pool's settings.</summary>
-    public WorkerOptions Options { get; }
+    internal WorkerOptions Options { get; }
 
     /// <summary>Every backend in the pool, in rotation or not: workers first, then the other kinds, each by name.</summary>
     public IReadOnlyList<IPooledBackend> Backends => [.. _backends.Values.OrderBy(b => b.Kind != BackendKinds.Worker).ThenBy(b => b.Name, StringComparer.Ordinal)];
 
     /// <summary>The joined workers, in rotation or not.</summary>
-    public IReadOnlyList<WorkerBackend> Workers => [.. Backends.OfType<WorkerBackend>()];
+    internal IReadOnlyList<WorkerBackend> Workers => [.. Backends.OfType<WorkerBackend>()];
 
     /// <summary>The stateless backends added next to the workers (e.g. Open Inference Protocol servers), in rotation or not.</summary>
     public IReadOnlyList<IStatelessBackend> StatelessBackends => [.. Backends.OfType<IStatelessBackend>()];
@@ -68,7 +68,7 @@ public sealed class WorkerPool : IAsyncDisposable
     public IEnumerable<IStepBackend> Hosting(string model) => Backends.Where(b => b.Hosts(model));
 
     /// <summary>The verifier <paramref name="name"/> as the pool's workers serve it; null when no worker in the pool does.</summary>
-    public RemoteVerifier? RemoteVerifier(string name) => Workers.Any(w => w.HostsVerifier(name)) ? new RemoteVerifier(name, this) : null;
+    internal RemoteVerifier? RemoteVerifier(string name) => Workers.Any(w => w.HostsVerifier(name)) ? new RemoteVerifier(name, this) : null;
 
     /// <summary>True when a backend called <paramref name="name"/> is in the pool.</summary>
     public bool Contains(string name) => _backends.ContainsKey(name);
@@ -89,7 +89,7 @@ public sealed class WorkerPool : IAsyncDisposable
     /// <summary>Connects, describes, checks and probes the worker at <paramref name="endpoint"/>, then adds it.</summary>
     /// <exception cref="WorkerRefusedException">The worker speaks another protocol version or serves a model with a different hash.</exception>
     /// <exception cref="WorkerUnavailableException">The worker cannot be reached.</exception>
-    public async Task<WorkerBackend> JoinAsync(string endpoint, CancellationToken cancellationToken = default)
+    internal async Task<WorkerBackend> JoinAsync(string endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(endpoint);
         if (_backends.TryGetValue(endpoint, out var existing) && existing is WorkerBackend joined)
@@ -119,7 +119,7 @@ public sealed class WorkerPool : IAsyncDisposable
     /// a different hash.
     /// </exception>
     /// <exception cref="WorkerUnavailableException">The worker cannot be reached.</exception>
-    public async Task<WorkerBackend> ConnectWorkerAsync(string endpoint, CancellationToken cancellationToken = default)
+    internal async Task<WorkerBackend> ConnectWorkerAsync(string endpoint, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(endpoint);
         if (_backends.TryGetValue(endpoint, out var other) && other is not WorkerBackend)

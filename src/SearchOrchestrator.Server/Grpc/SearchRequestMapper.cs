@@ -86,7 +86,7 @@ internal static class SearchRequestMapper
     }
 
     /// <summary>The masked sampler's settings from the message; unset fields keep the process defaults.</summary>
-    private static SamplerSettings? Sampler(MaskedSampler? sampler)
+    private static SamplerSettings? Sampler(Protos.V1.MaskedSampler? sampler)
     {
         if (sampler is null)
         {
@@ -179,6 +179,11 @@ internal static class SearchRequestMapper
                 if (request.Dfs.HasJudge)
                 {
                     p["judge"] = request.Dfs.Judge;
+                }
+
+                if (request.Dfs.HasEscalate)
+                {
+                    p["escalate"] = request.Dfs.Escalate ? "true" : "false";
                 }
 
                 break;

@@ -21,7 +21,7 @@ namespace SearchOrchestrator.Server.Workers;
 /// cannot be right (wrong sizes, NaN) raise <see cref="WorkerDataException"/>; every failed call raises
 /// <see cref="WorkerUnavailableException"/>.
 /// </summary>
-public sealed class GrpcWorkerClient : IWorkerClient
+internal sealed class GrpcWorkerClient : IWorkerClient
 {
     private readonly GrpcChannel _channel;
     private readonly Worker.WorkerClient _worker;

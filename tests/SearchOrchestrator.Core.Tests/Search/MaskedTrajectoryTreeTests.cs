@@ -266,7 +266,7 @@ public sealed class MaskedTrajectoryTreeTests : IAsyncDisposable
 
         Assert.Equal(8 + (3 * 2), result.Cost.Nfe);
         Assert.Equal(0, result.Cost.PreviewNfe);
-        Assert.Equal(new NfeRange(0, 0), request.Strategy.Plan(PlanContext.For(request)).PreviewNfe);
+        Assert.Equal(new NfeRange(0, 0), request.Strategy.Plan(request.ToPlanContext()).PreviewNfe);
     }
 
     [Fact]

@@ -51,6 +51,7 @@ public sealed class SearchEstimatorTests
             data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20", 12, eta);
             data.Add(StrategyNames.SharedPrefix, "k=3", 12, eta);
             data.Add(StrategyNames.Dfs, "evaluate_at=4;8,threshold=0.9,recur_depth=3,max_backtracks=4,preview_steps=3", 12, eta);
+            data.Add(StrategyNames.Dfs, "evaluate_at=4;8,threshold=0.9,recur_depth=1,max_backtracks=6,escalate=true", 12, eta);
             data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,temperature=0.05,preview_steps=2", 12, eta);
             data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20,preview_steps=4", 12, eta);
         }

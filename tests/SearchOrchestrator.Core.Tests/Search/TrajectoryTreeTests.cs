@@ -24,6 +24,19 @@ public sealed class TrajectoryTreeTests : IAsyncDisposable
     });
 
     [Fact]
+    public void Fork_NodeOfAnotherTreeThroughTheStrategyContract_IsRefused()
+    {
+        ISearchTree tree = Tree();
+        var foreign = Tree().CreateRoot();
+        tree.CreateRoot();
+
+        var error = Assert.Throws<ArgumentException>(() => tree.Fork(foreign, 2));
+
+        Assert.Equal("node", error.ParamName);
+        Assert.StartsWith("node 0 (0) at step 0/10 is not a node of this search's tree.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CreateRoot_NeighbourOfAnAdvancedRoot_IsDrawnFromTheRootsStartingNoiseWithoutACopyOfIt()
     {
         var tree = Tree();

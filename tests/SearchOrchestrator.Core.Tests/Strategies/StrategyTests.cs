@@ -1,4 +1,6 @@
 using SearchOrchestrator.Core.Tests.TestDoubles;
+using SearchOrchestrator.Tensors;
+using SearchOrchestrator.Verifiers;
 using SearchOrchestrator.Search;
 using SearchOrchestrator.Strategies;
 
@@ -20,6 +22,22 @@ public sealed class StrategyTests
             Strategy = strategy,
             Verifiers = ["mean"],
             Candidates = candidates,
+        });
+    }
+
+    private static async Task<SearchResult> RunFlatAsync(ISearchStrategy strategy, SearchBudget budget)
+    {
+        await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1), elements: 4), new FlatVerifier()));
+        return await engine.RunAsync(new SearchRequest
+        {
+            Model = "gaussian-data",
+            Condition = "1",
+            Steps = 20,
+            Eta = 0.5,
+            Seed = 11,
+            Strategy = strategy,
+            Verifiers = ["flat"],
+            Budget = budget,
         });
     }
 
@@ -101,6 +119,30 @@ public sealed class StrategyTests
         Assert.Equal(2 + 4 + 1, result.Cost.VerifierCalls);
     }
 
+    [Theory]
+    [InlineData(false, 20 + (4 * 1))]
+    [InlineData(true, 20 + 1 + 2 + 4 + 5)] // the fourth retry at step 5 can go back no further than step 0
+    public async Task Dfs_EscalateWhileRetriesFail_DoublesHowFarEachGoesBack(bool escalate, long nfe)
+    {
+        // A flat verifier: no retry ever scores better, so every one fails.
+        var result = await RunFlatAsync(new DfsStrategy([5, 10], Threshold: 1, RecurDepth: 1, MaxBacktracks: 4, Escalate: escalate), new SearchBudget());
+
+        Assert.Equal(nfe, result.Cost.Nfe);
+        Assert.True(Assert.Single(result.Candidates).Complete);
+    }
+
+    [Fact]
+    public async Task Dfs_UnderABudget_BacktracksOnlyWithWhatFinishingLeaves()
+    {
+        // 30 NFE: after step 5 the path needs 15 to finish, so three backtracks of 3 and one of 1 fit; none at step 10.
+        var result = await RunFlatAsync(new DfsStrategy([5, 10], Threshold: 1, RecurDepth: 3, MaxBacktracks: 10), new SearchBudget { MaxNfe = 30 });
+
+        Assert.Equal(30, result.Cost.Nfe);
+        Assert.True(Assert.Single(result.Candidates).Complete);
+        Assert.False(result.BudgetLimited);
+        Assert.Equal(2 + 4 + 1, result.Cost.VerifierCalls);
+    }
+
     [Fact]
     public async Task Dfs_JudgeStateOnAGaussianModel_IsRefusedNamingJudge()
     {
@@ -156,4 +198,12 @@ public sealed class StrategyTests
         Assert.Equal(20 * (1 + (2 * 3)), result.Cost.Nfe);
         Assert.Equal(1 + (2 * 3), result.Cost.VerifierCalls);
     }
+}
+
+/// <summary>Scores every sample 0.</summary>
+file sealed class FlatVerifier : IVerifier
+{
+    public string Name => "flat";
+
+    public Task<float[]> ScoreAsync(VerifierBatch batch, CancellationToken cancellationToken = default) => Task.FromResult(new float[batch.Count]);
 }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
+using MaskedSampler = SearchOrchestrator.Protos.V1.MaskedSampler;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 
 namespace SearchOrchestrator.Server.Tests.Grpc;
@@ -105,6 +106,21 @@ public sealed class MaskedSearchServiceTests(ServerFixture server) : IClassFixtu
         // An unreachable threshold spends every backtrack at step 3: 10 steps plus four re-advances of two.
         Assert.Equal((10 + (4 * 2), 0L), (response.Cost.Nfe, response.Cost.PreviewNfe));
         Assert.Equal(2 + 4 + 1, response.Cost.VerifierCalls);
+        Assert.True(response.Candidates[0].Complete);
+    }
+
+    [Fact]
+    public async Task Generate_DfsEscalating_EachFailedRetryGoesBackTwiceAsFar()
+    {
+        var request = Sudoku();
+        request.Dfs = new Dfs { EvaluateAt = { 3, 6 }, Threshold = 100, RecurDepth = 1, MaxBacktracks = 4, Judge = "state", Escalate = true };
+        request.Verifiers[0] = "sudoku-conflicts";
+        request.Candidates = 1;
+
+        var response = await Client.GenerateAsync(request);
+
+        // Every retry at step 3 fails: it goes back 1, 2, then 3 twice (no further than step 0).
+        Assert.Equal(10 + 1 + 2 + 3 + 3, response.Cost.Nfe);
         Assert.True(response.Candidates[0].Complete);
     }
 

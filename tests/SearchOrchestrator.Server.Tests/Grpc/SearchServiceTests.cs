@@ -3,6 +3,7 @@ using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
+using MaskedSampler = SearchOrchestrator.Protos.V1.MaskedSampler;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 
 namespace SearchOrchestrator.Server.Tests.Grpc;

@@ -2,6 +2,7 @@ using Grpc.Core;
 using SearchOrchestrator.Processes;
 using SearchOrchestrator.Protos.V1;
 using SearchOrchestrator.Tests;
+using MaskedSampler = SearchOrchestrator.Protos.V1.MaskedSampler;
 using SearchClient = SearchOrchestrator.Protos.V1.Search.SearchClient;
 
 namespace SearchOrchestrator.Server.Tests.Grpc;

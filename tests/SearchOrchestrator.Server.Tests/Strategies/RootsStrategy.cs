@@ -30,7 +30,7 @@ public sealed record RootsStrategy(int Roots) : ISearchStrategy<RootsStrategy>
 
     public CostPlan Plan(PlanContext context) => new(NfeRange.Exactly((long)Roots * context.Steps), NfeRange.Exactly((long)Roots * context.Steps), $"{Roots} trajectories.");
 
-    public async Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default)
+    public async Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default)
     {
         var roots = Enumerable.Range(0, Roots).Select(_ => tree.CreateRoot()).ToList();
         await tree.AdvanceAsync(roots, tree.Steps, cancellationToken);

@@ -31,6 +31,7 @@ public sealed class StrategyCostAgreementTests(StrategyServerFixture server) : I
             data.Add("fk_steering", """{"particles": 4, "resample_every": 3, "lambda": 20}""", 12, eta, true);
             data.Add("bfs", """{"particles": 4, "evaluate_at": [4, 8], "mode": "prune", "width": 2, "preview_steps": 3}""", 12, eta, true);
             data.Add("dfs", """{"evaluate_at": [4, 8], "threshold": 0.9, "recur_depth": 3, "max_backtracks": 4, "preview_steps": 2}""", 12, eta, true);
+            data.Add("dfs", """{"evaluate_at": [4, 8], "threshold": 0.9, "recur_depth": 1, "max_backtracks": 6, "escalate": true}""", 12, eta, true);
             data.Add("search_over_paths", """{"candidates": 2, "continuations": 2, "start_step": 4, "forward": 2, "backward": 4, "preview_steps": 3}""", 12, eta, true);
             data.Add("fk_steering", """{"particles": 4, "resample_every": 3, "lambda": 20, "preview_steps": 4}""", 12, eta, true);
         }

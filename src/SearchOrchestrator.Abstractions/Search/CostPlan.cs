@@ -7,21 +7,14 @@ namespace SearchOrchestrator.Search;
 /// <param name="PreviewSteps">The request's preview steps j, for strategies that do not set their own (1 = no previews).</param>
 public sealed record PlanContext(int Steps, int ForkRenoiseSteps, int PreviewSteps = 1)
 {
-    /// <summary>The context of <paramref name="request"/>.</summary>
-    public static PlanContext For(SearchRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        return new PlanContext(request.Steps, request.Eta > 0 ? 0 : Math.Max(1, request.ForkRenoiseSteps), request.PreviewSteps);
-    }
-
     /// <summary>
     /// The NFE of scoring one node at <paramref name="step"/> with <paramref name="previewSteps"/> (null: the request's):
     /// min(j, N − step) for a preview (j &gt; 1) of a node short of the last step, else 0 (its raw x0-prediction).
     /// </summary>
     public long PreviewNfe(int? previewSteps, int step) => PreviewStepCount(previewSteps ?? PreviewSteps, step, Steps);
 
-    /// <summary>The steps a preview of j steps takes from step <paramref name="step"/> of <paramref name="steps"/>: none for j = 1 or a finished node.</summary>
-    internal static int PreviewStepCount(int previewSteps, int step, int steps) => previewSteps > 1 && step < steps ? Math.Min(previewSteps, steps - step) : 0;
+    /// <summary>The steps a preview of j = <paramref name="previewSteps"/> steps takes from step <paramref name="step"/> of <paramref name="steps"/>: none for j = 1 or a finished node.</summary>
+    public static int PreviewStepCount(int previewSteps, int step, int steps) => previewSteps > 1 && step < steps ? Math.Min(previewSteps, steps - step) : 0;
 
     /// <summary>The steps a fork at <paramref name="step"/> renoises each child back: none at the root, whose children draw fresh prior noise.</summary>
     public int RenoisedAt(int step) => step == 0 ? 0 : Math.Min(ForkRenoiseSteps, step);

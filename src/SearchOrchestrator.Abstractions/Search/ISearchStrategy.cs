@@ -1,11 +1,11 @@
 namespace SearchOrchestrator.Search;
 
-/// <summary>What a strategy hands back: the nodes it proposes (the engine ranks them) and the fork step it used, if any.</summary>
-public sealed record StrategyOutcome(IReadOnlyList<Node> Candidates, int? ForkStep = null);
+/// <summary>What a strategy hands back: nodes of its tree it proposes (the engine ranks them) and the fork step it used, if any.</summary>
+public sealed record StrategyOutcome(IReadOnlyList<ISearchNode> Candidates, int? ForkStep = null);
 
 /// <summary>
 /// A configured search policy: decides which nodes to advance, fork, verify, prune or renoise. Written as plain async
-/// code against the <see cref="TrajectoryTree"/>; it knows nothing of batching or placement. Its parameters are its
+/// code against the <see cref="ISearchTree"/>; it knows nothing of batching or placement. Its parameters are its
 /// data; <see cref="Plan"/> is the one cost model that admission caps, <c>Estimate</c> and the budget check agree on.
 /// </summary>
 public interface ISearchStrategy
@@ -17,7 +17,7 @@ public interface ISearchStrategy
     bool NeedsVerifiers { get; }
 
     /// <summary>
-    /// True when the strategy scores nodes' states (<see cref="TrajectoryTree.VerifyStatesAsync"/>): a masked model's
+    /// True when the strategy scores nodes' states (<see cref="ISearchTree.VerifyStatesAsync"/>): a masked model's
     /// committed tokens. The engine refuses it for other processes, whose states are noise.
     /// </summary>
     bool JudgesStates => false;
@@ -33,7 +33,7 @@ public interface ISearchStrategy
     CostPlan Plan(PlanContext context);
 
     /// <summary>Runs the search on <paramref name="tree"/>.</summary>
-    Task<StrategyOutcome> RunAsync(TrajectoryTree tree, CancellationToken cancellationToken = default);
+    Task<StrategyOutcome> RunAsync(ISearchTree tree, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

@@ -3,7 +3,7 @@ using SearchOrchestrator.Verifiers;
 
 namespace SearchOrchestrator.Core.Tests.Verifiers;
 
-public sealed class SudokuConflictVerifierTests
+public sealed class SudokuVerifierConflictsTests
 {
     private const string Solution = "534678912672195348198342567859761423426853791713924856961537284287419635345286179";
     private const string Puzzle = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79";
@@ -11,7 +11,7 @@ public sealed class SudokuConflictVerifierTests
     private static float[] Grid(string text) => [.. text.Select(c => c == '.' ? 0f : c - '0')];
 
     private static async Task<float> Score(string grid, string condition) =>
-        (await new SudokuConflictVerifier().ScoreAsync(new VerifierBatch(new SampleShape(81), Grid(grid), [condition])))[0];
+        (await SudokuVerifier.Conflicts().ScoreAsync(new VerifierBatch(new SampleShape(81), Grid(grid), [condition])))[0];
 
     [Fact]
     public async Task ScoreAsync_BlankCells_AreUndecidedNotViolations()
