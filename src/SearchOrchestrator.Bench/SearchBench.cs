@@ -30,8 +30,8 @@ internal sealed record SearchSettings
     /// <summary>Which seeds (and Sudoku puzzles) to run: the tuning split, or the held-out split nothing was tuned on.</summary>
     public BenchSplit Split { get; init; } = BenchSplit.Tuning;
 
-    /// <summary>The requests' preview steps j (strategies that set none take it; 1 = raw x0-predictions).</summary>
-    public int PreviewSteps { get; init; } = 1;
+    /// <summary>The requests' preview steps j (strategies that set none take it; 1 = raw x0-predictions); null: each strategy's own default.</summary>
+    public int? PreviewSteps { get; init; }
 
     /// <summary>Searches in flight at once (their steps share batches).</summary>
     public required int Concurrency { get; init; }
@@ -54,7 +54,7 @@ internal sealed record SearchSettings
             throw new InvalidRequestException("concurrency", $"--concurrency must be at least 1, got {Concurrency}.");
         }
 
-        if (PreviewSteps < 1)
+        if (PreviewSteps is < 1)
         {
             throw new InvalidRequestException("preview-steps", $"--preview-steps must be at least 1, got {PreviewSteps}.");
         }
@@ -236,7 +236,7 @@ internal static class SearchBench
     {
         report.Heading("Search quality per compute");
         report.Paragraph(FormattableString.Invariant(
-            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (from seed {BenchSplits.FirstSeed(settings.Split)}), N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}, preview steps {settings.PreviewSteps} unless a row sets its own; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
+            $"{settings.Model}, {conditions} conditions × {settings.Seeds} seeds of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (from seed {BenchSplits.FirstSeed(settings.Split)}), N = {settings.Steps}, guidance {settings.Guidance}, η {settings.Eta}, {(settings.PreviewSteps is { } j ? $"preview steps {j}" : "each strategy's default preview steps")} unless a row sets its own; searches score with `{settings.Verifier}`, accuracy is {judge} verdict on the returned image. {settings.Concurrency} searches in flight share batches, so wall times compare with each other, not with a lone search."));
         var table = new MarkdownTable("strategy", "parameters", "mean NFE", "NFE / N", "encoder calls", "decoder calls", "accuracy", "mean wall time per search", "budget-limited");
         foreach (var r in rows)
         {

@@ -4,14 +4,15 @@ namespace SearchOrchestrator.Search;
 /// <param name="Steps">N, the request's sampling steps.</param>
 /// <param name="ForkRenoiseSteps">How many steps each fork renoises its children back before they step again: 0 under a
 /// stochastic sampler (η &gt; 0), whose children differ by their own noise; at least 1 under η = 0.</param>
-/// <param name="PreviewSteps">The request's preview steps j, for strategies that do not set their own (1 = no previews).</param>
-public sealed record PlanContext(int Steps, int ForkRenoiseSteps, int PreviewSteps = 1)
+/// <param name="PreviewSteps">The request's preview steps j, for strategies that do not set their own (1 = no previews); null when the request sets none.</param>
+public sealed record PlanContext(int Steps, int ForkRenoiseSteps, int? PreviewSteps = null)
 {
     /// <summary>
-    /// The NFE of scoring one node at <paramref name="step"/> with <paramref name="previewSteps"/> (null: the request's):
-    /// min(j, N − step) for a preview (j &gt; 1) of a node short of the last step, else 0 (its raw x0-prediction).
+    /// The NFE of scoring one node at <paramref name="step"/> with <paramref name="previewSteps"/> (null: the request's,
+    /// else <paramref name="strategyDefault"/>): min(j, N − step) for a preview (j &gt; 1) of a node short of the last step,
+    /// else 0 (its raw x0-prediction).
     /// </summary>
-    public long PreviewNfe(int? previewSteps, int step) => PreviewStepCount(previewSteps ?? PreviewSteps, step, Steps);
+    public long PreviewNfe(int? previewSteps, int step, int strategyDefault = 1) => PreviewStepCount(previewSteps ?? PreviewSteps ?? strategyDefault, step, Steps);
 
     /// <summary>The steps a preview of j = <paramref name="previewSteps"/> steps takes from step <paramref name="step"/> of <paramref name="steps"/>: none for j = 1 or a finished node.</summary>
     public static int PreviewStepCount(int previewSteps, int step, int steps) => previewSteps > 1 && step < steps ? Math.Min(previewSteps, steps - step) : 0;

@@ -25,6 +25,13 @@ public interface ISearchTree
     /// <summary>True once any step or verification was refused by the budget.</summary>
     bool BudgetLimited { get; }
 
+    /// <summary>
+    /// The request's preview steps j, or null when it sets none: a strategy scores with its own <c>preview_steps</c> when
+    /// given, else this, else its own default (<see cref="VerifyAsync(IReadOnlyList{ISearchNode}, int?, CancellationToken)"/>
+    /// with null uses this, else 1).
+    /// </summary>
+    int? PreviewSteps { get; }
+
     /// <summary>A new root: pure noise at step 0, keyed by (seed, root index).</summary>
     ISearchNode CreateRoot();
 
@@ -65,7 +72,7 @@ public interface ISearchTree
     /// <summary>
     /// Scores the nodes with every verifier of the search and combines them by its ensemble rule into
     /// <see cref="ISearchNode.Score"/>: a node's raw x0-prediction when <paramref name="previewSteps"/> (null: the
-    /// request's) is 1 or the node is complete, otherwise its preview — j deterministic steps to a clean sample, batched
+    /// request's, else 1) is 1 or the node is complete, otherwise its preview — j deterministic steps to a clean sample, batched
     /// like any step, counted as preview NFE and against the budget, the node itself unchanged (lookahead scoring,
     /// DSearch, 2025). Nodes the budget cannot cover (preview NFE or verifier calls) are left unscored (and the search is
     /// marked budget-limited). Returns the nodes that were scored. When the request allows it, a remote verifier that

@@ -272,7 +272,7 @@ public sealed class SearchEngine : IAsyncDisposable
             throw new InvalidRequestException("candidates", $"candidates must be at least 1, got {request.Candidates}.");
         }
 
-        if (request.PreviewSteps < 1)
+        if (request.PreviewSteps is < 1)
         {
             throw new InvalidRequestException("preview_steps", $"preview_steps must be at least 1 (1 scores the raw x0-prediction), got {request.PreviewSteps}.");
         }

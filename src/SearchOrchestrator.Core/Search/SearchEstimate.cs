@@ -89,7 +89,7 @@ internal static class SearchEstimator
             throw new InvalidRequestException("steps", $"steps must be at least 1, got {request.Steps}.");
         }
 
-        if (request.PreviewSteps < 1)
+        if (request.PreviewSteps is < 1)
         {
             throw new InvalidRequestException("preview_steps", $"preview_steps must be at least 1 (1 scores the raw x0-prediction), got {request.PreviewSteps}.");
         }

@@ -73,9 +73,9 @@ public sealed record SearchRequest
     /// <summary>
     /// j, how a strategy that does not set its own <c>preview_steps</c> scores mid-trajectory nodes: 1 scores the raw
     /// x0-prediction; j &gt; 1 scores a preview, j deterministic steps from the node's state to a clean sample (DSearch's
-    /// lookahead), whose NFE is counted.
+    /// lookahead), whose NFE is counted. Null: each strategy's own default (bfs 3, dfs 3, search_over_paths 2, else 1).
     /// </summary>
-    public int PreviewSteps { get; init; } = 1;
+    public int? PreviewSteps { get; init; }
 
     /// <summary>What the strategy's <see cref="ISearchStrategy.Plan"/> depends on besides its own parameters: N, the renoised steps of a fork (none under η &gt; 0) and j.</summary>
     public PlanContext ToPlanContext() => new(Steps, Eta > 0 ? 0 : Math.Max(1, ForkRenoiseSteps), PreviewSteps);

@@ -45,8 +45,8 @@ internal sealed class TrajectoryTree : ISearchTree
         _previews = settings.Previews;
     }
 
-    /// <summary>The request's preview steps j: what <see cref="VerifyAsync(IReadOnlyList{Node}, int?, CancellationToken)"/> uses when a strategy sets none.</summary>
-    public int PreviewSteps { get; }
+    /// <inheritdoc />
+    public int? PreviewSteps { get; }
 
     /// <inheritdoc />
     public int Steps { get; }
@@ -185,7 +185,7 @@ internal sealed class TrajectoryTree : ISearchTree
 
     /// <inheritdoc cref="ISearchTree.VerifyAsync(IReadOnlyList{ISearchNode}, int?, CancellationToken)"/>
     public Task<IReadOnlyList<Node>> VerifyAsync(IReadOnlyList<Node> nodes, int? previewSteps, CancellationToken cancellationToken = default) =>
-        _verification.VerifyAsync(nodes, previewSteps ?? PreviewSteps, states: false, cancellationToken);
+        _verification.VerifyAsync(nodes, previewSteps ?? PreviewSteps ?? 1, states: false, cancellationToken);
 
     /// <inheritdoc cref="ISearchTree.VerifyStatesAsync"/>
     public Task<IReadOnlyList<Node>> VerifyStatesAsync(IReadOnlyList<Node> nodes, CancellationToken cancellationToken = default) =>

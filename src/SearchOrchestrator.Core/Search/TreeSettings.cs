@@ -38,8 +38,8 @@ internal sealed record TreeSettings
 
     public int ForkRenoiseSteps { get; init; } = 1;
 
-    /// <summary>The request's preview steps j (1 = score raw x0-predictions).</summary>
-    public int PreviewSteps { get; init; } = 1;
+    /// <summary>The request's preview steps j (1 = score raw x0-predictions); null when it sets none.</summary>
+    public int? PreviewSteps { get; init; }
 
     /// <summary>Runs previews for lookahead scoring.</summary>
     public NodePreviews? Previews { get; init; }

@@ -23,7 +23,7 @@ public enum BfsMode
 /// <param name="Mode">Resampling or pruning.</param>
 /// <param name="Temperature">τ of the resampling softmax.</param>
 /// <param name="Width">w, the survivors when pruning.</param>
-/// <param name="PreviewSteps">j of the evaluations' previews; null: the request's.</param>
+/// <param name="PreviewSteps">j of the evaluations' previews; null: the request's, else 3.</param>
 public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, BfsMode Mode = BfsMode.Resample, double Temperature = 1.0, int Width = 1, int? PreviewSteps = null) : ISearchStrategy<BfsStrategy>
 {
     /// <inheritdoc />
@@ -36,7 +36,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
             new("mode", "resample|prune", "resample by score, or prune to the top w"),
             new("temperature", "0.1", "τ of the resampling softmax"),
             new("width", "1", "w, the survivors when pruning"),
-            StrategyArguments.PreviewStepsParameterWithDefault("3"),
+            StrategyArguments.PreviewStepsParameterWithDefault("the request's, else 3"),
         ],
         (p, steps) => new BfsStrategy(
             p.Int("particles", 3),
@@ -44,7 +44,10 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
             p.Enum("mode", BfsMode.Resample),
             p.Double("temperature", 0.1),
             p.Int("width", 1),
-            StrategyArguments.PreviewSteps(p) ?? 3));
+            StrategyArguments.PreviewSteps(p)));
+
+    /// <summary>Evaluations preview this many steps when neither the strategy nor the request sets preview_steps (tuned on the counting bench).</summary>
+    public const int DefaultPreviewSteps = 3;
 
     /// <inheritdoc />
     public string Name => StrategyNames.Bfs;
@@ -89,7 +92,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         }
 
         var independentMax = (k * (n + (renoise * EvaluateAt.Count))) + (Mode == BfsMode.Prune && renoise == 0 ? dropped : droppedMax);
-        var previews = EvaluateAt.Sum(step => k * context.PreviewNfe(PreviewSteps, step));
+        var previews = EvaluateAt.Sum(step => k * context.PreviewNfe(PreviewSteps, step, DefaultPreviewSteps));
         return new(new NfeRange(nfe.Min + previews, nfe.Max + previews), new NfeRange((k * n) + dropped + previews, independentMax + previews),
             $"{k} particles for {n} steps; which particles the {EvaluateAt.Count} evaluations drop or fork depends on their scores.")
         {
@@ -106,7 +109,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         {
             await tree.AdvanceAsync(live, step, cancellationToken).ConfigureAwait(false);
             var arrived = live.Where(n => n.StepIndex == step).ToList();
-            IReadOnlyList<ISearchNode> scored = arrived.Count == 0 ? [] : await tree.VerifyAsync(arrived, PreviewSteps, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<ISearchNode> scored = arrived.Count == 0 ? [] : await tree.VerifyAsync(arrived, PreviewSteps ?? tree.PreviewSteps ?? DefaultPreviewSteps, cancellationToken).ConfigureAwait(false);
             if (scored.Count == 0)
             {
                 break; // out of budget: the particles there are stand, not none

@@ -27,7 +27,7 @@ public enum DfsJudge
 /// <param name="Threshold">Scores below this trigger a backtrack.</param>
 /// <param name="RecurDepth">How many steps a backtrack renoises back.</param>
 /// <param name="MaxBacktracks">The most backtracks in the whole search.</param>
-/// <param name="PreviewSteps">j of the evaluations' previews; null: the request's.</param>
+/// <param name="PreviewSteps">j of the evaluations' previews; null: the request's, else 3 (none with judge=state).</param>
 /// <param name="Judge">What an evaluation scores: the x0-prediction (or its preview) or, for masked models, the committed state.</param>
 /// <param name="Escalate">Each failed retry at a step doubles the next one's depth (recur_depth, 2·recur_depth, 4·…, back to step 0 at most).</param>
 public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold, int RecurDepth, int MaxBacktracks, int? PreviewSteps = null, DfsJudge Judge = DfsJudge.Prediction, bool Escalate = false) : ISearchStrategy<DfsStrategy>
@@ -41,7 +41,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
             new("threshold", "0.5", "scores below this trigger a backtrack"),
             new("recur_depth", "N/10", "steps a backtrack renoises back"),
             new("max_backtracks", "15", "the most backtracks in the whole search"),
-            StrategyArguments.PreviewStepsParameterWithDefault("3 (judge=state: none)"),
+            StrategyArguments.PreviewStepsParameterWithDefault("the request's, else 3 (judge=state: none)"),
             new("judge", "prediction|state", "what an evaluation scores: the x0-prediction (its preview when preview_steps > 1), or a masked model's committed tokens with the masks blank (Sudoku: backtrack on constraints the unmasked cells break; no NFE)"),
             new("escalate", "false", "true: each retry at a step that does no better doubles how far the next one renoises back"),
         ],
@@ -53,10 +53,13 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
                 p.Double("threshold", 0.5),
                 p.Int("recur_depth", StrategyArguments.Tenth(steps)),
                 p.Int("max_backtracks", 15),
-                StrategyArguments.PreviewSteps(p) ?? (judge == DfsJudge.Prediction ? 3 : null), // a judged state takes no preview
+                StrategyArguments.PreviewSteps(p),
                 judge,
                 p.Bool("escalate", false));
         });
+
+    /// <summary>Evaluations of predictions preview this many steps when neither the strategy nor the request sets preview_steps (tuned on the counting bench).</summary>
+    public const int DefaultPreviewSteps = 3;
 
     /// <inheritdoc />
     public string Name => StrategyNames.Dfs;
@@ -96,7 +99,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
         var n = context.Steps;
         long extra = (long)MaxBacktracks * (Escalate ? EvaluateAt.DefaultIfEmpty(0).Max() : RecurDepth);
         // Every evaluation previews the current node once, every backtrack its retry once more; a judged state needs none.
-        long Preview(int step) => Judge == DfsJudge.State ? 0 : context.PreviewNfe(PreviewSteps, step);
+        long Preview(int step) => Judge == DfsJudge.State ? 0 : context.PreviewNfe(PreviewSteps, step, DefaultPreviewSteps);
         var previews = EvaluateAt.Sum(Preview);
         var retryPreviews = MaxBacktracks * EvaluateAt.Select(Preview).DefaultIfEmpty(0).Max();
         // Each abandoned retry ends a trajectory whose path is at most the whole N plus every backtrack's steps.
@@ -165,5 +168,5 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     }
 
     private Task<IReadOnlyList<ISearchNode>> JudgeAsync(ISearchTree tree, ISearchNode node, CancellationToken cancellationToken) =>
-        Judge == DfsJudge.State ? tree.VerifyStatesAsync([node], cancellationToken) : tree.VerifyAsync([node], PreviewSteps, cancellationToken);
+        Judge == DfsJudge.State ? tree.VerifyStatesAsync([node], cancellationToken) : tree.VerifyAsync([node], PreviewSteps ?? tree.PreviewSteps ?? DefaultPreviewSteps, cancellationToken);
 }

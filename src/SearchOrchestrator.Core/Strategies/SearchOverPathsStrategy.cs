@@ -13,7 +13,7 @@ namespace SearchOrchestrator.Strategies;
 /// <param name="StartStep">The step the first candidates are denoised to.</param>
 /// <param name="Forward">Δf: steps each continuation is renoised back.</param>
 /// <param name="Backward">Δb: steps each continuation is then denoised.</param>
-/// <param name="PreviewSteps">j of the continuations' previews; null: the request's.</param>
+/// <param name="PreviewSteps">j of the continuations' previews; null: the request's, else 2.</param>
 public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, int StartStep, int Forward, int Backward, int? PreviewSteps = null) : ISearchStrategy<SearchOverPathsStrategy>
 {
     /// <inheritdoc />
@@ -26,7 +26,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
             new("start_step", "N/2", "the step the first candidates are denoised to"),
             new("forward", "N/10", "Δf, steps each continuation is renoised back"),
             new("backward", "N/5", "Δb, steps each continuation is then denoised (more than forward)"),
-            StrategyArguments.PreviewStepsParameterWithDefault("2"),
+            StrategyArguments.PreviewStepsParameterWithDefault("the request's, else 2"),
         ],
         (p, steps) => new SearchOverPathsStrategy(
             p.Int("candidates", 1),
@@ -34,7 +34,10 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
             p.Int("start_step", Math.Max(1, steps / 2)),
             p.Int("forward", StrategyArguments.Tenth(steps)),
             p.Int("backward", StrategyArguments.Fifth(steps)),
-            StrategyArguments.PreviewSteps(p) ?? 2));
+            StrategyArguments.PreviewSteps(p)));
+
+    /// <summary>Continuations preview this many steps when neither the strategy nor the request sets preview_steps (tuned on the counting bench).</summary>
+    public const int DefaultPreviewSteps = 2;
 
     /// <inheritdoc />
     public string Name => StrategyNames.SearchOverPaths;
@@ -67,7 +70,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
         {
             var back = Math.Max(0, step - Forward);
             var next = Math.Min(n, back + Backward);
-            previews += c * m * context.PreviewNfe(PreviewSteps, next);
+            previews += c * m * context.PreviewNfe(PreviewSteps, next, DefaultPreviewSteps);
             nfe += c * m * (next - back);
             path += next - back;
             independent += ((c * m) - c) * path;
@@ -96,7 +99,7 @@ public sealed record SearchOverPathsStrategy(int Candidates, int Continuations, 
             var children = live.SelectMany(n => Enumerable.Range(0, Continuations).Select(_ => tree.Renoise(n, back))).ToList();
             await tree.AdvanceAsync(children, next, cancellationToken).ConfigureAwait(false);
             var arrived = children.Where(c => c.StepIndex == next).ToList();
-            var scored = await tree.VerifyAsync(arrived, PreviewSteps, cancellationToken).ConfigureAwait(false);
+            var scored = await tree.VerifyAsync(arrived, PreviewSteps ?? tree.PreviewSteps ?? DefaultPreviewSteps, cancellationToken).ConfigureAwait(false);
             if (scored.Count == 0)
             {
                 break; // out of budget: the current candidates stand

@@ -50,9 +50,9 @@ internal static class StrategyArguments
     }
 
     /// <summary>The <c>preview_steps</c> parameter as <c>searchorch strategies</c> lists it, defaulting to the request's.</summary>
-    public static StrategyParameter PreviewStepsParameter { get; } = PreviewStepsParameterWithDefault("the request's (1)");
+    public static StrategyParameter PreviewStepsParameter { get; } = PreviewStepsParameterWithDefault("the request's, else 1");
 
-    /// <summary>The <c>preview_steps</c> parameter of a strategy with a tuned default of its own (used instead of the request's).</summary>
+    /// <summary>The <c>preview_steps</c> parameter of a strategy with a tuned default of its own (used when the request sets none).</summary>
     public static StrategyParameter PreviewStepsParameterWithDefault(string @default) =>
         new(PreviewStepsName, @default, "j: score mid-trajectory nodes on a preview of j deterministic steps to a clean sample (1 = the raw x0-prediction); its NFE is counted");
 

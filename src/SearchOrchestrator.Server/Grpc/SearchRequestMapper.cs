@@ -79,7 +79,7 @@ internal static class SearchRequestMapper
                 MaxDecoderCalls = budget is { HasMaxDecoderCalls: true } ? budget.MaxDecoderCalls : null,
             },
             Candidates = request.Candidates == 0 ? 1 : request.Candidates,
-            PreviewSteps = request.PreviewSteps == 0 ? 1 : request.PreviewSteps,
+            PreviewSteps = !request.HasPreviewSteps ? null : request.PreviewSteps == 0 ? 1 : request.PreviewSteps,
             Sampler = Sampler(request.MaskedSampler),
             Prompt = request.Tokens.Count == 0 ? null : new TokenPrompt([.. request.Tokens], request.Clamped.Count == 0 ? null : [.. request.Clamped]),
         };

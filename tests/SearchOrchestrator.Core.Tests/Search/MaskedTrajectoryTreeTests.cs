@@ -239,7 +239,7 @@ public sealed class MaskedTrajectoryTreeTests : IAsyncDisposable
             Steps = 8,
             Seed = 5,
             Sampler = MaskedProcess.DefaultSettings.With(SamplerParameters.Temperature, 0),
-            Strategy = new DfsStrategy([2, 4], Threshold: 5, RecurDepth: 2, MaxBacktracks: 3, Judge: judge),
+            Strategy = new DfsStrategy([2, 4], Threshold: 5, RecurDepth: 2, MaxBacktracks: 3, PreviewSteps: judge == DfsJudge.Prediction ? 1 : null, Judge: judge),
             Verifiers = ["token-count"],
         });
 

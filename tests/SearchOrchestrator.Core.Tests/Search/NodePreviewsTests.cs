@@ -49,12 +49,28 @@ public sealed class NodePreviewsTests
     }
 
     [Fact]
+    public async Task RunAsync_RequestPreviewSteps_OverridesAStrategysTunedDefaultButNotItsOwnValue()
+    {
+        await using var engine = Engine();
+        var tuned = new BfsStrategy(4, [4, 10], BfsMode.Prune, Width: 2); // preview_steps unset: the request's, else 3
+
+        var byDefault = await engine.RunAsync(Request(tuned));
+        var raw = await engine.RunAsync(Request(tuned) with { PreviewSteps = 1 });
+        var own = await engine.RunAsync(Request(tuned with { PreviewSteps = 3 }) with { PreviewSteps = 1 });
+
+        // 4 particles evaluated at steps 4 and 10 of 12: 4·3 + 4·min(3, 2) preview NFE with j = 3.
+        Assert.Equal((20L, 0L, 20L), (byDefault.Cost.PreviewNfe, raw.Cost.PreviewNfe, own.Cost.PreviewNfe));
+        Assert.Equal(tuned.Plan(Request(tuned).ToPlanContext()).PreviewNfe, NfeRange.Exactly(20));
+        Assert.Equal(tuned.Plan((Request(tuned) with { PreviewSteps = 1 }).ToPlanContext()).PreviewNfe, NfeRange.Exactly(0));
+    }
+
+    [Fact]
     public async Task RunAsync_OnePreviewStep_IsTodaysScoringOfTheRawPrediction()
     {
         await using var engine = Engine();
         var strategy = new BfsStrategy(4, [3, 6], Temperature: 0.05);
 
-        var plain = await engine.RunAsync(Request(strategy) with { Candidates = 4 });
+        var plain = await engine.RunAsync(Request(strategy) with { Candidates = 4, PreviewSteps = 1 });
         var one = await engine.RunAsync(Request(strategy with { PreviewSteps = 1 }) with { Candidates = 4, PreviewSteps = 1 });
 
         Assert.Equal(0, one.Cost.PreviewNfe);
@@ -68,7 +84,7 @@ public sealed class NodePreviewsTests
     {
         await using var engine = Engine();
         // A threshold no score falls below: DFS never backtracks, so the previews are the only difference.
-        var strategy = new DfsStrategy([3, 6, 9], -1e30, 2, 4);
+        var strategy = new DfsStrategy([3, 6, 9], -1e30, 2, 4, PreviewSteps: 1);
 
         var plain = await engine.RunAsync(Request(strategy));
         var previewed = await engine.RunAsync(Request(strategy with { PreviewSteps = 4 }));

@@ -112,7 +112,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task Dfs_LowScores_BacktrackAndKeepTheBestAttempt()
     {
-        var result = await RunAsync(new DfsStrategy([5, 10], Threshold: 10, RecurDepth: 3, MaxBacktracks: 4));
+        var result = await RunAsync(new DfsStrategy([5, 10], Threshold: 10, RecurDepth: 3, MaxBacktracks: 4, PreviewSteps: 1));
 
         // An unreachable threshold spends every backtrack: 20 steps plus four re-advances of three steps.
         Assert.Equal(20 + (4 * 3), result.Cost.Nfe);
@@ -125,7 +125,7 @@ public sealed class StrategyTests
     public async Task Dfs_EscalateWhileRetriesFail_DoublesHowFarEachGoesBack(bool escalate, long nfe)
     {
         // A flat verifier: no retry ever scores better, so every one fails.
-        var result = await RunFlatAsync(new DfsStrategy([5, 10], Threshold: 1, RecurDepth: 1, MaxBacktracks: 4, Escalate: escalate), new SearchBudget());
+        var result = await RunFlatAsync(new DfsStrategy([5, 10], Threshold: 1, RecurDepth: 1, MaxBacktracks: 4, PreviewSteps: 1, Escalate: escalate), new SearchBudget());
 
         Assert.Equal(nfe, result.Cost.Nfe);
         Assert.True(Assert.Single(result.Candidates).Complete);
@@ -135,7 +135,7 @@ public sealed class StrategyTests
     public async Task Dfs_UnderABudget_BacktracksOnlyWithWhatFinishingLeaves()
     {
         // 30 NFE: after step 5 the path needs 15 to finish, so three backtracks of 3 and one of 1 fit; none at step 10.
-        var result = await RunFlatAsync(new DfsStrategy([5, 10], Threshold: 1, RecurDepth: 3, MaxBacktracks: 10), new SearchBudget { MaxNfe = 30 });
+        var result = await RunFlatAsync(new DfsStrategy([5, 10], Threshold: 1, RecurDepth: 3, MaxBacktracks: 10, PreviewSteps: 1), new SearchBudget { MaxNfe = 30 });
 
         Assert.Equal(30, result.Cost.Nfe);
         Assert.True(Assert.Single(result.Candidates).Complete);
@@ -163,7 +163,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task Bfs_Prune_KeepsTheTopWidthAndRefillsToK()
     {
-        var result = await RunAsync(new BfsStrategy(4, [10], BfsMode.Prune, Width: 2), candidates: 4);
+        var result = await RunAsync(new BfsStrategy(4, [10], BfsMode.Prune, Width: 2, PreviewSteps: 1), candidates: 4);
 
         // Four particles to step 10; the best two forked twice each (eta > 0: no renoise); four finish.
         Assert.Equal((4 * 10) + (4 * 10), result.Cost.Nfe);
@@ -184,7 +184,7 @@ public sealed class StrategyTests
     [Fact]
     public async Task SearchOverPaths_Rounds_AdvanceByBackwardMinusForward()
     {
-        var result = await RunAsync(new SearchOverPathsStrategy(Candidates: 2, Continuations: 2, StartStep: 10, Forward: 2, Backward: 6));
+        var result = await RunAsync(new SearchOverPathsStrategy(Candidates: 2, Continuations: 2, StartStep: 10, Forward: 2, Backward: 6, PreviewSteps: 1));
 
         // 2 roots to step 10, then rounds 10→8→14, 14→12→18, 18→16→20: 4 continuations each time.
         Assert.Equal((2 * 10) + (4 * 6) + (4 * 6) + (4 * 4), result.Cost.Nfe);

@@ -99,6 +99,26 @@ public sealed class StrategyCostAgreementTests(StrategyServerFixture server) : I
         Assert.Equal(estimate.Nfe, cost.Nfe);
     }
 
+    [Theory]
+    [InlineData(null, 3 * (3 + 3))] // unset: bfs's tuned default, 3 steps
+    [InlineData(1, 0)]               // the request's j reaches a strategy that sets none: raw predictions
+    [InlineData(0, 0)]               // 0 reads as 1, as before the field had presence
+    [InlineData(2, 3 * (2 + 2))]
+    public async Task EstimateAndGenerate_RequestPreviewStepsPresentOrNot_OverridesTheStrategysDefault(int? previewSteps, long previewNfe)
+    {
+        var request = Request("bfs", """{"particles": 3, "evaluate_at": [4, 8], "mode": "prune", "width": 1}""", 12, 0.5);
+        if (previewSteps is { } j)
+        {
+            request.PreviewSteps = j;
+        }
+
+        var estimate = await Client.EstimateAsync(request);
+        var cost = (await Client.GenerateAsync(request)).Cost;
+
+        Assert.Equal((previewNfe, previewNfe), (estimate.PreviewNfe, cost.PreviewNfe));
+        Assert.Equal((3 * 12) + previewNfe, cost.Nfe);
+    }
+
     [Fact]
     public async Task Estimate_SharedPrefixK4At25Of50UnderEtaZero_Is129Exactly()
     {
