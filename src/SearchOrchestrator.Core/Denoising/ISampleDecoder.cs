@@ -16,6 +16,29 @@ public sealed record DecoderDescription
 
     /// <summary>The VAE's scaling factor: the denoiser works on latents × this, the decoder takes latents ÷ this.</summary>
     public required double ScalingFactor { get; init; }
+
+    /// <summary>
+    /// What a decoder's graph takes for <paramref name="count"/> latents: each ÷ <see cref="ScalingFactor"/>. Throws when
+    /// <paramref name="latents"/> or <paramref name="images"/> is too short for them.
+    /// </summary>
+    public float[] LatentSamples(int count, ReadOnlySpan<float> latents, int images)
+    {
+        var latent = LatentShape.ElementCount;
+        var image = ImageShape.ElementCount;
+        if (count < 1 || latents.Length < count * latent || images < count * image)
+        {
+            throw new ArgumentException($"Decoding {count} latent(s) for '{Name}' needs {count * latent} latent values and room for {count * image} pixels.", nameof(count));
+        }
+
+        var scaled = new float[count * latent];
+        var factor = (float)ScalingFactor;
+        for (var i = 0; i < scaled.Length; i++)
+        {
+            scaled[i] = latents[i] / factor; // correctly rounded, as a vectorised division is
+        }
+
+        return scaled;
+    }
 }
 
 /// <summary>

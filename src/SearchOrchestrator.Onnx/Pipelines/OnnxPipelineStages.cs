@@ -89,16 +89,7 @@ internal sealed class OnnxVaeDecoder(InferenceSession session, DecoderDescriptio
     public Task DecodeAsync(int count, ReadOnlyMemory<float> latents, Memory<float> images, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var latent = Description.LatentShape.ElementCount;
-        var image = Description.ImageShape.ElementCount;
-        if (count < 1 || latents.Length < count * latent || images.Length < count * image)
-        {
-            throw new ArgumentException($"Decoding {count} latent(s) for '{Description.Name}' needs {count * latent} latent values and room for {count * image} pixels.", nameof(count));
-        }
-
-        var scaled = new float[count * latent];
-        System.Numerics.Tensors.TensorPrimitives.Divide(latents.Span[..scaled.Length], (float)Description.ScalingFactor, scaled);
-        return DecodeLatentSamplesAsync(count, scaled, images, cancellationToken);
+        return DecodeLatentSamplesAsync(count, Description.LatentSamples(count, latents.Span, images.Length), images, cancellationToken);
     }
 
     /// <summary>Runs the graph as exported: <c>latent_sample</c> (latents already ÷ the scaling factor) → <c>sample</c>.</summary>

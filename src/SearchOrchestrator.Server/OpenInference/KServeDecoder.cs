@@ -43,15 +43,7 @@ public sealed class KServeDecoder : ISampleDecoder
     internal async Task<LinkTrafficSample> DecodeMeasuredAsync(int count, ReadOnlyMemory<float> latents, Memory<float> images, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var latent = Description.LatentShape.ElementCount;
-        var image = Description.ImageShape.ElementCount;
-        if (count < 1 || latents.Length < count * latent || images.Length < count * image)
-        {
-            throw new ArgumentException($"Decoding {count} latent(s) for '{Description.Name}' needs {count * latent} latent values and room for {count * image} pixels.", nameof(count));
-        }
-
-        var scaled = new float[count * latent];
-        System.Numerics.Tensors.TensorPrimitives.Divide(latents.Span[..scaled.Length], (float)Description.ScalingFactor, scaled);
+        var scaled = Description.LatentSamples(count, latents.Span, images.Length);
         var request = new ModelInferRequest { ModelName = Remote.Name, ModelVersion = Remote.Version };
         request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = Remote.Input, Datatype = OpenInferenceDatatypes.Fp32, Shape = { Description.LatentShape.WithBatch(count) } });
         request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = Remote.Output });

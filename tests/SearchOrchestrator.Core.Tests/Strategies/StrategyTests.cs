@@ -9,9 +9,10 @@ namespace SearchOrchestrator.Core.Tests.Strategies;
 /// <summary>Shared checks every strategy must pass, run against the analytic Gaussian denoiser and a mean verifier.</summary>
 public sealed class StrategyTests
 {
-    private static async Task<SearchResult> RunAsync(ISearchStrategy strategy, ulong seed = 11, double eta = 0.5, int candidates = 1)
+    private static async Task<SearchResult> RunAsync(ISearchStrategy strategy, ulong seed = 11, double eta = 0.5, int candidates = 1, IVerifier? verifier = null, SearchBudget? budget = null)
     {
-        await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1), elements: 4), new MeanVerifier()));
+        verifier ??= new MeanVerifier();
+        await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1), elements: 4), verifier));
         return await engine.RunAsync(new SearchRequest
         {
             Model = "gaussian-data",
@@ -20,26 +21,13 @@ public sealed class StrategyTests
             Eta = eta,
             Seed = seed,
             Strategy = strategy,
-            Verifiers = ["mean"],
+            Verifiers = [verifier.Name],
             Candidates = candidates,
+            Budget = budget ?? new(),
         });
     }
 
-    private static async Task<SearchResult> RunFlatAsync(ISearchStrategy strategy, SearchBudget budget)
-    {
-        await using var engine = new SearchEngine(new FakeModels(new GaussianDataDenoiser(new(0, 1), elements: 4), new FlatVerifier()));
-        return await engine.RunAsync(new SearchRequest
-        {
-            Model = "gaussian-data",
-            Condition = "1",
-            Steps = 20,
-            Eta = 0.5,
-            Seed = 11,
-            Strategy = strategy,
-            Verifiers = ["flat"],
-            Budget = budget,
-        });
-    }
+    private static Task<SearchResult> RunFlatAsync(ISearchStrategy strategy, SearchBudget budget) => RunAsync(strategy, verifier: new FlatVerifier(), budget: budget);
 
     public static TheoryData<string> Names() => [.. StrategyNames.All];
 
