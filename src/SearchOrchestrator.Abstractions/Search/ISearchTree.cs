@@ -3,7 +3,7 @@ namespace SearchOrchestrator.Search;
 /// <summary>
 /// The tree of trajectories of one search as a strategy sees it, and the only way a strategy touches the denoiser and
 /// the verifiers: <see cref="CreateRoot()"/>, <see cref="AdvanceAsync(IReadOnlyList{ISearchNode}, int, CancellationToken)"/>,
-/// <see cref="Fork"/>, <see cref="Renoise"/>, <see cref="VerifyAsync(IReadOnlyList{ISearchNode}, int?, CancellationToken)"/>
+/// <see cref="Fork(ISearchNode, int)"/>, <see cref="Renoise"/>, <see cref="VerifyAsync(IReadOnlyList{ISearchNode}, int?, CancellationToken)"/>
 /// and <see cref="Prune"/>. Strategies write plain async code against it; the engine's batchers turn the awaits of every
 /// search into few large batches, and where a node's state lives and where its steps run is the engine's business.
 /// Every node passed in must be one of this tree's, not pruned.
@@ -50,6 +50,14 @@ public interface ISearchTree
     /// <see cref="InvalidRequestException"/>.
     /// </summary>
     IReadOnlyList<ISearchNode> Fork(ISearchNode node, int k);
+
+    /// <summary>
+    /// fork(node, k) whose children are renoised back <paramref name="renoiseSteps"/> steps (at most to step 0) with their
+    /// own noise, under any sampler: under η &gt; 0 a plain fork's children share the node's state and differ only by
+    /// the small noise each later step draws, so they stay close; renoised children start apart (for a masked model each
+    /// re-masks its own cells). Each child pays the renoised steps again. 0 is <see cref="Fork(ISearchNode, int)"/>.
+    /// </summary>
+    IReadOnlyList<ISearchNode> Fork(ISearchNode node, int k, int renoiseSteps);
 
     /// <summary>
     /// renoise(node, j): a child at the earlier, noisier step j = <paramref name="toStep"/> drawn from the forward kernel

@@ -99,14 +99,19 @@ internal sealed class TrajectoryTree : ISearchTree
         return AddRoot(pivot, similarity);
     }
 
-    /// <inheritdoc cref="ISearchTree.Fork"/>
-    public IReadOnlyList<Node> Fork(Node node, int k)
+    /// <inheritdoc cref="ISearchTree.Fork(ISearchNode, int)"/>
+    public IReadOnlyList<Node> Fork(Node node, int k) => Fork(node, k, 0);
+
+    /// <inheritdoc cref="ISearchTree.Fork(ISearchNode, int, int)"/>
+    public IReadOnlyList<Node> Fork(Node node, int k, int renoiseSteps)
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(renoiseSteps);
         RequireLive(node);
-        var (start, step) = IsStochastic ? (ChildStart.Copy, node.StepIndex)
-            : node.StepIndex == 0 ? (ChildStart.Prior, 0)
+        var (start, step) = node.StepIndex == 0 && (renoiseSteps > 0 || !IsStochastic) ? (ChildStart.Prior, 0)
+            : renoiseSteps > 0 ? (ChildStart.ForkRenoise, Math.Max(0, node.StepIndex - renoiseSteps))
+            : IsStochastic ? (ChildStart.Copy, node.StepIndex)
             : (ChildStart.ForkRenoise, Math.Max(0, node.StepIndex - ForkRenoiseSteps));
         if (start == ChildStart.Prior)
         {
@@ -251,6 +256,8 @@ internal sealed class TrajectoryTree : ISearchTree
     ISearchNode ISearchTree.CreateRoot(ISearchNode pivot, double similarity) => CreateRoot(Own(pivot), similarity);
 
     IReadOnlyList<ISearchNode> ISearchTree.Fork(ISearchNode node, int k) => Fork(Own(node), k);
+
+    IReadOnlyList<ISearchNode> ISearchTree.Fork(ISearchNode node, int k, int renoiseSteps) => Fork(Own(node), k, renoiseSteps);
 
     ISearchNode ISearchTree.Renoise(ISearchNode node, int toStep) => Renoise(Own(node), toStep);
 

@@ -7,7 +7,9 @@ namespace SearchOrchestrator.Strategies;
 /// <c>shared_prefix</c>: one trajectory to step s, forked into k, each finished, the best kept. Costs
 /// m = k − (k−1)·s/N runs instead of k. A fork schedule forks by a factor at each of several steps.
 /// With no fork step given (<c>fork_at: auto</c>) it asks the engine's calibration for the latest step at which
-/// siblings of this model and condition still differ.
+/// siblings of this model and condition still differ. With <c>renoise</c> = r each fork renoises its children back r
+/// steps with their own noise, also under η &gt; 0, so they start apart instead of sharing the fork's state (each pays
+/// the r steps again).
 /// </summary>
 public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy>
 {
@@ -36,6 +38,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
             new("k", "4", "branches"),
             new("fork_at", "auto|<step> (default auto)", "the fork step, or auto: the latest step at which siblings still differ, calibrated per model and condition"),
             new("fork_schedule", "<step>:<factor>,… (instead of k and fork_at)", "forks by each factor at each step"),
+            new("renoise", "0 (the request's fork_renoise_steps under η = 0)", "steps each fork renoises its children back with their own noise, under any η: siblings start apart (each pays the steps again)"),
         ],
         (p, _) => Create(p));
 
@@ -48,6 +51,9 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
     /// <summary>The fork schedule: (step, factor) pairs.</summary>
     public IReadOnlyList<(int Step, int Factor)> Schedule { get; }
 
+    /// <summary>Steps each fork renoises its children back under any sampler; 0: a plain fork (renoised only under η = 0, by the request's <c>fork_renoise_steps</c>).</summary>
+    public int RenoiseSteps { get; init; }
+
     /// <inheritdoc />
     public string Name => StrategyNames.SharedPrefix;
 
@@ -58,6 +64,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
     public void Validate(int steps)
     {
         StrategyArguments.AtLeast(Name, "k", K, 1);
+        StrategyArguments.AtLeast(Name, "renoise", RenoiseSteps, 0);
         var previous = -1;
         foreach (var (step, factor) in Schedule)
         {
@@ -73,7 +80,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
     }
 
     /// <summary>
-    /// Live trajectories step from fork to fork; each fork under η = 0 adds its renoised steps per child. With
+    /// Live trajectories step from fork to fork; each fork renoised (under η = 0, or by <c>renoise</c>) adds its renoised steps per child. With
     /// <c>fork_at: auto</c> the calibrated step is unknown up front: anywhere from 0 to N − 1.
     /// </summary>
     public CostPlan Plan(PlanContext context)
@@ -83,10 +90,10 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
         if (ForkAt is null)
         {
             var latest = n - 1;
-            var min = latest + ((long)K * (1 + context.RenoisedAt(latest)));
-            // A fork at step s costs s + k·(N − s + back(s)): most at s = back (= 0 under η > 0).
-            var max = ((long)K * n) + context.RenoisedAt(latest);
-            return new(new NfeRange(Math.Min(min, max), Math.Max(min, max)), new NfeRange((long)K * n, (long)K * (n + context.RenoisedAt(latest))),
+            var min = latest + ((long)K * (1 + Back(context, latest)));
+            // A fork at step s costs s + k·(N − s + back(s)): most at s = back (= 0 under η > 0 without renoise).
+            var max = ((long)K * n) + Back(context, latest);
+            return new(new NfeRange(Math.Min(min, max), Math.Max(min, max)), new NfeRange((long)K * n, (long)K * (n + Back(context, latest))),
                 $"fork_at: auto forks {K} ways at a calibrated step between 0 and {latest}; a first request per model and condition also pays the calibration.")
             {
                 CalibratesForkStep = true,
@@ -98,7 +105,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
         {
             nfe += live * (step - at);
             path += step - at;
-            var back = context.RenoisedAt(step);
+            var back = Back(context, step);
             live *= factor;
             nfe += live * back;
             path += back;
@@ -107,9 +114,9 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
 
         nfe += live * (n - at);
         path += n - at;
-        var renoise = context.ForkRenoiseSteps;
+        var renoise = Schedule.Count == 1 ? Back(context, Schedule[0].Step) : 0;
         var basis = Schedule.Count == 1
-            ? FormattableString.Invariant($"one trajectory to step {ForkAt}, forked {K} ways: m = k − (k−1)·s/N = {K} − {K - 1}·{ForkAt}/{n}{(renoise > 0 ? $", plus {renoise} renoised step(s) per child under η = 0" : string.Empty)}.")
+            ? FormattableString.Invariant($"one trajectory to step {ForkAt}, forked {K} ways: m = k − (k−1)·s/N = {K} − {K - 1}·{ForkAt}/{n}{(renoise > 0 ? $", plus {renoise} renoised step(s) per child{(RenoiseSteps > 0 ? string.Empty : " under η = 0")}" : string.Empty)}.")
             : $"a fork schedule of {Schedule.Count} forks to {K} leaves.";
         return new(NfeRange.Exactly(nfe), NfeRange.Exactly(live * path), basis);
     }
@@ -133,7 +140,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
                 break; // the budget stopped the prefix: return what there is
             }
 
-            live = [.. live.SelectMany(n => tree.Fork(n, factor))];
+            live = [.. live.SelectMany(n => tree.Fork(n, factor, RenoiseSteps))];
         }
 
         await tree.AdvanceAsync(live, tree.Steps, cancellationToken).ConfigureAwait(false);
@@ -146,11 +153,15 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
         return new StrategyOutcome(live, schedule.Count > 0 ? schedule[0].Step : null);
     }
 
+    /// <summary>The steps a fork at <paramref name="step"/> renoises each child back: <see cref="RenoiseSteps"/> when set, else the request's (under η = 0); none at the root.</summary>
+    private int Back(PlanContext context, int step) => RenoiseSteps > 0 ? Math.Min(RenoiseSteps, step) : context.RenoisedAt(step);
+
     private static SharedPrefixStrategy Create(StrategyParameters p)
     {
+        var renoise = p.Int("renoise", 0);
         if (!p.Has("fork_schedule"))
         {
-            return new SharedPrefixStrategy(p.Int("k", 4), p.Text("fork_at", "auto").Trim() == "auto" ? null : p.Int("fork_at", 0));
+            return new SharedPrefixStrategy(p.Int("k", 4), p.Text("fork_at", "auto").Trim() == "auto" ? null : p.Int("fork_at", 0)) { RenoiseSteps = renoise };
         }
 
         if (p.Has("k") || p.Has("fork_at"))
@@ -158,7 +169,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
             throw new InvalidRequestException("strategy.fork_schedule", $"{StrategyNames.SharedPrefix}: give either fork_schedule or k and fork_at, not both.");
         }
 
-        return new SharedPrefixStrategy(p.Get<IReadOnlyList<(int, int)>>("fork_schedule", [], ParseSchedule, "a list of step:factor pairs such as 10:2,30:2"));
+        return new SharedPrefixStrategy(p.Get<IReadOnlyList<(int, int)>>("fork_schedule", [], ParseSchedule, "a list of step:factor pairs such as 10:2,30:2")) { RenoiseSteps = renoise };
     }
 
     private static IReadOnlyList<(int, int)> ParseSchedule(string text) =>

@@ -161,6 +161,7 @@ internal static class SearchRequestMapper
             case GenerateRequest.StrategyOneofCase.SharedPrefix:
                 Set("k", request.SharedPrefix.HasK, request.SharedPrefix.K);
                 Set("fork_at", request.SharedPrefix.HasForkAt, request.SharedPrefix.ForkAt);
+                Set("renoise", request.SharedPrefix.HasRenoise, request.SharedPrefix.Renoise);
                 break;
             case GenerateRequest.StrategyOneofCase.Bfs:
                 Set("particles", request.Bfs.HasParticles, request.Bfs.Particles);

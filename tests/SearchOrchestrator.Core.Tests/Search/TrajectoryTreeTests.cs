@@ -104,6 +104,33 @@ public sealed class TrajectoryTreeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Fork_WithRenoiseUnderEta_ChildrenStartApartThatManyStepsBack()
+    {
+        var tree = Tree(eta: 0.5);
+        var root = tree.CreateRoot();
+        await tree.AdvanceAsync(root, 6);
+
+        var children = tree.Fork(root, 3, renoiseSteps: 4);
+
+        Assert.All(children, c => Assert.Equal(2, c.StepIndex));
+        Assert.Equal(3, children.Select(c => string.Join(',', c.State.ToArray())).Distinct().Count());
+        await tree.AdvanceAsync(children, 10);
+        Assert.Equal(6 + (3 * 8), tree.Nfe);
+    }
+
+    [Fact]
+    public void Fork_WithRenoisePastTheRoot_StopsAtStepZero()
+    {
+        var tree = Tree(eta: 0.5);
+        var root = tree.CreateRoot();
+
+        var children = tree.Fork(root, 2, renoiseSteps: 3);
+
+        Assert.All(children, c => Assert.Equal(0, c.StepIndex));
+        Assert.NotEqual(children[0].State.ToArray(), children[1].State.ToArray());
+    }
+
+    [Fact]
     public void Fork_DeterministicSamplerAtTheRoot_DrawsFreshPriorNoise()
     {
         var tree = Tree(eta: 0);

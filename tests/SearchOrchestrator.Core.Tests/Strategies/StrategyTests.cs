@@ -170,6 +170,43 @@ public sealed class StrategyTests
     }
 
     [Fact]
+    public async Task SharedPrefix_RenoiseUnderEta_ChildrenRestartEarlierAndPayTheSteps()
+    {
+        var strategy = new SharedPrefixStrategy(3, 10) { RenoiseSteps = 4 };
+
+        var result = await RunAsync(strategy, candidates: 3);
+        var plan = strategy.Plan(new PlanContext(20, ForkRenoiseSteps: 0));
+
+        // One trajectory to step 10; each of 3 children renoised back to step 6 (η = 0.5 renoises nothing by itself) and run to 20.
+        Assert.Equal(10 + (3 * 14), result.Cost.Nfe);
+        Assert.Equal(NfeRange.Exactly(10 + (3 * 14)), plan.Nfe);
+        Assert.Equal(3 * 24, result.Cost.NfeIndependent);
+        Assert.Equal(NfeRange.Exactly(3 * 24), plan.Independent);
+        Assert.Equal(3, result.Candidates.Select(c => string.Join(',', c.Sample)).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task SharedPrefix_RenoiseTwice_IsDeterministic()
+    {
+        var first = await RunAsync(new SharedPrefixStrategy(3, 10) { RenoiseSteps = 4 }, candidates: 3);
+        var second = await RunAsync(new SharedPrefixStrategy(3, 10) { RenoiseSteps = 4 }, candidates: 3);
+        var plain = await RunAsync(new SharedPrefixStrategy(3, 10), candidates: 3);
+
+        Assert.Equal(first.Candidates.Select(c => c.Sample), second.Candidates.Select(c => c.Sample));
+        Assert.NotEqual(first.Candidates[0].Sample, plain.Candidates[0].Sample);
+    }
+
+    [Fact]
+    public void SharedPrefix_NegativeRenoise_IsRefusedNamingRenoise()
+    {
+        var strategy = StrategyCatalog.BuiltIn.Create(StrategyNames.SharedPrefix, new Dictionary<string, string> { ["fork_at"] = "10", ["renoise"] = "-1" }, 20);
+
+        var error = Assert.Throws<InvalidRequestException>(() => strategy.Validate(20));
+
+        Assert.Equal("strategy.renoise", error.Argument);
+    }
+
+    [Fact]
     public async Task SearchOverPaths_Rounds_AdvanceByBackwardMinusForward()
     {
         var result = await RunAsync(new SearchOverPathsStrategy(Candidates: 2, Continuations: 2, StartStep: 10, Forward: 2, Backward: 6, PreviewSteps: 1));

@@ -22,6 +22,7 @@ public sealed class StrategyCostAgreementTests(StrategyServerFixture server) : I
         {
             data.Add("best_of_n", """{"n": 3}""", 12, eta, true);
             data.Add("shared_prefix", """{"fork_schedule": ["3:2", "8:3"]}""", 12, eta, true);
+            data.Add("shared_prefix", """{"k": 3, "fork_at": 8, "renoise": 3}""", 12, eta, true);
             data.Add("shared_prefix", """{"k": 3}""", 10, eta, false); // fork_at auto calibrates first: thousands of NFE
             data.Add("bfs", """{"particles": 4, "evaluate_at": [4, 8], "mode": "prune", "width": 2}""", 12, eta, true);
             data.Add("bfs", """{"particles": 4, "evaluate_at": [4, 8], "temperature": 0.05}""", 12, eta, true);
