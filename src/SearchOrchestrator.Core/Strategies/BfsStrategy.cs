@@ -37,6 +37,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
             new("temperature", "0.1", "τ of the resampling softmax"),
             new("width", "1", "w, the survivors when pruning"),
             StrategyArguments.PreviewStepsParameterWithDefault("the request's, else 3"),
+            StrategyArguments.RenoiseParameter,
         ],
         (p, steps) => new BfsStrategy(
             p.Int("particles", 3),
@@ -44,10 +45,16 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
             p.Enum("mode", BfsMode.Resample),
             p.Double("temperature", 0.1),
             p.Int("width", 1),
-            StrategyArguments.PreviewSteps(p)));
+            StrategyArguments.PreviewSteps(p))
+        {
+            RenoiseSteps = p.Int(StrategyArguments.RenoiseName, 0),
+        });
 
     /// <summary>Evaluations preview this many steps when neither the strategy nor the request sets preview_steps (tuned on the counting bench).</summary>
     public const int DefaultPreviewSteps = 3;
+
+    /// <summary>Steps each fork renoises its children back under any sampler (<see cref="ISearchTree.Fork(ISearchNode, int, int)"/>); 0: plain forks.</summary>
+    public int RenoiseSteps { get; init; }
 
     /// <inheritdoc />
     public string Name => StrategyNames.Bfs;
@@ -71,17 +78,18 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
         }
 
         StrategyArguments.PreviewSteps(Name, PreviewSteps);
+        StrategyArguments.AtLeast(Name, StrategyArguments.RenoiseName, RenoiseSteps, 0);
     }
 
     /// <summary>
-    /// A range: K particles throughout; a continuation drawn c &gt; 1 times is forked (renoised under η = 0), and which
+    /// A range: K particles throughout; a continuation drawn c &gt; 1 times is forked (renoised under η = 0 or by <c>renoise</c>), and which
     /// are depends on scores. Dropped particles end at their evaluation step; prune mode drops exactly K − w, resampling
     /// drops 0 … K − 1. Each evaluation previews all K particles.
     /// </summary>
     public CostPlan Plan(PlanContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        long k = Particles, n = context.Steps, renoise = context.ForkRenoiseSteps;
+        long k = Particles, n = context.Steps, renoise = RenoiseSteps > 0 ? RenoiseSteps : context.ForkRenoiseSteps;
         var nfe = new NfeRange(k * n, (k * n) + (EvaluateAt.Count * k * renoise));
         var pruneWidth = Math.Min(Width, Particles);
         long dropped = 0, droppedMax = 0;
@@ -128,7 +136,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
                 }
 
                 // One continuation is the particle itself; several are forks of it, and it stops where they branch.
-                next.AddRange(counts[i] == 1 ? [scored[i]] : tree.Fork(scored[i], counts[i]));
+                next.AddRange(counts[i] == 1 ? [scored[i]] : tree.Fork(scored[i], counts[i], RenoiseSteps));
             }
 
             live = next;

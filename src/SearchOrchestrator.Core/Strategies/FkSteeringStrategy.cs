@@ -43,6 +43,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
             new("resample_every", "N/5", "steps between resampling steps"),
             new("adaptive", "false", "resample only when the effective sample size is below k/2"),
             StrategyArguments.PreviewStepsParameter,
+            StrategyArguments.RenoiseParameter,
         ],
         (p, steps) => new FkSteeringStrategy(
             p.Int("particles", 4),
@@ -50,7 +51,13 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
             p.Double("lambda", 10),
             p.Int("resample_every", StrategyArguments.Fifth(steps)),
             p.Bool("adaptive", false),
-            StrategyArguments.PreviewSteps(p)));
+            StrategyArguments.PreviewSteps(p))
+        {
+            RenoiseSteps = p.Int(StrategyArguments.RenoiseName, 0),
+        });
+
+    /// <summary>Steps each fork renoises its children back under any sampler (<see cref="ISearchTree.Fork(ISearchNode, int, int)"/>); 0: plain forks.</summary>
+    public int RenoiseSteps { get; init; }
 
     /// <inheritdoc />
     public string Name => StrategyNames.FkSteering;
@@ -64,17 +71,18 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
         StrategyArguments.AtLeast(Name, "particles", Particles, 1);
         StrategyArguments.Within(Name, "resample_every", ResampleEvery, 1, Math.Max(1, steps - 1));
         StrategyArguments.PreviewSteps(Name, PreviewSteps);
+        StrategyArguments.AtLeast(Name, StrategyArguments.RenoiseName, RenoiseSteps, 0);
         if (!(Lambda >= 0 && double.IsFinite(Lambda)))
         {
             throw new InvalidRequestException("strategy.lambda", $"{Name}: lambda must be a finite number >= 0, got {Lambda}.");
         }
     }
 
-    /// <summary>A range: k particles throughout; resampling forks the drawn ones (renoised under η = 0) and drops 0 … k − 1, depending on the potentials.</summary>
+    /// <summary>A range: k particles throughout; resampling forks the drawn ones (renoised under η = 0 or by <c>renoise</c>) and drops 0 … k − 1, depending on the potentials.</summary>
     public CostPlan Plan(PlanContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        long k = Particles, n = context.Steps, renoise = context.ForkRenoiseSteps;
+        long k = Particles, n = context.Steps, renoise = RenoiseSteps > 0 ? RenoiseSteps : context.ForkRenoiseSteps;
         var resamples = StrategyArguments.Every(ResampleEvery, context.Steps);
         long droppedMax = resamples.Sum(step => (k - 1) * (step + (renoise * resamples.Count)));
         var previews = resamples.Sum(step => k * context.PreviewNfe(PreviewSteps, step));
@@ -174,7 +182,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
             }
             else
             {
-                next.AddRange(tree.Fork(particles[i].Node, counts[i]).Select(child => new Particle(child, [.. particles[i].Rewards])));
+                next.AddRange(tree.Fork(particles[i].Node, counts[i], RenoiseSteps).Select(child => new Particle(child, [.. particles[i].Rewards])));
             }
         }
 

@@ -58,6 +58,13 @@ internal static class StrategyArguments
 
     private const string PreviewStepsName = "preview_steps";
 
+    /// <summary>The name of the forks' <c>renoise</c> parameter.</summary>
+    public const string RenoiseName = "renoise";
+
+    /// <summary>The <c>renoise</c> parameter of strategies that fork resampled particles.</summary>
+    public static StrategyParameter RenoiseParameter { get; } =
+        new(RenoiseName, "0 (the request's fork_renoise_steps under η = 0)", "steps each fork renoises its children back with their own noise, under any η: copies of a resampled particle start apart (each pays the steps again)");
+
     /// <summary>N/5, at least 1: the default spacing of evaluation steps.</summary>
     public static int Fifth(int steps) => Math.Max(1, steps / 5);
 

@@ -170,6 +170,7 @@ internal static class SearchRequestMapper
                 Set("temperature", request.Bfs.HasTemperature, request.Bfs.Temperature);
                 Set("width", request.Bfs.HasWidth, request.Bfs.Width);
                 Set("preview_steps", request.Bfs.HasPreviewSteps, request.Bfs.PreviewSteps);
+                Set("renoise", request.Bfs.HasRenoise, request.Bfs.Renoise);
                 break;
             case GenerateRequest.StrategyOneofCase.Dfs:
                 Steps("evaluate_at", request.Dfs.EvaluateAt);
@@ -212,6 +213,7 @@ internal static class SearchRequestMapper
                 Set("resample_every", request.FkSteering.HasResampleEvery, request.FkSteering.ResampleEvery);
                 p["adaptive"] = request.FkSteering.Adaptive ? "true" : "false";
                 Set("preview_steps", request.FkSteering.HasPreviewSteps, request.FkSteering.PreviewSteps);
+                Set("renoise", request.FkSteering.HasRenoise, request.FkSteering.Renoise);
                 break;
             case GenerateRequest.StrategyOneofCase.Named:
                 if (string.IsNullOrEmpty(name))

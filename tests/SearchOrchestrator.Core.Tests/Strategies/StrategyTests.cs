@@ -160,6 +160,32 @@ public sealed class StrategyTests
     }
 
     [Fact]
+    public async Task Bfs_PruneWithRenoise_ForkedSurvivorsPayTheRenoisedSteps()
+    {
+        var strategy = new BfsStrategy(4, [10], BfsMode.Prune, Width: 2, PreviewSteps: 1) { RenoiseSteps = 3 };
+
+        var result = await RunAsync(strategy, candidates: 4);
+
+        // Four particles to step 10; the best two forked twice each, every child renoised back to step 7; four finish.
+        Assert.Equal((4 * 10) + (4 * 13), result.Cost.Nfe);
+        Assert.InRange(result.Cost.Nfe, strategy.Plan(new PlanContext(20, ForkRenoiseSteps: 0)).Nfe.Min, strategy.Plan(new PlanContext(20, ForkRenoiseSteps: 0)).Nfe.Max);
+        Assert.Equal(4, result.Candidates.Select(c => string.Join(',', c.Sample)).Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData(StrategyNames.Bfs)]
+    [InlineData(StrategyNames.FkSteering)]
+    [InlineData(StrategyNames.SharedPrefix)]
+    public void Create_NegativeRenoise_IsRefusedNamingRenoise(string name)
+    {
+        var strategy = StrategyCatalog.BuiltIn.Create(name, new Dictionary<string, string> { ["fork_at"] = "10", ["renoise"] = "-1" }.Where(p => name == StrategyNames.SharedPrefix || p.Key == "renoise").ToDictionary(), 20);
+
+        var error = Assert.Throws<InvalidRequestException>(() => strategy.Validate(20));
+
+        Assert.Equal("strategy.renoise", error.Argument);
+    }
+
+    [Fact]
     public async Task SharedPrefix_ForkSchedule_ForksAtEveryStep()
     {
         var result = await RunAsync(new SharedPrefixStrategy([(5, 2), (10, 3)]), candidates: 6);
@@ -194,16 +220,6 @@ public sealed class StrategyTests
 
         Assert.Equal(first.Candidates.Select(c => c.Sample), second.Candidates.Select(c => c.Sample));
         Assert.NotEqual(first.Candidates[0].Sample, plain.Candidates[0].Sample);
-    }
-
-    [Fact]
-    public void SharedPrefix_NegativeRenoise_IsRefusedNamingRenoise()
-    {
-        var strategy = StrategyCatalog.BuiltIn.Create(StrategyNames.SharedPrefix, new Dictionary<string, string> { ["fork_at"] = "10", ["renoise"] = "-1" }, 20);
-
-        var error = Assert.Throws<InvalidRequestException>(() => strategy.Validate(20));
-
-        Assert.Equal("strategy.renoise", error.Argument);
     }
 
     [Fact]
