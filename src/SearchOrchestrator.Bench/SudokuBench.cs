@@ -54,7 +54,7 @@ internal static class SudokuBench
         var (perLevel, only, concurrency) = (settings.Seeds, settings.Strategies, settings.Concurrency);
         var puzzles = Puzzles(perLevel, BenchSplits.PuzzleSeed(settings.Split));
         var n = settings.Steps;
-        var configs = Configurations(n).Where(c => only is null || only.Contains(c.Name)).ToList();
+        var configs = (settings.Rows is { } rows ? [.. rows.Select(FromRow)] : Configurations(n)).Where(c => only is null || only.Contains(c.Name)).ToList();
         if (configs.Count == 0)
         {
             throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
@@ -184,6 +184,49 @@ internal static class SudokuBench
         ];
     }
 
+    /// <summary>
+    /// A <c>--row</c>: <c>sampler.temperature</c>, <c>sampler.top_k</c>, <c>sampler.top_p</c>, <c>sampler.threshold</c> (numbers) and
+    /// <c>sampler.policy</c>, <c>sampler.remask</c> (names) change the single pass's greedy sampler; <c>budget</c> is the
+    /// most NFE in multiples of N; every other pair is the strategy's.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">A sampler key is unknown, or a number or the budget does not parse.</exception>
+    internal static Row FromRow(SearchConfiguration row)
+    {
+        const string Prefix = "sampler.";
+        string[] numbers = [SamplerParameters.Temperature, SamplerParameters.TopK, SamplerParameters.TopP, SamplerParameters.Threshold];
+        string[] names = [SamplerParameters.Policy, SamplerParameters.Remask];
+        var sampler = Greedy;
+        int? budget = null;
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in row.Parameters)
+        {
+            if (key == "budget")
+            {
+                budget = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var times) && times > 0
+                    ? times
+                    : throw new InvalidRequestException("row", $"--row {row.Name}: budget must be a positive whole multiple of N, got {CallerInput.Quote(value)}.");
+            }
+            else if (!key.StartsWith(Prefix, StringComparison.Ordinal))
+            {
+                parameters[key] = value;
+            }
+            else if (numbers.Contains(key[Prefix.Length..]))
+            {
+                sampler = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
+                    ? sampler.With(key[Prefix.Length..], number)
+                    : throw new InvalidRequestException("row", $"--row {row.Name}: {key} must be a number, got {CallerInput.Quote(value)}.");
+            }
+            else
+            {
+                sampler = names.Contains(key[Prefix.Length..])
+                    ? sampler.With(key[Prefix.Length..], value)
+                    : throw new InvalidRequestException("row", $"--row {row.Name}: unknown sampler key {CallerInput.Quote(key)}; use one of: {string.Join(", ", numbers.Concat(names).Select(k => Prefix + k))}.");
+            }
+        }
+
+        return new Row(row.Name, parameters, sampler, budget);
+    }
+
     /// <summary>One row of the table: a strategy, its parameters and sampler, and a budget in multiples of N (none when null).</summary>
-    private sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);
+    internal sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);
 }
