@@ -173,11 +173,12 @@ internal static class SudokuBench
             new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Greedy.With(SamplerParameters.Temperature, 1.0)),
             new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
             // Escalating constraint backtracking: each retry at a step that does no better goes back twice as far (from one
-            // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more)
-            // and 6×.
+            // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more),
+            // 6× and 8× (a mean within 4×).
             new(StrategyNames.Dfs, Escalating(), GreedyRandomRemask, 4),
             new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 4),
             new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 6),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 8),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
