@@ -54,7 +54,7 @@ internal static class SudokuBench
         var (perLevel, only, concurrency) = (settings.Seeds, settings.Strategies, settings.Concurrency);
         var puzzles = Puzzles(perLevel, BenchSplits.PuzzleSeed(settings.Split));
         var n = settings.Steps;
-        var configs = Configurations(n).Where(c => only is null || only.Contains(c.Name)).ToList();
+        var configs = (settings.Rows is { } rows ? [.. rows.Select(FromRow)] : Configurations(n)).Where(c => only is null || only.Contains(c.Name)).ToList();
         if (configs.Count == 0)
         {
             throw new InvalidRequestException("strategies", $"--strategies names none of: {string.Join(", ", StrategyNames.All)}.");
@@ -173,17 +173,61 @@ internal static class SudokuBench
             new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.125), ["max_backtracks"] = Backtracks(n, 0.125), ["judge"] = "state" }, Greedy.With(SamplerParameters.Temperature, 1.0)),
             new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
             // Escalating constraint backtracking: each retry at a step that does no better goes back twice as far (from one
-            // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more)
-            // and 6×.
+            // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more),
+            // 6× and 8× (a mean within 4×).
             new(StrategyNames.Dfs, Escalating(), GreedyRandomRemask, 4),
             new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 4),
             new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 6),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 8),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
         ];
     }
 
+    /// <summary>
+    /// A <c>--row</c>: <c>sampler.temperature</c>, <c>sampler.top_k</c>, <c>sampler.top_p</c>, <c>sampler.threshold</c> (numbers) and
+    /// <c>sampler.policy</c>, <c>sampler.remask</c> (names) change the single pass's greedy sampler; <c>budget</c> is the
+    /// most NFE in multiples of N; every other pair is the strategy's.
+    /// </summary>
+    /// <exception cref="InvalidRequestException">A sampler key is unknown, or a number or the budget does not parse.</exception>
+    internal static Row FromRow(SearchConfiguration row)
+    {
+        const string Prefix = "sampler.";
+        string[] numbers = [SamplerParameters.Temperature, SamplerParameters.TopK, SamplerParameters.TopP, SamplerParameters.Threshold];
+        string[] names = [SamplerParameters.Policy, SamplerParameters.Remask];
+        var sampler = Greedy;
+        int? budget = null;
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in row.Parameters)
+        {
+            if (key == "budget")
+            {
+                budget = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var times) && times > 0
+                    ? times
+                    : throw new InvalidRequestException("row", $"--row {row.Name}: budget must be a positive whole multiple of N, got {CallerInput.Quote(value)}.");
+            }
+            else if (!key.StartsWith(Prefix, StringComparison.Ordinal))
+            {
+                parameters[key] = value;
+            }
+            else if (numbers.Contains(key[Prefix.Length..]))
+            {
+                sampler = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
+                    ? sampler.With(key[Prefix.Length..], number)
+                    : throw new InvalidRequestException("row", $"--row {row.Name}: {key} must be a number, got {CallerInput.Quote(value)}.");
+            }
+            else
+            {
+                sampler = names.Contains(key[Prefix.Length..])
+                    ? sampler.With(key[Prefix.Length..], value)
+                    : throw new InvalidRequestException("row", $"--row {row.Name}: unknown sampler key {CallerInput.Quote(key)}; use one of: {string.Join(", ", numbers.Concat(names).Select(k => Prefix + k))}.");
+            }
+        }
+
+        return new Row(row.Name, parameters, sampler, budget);
+    }
+
     /// <summary>One row of the table: a strategy, its parameters and sampler, and a budget in multiples of N (none when null).</summary>
-    private sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);
+    internal sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);
 }

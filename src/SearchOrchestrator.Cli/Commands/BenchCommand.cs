@@ -170,7 +170,7 @@ internal static class BenchCommand
         var split = new Option<string>("--split") { Description = "tuning (seeds 1…S; Sudoku: the puzzles of generator seed 20261124) or held-out (seeds 1,000,001…; Sudoku: generator seed 20261201): defaults are tuned on tuning only.", DefaultValueFactory = _ => "tuning" };
         split.AcceptOnlyFromAmong("tuning", "held-out");
         var previewSteps = new Option<int?>("--preview-steps") { Description = "The requests' preview steps j: strategies that set none score mid-trajectory nodes on previews of j steps (1 = raw x0-predictions); default each strategy's own (bfs 3, dfs 3, search_over_paths 2, else 1)." };
-        var rows = new Option<string[]>("--row") { Description = "A row to run instead of the built-in list: '<strategy> key=value …', the parameters as 'searchorch strategies' lists them (repeatable)." };
+        var rows = new Option<string[]>("--row") { Description = "A row to run instead of the built-in list: '<strategy> key=value …', the parameters as 'searchorch strategies' lists them (repeatable). Sudoku rows also take sampler.temperature|top_k|top_p|threshold|policy|remask=… (over the greedy single pass) and budget=<multiple of N>." };
         var command = new Command("search", "Accuracy against NFE for every strategy, with a plot: on the counting task judged by the object counter, on a text-to-image family (--model shapes-t2i) over twelve fixed prompts judged by the compositional judge.")
         {
             model, verifier, seeds, steps, guidance, eta, only, concurrency, split, previewSteps, rows,

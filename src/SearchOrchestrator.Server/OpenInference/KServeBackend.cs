@@ -49,9 +49,6 @@ public sealed class KServeBackend : IStatelessBackend, IDecoderBackend
     /// <summary>The model name link probes address: no server should have it.</summary>
     public const string ProbeModel = "searchorchestrator.link-probe";
 
-    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
-    private const int GrpcMessagePrefix = 5;
-
     private readonly KServeEndpoint _endpoint;
     private readonly WorkerOptions _options;
     private readonly Dictionary<string, DenoiserBatcher> _batchers;

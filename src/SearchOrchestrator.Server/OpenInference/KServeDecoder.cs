@@ -14,9 +14,6 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// </summary>
 public sealed class KServeDecoder : ISampleDecoder
 {
-    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
-    private const int GrpcMessagePrefix = 5;
-
     private readonly KServeEndpoint _endpoint;
     private readonly string _what;
 
@@ -49,11 +46,7 @@ public sealed class KServeDecoder : ISampleDecoder
         request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = Remote.Output });
         request.RawInputContents.Add(TensorCodec.Encode<float>(scaled));
 
-        var time = _endpoint.Time;
-        var started = time.GetTimestamp();
-        var response = await KServeEndpoint.CallAsync(_what, "ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
-        var traffic = new LinkTrafficSample(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
-        _endpoint.Traffic.Record(traffic.BytesSent, traffic.BytesReceived, traffic.Elapsed);
+        var (response, traffic) = await _endpoint.InferAsync(_what, request, cancellationToken).ConfigureAwait(false);
 
         var pixels = KServeReplies.ReadFp32(response, Remote.Output, Description.ImageShape.WithBatch(count), problem => new KServeBackendException($"{_what}: malformed ModelInfer reply: {problem}."));
         var bad = TensorCodec.FirstNonFinite(pixels);

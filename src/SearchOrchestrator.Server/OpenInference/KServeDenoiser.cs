@@ -14,9 +14,6 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// </summary>
 public sealed class KServeDenoiser : IDenoiser
 {
-    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
-    private const int GrpcMessagePrefix = 5;
-
     private readonly KServeEndpoint _endpoint;
     private readonly RemoteModel _remote;
     private readonly string _what;
@@ -65,11 +62,7 @@ public sealed class KServeDenoiser : IDenoiser
         request.RawInputContents.Add(TensorCodec.Encode<float>(batch.Times.Span[..n]));
         request.RawInputContents.Add(TensorCodec.Encode<long>(batch.Conditions.Span[..n]));
 
-        var time = _endpoint.Time;
-        var started = time.GetTimestamp();
-        var response = await KServeEndpoint.CallAsync(_what, "ModelInfer", c => _endpoint.Client.ModelInferAsync(request, _endpoint.Headers, _endpoint.Deadline(_endpoint.Options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
-        var traffic = new LinkTrafficSample(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, time.GetElapsedTime(started));
-        _endpoint.Traffic.Record(traffic.BytesSent, traffic.BytesReceived, traffic.Elapsed);
+        var (response, traffic) = await _endpoint.InferAsync(_what, request, cancellationToken).ConfigureAwait(false);
 
         var prediction = ReadPrediction(response, _remote.Shape("prediction", shape));
         var bad = TensorCodec.FirstNonFinite(prediction);

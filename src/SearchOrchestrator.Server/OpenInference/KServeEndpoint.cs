@@ -54,6 +54,9 @@ public sealed class KServeEndpoint : IDisposable
 
     internal TimeProvider Time { get; }
 
+    /// <summary>gRPC frames each message with a 1-byte compression flag and a 4-byte length.</summary>
+    internal const int GrpcMessagePrefix = 5;
+
     internal Metadata Headers => Options.ApiKey is { Length: > 0 } key ? new Metadata { { "x-api-key", key } } : [];
 
     /// <summary>
@@ -193,7 +196,6 @@ public sealed class KServeEndpoint : IDisposable
     /// <exception cref="KServeBackendException">A probe failed for a reason other than the expected refusal.</exception>
     internal async Task ProbeLinkAsync(string what, SearchOrchestrator.Links.LinkCostModel link, int repeats, IEnumerable<int> sizes, CancellationToken cancellationToken)
     {
-        const int GrpcMessagePrefix = 5;
         for (var r = 0; r < repeats; r++)
         {
             var started = Time.GetTimestamp();
@@ -227,6 +229,20 @@ public sealed class KServeEndpoint : IDisposable
     public void Dispose() => _ownedChannel?.Dispose();
 
     internal DateTime Deadline(TimeSpan timeout) => Time.GetUtcNow().UtcDateTime + timeout;
+
+    /// <summary>
+    /// One <c>ModelInfer</c> with the call deadline (<see cref="KServeEndpointOptions.CallTimeout"/>), its bytes as framed
+    /// on the wire and its time recorded on <see cref="Traffic"/>.
+    /// </summary>
+    /// <exception cref="KServeBackendException">The call failed or timed out.</exception>
+    internal async Task<(ModelInferResponse Response, LinkTrafficSample Traffic)> InferAsync(string what, ModelInferRequest request, CancellationToken cancellationToken)
+    {
+        var started = Time.GetTimestamp();
+        var response = await CallAsync(what, "ModelInfer", c => Client.ModelInferAsync(request, Headers, Deadline(Options.CallTimeout), c), cancellationToken).ConfigureAwait(false);
+        var traffic = new LinkTrafficSample(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, Time.GetElapsedTime(started));
+        Traffic.Record(traffic.BytesSent, traffic.BytesReceived, traffic.Elapsed);
+        return (response, traffic);
+    }
 
     /// <summary>
     /// Makes one call, mapping its failure to a <see cref="KServeBackendException"/>; with <paramref name="notFoundHint"/>,

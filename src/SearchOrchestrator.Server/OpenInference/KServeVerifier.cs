@@ -26,9 +26,6 @@ namespace SearchOrchestrator.Server.OpenInference;
 /// </summary>
 public sealed class KServeVerifier : IRemoteVerifier, IDisposable
 {
-    // gRPC frames each message with a 1-byte compression flag and a 4-byte length.
-    private const int GrpcMessagePrefix = 5;
-
     private readonly KServeVerifierOptions _options;
     private readonly KServeEndpoint _endpoint;
     private readonly VerifierScoring _scoring;
@@ -213,7 +210,7 @@ public sealed class KServeVerifier : IRemoteVerifier, IDisposable
             throw;
         }
 
-        var transfer = new Transfer(request.CalculateSize() + GrpcMessagePrefix, response.CalculateSize() + GrpcMessagePrefix, clock.GetElapsedTime(started));
+        var transfer = new Transfer(request.CalculateSize() + KServeEndpoint.GrpcMessagePrefix, response.CalculateSize() + KServeEndpoint.GrpcMessagePrefix, clock.GetElapsedTime(started));
         _endpoint.Traffic.Record(transfer.BytesSent, transfer.BytesReceived, transfer.Time);
         Link.RecordUsage(transfer);
         var (values, width) = ReadOutput(response, n);

@@ -81,6 +81,34 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Search_SudokuRows_RunTheGivenSamplerWithinTheBudget()
+    {
+        var (exit, stdout, stderr) = await SearchorchProcess.RunAsync(
+            "bench", "search", "--model", "sudoku", "--steps", "4", "--seeds", "1", "--out", _output.FullName,
+            "--row", "best_of_n n=1",
+            "--row", "dfs evaluate_at=1,2,3 threshold=-0.5 recur_depth=1 max_backtracks=32 judge=state escalate=true sampler.temperature=1 sampler.remask=random budget=3");
+
+        Assert.True(exit == 0, stderr);
+        var rows = stdout.Split('\n').Where(l => l.StartsWith("| best_of_n |", StringComparison.Ordinal) || l.StartsWith("| dfs |", StringComparison.Ordinal))
+            .Select(l => l.Split('|', StringSplitOptions.TrimEntries)).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(("n=1", "T=0, confidence, remask confidence", "4.0"), (rows[0][2], rows[0][3], rows[0][4]));
+        Assert.Equal("evaluate_at=1,2,3, threshold=-0.5, recur_depth=1, max_backtracks=32, judge=state, escalate=true, budget 3N", rows[1][2]);
+        Assert.Equal("T=1, confidence, remask random", rows[1][3]);
+        // Six puzzles, none allowed more than 3 × 4 NFE, each at least one pass.
+        Assert.InRange(double.Parse(rows[1][4], System.Globalization.CultureInfo.InvariantCulture), 4, 12);
+    }
+
+    [Fact]
+    public async Task Search_SudokuRowWithAnUnknownSamplerKey_FailsNamingTheKeys()
+    {
+        var (exit, _, stderr) = await SearchorchProcess.RunAsync("bench", "search", "--model", "sudoku", "--steps", "4", "--seeds", "1", "--row", "best_of_n n=1 sampler.heat=1", "--quiet", "--out", _output.FullName);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--row best_of_n: unknown sampler key 'sampler.heat'; use one of: sampler.temperature, sampler.top_k, sampler.top_p, sampler.threshold, sampler.policy, sampler.remask.", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Search_RowWithoutEquals_FailsNamingTheOption()
     {
         var (exit, _, stderr) = await SearchorchProcess.RunAsync("bench", "search", "--row", "bfs particles", "--quiet", "--out", _output.FullName);

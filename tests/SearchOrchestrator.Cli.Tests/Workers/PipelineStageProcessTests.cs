@@ -48,16 +48,8 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
     [InlineData(WorkerModes.Resident)]
     public async Task RunAsync_DenoiserOnAWorkerDecoderHere_ReturnsTheAllLocalImages(string mode)
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request());
-        await using var pool = Pool(new WorkerOptions { Mode = mode, UseLocal = false });
-        await pool.JoinAsync(_denoiser.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        var result = await RunBesideAnAllLocalSearchAsync(new WorkerOptions { Mode = mode, UseLocal = false }, pool => pool.JoinAsync(_denoiser.Url));
 
-        var result = await engine.RunAsync(Request());
-
-        AssertSameImages(reference, result);
-        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
-        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
         Assert.Equal(0, result.Cost.ReplayNfe);
         var link = Assert.Single(result.Cost.Links);
         Assert.Equal((_denoiser.Url, StageNames.Denoiser), (link.Link, link.Stage));
@@ -95,36 +87,22 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_DecoderOnAWorkerDenoiserHere_ReturnsTheAllLocalImagesWithTheDecoderTraffic()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request());
-        await using var pool = Pool(new WorkerOptions { DecoderPlacement = DecoderPlacements.Workers });
-        await pool.JoinAsync(_decoder.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        var result = await RunBesideAnAllLocalSearchAsync(new WorkerOptions { DecoderPlacement = DecoderPlacements.Workers }, pool => pool.JoinAsync(_decoder.Url));
 
-        var result = await engine.RunAsync(Request());
-
-        AssertSameImages(reference, result);
-        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
-        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
-        var link = Assert.Single(result.Cost.Links);
-        Assert.Equal((_decoder.Url, StageNames.Decoder), (link.Link, link.Stage));
-        // One entry per decoded latent (its share of a batched Decode call): each latent went there and its image came back.
-        Assert.Equal(result.Cost.DecoderCalls, link.Calls);
-        Assert.True(link.BytesSent >= result.Cost.DecoderCalls * 4 * 8 * 8 * sizeof(float), $"{link.BytesSent} B sent");
-        Assert.True(link.BytesReceived >= result.Cost.DecoderCalls * 3 * 16 * 16 * sizeof(float), $"{link.BytesReceived} B received");
+        AssertOnlyTheDecoderTraffic(result);
     }
 
     [Fact]
     public async Task RunAsync_DenoiserAndDecoderOnTwoWorkers_ReturnsTheAllLocalImagesWithBothStagesTraffic()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request());
-        await using var pool = Pool(new WorkerOptions { UseLocal = false, DecoderPlacement = DecoderPlacements.Workers });
-        await pool.JoinAsync(_decoder.Url);
-        await pool.JoinAsync(_denoiser.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
+        var result = await RunBesideAnAllLocalSearchAsync(
+            new WorkerOptions { UseLocal = false, DecoderPlacement = DecoderPlacements.Workers },
+            async pool =>
+            {
+                await pool.JoinAsync(_decoder.Url);
+                await pool.JoinAsync(_denoiser.Url);
+            });
 
-        var result = await engine.RunAsync(Request());
-
-        AssertSameImages(reference, result);
         Assert.Equal(
             [(_decoder.Url, StageNames.Decoder), (_denoiser.Url, StageNames.Denoiser)],
             result.Cost.Links.Select(l => (l.Link, l.Stage)).OrderBy(l => l.Stage, StringComparer.Ordinal));
@@ -133,16 +111,11 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_ResidentOnAWorkerServingBothStages_DecodesWhereTheLatentsAreSendingOnlyHandles()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request());
         await using var both = await WorkerProcess.StartWithModelsAsync(Pipelines);
-        await using var pool = Pool(new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, DecoderPlacement = DecoderPlacements.Workers });
-        await pool.JoinAsync(both.Url);
-        await using var engine = new SearchEngine(_models, workers: pool);
 
-        var result = await engine.RunAsync(Request());
+        var result = await RunBesideAnAllLocalSearchAsync(
+            new WorkerOptions { Mode = WorkerModes.Resident, UseLocal = false, DecoderPlacement = DecoderPlacements.Workers }, pool => pool.JoinAsync(both.Url));
 
-        AssertSameImages(reference, result);
-        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
         var decoder = result.Cost.Links.Single(l => l.Stage == StageNames.Decoder);
         Assert.Equal(both.Url, decoder.Link);
         // Each Decode call sends the model (9 B), the session (35 B), and its handles packed (3 B + 1 B a handle below
@@ -156,23 +129,12 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
     [Fact]
     public async Task RunAsync_DecoderOnAKServeServerDenoiserHere_ReturnsTheAllLocalImagesWithTheDecoderTraffic()
     {
-        var reference = await new SearchEngine(_models).RunAsync(Request());
-        await using var pool = Pool(new WorkerOptions { DecoderPlacement = DecoderPlacements.Workers });
         // The decoder worker's own Open Inference Protocol service serves tiny-sd/vae_decoder as diffusers exports it.
-        Assert.True(pool.Add(await KServeBackend.ConnectAsync(KServeDecoderEndpoint(_decoder.Url), _ => null, pool.Options, localDecoder: Decoder)));
-        await using var engine = new SearchEngine(_models, workers: pool);
+        var result = await RunBesideAnAllLocalSearchAsync(
+            new WorkerOptions { DecoderPlacement = DecoderPlacements.Workers },
+            async pool => Assert.True(pool.Add(await KServeBackend.ConnectAsync(KServeDecoderEndpoint(_decoder.Url), _ => null, pool.Options, localDecoder: Decoder))));
 
-        var result = await engine.RunAsync(Request());
-
-        AssertSameImages(reference, result);
-        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
-        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
-        var link = Assert.Single(result.Cost.Links);
-        Assert.Equal((_decoder.Url, StageNames.Decoder), (link.Link, link.Stage));
-        // One entry per decoded latent (its share of a batched ModelInfer): each latent went there and its image came back.
-        Assert.Equal(result.Cost.DecoderCalls, link.Calls);
-        Assert.True(link.BytesSent >= result.Cost.DecoderCalls * 4 * 8 * 8 * sizeof(float), $"{link.BytesSent} B sent");
-        Assert.True(link.BytesReceived >= result.Cost.DecoderCalls * 3 * 16 * 16 * sizeof(float), $"{link.BytesReceived} B received");
+        AssertOnlyTheDecoderTraffic(result);
     }
 
     [Fact]
@@ -269,6 +231,35 @@ public sealed class PipelineStageProcessTests : IAsyncLifetime
             await app.StopAsync();
             await app.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// Runs <see cref="Request"/> all here, then through a pool of <paramref name="options"/> that <paramref name="join"/>
+    /// fills; checks both return the same images for the same NFE and decoder calls, and returns the placed search's result.
+    /// </summary>
+    private async Task<SearchResult> RunBesideAnAllLocalSearchAsync(WorkerOptions options, Func<WorkerPool, Task> join)
+    {
+        var reference = await new SearchEngine(_models).RunAsync(Request());
+        await using var pool = Pool(options);
+        await join(pool);
+        await using var engine = new SearchEngine(_models, workers: pool);
+
+        var result = await engine.RunAsync(Request());
+
+        AssertSameImages(reference, result);
+        Assert.Equal(reference.Cost.Nfe, result.Cost.Nfe);
+        Assert.Equal(reference.Cost.DecoderCalls, result.Cost.DecoderCalls);
+        return result;
+    }
+
+    /// <summary>One link, the decoder worker's decoder stage, with an entry per decoded latent (its share of a batched call): each latent went there and its image came back.</summary>
+    private void AssertOnlyTheDecoderTraffic(SearchResult result)
+    {
+        var link = Assert.Single(result.Cost.Links);
+        Assert.Equal((_decoder.Url, StageNames.Decoder), (link.Link, link.Stage));
+        Assert.Equal(result.Cost.DecoderCalls, link.Calls);
+        Assert.True(link.BytesSent >= result.Cost.DecoderCalls * 4 * 8 * 8 * sizeof(float), $"{link.BytesSent} B sent");
+        Assert.True(link.BytesReceived >= result.Cost.DecoderCalls * 3 * 16 * 16 * sizeof(float), $"{link.BytesReceived} B received");
     }
 
     private static WorkerPool Pool(WorkerOptions options) =>
