@@ -155,7 +155,7 @@ public sealed class GenerateCommandTests : IDisposable
     [Theory]
     [InlineData("--strategy beam", "searchorch: error: unknown strategy 'beam'; use one of: best_of_n, shared_prefix, bfs, dfs, search_over_paths, zero_order, fk_steering.")]
     [InlineData("--param evaluate_at=30", "searchorch: error: bfs: evaluate_at must be strictly increasing steps between 1 and 9, got [30].")]
-    [InlineData("--param depth=3", "searchorch: error: bfs has no parameter 'depth'; its parameters are: particles=3, evaluate_at=<steps> (default every N/5), mode=resample|prune, temperature=0.1, width=1, preview_steps=the request's, else 3.")]
+    [InlineData("--param depth=3", "searchorch: error: bfs has no parameter 'depth'; its parameters are: particles=3, evaluate_at=<steps> (default every N/5), mode=resample|prune, temperature=0.1, width=1, preview_steps=the request's, else 3, renoise=0 (the request's fork_renoise_steps under η = 0).")]
     [InlineData("--verifier none", "searchorch: error: strategy 'bfs' needs at least one verifier to score with.")]
     [InlineData("--verifier nope", "searchorch: error: no verifier named 'nope' in the model repository; available: count-verifier, count-verifier-t, shapes-t2i-verifier.")]
     public async Task Generate_BadSearchArgument_PrintsOneLineNamingIt(string change, string expected)
