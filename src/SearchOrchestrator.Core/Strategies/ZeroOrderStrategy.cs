@@ -15,13 +15,13 @@ public sealed record ZeroOrderStrategy(int Neighbours, double Similarity, int It
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.ZeroOrder,
-        "a pivot noise and K neighbours of it, denoised and scored; the best becomes the pivot (zero-order search). On the counting bench it loses to best_of_n at equal NFE (BENCHMARKS.md 3; not retuned with count-verifier-t).",
+        "a pivot noise and K neighbours of it, denoised and scored; the best becomes the pivot (zero-order search). Defaults tuned with count-verifier-t: 4x one trajectory, level with best_of_n n=4 on the held-out counting seeds (BENCHMARKS.md 3b).",
         [
             new("neighbours", "3", "K, neighbours per iteration"),
-            new("similarity", "0.9", "λ, the neighbours' similarity to the pivot noise, 0 to 1"),
-            new("iterations", "3", "iterations after the first pivot"),
+            new("similarity", "0.7", "λ, the neighbours' similarity to the pivot noise, 0 to 1"),
+            new("iterations", "1", "iterations after the first pivot"),
         ],
-        (p, _) => new ZeroOrderStrategy(p.Int("neighbours", 3), p.Double("similarity", 0.9), p.Int("iterations", 3)));
+        (p, _) => new ZeroOrderStrategy(p.Int("neighbours", 3), p.Double("similarity", 0.7), p.Int("iterations", 1)));
 
     /// <inheritdoc />
     public string Name => StrategyNames.ZeroOrder;
