@@ -135,7 +135,10 @@ internal static class SudokuBench
         string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
 
     private static string Describe(SamplerSettings sampler) =>
-        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}, {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}");
+        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}")
+        + (sampler.Number(SamplerParameters.TopK, 0) is > 0 and var k ? FormattableString.Invariant($", top_k {k}") : string.Empty)
+        + (sampler.Number(SamplerParameters.TopP, 1) is > 0 and < 1 and var p ? FormattableString.Invariant($", top_p {p}") : string.Empty)
+        + $", {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}";
 
     /// <summary>
     /// The single pass; every strategy at about 3–4× its NFE, drawing tokens at temperature 2; the forking and
@@ -174,11 +177,11 @@ internal static class SudokuBench
             new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
             // Escalating constraint backtracking: each retry at a step that does no better goes back twice as far (from one
             // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more),
-            // 6× and 8× (a mean within 4×).
+            // 6× and 8× (a mean within 4×); tokens at T = 1.25, chosen on the tuning split.
             new(StrategyNames.Dfs, Escalating(), GreedyRandomRemask, 4),
-            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 4),
-            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 6),
-            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 8),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.25), 4),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.25), 6),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.25), 8),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
