@@ -49,7 +49,8 @@ internal static class SudokuBench
         return puzzles;
     }
 
-    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, SearchSettings settings, Bench.BenchProgress progress, CancellationToken cancellationToken)
+    /// <summary>Runs every row over the split's puzzles and writes the table (and its rows as <c>sudoku</c> results) to <paramref name="report"/>.</summary>
+    public static async Task RunAsync(SearchEngine engine, DenoiserDescription model, SearchSettings settings, BenchReport report, BenchProgress progress, CancellationToken cancellationToken)
     {
         var (perLevel, only, concurrency) = (settings.Seeds, settings.Strategies, settings.Concurrency);
         var puzzles = Puzzles(perLevel, BenchSplits.PuzzleSeed(settings.Split));
@@ -61,10 +62,11 @@ internal static class SudokuBench
         }
 
         var givens = puzzles.Select(p => p.Puzzle.Count(ch => ch != '.')).ToList();
-        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuVerifier.ConflictsName} for judge=state); solved = no violated constraint; {Environment.ProcessorCount} cores");
-        Console.WriteLine();
-        Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
-        Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
+        report.Paragraph($"{model.Name}: {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuVerifier.ConflictsName} for judge=state); solved = no violated constraint.");
+        var outcomes = new List<SudokuRow>();
+        var table = new MarkdownTable([
+            "strategy", "parameters", "sampler", "mean NFE", "NFE / N", "solved", "solve rate", .. Levels.Select(l => $"{l} givens"), "mean wall time per search",
+        ]);
         var bar = progress.Start("bench search (sudoku)", configs.Count * puzzles.Count);
         for (var c = 0; c < configs.Count; c++)
         {
@@ -82,7 +84,7 @@ internal static class SudokuBench
                 // A configuration the engine refuses (several greedy roots would duplicate a trajectory) is reported as a
                 // row; the others still run.
                 bar.Advance(puzzles.Count);
-                Console.WriteLine($"| {name} | {described} | {Describe(sampler)} | refused: {ex.Message.Replace('|', '/')} |{string.Concat(Enumerable.Repeat(" |", 3 + Levels.Count))}");
+                table.Add([name, described, Describe(sampler), $"refused: {ex.Message}", .. Enumerable.Repeat(string.Empty, 4 + Levels.Count)]);
                 continue;
             }
 
@@ -116,12 +118,16 @@ internal static class SudokuBench
             var meanNfe = results.Average(r => (double)r.Cost.Nfe);
             var solvedCount = results.Count(r => r.Solved);
             var perLevelRates = Levels.Select(l => results.Where(r => r.Level == l).ToList()).Select(g => g.Count == 0 ? "-" : FormattableString.Invariant($"{100.0 * g.Count(r => r.Solved) / g.Count:0}%"));
-            Console.WriteLine(FormattableString.Invariant(
-                $"| {name} | {described} | {Describe(sampler)} | {meanNfe:0.0} | {meanNfe / n:0.00} | {solvedCount}/{results.Length} | {100.0 * solvedCount / results.Length:0.0}% | {string.Join(" | ", perLevelRates)} | {results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s |"));
+            table.Add([
+                name, described, Describe(sampler), I($"{meanNfe:0.0}"), I($"{meanNfe / n:0.00}"), I($"{solvedCount}/{results.Length}"), I($"{100.0 * solvedCount / results.Length:0.0}%"),
+                .. perLevelRates, I($"{results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s"),
+            ]);
+            outcomes.Add(new SudokuRow(name, described, Describe(sampler), meanNfe, meanNfe / n, solvedCount, results.Length));
         }
 
         bar.Finish();
-        return 0;
+        report.Table(table);
+        report.Results("sudoku", new { settings.Split, Puzzles = puzzles.Count, Steps = n, Rows = outcomes });
     }
 
     /// <summary>
@@ -230,6 +236,11 @@ internal static class SudokuBench
 
         return new Row(row.Name, parameters, sampler, budget);
     }
+
+    private static string I(FormattableString text) => FormattableString.Invariant(text);
+
+    /// <summary>One row's result: its strategy, parameters and sampler as the table shows them, mean NFE, and puzzles solved of those run.</summary>
+    private sealed record SudokuRow(string Strategy, string Parameters, string Sampler, double MeanNfe, double NfeOverN, int Solved, int Puzzles);
 
     /// <summary>One row of the table: a strategy, its parameters and sampler, and a budget in multiples of N (none when null).</summary>
     internal sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);
