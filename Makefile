@@ -51,7 +51,7 @@ models-deps: ## Install Debian's python3-torch and python3-onnx (needs root)
 	@$(PYTHON) -c "import torch, onnx, numpy" 2>/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-torch python3-onnx python3-numpy; }
 
 models: models-deps ## Retrain every embedded model and the shapes-t2i family from fixed seeds (see models/README.md)
-	cd models/training && $(PYTHON) train_count_verifier.py && $(PYTHON) train_counting.py && $(PYTHON) train_count_verifier_t.py --threads 1 && $(PYTHON) train_sudoku.py --max-seconds 7200
+	cd models/training && $(PYTHON) train_count_verifier.py && $(PYTHON) train_counting.py && $(PYTHON) train_count_verifier_t.py --threads 1 && $(PYTHON) train_sudoku.py --max-seconds 7200 && $(PYTHON) train_sudoku.py --resume ../sudoku/checkpoint.pt --steps 1400 --lr 1e-3 --max-seconds 7200
 	cd models/training && $(PYTHON) train_shapes_t2i.py
 	$(MAKE) evaluate
 

@@ -129,8 +129,8 @@ internal static class SearchBench
         var description = stages?.Description ?? context.Models.GetDenoiser(settings.Model).Description;
         if (description.Process is Processes.MaskedProcess)
         {
-            // Token models are judged by solving puzzles, not by counting: the Sudoku bench prints its own table.
-            await SudokuBench.RunAsync(engine, description, settings, context.Progress, cancellationToken).ConfigureAwait(false);
+            // Token models are judged by solving puzzles, not by counting: the Sudoku bench writes its own table.
+            await SudokuBench.RunAsync(engine, description, settings, context.Report, context.Progress, cancellationToken).ConfigureAwait(false);
             return [];
         }
 

@@ -49,7 +49,8 @@ internal static class SudokuBench
         return puzzles;
     }
 
-    public static async Task<int> RunAsync(SearchEngine engine, DenoiserDescription model, SearchSettings settings, Bench.BenchProgress progress, CancellationToken cancellationToken)
+    /// <summary>Runs every row over the split's puzzles and writes the table (and its rows as <c>sudoku</c> results) to <paramref name="report"/>.</summary>
+    public static async Task RunAsync(SearchEngine engine, DenoiserDescription model, SearchSettings settings, BenchReport report, BenchProgress progress, CancellationToken cancellationToken)
     {
         var (perLevel, only, concurrency) = (settings.Seeds, settings.Strategies, settings.Concurrency);
         var puzzles = Puzzles(perLevel, BenchSplits.PuzzleSeed(settings.Split));
@@ -61,10 +62,11 @@ internal static class SudokuBench
         }
 
         var givens = puzzles.Select(p => p.Puzzle.Count(ch => ch != '.')).ToList();
-        Console.WriteLine($"bench search: {model.Name}, {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuVerifier.ConflictsName} for judge=state); solved = no violated constraint; {Environment.ProcessorCount} cores");
-        Console.WriteLine();
-        Console.WriteLine($"| strategy | parameters | sampler | mean NFE | NFE / N | solved | solve rate | {string.Join(" | ", Levels.Select(l => $"{l} givens"))} | mean wall time per search |");
-        Console.WriteLine($"|---|---|---|---|---|---|---|{string.Concat(Levels.Select(_ => "---|"))}---|");
+        report.Paragraph($"{model.Name}: {puzzles.Count} puzzles of the {(settings.Split == BenchSplit.HeldOut ? "held-out" : "tuning")} split (generator seed {BenchSplits.PuzzleSeed(settings.Split)}; {perLevel} per level, givens {string.Join("/", Levels)}; actual mean {givens.Average():0.0}), N = {n} unmasking steps, verifier {SudokuVerifier.VerifierName} ({SudokuVerifier.ConflictsName} for judge=state); solved = no violated constraint.");
+        var outcomes = new List<SudokuRow>();
+        var table = new MarkdownTable([
+            "strategy", "parameters", "sampler", "mean NFE", "NFE / N", "solved", "solve rate", .. Levels.Select(l => $"{l} givens"), "mean wall time per search",
+        ]);
         var bar = progress.Start("bench search (sudoku)", configs.Count * puzzles.Count);
         for (var c = 0; c < configs.Count; c++)
         {
@@ -82,7 +84,7 @@ internal static class SudokuBench
                 // A configuration the engine refuses (several greedy roots would duplicate a trajectory) is reported as a
                 // row; the others still run.
                 bar.Advance(puzzles.Count);
-                Console.WriteLine($"| {name} | {described} | {Describe(sampler)} | refused: {ex.Message.Replace('|', '/')} |{string.Concat(Enumerable.Repeat(" |", 3 + Levels.Count))}");
+                table.Add([name, described, Describe(sampler), $"refused: {ex.Message}", .. Enumerable.Repeat(string.Empty, 4 + Levels.Count)]);
                 continue;
             }
 
@@ -116,12 +118,16 @@ internal static class SudokuBench
             var meanNfe = results.Average(r => (double)r.Cost.Nfe);
             var solvedCount = results.Count(r => r.Solved);
             var perLevelRates = Levels.Select(l => results.Where(r => r.Level == l).ToList()).Select(g => g.Count == 0 ? "-" : FormattableString.Invariant($"{100.0 * g.Count(r => r.Solved) / g.Count:0}%"));
-            Console.WriteLine(FormattableString.Invariant(
-                $"| {name} | {described} | {Describe(sampler)} | {meanNfe:0.0} | {meanNfe / n:0.00} | {solvedCount}/{results.Length} | {100.0 * solvedCount / results.Length:0.0}% | {string.Join(" | ", perLevelRates)} | {results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s |"));
+            table.Add([
+                name, described, Describe(sampler), I($"{meanNfe:0.0}"), I($"{meanNfe / n:0.00}"), I($"{solvedCount}/{results.Length}"), I($"{100.0 * solvedCount / results.Length:0.0}%"),
+                .. perLevelRates, I($"{results.Average(r => r.Cost.WallTime.TotalSeconds):0.00} s"),
+            ]);
+            outcomes.Add(new SudokuRow(name, described, Describe(sampler), meanNfe, meanNfe / n, solvedCount, results.Length));
         }
 
         bar.Finish();
-        return 0;
+        report.Table(table);
+        report.Results("sudoku", new { settings.Split, Puzzles = puzzles.Count, Steps = n, Rows = outcomes });
     }
 
     /// <summary>
@@ -135,7 +141,10 @@ internal static class SudokuBench
         string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
 
     private static string Describe(SamplerSettings sampler) =>
-        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}, {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}");
+        FormattableString.Invariant($"T={sampler.Number(SamplerParameters.Temperature, 0)}")
+        + (sampler.Number(SamplerParameters.TopK, 0) is > 0 and var k ? FormattableString.Invariant($", top_k {k}") : string.Empty)
+        + (sampler.Number(SamplerParameters.TopP, 1) is > 0 and < 1 and var p ? FormattableString.Invariant($", top_p {p}") : string.Empty)
+        + $", {sampler.Text(SamplerParameters.Policy, UnmaskingPolicyNames.Confidence)}, remask {sampler.Text(SamplerParameters.Remask, RemaskNames.Confidence)}";
 
     /// <summary>
     /// The single pass; every strategy at about 3–4× its NFE, drawing tokens at temperature 2; the forking and
@@ -174,11 +183,11 @@ internal static class SudokuBench
             new(StrategyNames.Dfs, new() { ["evaluate_at"] = Every(n), ["threshold"] = "-0.5", ["recur_depth"] = At(0.25), ["max_backtracks"] = Backtracks(n, 0.25), ["judge"] = "state" }, Sampled),
             // Escalating constraint backtracking: each retry at a step that does no better goes back twice as far (from one
             // step), within a budget that every backtrack leaves the finish room for: 4× one pass (no search spends more),
-            // 6× and 8× (a mean within 4×).
+            // 6× and 8× (a mean within 4×); tokens at T = 1.25, chosen on the tuning split.
             new(StrategyNames.Dfs, Escalating(), GreedyRandomRemask, 4),
-            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 4),
-            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 6),
-            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.0), 8),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.25), 4),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.25), 6),
+            new(StrategyNames.Dfs, Escalating(), Greedy.With(SamplerParameters.Temperature, 1.25), 8),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "2", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.SharedPrefix, new() { ["k"] = "8", ["fork_at"] = At(0.25) }, GreedyRandomRemask),
             new(StrategyNames.BestOfN, new() { ["n"] = "8" }, Sampled),
@@ -227,6 +236,11 @@ internal static class SudokuBench
 
         return new Row(row.Name, parameters, sampler, budget);
     }
+
+    private static string I(FormattableString text) => FormattableString.Invariant(text);
+
+    /// <summary>One row's result: its strategy, parameters and sampler as the table shows them, mean NFE, and puzzles solved of those run.</summary>
+    private sealed record SudokuRow(string Strategy, string Parameters, string Sampler, double MeanNfe, double NfeOverN, int Solved, int Puzzles);
 
     /// <summary>One row of the table: a strategy, its parameters and sampler, and a budget in multiples of N (none when null).</summary>
     internal sealed record Row(string Name, Dictionary<string, string> Parameters, SamplerSettings Sampler, int? Budget = null);

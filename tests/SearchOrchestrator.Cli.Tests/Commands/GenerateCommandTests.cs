@@ -192,7 +192,7 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Contains("5 3 . | . 7 . | . . .", stdout);
         Assert.Contains("0 violated constraints, solved", stdout);
         Assert.Contains("534678912672195348198342567859761423426853791713924856961537284287419635345286179", stdout);
-        Assert.Contains("NFE 48 (independent runs: 128", stdout);
+        Assert.Contains("NFE 48 (independent runs: 132", stdout);
     }
 
     [Fact]
