@@ -13,6 +13,10 @@ public sealed class SudokuVerifierTests
     private static Task<float[]> Score(string grid, string condition) =>
         new SudokuVerifier().ScoreAsync(new VerifierBatch(new SampleShape(81), Grid(grid), [condition]));
 
+    /// <summary>The score of <see cref="SudokuVerifier.Conflicts"/>, which judges the committed cells and leaves blanks undecided.</summary>
+    private static async Task<float> ConflictsScore(string grid, string condition) =>
+        (await SudokuVerifier.Conflicts().ScoreAsync(new VerifierBatch(new SampleShape(81), Grid(grid), [condition])))[0];
+
     [Fact]
     public async Task ScoreAsync_Solution_ScoresZeroAndIsSolved()
     {
@@ -79,5 +83,59 @@ public sealed class SudokuVerifierTests
         Assert.Contains("exactly 81 characters", Assert.Throws<InvalidRequestException>(() => Sudoku.Parse("123")).Message, StringComparison.Ordinal);
         Assert.Contains("character 'a' at position 1", Assert.Throws<InvalidRequestException>(() => Sudoku.Parse("5a" + Puzzle[2..])).Message, StringComparison.Ordinal);
         Assert.Equal(Puzzle, Sudoku.Format(Sudoku.Parse(Puzzle.Replace('.', '0'))));
+    }
+
+    [Fact]
+    public async Task ConflictsScoreAsync_BlankCells_AreUndecidedNotViolations()
+    {
+        Assert.Equal(0f, await ConflictsScore(new string('.', 81), string.Empty));
+        Assert.Equal(0f, await ConflictsScore(Puzzle, Puzzle));
+        Assert.Equal(0f, await ConflictsScore("." + Solution[1..], Puzzle));
+    }
+
+    [Fact]
+    public async Task ConflictsScoreAsync_ADigitTwiceAmongFilledCells_CountsEachUnitItBreaksOnce()
+    {
+        // A third 5 in row 0 at cell 2 (column 2, box 0): row 0 and box 0 already hold a 5 at cell 0; column 2 holds none.
+        var grid = Puzzle[..2] + "5" + Puzzle[3..];
+        // A 5 in cell 10 as well: row 1 holds one at cell 14, box 0 counts once however often it repeats, column 1 holds none.
+        var twice = grid[..10] + "5" + grid[11..];
+
+        Assert.Equal(-2f, await ConflictsScore(grid, string.Empty));
+        Assert.Equal(-3f, await ConflictsScore(twice, string.Empty));
+    }
+
+    [Fact]
+    public async Task ConflictsScoreAsync_ABlankNoDigitCanFill_CountsAsBroken()
+    {
+        // Cell 0's row holds 1..8 and its column a 9: nothing fits there any more, though no digit repeats.
+        var grid = ".12345678" + "9" + new string('.', 71);
+
+        Assert.Equal(-1f, await ConflictsScore(grid, string.Empty));
+    }
+
+    [Fact]
+    public async Task ConflictsScoreAsync_ChangedGiven_CountsOnlyWhenFilledWithAnotherDigit()
+    {
+        var changed = "6" + Puzzle[1..];
+
+        Assert.Equal(-1f - 2f, await ConflictsScore(changed, Puzzle)); // the given, and the 6 twice in column 0 and box 0
+        Assert.Equal(0f, await ConflictsScore("." + Puzzle[1..], Puzzle));
+    }
+
+    [Fact]
+    public async Task ConflictsScoreAsync_CompleteGrids_ScoreAsTheConstraintVerifier()
+    {
+        var swapped = Solution[..2] + Solution[3] + Solution[2] + Solution[4..];
+        var other = Sudoku.Format(Sudoku.SolvedGrid(new Random(3)));
+        var constraints = new SudokuVerifier();
+
+        foreach (var (grid, condition) in new[] { (Solution, Puzzle), (swapped, string.Empty), (swapped, Puzzle), (other, Puzzle) })
+        {
+            var expected = (await constraints.ScoreAsync(new VerifierBatch(new SampleShape(81), Grid(grid), [condition])))[0];
+            Assert.Equal(expected, await ConflictsScore(grid, condition));
+        }
+
+        Assert.Equal(-4f, await ConflictsScore(swapped, string.Empty));
     }
 }
