@@ -6,10 +6,10 @@ namespace SearchOrchestrator.Strategies;
 /// <summary>
 /// <c>shared_prefix</c>: one trajectory to step s, forked into k, each finished, the best kept. Costs
 /// m = k − (k−1)·s/N runs instead of k. A fork schedule forks by a factor at each of several steps.
-/// With no fork step given (<c>fork_at: auto</c>) it asks the engine's calibration for the latest step at which
-/// siblings of this model and condition still differ. With <c>renoise</c> = r each fork renoises its children back r
-/// steps with their own noise, also under η &gt; 0, so they start apart instead of sharing the fork's state (each pays
-/// the r steps again).
+/// With no fork step given (<c>fork_at: auto</c>) it asks the engine's calibration for the latest step s at which
+/// siblings of this model and condition still differ, then forks <see cref="AutoShift"/>·N later on the same cost line
+/// (<see cref="AutoFork"/>). With <c>renoise</c> = r each fork renoises its children back r steps with their own noise,
+/// also under η &gt; 0, so they start apart instead of sharing the fork's state (each pays the r steps again).
 /// </summary>
 public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy>
 {
@@ -30,13 +30,20 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
         ForkAt = schedule.Count > 0 ? schedule[0].Step : 0;
     }
 
+    /// <summary>
+    /// How much later than the calibrated step <c>fork_at: auto</c> forks, as a share of N. Chosen on the counting bench's
+    /// tuning seeds (k = 4, N = 50, on the cost line of a plain fork at step 25: forking 8 steps later, renoised 6 back,
+    /// beat forking 0, 4, 12, 16, 20 and 23 steps later) and measured held out (BENCHMARKS.md 3b).
+    /// </summary>
+    public const double AutoShift = 1.0 / 6;
+
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.SharedPrefix,
         "one trajectory to a fork step, forked k ways, each finished (m = k − (k−1)·s/N). Under η > 0 siblings stay close unless renoised apart: on the counting bench k=4 fork_at=33 renoise=6 kept all of best-of-4's gain at 2.5× held out, a plain fork at 25 72% (BENCHMARKS.md 3b).",
         [
             new("k", "4", "branches"),
-            new("fork_at", "auto|<step> (default auto)", "the fork step, or auto: the latest step at which siblings still differ, calibrated per model and condition"),
+            new("fork_at", "auto|<step> (default auto)", "the fork step, or auto: the latest step s at which siblings still differ, calibrated per model and condition, then (without renoise) a fork N/6 later whose children renoise back (k−1)/k of that, at the cost of a plain fork at s"),
             new("fork_schedule", "<step>:<factor>,… (instead of k and fork_at)", "forks by each factor at each step"),
             new("renoise", "0 (the request's fork_renoise_steps under η = 0)", "steps each fork renoises its children back with their own noise, under any η: siblings start apart (each pays the steps again)"),
         ],
@@ -93,8 +100,9 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
             var min = latest + ((long)K * (1 + Back(context, latest)));
             // A fork at step s costs s + k·(N − s + back(s)): most at s = back (= 0 under η > 0 without renoise).
             var max = ((long)K * n) + Back(context, latest);
+            // fork_at: auto's later, renoised fork (AutoFork) costs at most the plain fork at the calibrated step.
             return new(new NfeRange(Math.Min(min, max), Math.Max(min, max)), new NfeRange((long)K * n, (long)K * (n + Back(context, latest))),
-                $"fork_at: auto forks {K} ways at a calibrated step between 0 and {latest}; a first request per model and condition also pays the calibration.")
+                $"fork_at: auto forks {K} ways at a calibrated step between 0 and {latest}{(RenoiseSteps > 0 ? string.Empty : ", or later renoised at no more cost")}; a first request per model and condition also pays the calibration.")
             {
                 CalibratesForkStep = true,
             };
@@ -126,9 +134,13 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
     {
         ArgumentNullException.ThrowIfNull(tree);
         var schedule = Schedule;
+        var renoise = RenoiseSteps;
         if (ForkAt is null)
         {
-            schedule = [(await tree.CalibratedForkStepAsync(cancellationToken).ConfigureAwait(false), K)];
+            var calibrated = await tree.CalibratedForkStepAsync(cancellationToken).ConfigureAwait(false);
+            var (step, back) = RenoiseSteps > 0 ? (calibrated, RenoiseSteps) : AutoFork(calibrated, tree.Steps, K);
+            schedule = [(step, K)];
+            renoise = back;
         }
 
         List<ISearchNode> live = [tree.CreateRoot()];
@@ -140,7 +152,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
                 break; // the budget stopped the prefix: return what there is
             }
 
-            live = [.. live.SelectMany(n => tree.Fork(n, factor, RenoiseSteps))];
+            live = [.. live.SelectMany(n => tree.Fork(n, factor, renoise))];
         }
 
         await tree.AdvanceAsync(live, tree.Steps, cancellationToken).ConfigureAwait(false);
@@ -151,6 +163,24 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
         }
 
         return new StrategyOutcome(live, schedule.Count > 0 ? schedule[0].Step : null);
+    }
+
+    /// <summary>
+    /// <c>fork_at: auto</c>'s fork for a calibrated step s: at s + Δ (Δ = <see cref="AutoShift"/>·N, at most to N − 1),
+    /// its k children renoised back r = ⌊(k−1)·Δ/k⌋ steps, so that s + Δ + k·(N − s − Δ + r) is at most the cost of a
+    /// plain fork at s. Under η &gt; 0 a plain fork's children share its state and stay close; these restart apart from a
+    /// later, better-formed parent. A calibrated step of 0 (siblings only gain as independent samples) stays at 0.
+    /// </summary>
+    /// <returns>The fork step and the steps its children renoise back.</returns>
+    public static (int Step, int Renoise) AutoFork(int calibrated, int steps, int k)
+    {
+        if (calibrated <= 0)
+        {
+            return (0, 0);
+        }
+
+        var shift = Math.Min((int)Math.Round(AutoShift * steps, MidpointRounding.AwayFromZero), steps - 1 - calibrated);
+        return shift <= 0 ? (calibrated, 0) : (calibrated + shift, (k - 1) * shift / k);
     }
 
     /// <summary>The steps a fork at <paramref name="step"/> renoises each child back: <see cref="RenoiseSteps"/> when set, else the request's (under η = 0); none at the root.</summary>

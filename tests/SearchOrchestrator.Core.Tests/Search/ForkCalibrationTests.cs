@@ -50,13 +50,27 @@ public sealed class ForkCalibrationTests
 
         var (calibration, ran) = await engine.Calibration.GetAsync(Request(new BestOfNStrategy(1)));
         Assert.False(ran);
-        Assert.Equal(calibration.ForkStep, first.ForkStep);
         Assert.InRange(calibration.ForkStep, 5, 30); // before the decision at step 32
+        // Forked N/6 = 8 steps later, each of the 4 children renoised back ⌊3·8/4⌋ = 6 steps: the plain fork's cost.
         var s = calibration.ForkStep;
+        Assert.Equal(s + 8, first.ForkStep);
+        Assert.Equal(s + 8 + (4 * (50 - s - 8 + 6)), first.Cost.Nfe);
         Assert.Equal(s + (4 * (50 - s)), first.Cost.Nfe);
         Assert.Equal(calibration.Nfe, first.Cost.CalibrationNfe);
-        Assert.Equal(s, second.ForkStep);
+        Assert.Equal(s + 8, second.ForkStep);
         Assert.Equal(0, second.Cost.CalibrationNfe);
+    }
+
+    [Fact]
+    public async Task RunAsync_ForkAtAutoWithRenoise_ForksAtTheCalibratedStepRenoisedThatFar()
+    {
+        await using var engine = new SearchEngine(new FakeModels(new DecidedAtStepDenoiser(50, 32), new MeanVerifier()));
+
+        var result = await engine.RunAsync(Request(new SharedPrefixStrategy(4, forkAt: null) { RenoiseSteps = 3 }));
+
+        var s = (await engine.Calibration.GetAsync(Request(new BestOfNStrategy(1)))).Result.ForkStep;
+        Assert.Equal(s, result.ForkStep);
+        Assert.Equal(s + (4 * (50 - s + 3)), result.Cost.Nfe);
     }
 
     [Theory]

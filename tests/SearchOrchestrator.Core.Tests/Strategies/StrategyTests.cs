@@ -211,6 +211,21 @@ public sealed class StrategyTests
         Assert.Equal(3, result.Candidates.Select(c => string.Join(',', c.Sample)).Distinct().Count());
     }
 
+    [Theory]
+    [InlineData(25, 50, 4, 33, 6)] // the bench's k = 4 row: 8 steps later, renoised 6 back
+    [InlineData(25, 50, 8, 33, 7)]
+    [InlineData(20, 30, 4, 25, 3)] // N/6 of 30 is 5
+    [InlineData(45, 50, 4, 49, 3)] // at most to N − 1
+    [InlineData(49, 50, 4, 49, 0)] // no later step: the plain fork
+    [InlineData(0, 50, 4, 0, 0)] // forking at the root is independent samples already
+    public void AutoFork_CalibratedStep_ForksLaterRenoisedAtNoMoreThanThePlainForksCost(int calibrated, int steps, int k, int step, int renoise)
+    {
+        var fork = SharedPrefixStrategy.AutoFork(calibrated, steps, k);
+
+        Assert.Equal((step, renoise), fork);
+        Assert.True(step + (k * (steps - step + renoise)) <= calibrated + (k * (steps - calibrated)));
+    }
+
     [Fact]
     public async Task SharedPrefix_RenoiseTwice_IsDeterministic()
     {
