@@ -18,9 +18,19 @@ public enum FkPotential
     Immediate,
 }
 
+/// <summary>How <see cref="FkSteeringStrategy"/> draws the k particles that carry on from their weights.</summary>
+public enum FkResampling
+{
+    /// <summary>k independent draws: a particle of weight w gets Binomial(k, w) copies.</summary>
+    Multinomial,
+
+    /// <summary>One draw u, then the points (i + u)/k: a particle of weight w gets ⌊k·w⌋ or ⌈k·w⌉ copies (less resampling noise).</summary>
+    Systematic,
+}
+
 /// <summary>
 /// <c>fk_steering</c>: k particles with potentials G = exp(λ·f(rewards)); at every resampling step the particles are
-/// resampled multinomially in proportion to G, optionally only when the effective sample size falls below k/2
+/// resampled in proportion to G (multinomially, or systematically: <see cref="FkResampling"/>), optionally only when the effective sample size falls below k/2
 /// (Singhal et al., 2025, "A General Framework for Inference-time Scaling and Steering of Diffusion Models",
 /// Feynman–Kac steering). Resampling draws the tree's uniforms (<see cref="ISearchTree.FillUniform"/>), so it is deterministic.
 /// </summary>
@@ -42,6 +52,7 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
             new("lambda", "10", "λ, the inverse temperature of the potential"),
             new("resample_every", "N/5", "steps between resampling steps"),
             new("adaptive", "false", "resample only when the effective sample size is below k/2"),
+            new("resampling", "multinomial|systematic", "k independent draws, or one draw spread over k evenly spaced points (a particle of weight w keeps ⌊k·w⌋ or ⌈k·w⌉ copies)"),
             StrategyArguments.PreviewStepsParameter,
             StrategyArguments.RenoiseParameter,
         ],
@@ -54,10 +65,14 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
             StrategyArguments.PreviewSteps(p))
         {
             RenoiseSteps = p.Int(StrategyArguments.RenoiseName, 0),
+            Resampling = p.Enum("resampling", FkResampling.Multinomial),
         });
 
     /// <summary>Steps each fork renoises its children back under any sampler (<see cref="ISearchTree.Fork(ISearchNode, int, int)"/>); 0: plain forks.</summary>
     public int RenoiseSteps { get; init; }
+
+    /// <summary>How the particles that carry on are drawn from the weights.</summary>
+    public FkResampling Resampling { get; init; }
 
     /// <inheritdoc />
     public string Name => StrategyNames.FkSteering;
@@ -144,17 +159,20 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
         return [.. weights.Select(w => w / total)];
     }
 
-    /// <summary>Multinomial resampling to k particles; a particle drawn once carries on, one drawn c &gt; 1 times is forked c ways.</summary>
-    private List<Particle> Resample(ISearchTree tree, List<Particle> particles, double[] weights, int step)
+    /// <summary>
+    /// How many copies of each particle carry on, for weights summing to 1: multinomial, one uniform per copy; systematic,
+    /// the first uniform u placed at the points (i + u)/k. Each point picks the particle whose cumulative weight passes it.
+    /// </summary>
+    internal static int[] Copies(IReadOnlyList<double> weights, ReadOnlySpan<double> uniforms, FkResampling resampling)
     {
-        var uniforms = new double[Particles];
-        tree.FillUniform(step, uniforms);
-        var counts = new int[particles.Count];
-        foreach (var u in uniforms)
+        var copies = new int[weights.Count];
+        var k = uniforms.Length;
+        for (var draw = 0; draw < k; draw++)
         {
+            var u = resampling == FkResampling.Systematic ? (draw + uniforms[0]) / k : uniforms[draw];
             var cumulative = 0.0;
-            var chosen = particles.Count - 1;
-            for (var i = 0; i < particles.Count; i++)
+            var chosen = weights.Count - 1;
+            for (var i = 0; i < weights.Count; i++)
             {
                 cumulative += weights[i];
                 if (u < cumulative)
@@ -164,9 +182,18 @@ public sealed record FkSteeringStrategy(int Particles, FkPotential Potential, do
                 }
             }
 
-            counts[chosen]++;
+            copies[chosen]++;
         }
 
+        return copies;
+    }
+
+    /// <summary>Resamples to k particles; a particle drawn once carries on, one drawn c &gt; 1 times is forked c ways.</summary>
+    private List<Particle> Resample(ISearchTree tree, List<Particle> particles, double[] weights, int step)
+    {
+        var uniforms = new double[Particles];
+        tree.FillUniform(step, uniforms);
+        var counts = Copies(weights, uniforms, Resampling);
         var next = new List<Particle>(Particles);
         for (var i = 0; i < particles.Count; i++)
         {

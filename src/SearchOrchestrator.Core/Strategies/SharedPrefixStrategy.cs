@@ -100,8 +100,10 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
             var min = latest + ((long)K * (1 + Back(context, latest)));
             // A fork at step s costs s + k·(N − s + back(s)): most at s = back (= 0 under η > 0 without renoise).
             var max = ((long)K * n) + Back(context, latest);
-            // fork_at: auto's later, renoised fork (AutoFork) costs at most the plain fork at the calibrated step.
-            return new(new NfeRange(Math.Min(min, max), Math.Max(min, max)), new NfeRange((long)K * n, (long)K * (n + Back(context, latest))),
+            // fork_at: auto's later, renoised fork (AutoFork) costs at most the plain fork at the calibrated step, but its
+            // children's paths are longer by up to the renoise of the largest shift (after the earliest calibrated step, 1).
+            var longest = Math.Max(Back(context, latest), RenoiseSteps > 0 ? 0 : AutoFork(1, n, K).Renoise);
+            return new(new NfeRange(Math.Min(min, max), Math.Max(min, max)), new NfeRange((long)K * n, (long)K * (n + longest)),
                 $"fork_at: auto forks {K} ways at a calibrated step between 0 and {latest}{(RenoiseSteps > 0 ? string.Empty : ", or later renoised at no more cost")}; a first request per model and condition also pays the calibration.")
             {
                 CalibratesForkStep = true,

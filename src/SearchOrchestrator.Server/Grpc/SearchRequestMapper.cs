@@ -214,6 +214,11 @@ internal static class SearchRequestMapper
                 p["adaptive"] = request.FkSteering.Adaptive ? "true" : "false";
                 Set("preview_steps", request.FkSteering.HasPreviewSteps, request.FkSteering.PreviewSteps);
                 Set("renoise", request.FkSteering.HasRenoise, request.FkSteering.Renoise);
+                if (request.FkSteering.HasResampling)
+                {
+                    p["resampling"] = request.FkSteering.Resampling;
+                }
+
                 break;
             case GenerateRequest.StrategyOneofCase.Named:
                 if (string.IsNullOrEmpty(name))

@@ -54,6 +54,7 @@ public sealed class SearchEstimatorTests
             data.Add(StrategyNames.Dfs, "evaluate_at=4;8,threshold=0.9,recur_depth=1,max_backtracks=6,escalate=true", 12, eta);
             data.Add(StrategyNames.Bfs, "particles=4,evaluate_at=4;8,temperature=0.05,preview_steps=2", 12, eta);
             data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20,preview_steps=4", 12, eta);
+            data.Add(StrategyNames.FkSteering, "particles=4,resample_every=3,lambda=20,resampling=systematic,renoise=2", 12, eta);
         }
 
         return data;

@@ -185,6 +185,47 @@ public sealed class StrategyTests
         Assert.Equal("strategy.renoise", error.Argument);
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.3)]
+    [InlineData(0.99)]
+    public void FkCopies_Systematic_GivesEachParticleFloorOrCeilingOfKTimesItsWeight(double u)
+    {
+        double[] weights = [0.55, 0.3, 0.15, 0.0];
+
+        var copies = FkSteeringStrategy.Copies(weights, [u, 0.9, 0.9, 0.9], FkResampling.Systematic);
+
+        // k·w = 2.2, 1.2, 0.6, 0: 2 or 3, 1 or 2, 0 or 1 and no copies, whatever u is (multinomial draws could give any count).
+        Assert.Equal(4, copies.Sum());
+        Assert.InRange(copies[0], 2, 3);
+        Assert.InRange(copies[1], 1, 2);
+        Assert.InRange(copies[2], 0, 1);
+        Assert.Equal(0, copies[3]);
+    }
+
+    [Fact]
+    public void FkCopies_Multinomial_DrawsEachUniformIndependently()
+    {
+        double[] weights = [0.55, 0.3, 0.15, 0.0];
+
+        var copies = FkSteeringStrategy.Copies(weights, [0.9, 0.9, 0.9, 0.1], FkResampling.Multinomial);
+
+        // Three draws land in the third particle's share (0.85 … 1), one in the first's.
+        Assert.Equal([1, 0, 3, 0], copies);
+    }
+
+    [Fact]
+    public async Task FkSteering_SystematicResampling_IsDeterministicAndWithinItsPlan()
+    {
+        var strategy = new FkSteeringStrategy(4, FkPotential.Immediate, 20, 4, false, PreviewSteps: 1) { Resampling = FkResampling.Systematic };
+
+        var first = await RunAsync(strategy, candidates: 4);
+        var second = await RunAsync(strategy, candidates: 4);
+
+        Assert.Equal(first.Candidates.Select(c => c.Sample), second.Candidates.Select(c => c.Sample));
+        Assert.InRange(first.Cost.Nfe, strategy.Plan(new PlanContext(20, ForkRenoiseSteps: 0)).Nfe.Min, strategy.Plan(new PlanContext(20, ForkRenoiseSteps: 0)).Nfe.Max);
+    }
+
     [Fact]
     public async Task SharedPrefix_ForkSchedule_ForksAtEveryStep()
     {

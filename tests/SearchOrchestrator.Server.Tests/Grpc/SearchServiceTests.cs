@@ -200,6 +200,7 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
     [InlineData("k", StatusCode.InvalidArgument, "strategy.k: shared_prefix: k must be at least 1, got -1.")]
     [InlineData("fork_at", StatusCode.InvalidArgument, "strategy.fork_at: shared_prefix: fork_at must be between 0 and 9, got 12.")]
     [InlineData("renoise", StatusCode.InvalidArgument, "strategy.renoise: shared_prefix: renoise must be at least 0, got -2.")]
+    [InlineData("resampling", StatusCode.InvalidArgument, "strategy.resampling: fk_steering: resampling must be multinomial or systematic")]
     [InlineData("eta", StatusCode.InvalidArgument, "eta: eta must be between 0 (deterministic DDIM) and 1 (ancestral), got 1.5.")]
     [InlineData("guidance", StatusCode.InvalidArgument, "guidance: guidance must be a finite number >= 0 (1 = no guidance), got NaN.")]
     [InlineData("steps", StatusCode.InvalidArgument, "steps: steps must be at most 1000 on this server (Serving:MaxSteps), got 5000.")]
@@ -218,6 +219,7 @@ public sealed class SearchServiceTests(ServerFixture server) : IClassFixture<Ser
             case "k": request.SharedPrefix.K = -1; break;
             case "fork_at": request.SharedPrefix.ForkAt = 12; break;
             case "renoise": request.SharedPrefix.Renoise = -2; break;
+            case "resampling": request.FkSteering = new FkSteering { Resampling = "stratified" }; break;
             case "eta": request.Eta = 1.5; break;
             case "guidance": request.Guidance = double.NaN; break;
             case "steps": request.Steps = 5000; break;

@@ -37,6 +37,7 @@ public sealed class StrategyCostAgreementTests(StrategyServerFixture server) : I
             data.Add("fk_steering", """{"particles": 4, "resample_every": 3, "lambda": 20, "preview_steps": 4}""", 12, eta, true);
             data.Add("bfs", """{"particles": 3, "evaluate_at": [4, 8], "temperature": 0.05, "renoise": 2}""", 12, eta, true);
             data.Add("fk_steering", """{"particles": 3, "resample_every": 4, "lambda": 20, "renoise": 2}""", 12, eta, true);
+            data.Add("fk_steering", """{"particles": 4, "resample_every": 4, "lambda": 20, "resampling": "systematic"}""", 12, eta, true);
         }
 
         // The case the two old cost models disagreed on: k = 4 forked at 25 of 50 spends 4·25 + 25 = 125 under η > 0,
