@@ -29,7 +29,7 @@ public sealed record BfsStrategy(int Particles, IReadOnlyList<int> EvaluateAt, B
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.Bfs,
-        "K particles evaluated at chosen steps, resampled by score or pruned to the top w (BFS). Its defaults (3 particles resampled at τ = 0.1 on 3-step previews, 3.72× one trajectory) were tuned on the counting bench, where it beats best_of_n at 4× (held out, 72 searches: 83.3% against 76.4%; BENCHMARKS.md 3b).",
+        "K particles evaluated at chosen steps, resampled by score or pruned to the top w (BFS). Its defaults (3 particles resampled at τ = 0.1 on 3-step previews, 3.72× one trajectory) were tuned on the counting bench, where it beats best_of_n at 4× for 7% less compute (held out, 144 searches: 79.9% against 77.8%; BENCHMARKS.md 3b).",
         [
             new("particles", "3", "K, the particles kept at each step"),
             new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),

@@ -35,7 +35,7 @@ public sealed record DfsStrategy(IReadOnlyList<int> EvaluateAt, double Threshold
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.Dfs,
-        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking); judge previews (preview_steps > 1), not raw predictions; on masked models judge=state backtracks on committed cells (Sudoku with sudoku-conflicts). Its defaults (3-step previews, 15 backtracks) were tuned on the counting bench (held out: 77.8% at 2.5× one trajectory against 27.8% for one sample and 80.6% for best_of_n at 4×; BENCHMARKS.md 3b).",
+        "one trajectory; below the threshold at an evaluation step it renoises back and retries (DFS with backtracking); judge previews (preview_steps > 1), not raw predictions; on masked models judge=state backtracks on committed cells (Sudoku with sudoku-conflicts). Its defaults (3-step previews, 15 backtracks) were tuned on the counting bench (held out, 144 searches: 79.2% at 2.5× one trajectory against 28.5% for one sample and 77.8% for best_of_n at 4×; BENCHMARKS.md 3b).",
         [
             new("evaluate_at", "<steps> (default every N/5)", "the evaluation steps, comma-separated"),
             new("threshold", "0.5", "scores below this trigger a backtrack"),

@@ -40,7 +40,7 @@ public sealed record SharedPrefixStrategy : ISearchStrategy<SharedPrefixStrategy
     /// <inheritdoc />
     public static StrategyDefinition Definition { get; } = new(
         StrategyNames.SharedPrefix,
-        "one trajectory to a fork step, forked k ways, each finished (m = k − (k−1)·s/N). Under η > 0 siblings stay close unless renoised apart: on the counting bench fork_at: auto (forked N/6 past its calibrated step, renoised) and k=4 fork_at=33 renoise=6 each kept all of best-of-4's gain at 2.5× held out, a plain fork at 25 72% (BENCHMARKS.md 3b).",
+        "one trajectory to a fork step, forked k ways, each finished (m = k − (k−1)·s/N). Under η > 0 siblings stay close unless renoised apart: on the counting bench, held out, fork_at: auto (forked N/6 past its calibrated step, renoised) kept 99% of best-of-4's gain at 2.5× (a plain fork at 25: 72%), and k=8 fork_at=44 renoise=13 beat best-of-8 at 3.92× (95.8% against 91.0%, 144 searches; BENCHMARKS.md 3b).",
         [
             new("k", "4", "branches"),
             new("fork_at", "auto|<step> (default auto)", "the fork step, or auto: the latest step s at which siblings still differ, calibrated per model and condition, then (without renoise) a fork N/6 later whose children renoise back (k−1)/k of that, at the cost of a plain fork at s"),
