@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace SearchOrchestrator.Bench;
@@ -42,17 +43,36 @@ internal sealed record MachineInfo
         return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
     }
 
-    /// <summary>The checked-out commit (with "+ local changes" when the tree is dirty), or "unknown" outside a git checkout.</summary>
+    /// <summary>The commit the running binary was built from, and the checkout it runs in when that differs.</summary>
     private static string ReadCommit()
     {
         var head = Git("rev-parse --short=12 HEAD");
-        if (head is null)
-        {
-            return "unknown (not a git checkout)";
-        }
+        var dirty = head is not null && !string.IsNullOrWhiteSpace(Git("status --porcelain --untracked-files=no"));
+        return DescribeCommit(BuiltFrom(typeof(MachineInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion), head, dirty);
+    }
 
-        var dirty = Git("status --porcelain --untracked-files=no");
-        return string.IsNullOrWhiteSpace(dirty) ? head : $"{head} + local changes";
+    /// <summary>The short commit in an informational version such as <c>1.0.0+8c6c1b2bc1f8…</c> (the SDK appends the build's source revision), or null.</summary>
+    internal static string? BuiltFrom(string? informationalVersion)
+    {
+        var revision = informationalVersion?.Split('+', 2) is [_, var sha] ? sha : null;
+        return revision is { Length: >= 7 } && revision.All(char.IsAsciiHexDigit) ? revision[..Math.Min(12, revision.Length)] : null;
+    }
+
+    /// <summary>
+    /// How a report names its source: the commit the binary was built from; the checkout it ran in when that is another
+    /// commit (a copied binary run beside a checkout that moved on), and "+ local changes" when that checkout is dirty.
+    /// </summary>
+    internal static string DescribeCommit(string? built, string? head, bool dirty)
+    {
+        var checkout = head is null ? null : dirty ? $"{head} + local changes" : head;
+        return (built, checkout) switch
+        {
+            (null, null) => "unknown (not a git checkout)",
+            (null, _) => checkout,
+            (_, null) => built,
+            _ when built == head => checkout,
+            _ => $"{built} (the binary's build; it ran in a checkout at {checkout})",
+        };
     }
 
     private static string? Git(string arguments)
